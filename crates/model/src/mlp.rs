@@ -1,0 +1,376 @@
+//! NTK-parameterized MLPs (SPEC §1, Def. C.1) and ensembles of them as batched tensors.
+//!
+//!     h^1(x)     = σw/√n_0 · W^1 x + σb · b^1
+//!     h^{l+1}(x) = σw/√n_l · W^{l+1} φ(h^l(x)) + σb · b^{l+1}
+//!     f(x)       = h^L(x)
+//!
+//! All W, b ~ N(0, 1); the last layer's W^L, b^L are multiplied once by κ at initialization.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use nalgebra::{DMatrix, DVector};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::activation::{Activation, Surrogate};
+use crate::error::ModelError;
+use crate::op::surrogate_activation;
+
+/// Architecture and parameterization of an MLP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    /// Widths n_0 (input dimension) … n_L (output dimension); depth L = widths.len() − 1.
+    pub widths: Vec<usize>,
+    /// Weight scale σw (> 0).
+    pub sigma_w: f64,
+    /// Bias scale σb (≥ 0).
+    pub sigma_b: f64,
+    /// Activation φ of the hidden layers.
+    pub activation: Activation,
+    /// Last-layer scale κ (> 0), applied to W^L and b^L at initialization.
+    pub kappa: f64,
+}
+
+impl MlpConfig {
+    /// A network with the given widths and activation and the paper's σw = 1, σb = 0.1, κ = 1.
+    pub fn new(widths: Vec<usize>, activation: Activation) -> Self {
+        MlpConfig {
+            widths,
+            sigma_w: 1.0,
+            sigma_b: 0.1,
+            activation,
+            kappa: 1.0,
+        }
+    }
+
+    /// The paper's architecture: 2 → n → n → 1 (two hidden layers of width n).
+    pub fn paper(width: usize, activation: Activation) -> Self {
+        Self::new(vec![2, width, width, 1], activation)
+    }
+
+    /// Depth L (number of weight layers).
+    pub fn depth(&self) -> usize {
+        self.widths.len().saturating_sub(1)
+    }
+
+    /// Input dimension n_0.
+    pub fn input_dim(&self) -> usize {
+        self.widths[0]
+    }
+
+    /// Output dimension n_L.
+    pub fn output_dim(&self) -> usize {
+        *self.widths.last().expect("validated config has widths")
+    }
+
+    /// Number of parameters P.
+    pub fn num_params(&self) -> usize {
+        self.widths.windows(2).map(|w| w[1] * (w[0] + 1)).sum()
+    }
+
+    /// Checks every setting; the error names the bad one.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.widths.len() < 2 {
+            return Err(ModelError::NoLayers {
+                count: self.widths.len(),
+            });
+        }
+        if let Some(layer) = self.widths.iter().position(|&n| n == 0) {
+            return Err(ModelError::ZeroWidth { layer });
+        }
+        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
+            return Err(ModelError::NonPositiveSigmaW(self.sigma_w));
+        }
+        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
+            return Err(ModelError::NegativeSigmaB(self.sigma_b));
+        }
+        if !(self.kappa.is_finite() && self.kappa > 0.0) {
+            return Err(ModelError::NonPositiveKappa(self.kappa));
+        }
+        if let Activation::Erf { m } = self.activation {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(crate::error::SpecError::NonPositiveParameter {
+                    spec: format!("erf:{m}"),
+                    value: m,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One layer's raw parameters on the host: `weight` is n_out × n_in, `bias` has n_out entries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostLayer {
+    /// W^l (n_l × n_{l−1}).
+    pub weight: DMatrix<f64>,
+    /// b^l (n_l).
+    pub bias: DVector<f64>,
+}
+
+/// The raw parameters (W^l, b^l) of one network, layer by layer.
+pub type HostParams = Vec<HostLayer>;
+
+/// Draws member `k` of an ensemble seeded with `seed`: all W, b ~ N(0, 1), last layer × κ.
+///
+/// The draw depends only on (seed, k): ChaCha8 seeded with `seed`, on stream `k`.
+pub fn init_member(config: &MlpConfig, seed: u64, k: usize) -> HostParams {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(k as u64);
+    let depth = config.depth();
+    let mut normal = move || -> f64 { StandardNormal.sample(&mut rng) };
+    config
+        .widths
+        .windows(2)
+        .enumerate()
+        .map(|(l, w)| {
+            let scale = if l + 1 == depth { config.kappa } else { 1.0 };
+            let weight = DMatrix::from_fn(w[1], w[0], |_, _| scale * normal());
+            let bias = DVector::from_fn(w[1], |_, _| scale * normal());
+            HostLayer { weight, bias }
+        })
+        .collect()
+}
+
+/// Which derivative the backward pass uses: GD (φ') or SGL (a surrogate σ̃).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LearningRule {
+    /// Gradient descent: backprop with the true derivative φ'.
+    Gd,
+    /// Surrogate gradient learning: backprop with σ̃ in place of φ'.
+    Sgl(Surrogate),
+}
+
+impl LearningRule {
+    /// The derivative the backward pass applies.
+    pub fn backward_derivative(&self) -> Surrogate {
+        match self {
+            LearningRule::Gd => Surrogate::True,
+            LearningRule::Sgl(g) => *g,
+        }
+    }
+}
+
+/// One layer of an ensemble on the device: weight `[E, n_out, n_in]`, bias `[E, n_out]`.
+#[derive(Clone, Debug)]
+pub struct DeviceLayer {
+    /// W^l of every member.
+    pub weight: Tensor<3>,
+    /// b^l of every member.
+    pub bias: Tensor<2>,
+}
+
+/// E independent MLPs sharing one configuration, held as batched tensors so that they run as one
+/// computation on any backend.
+#[derive(Clone, Debug)]
+pub struct Ensemble {
+    config: MlpConfig,
+    members: usize,
+    layers: Vec<DeviceLayer>,
+    device: Device,
+}
+
+/// Host matrix (rows = points) → device tensor `[d, n]`.
+pub fn matrix_to_tensor(x: &DMatrix<f64>, device: &Device) -> Tensor<2> {
+    let rows: Vec<f64> = x.transpose().iter().copied().collect();
+    Tensor::from_data(TensorData::new(rows, [x.nrows(), x.ncols()]), device)
+}
+
+/// Device tensor `[d, n]` → host matrix.
+pub fn tensor_to_matrix(t: Tensor<2>) -> DMatrix<f64> {
+    let [r, c] = t.dims();
+    let data = t.into_data();
+    let v: Vec<f64> = data.iter::<f64>().collect();
+    DMatrix::from_row_slice(r, c, &v)
+}
+
+/// Checks that every entry of `x` is finite.
+pub fn check_finite(x: &DMatrix<f64>, what: &'static str) -> Result<(), ModelError> {
+    for r in 0..x.nrows() {
+        for c in 0..x.ncols() {
+            if !x[(r, c)].is_finite() {
+                return Err(ModelError::NonFiniteData { what, row: r, col: c });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Ensemble {
+    /// E networks, member k drawn by [`init_member`]`(config, seed, k)`, uploaded to `device`.
+    pub fn init(config: &MlpConfig, members: usize, seed: u64, device: &Device) -> Result<Self, ModelError> {
+        config.validate()?;
+        if members == 0 {
+            return Err(ModelError::EmptyEnsemble);
+        }
+        let params: Vec<HostParams> = (0..members).map(|k| init_member(config, seed, k)).collect();
+        Self::from_host(config, &params, device)
+    }
+
+    /// An ensemble from explicit host parameters (one [`HostParams`] per member).
+    pub fn from_host(config: &MlpConfig, params: &[HostParams], device: &Device) -> Result<Self, ModelError> {
+        config.validate()?;
+        if params.is_empty() {
+            return Err(ModelError::EmptyEnsemble);
+        }
+        let e = params.len();
+        let mut layers = Vec::with_capacity(config.depth());
+        for (l, w) in config.widths.windows(2).enumerate() {
+            let (n_in, n_out) = (w[0], w[1]);
+            let mut wv = Vec::with_capacity(e * n_out * n_in);
+            let mut bv = Vec::with_capacity(e * n_out);
+            for (k, p) in params.iter().enumerate() {
+                let layer = p.get(l).ok_or_else(|| ModelError::ShapeMismatch {
+                    what: format!("parameters of member {k}"),
+                    expected: format!("{} layers", config.depth()),
+                    got: format!("{} layers", p.len()),
+                })?;
+                if layer.weight.shape() != (n_out, n_in) || layer.bias.len() != n_out {
+                    return Err(ModelError::ShapeMismatch {
+                        what: format!("layer {} of member {k}", l + 1),
+                        expected: format!("W {n_out}×{n_in}, b {n_out}"),
+                        got: format!("W {}×{}, b {}", layer.weight.nrows(), layer.weight.ncols(), layer.bias.len()),
+                    });
+                }
+                // row-major [n_out, n_in]
+                wv.extend(layer.weight.transpose().iter().copied());
+                bv.extend(layer.bias.iter().copied());
+            }
+            layers.push(DeviceLayer {
+                weight: Tensor::from_data(TensorData::new(wv, [e, n_out, n_in]), device),
+                bias: Tensor::from_data(TensorData::new(bv, [e, n_out]), device),
+            });
+        }
+        Ok(Ensemble {
+            config: config.clone(),
+            members: e,
+            layers,
+            device: device.clone(),
+        })
+    }
+
+    /// The shared configuration.
+    pub fn config(&self) -> &MlpConfig {
+        &self.config
+    }
+
+    /// Number of members E.
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The device-side layers.
+    pub fn layers(&self) -> &[DeviceLayer] {
+        &self.layers
+    }
+
+    /// Mutable access to the device-side layers (for training engines).
+    pub fn layers_mut(&mut self) -> &mut [DeviceLayer] {
+        &mut self.layers
+    }
+
+    /// Downloads the parameters, one [`HostParams`] per member.
+    pub fn to_host(&self) -> Vec<HostParams> {
+        let mut out: Vec<HostParams> = (0..self.members).map(|_| Vec::new()).collect();
+        for layer in &self.layers {
+            let [e, n_out, n_in] = layer.weight.dims();
+            let w: Vec<f64> = layer.weight.to_data().iter::<f64>().collect();
+            let b: Vec<f64> = layer.bias.to_data().iter::<f64>().collect();
+            for (k, params) in out.iter_mut().enumerate().take(e) {
+                let ws = &w[k * n_out * n_in..(k + 1) * n_out * n_in];
+                let bs = &b[k * n_out..(k + 1) * n_out];
+                params.push(HostLayer {
+                    weight: DMatrix::from_row_slice(n_out, n_in, ws),
+                    bias: DVector::from_column_slice(bs),
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks that `x` is a finite `[d, n_0]` matrix.
+    pub fn check_inputs(&self, x: &DMatrix<f64>) -> Result<(), ModelError> {
+        if x.ncols() != self.config.input_dim() {
+            return Err(ModelError::ShapeMismatch {
+                what: "inputs".into(),
+                expected: format!("{} columns (input dimension n_0)", self.config.input_dim()),
+                got: format!("{} columns", x.ncols()),
+            });
+        }
+        check_finite(x, "inputs")
+    }
+
+    /// Forward pass on device inputs `x: [d, n_0]`: outputs `[E, d, n_L]`.
+    ///
+    /// `backward` selects the derivative the autodiff backward pass will apply at every
+    /// activation (φ' for [`Surrogate::True`]); the forward values do not depend on it.
+    pub fn forward(&self, x: &Tensor<2>, backward: Surrogate) -> Tensor<3> {
+        let [d, n0] = x.dims();
+        let e = self.members;
+        let mut a: Tensor<3> = x.clone().unsqueeze_dim::<3>(0).expand([e, d, n0]);
+        let depth = self.layers.len();
+        let mut out = None;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let n_in = self.config.widths[l] as f64;
+            let wt = layer.weight.clone().swap_dims(1, 2);
+            let h = a.matmul(wt).mul_scalar(self.config.sigma_w / n_in.sqrt())
+                + layer.bias.clone().unsqueeze_dim::<3>(1).mul_scalar(self.config.sigma_b);
+            if l + 1 == depth {
+                out = Some(h);
+                break;
+            }
+            a = surrogate_activation(h, self.config.activation, backward);
+        }
+        out.expect("depth ≥ 1")
+    }
+
+    /// Evaluates every member on host inputs: one `d × n_L` matrix per member.
+    pub fn predict(&self, x: &DMatrix<f64>) -> Result<Vec<DMatrix<f64>>, ModelError> {
+        self.check_inputs(x)?;
+        let xt = matrix_to_tensor(x, &self.device).inner();
+        let layers = self.layers.iter().map(|l| DeviceLayer {
+            weight: l.weight.clone().inner(),
+            bias: l.bias.clone().inner(),
+        });
+        let plain = Ensemble {
+            config: self.config.clone(),
+            members: self.members,
+            layers: layers.collect(),
+            device: self.device.clone(),
+        };
+        let f = plain.forward(&xt, Surrogate::True);
+        let [e, d, o] = f.dims();
+        let v: Vec<f64> = f.into_data().iter::<f64>().collect();
+        Ok((0..e)
+            .map(|k| DMatrix::from_row_slice(d, o, &v[k * d * o..(k + 1) * d * o]))
+            .collect())
+    }
+}
+
+/// A single NTK-parameterized MLP: an [`Ensemble`] of one member.
+#[derive(Clone, Debug)]
+pub struct Mlp(pub Ensemble);
+
+impl Mlp {
+    /// Member 0 of the ensemble seeded with `seed`.
+    pub fn init(config: &MlpConfig, seed: u64, device: &Device) -> Result<Self, ModelError> {
+        Ok(Mlp(Ensemble::init(config, 1, seed, device)?))
+    }
+
+    /// f(x) for host inputs: `d × n_L`.
+    pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
+        Ok(self.0.predict(x)?.remove(0))
+    }
+
+    /// The raw parameters.
+    pub fn to_host(&self) -> HostParams {
+        self.0.to_host().remove(0)
+    }
+}

@@ -1,0 +1,170 @@
+//! Full-batch GD / SGL training of ensembles (SPEC §3).
+//!
+//! Loss of member k: L_k = 1/(2d) · Σ_i ‖f_k(x_i) − y_i‖²; one step is θ ← θ − η ∇L_k, with ∇
+//! computed by backprop in which every φ'(h) is φ' (GD) or the surrogate σ̃(h) (SGL).
+//! The members are independent; they train as one batched computation.
+
+use burn::tensor::Tensor;
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::mlp::{check_finite, matrix_to_tensor, DeviceLayer, Ensemble, LearningRule};
+
+/// Settings of one training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// GD or SGL with a surrogate.
+    pub rule: LearningRule,
+    /// Learning rate η (> 0).
+    pub lr: f64,
+    /// Number of full-batch steps.
+    pub steps: usize,
+}
+
+impl TrainConfig {
+    /// Checks the learning rate.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(ModelError::NonPositiveLearningRate(self.lr));
+        }
+        Ok(())
+    }
+}
+
+/// What a training run returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Mean over members of the training loss before step t, for t = 0 … steps (steps + 1 entries).
+    pub loss: Vec<f64>,
+}
+
+/// Training data on the host: inputs `d × n_0`, targets `d × n_L`.
+#[derive(Clone, Debug)]
+pub struct TrainSet {
+    /// Inputs, one row per point.
+    pub x: DMatrix<f64>,
+    /// Targets, one row per point.
+    pub y: DMatrix<f64>,
+}
+
+impl TrainSet {
+    /// Checks shapes against the ensemble and finiteness of every entry.
+    pub fn validate(&self, ensemble: &Ensemble) -> Result<(), ModelError> {
+        ensemble.check_inputs(&self.x)?;
+        let n_out = ensemble.config().output_dim();
+        if self.y.nrows() != self.x.nrows() || self.y.ncols() != n_out {
+            return Err(ModelError::ShapeMismatch {
+                what: "targets".into(),
+                expected: format!("{} × {}", self.x.nrows(), n_out),
+                got: format!("{} × {}", self.y.nrows(), self.y.ncols()),
+            });
+        }
+        if self.x.nrows() == 0 {
+            return Err(ModelError::ShapeMismatch {
+                what: "training set".into(),
+                expected: "at least one point".into(),
+                got: "0 points".into(),
+            });
+        }
+        check_finite(&self.y, "targets")
+    }
+}
+
+/// Sum over members of L_k, as a 1-element tensor (autodiff graph attached).
+fn total_loss(f: Tensor<3>, y: &Tensor<2>) -> Tensor<1> {
+    let [_, d, _] = f.dims();
+    let diff = f - y.clone().unsqueeze_dim::<3>(0);
+    (diff.clone() * diff).sum().mul_scalar(1.0 / (2.0 * d as f64))
+}
+
+/// Trains `ensemble` in place for `config.steps` steps with burn's autodiff.
+///
+/// `hook(t, ensemble)` is called before step t for every t in `record_at` (t = steps means after
+/// the last step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`].
+pub fn train<F>(
+    ensemble: &mut Ensemble,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    mut hook: F,
+) -> Result<TrainReport, ModelError>
+where
+    F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
+{
+    config.validate()?;
+    data.validate(ensemble)?;
+    let device = ensemble.device().clone();
+    let x = matrix_to_tensor(&data.x, &device).inner();
+    let y = matrix_to_tensor(&data.y, &device).inner();
+    let backward = config.rule.backward_derivative();
+    let members = ensemble.members() as f64;
+    let lr = config.lr;
+    let mut report = TrainReport::default();
+
+    for step in 0..=config.steps {
+        if record_at.contains(&step) {
+            hook(step, ensemble)?;
+        }
+        // Make the parameters fresh autodiff leaves.
+        for layer in ensemble.layers_mut() {
+            layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
+            layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
+        }
+        let f = ensemble.forward(&x, backward);
+        let loss = total_loss(f, &y);
+        let value: f64 = loss.clone().inner().into_scalar::<f64>() / members;
+        if !value.is_finite() {
+            return Err(ModelError::NonFiniteLoss {
+                step,
+                loss: value,
+                lr,
+            });
+        }
+        report.loss.push(value);
+        if step == config.steps {
+            break;
+        }
+        let grads = loss.backward();
+        for layer in ensemble.layers_mut() {
+            let gw = layer.weight.grad(&grads).expect("weight is a tracked leaf");
+            let gb = layer.bias.grad(&grads).expect("bias is a tracked leaf");
+            *layer = DeviceLayer {
+                weight: Tensor::from_inner(layer.weight.clone().inner() - gw.mul_scalar(lr)),
+                bias: Tensor::from_inner(layer.bias.clone().inner() - gb.mul_scalar(lr)),
+            };
+        }
+    }
+    Ok(report)
+}
+
+/// The loss L_k and its gradient ∇L_k (with φ' or σ̃ in the backward pass, per `rule`) of every
+/// member, downloaded to the host. The gradient has the layout of the parameters.
+pub fn gradients(
+    ensemble: &Ensemble,
+    data: &TrainSet,
+    rule: LearningRule,
+) -> Result<(Vec<f64>, Vec<crate::mlp::HostParams>), ModelError> {
+    data.validate(ensemble)?;
+    let device = ensemble.device().clone();
+    let x = matrix_to_tensor(&data.x, &device).inner();
+    let y = matrix_to_tensor(&data.y, &device).inner();
+    let mut tracked = ensemble.clone();
+    for layer in tracked.layers_mut() {
+        layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
+        layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
+    }
+    let f = tracked.forward(&x, rule.backward_derivative());
+    let [_, d, _] = f.dims();
+    let diff = f - y.unsqueeze_dim::<3>(0);
+    let per_member = (diff.clone() * diff).sum_dim(2).sum_dim(1).mul_scalar(1.0 / (2.0 * d as f64));
+    let losses: Vec<f64> = per_member.clone().inner().into_data().iter::<f64>().collect();
+    let grads = per_member.sum().backward();
+    let mut grad_ens = tracked.clone();
+    for (g, t) in grad_ens.layers_mut().iter_mut().zip(tracked.layers()) {
+        g.weight = t.weight.grad(&grads).expect("weight is a tracked leaf");
+        g.bias = t.bias.grad(&grads).expect("bias is a tracked leaf");
+    }
+    // κ must not rescale gradients: to_host only downloads.
+    Ok((losses, grad_ens.to_host()))
+}

@@ -1,0 +1,107 @@
+//! Every bad configuration gives a typed error with a message naming the problem.
+
+use nalgebra::DMatrix;
+use sgntk_model::{
+    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, ModelError, SpecError, TrainConfig,
+    TrainSet,
+};
+
+fn device() -> burn::tensor::Device {
+    BackendKind::Flex.device().unwrap()
+}
+
+fn task() -> TrainSet {
+    let x = data::circle_points(&data::uniform_angles(15, 1));
+    TrainSet { y: data::targets(&x), x }
+}
+
+fn init_err(config: MlpConfig) -> ModelError {
+    Ensemble::init(&config, 2, 0, &device()).unwrap_err()
+}
+
+#[test]
+fn bad_network_configs() {
+    let erf = Activation::Erf { m: 2.0 };
+    let e = init_err(MlpConfig::new(vec![2, 0, 4, 1], erf));
+    assert_eq!(e, ModelError::ZeroWidth { layer: 1 });
+    assert!(e.to_string().contains("layer 1 has width 0"));
+    let e = init_err(MlpConfig::new(vec![2], erf));
+    assert!(matches!(e, ModelError::NoLayers { count: 1 }));
+    for sw in [0.0, -1.0, f64::NAN] {
+        let mut c = MlpConfig::paper(4, erf);
+        c.sigma_w = sw;
+        let e = init_err(c);
+        assert!(matches!(e, ModelError::NonPositiveSigmaW(_)), "{e}");
+        assert!(e.to_string().contains("sigma_w"));
+    }
+    let mut c = MlpConfig::paper(4, erf);
+    c.sigma_b = -0.1;
+    let e = init_err(c);
+    assert_eq!(e, ModelError::NegativeSigmaB(-0.1));
+    assert!(e.to_string().contains("sigma_b = -0.1"));
+    let mut c = MlpConfig::paper(4, erf);
+    c.kappa = 0.0;
+    assert!(matches!(init_err(c), ModelError::NonPositiveKappa(_)));
+    for m in [0.0, -2.0] {
+        let e = init_err(MlpConfig::paper(4, Activation::Erf { m }));
+        assert!(matches!(e, ModelError::Spec(SpecError::NonPositiveParameter { .. })), "{e}");
+    }
+    let e = "erf:0".parse::<Activation>().unwrap_err();
+    assert!(e.to_string().contains("must be a finite number > 0"), "{e}");
+    let e = Ensemble::init(&MlpConfig::paper(4, erf), 0, 0, &device()).unwrap_err();
+    assert_eq!(e, ModelError::EmptyEnsemble);
+}
+
+#[test]
+fn bad_training_inputs() {
+    let mut ens = Ensemble::init(&MlpConfig::paper(4, Activation::Tanh), 1, 0, &device()).unwrap();
+    let ok = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 3 };
+    for lr in [0.0, -0.1, f64::INFINITY] {
+        let cfg = TrainConfig { lr, ..ok.clone() };
+        let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
+        assert!(matches!(e, ModelError::NonPositiveLearningRate(_)), "{e}");
+        assert!(e.to_string().contains("learning rate"));
+    }
+    let mut bad = task();
+    bad.x[(3, 1)] = f64::NAN;
+    let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
+    assert_eq!(e, ModelError::NonFiniteData { what: "inputs", row: 3, col: 1 });
+    let mut bad = task();
+    bad.y[(5, 0)] = f64::INFINITY;
+    let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
+    assert!(e.to_string().contains("targets contains a non-finite value at row 5"), "{e}");
+    let bad = TrainSet { x: DMatrix::zeros(4, 3), y: DMatrix::zeros(4, 1) };
+    let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
+    assert!(matches!(e, ModelError::ShapeMismatch { .. }));
+    assert!(e.to_string().contains("expected 2 columns"), "{e}");
+    let bad = TrainSet { x: DMatrix::zeros(4, 2), y: DMatrix::zeros(3, 1) };
+    let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
+    assert!(e.to_string().contains("targets"), "{e}");
+    let e = ens.predict(&DMatrix::zeros(2, 5)).unwrap_err();
+    assert!(matches!(e, ModelError::ShapeMismatch { .. }));
+}
+
+#[test]
+fn divergence_names_the_step_and_suggests_a_smaller_rate() {
+    let mut ens = Ensemble::init(&MlpConfig::paper(64, Activation::Relu), 1, 0, &device()).unwrap();
+    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 50.0, steps: 500 };
+    let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
+    match &e {
+        ModelError::NonFiniteLoss { step, lr, .. } => {
+            assert!(*step > 0 && *step <= 500);
+            assert_eq!(*lr, 50.0);
+        }
+        other => panic!("expected NonFiniteLoss, got {other}"),
+    }
+    assert!(e.to_string().contains("try a learning rate smaller than 50"), "{e}");
+}
+
+#[test]
+fn unknown_backend_is_an_error() {
+    let e = "tpu".parse::<BackendKind>().unwrap_err();
+    assert!(e.to_string().contains("tpu"));
+    if !BackendKind::Wgpu.is_available() {
+        let e = BackendKind::Wgpu.device().unwrap_err();
+        assert!(e.to_string().contains("--features wgpu"), "{e}");
+    }
+}

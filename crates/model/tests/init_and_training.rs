@@ -1,0 +1,128 @@
+//! Initialization statistics, determinism across backends, and training on the circle task.
+
+use std::f64::consts::PI;
+
+use nalgebra::DMatrix;
+use sgntk_model::{
+    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet,
+};
+
+fn circle_task() -> TrainSet {
+    let x = data::circle_points(&data::uniform_angles(15, data::DEFAULT_DATA_SEED));
+    TrainSet { y: data::targets(&x), x }
+}
+
+/// NNGP Σ^L(x, x) of an erf_m MLP (SPEC §5, Cor. D.2), σw = 1, σb = 0.1.
+fn nngp_diag(x: &[f64], m: f64, depth: usize) -> f64 {
+    let s = 1.0 / (2.0 * m * m);
+    let mut k = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64 + 0.01;
+    for _ in 1..depth {
+        k = 2.0 / PI * (k / (k + s)).asin() + 0.01;
+    }
+    k
+}
+
+#[test]
+fn output_variance_at_init_matches_nngp() {
+    let device = BackendKind::Flex.device().unwrap();
+    let m = 2.0;
+    let config = MlpConfig::new(vec![2, 64, 64, 1], Activation::Erf { m });
+    let nets = 2000;
+    let ens = Ensemble::init(&config, nets, 1234, &device).unwrap();
+    let points = [[0.0, 1.0], [0.6, -0.8], [1.5, 0.5]];
+    let x = DMatrix::from_fn(3, 2, |i, j| points[i][j]);
+    let f = ens.predict(&x).unwrap();
+    for (i, p) in points.iter().enumerate() {
+        let sq: Vec<f64> = f.iter().map(|fk| fk[(i, 0)].powi(2)).collect();
+        let mean = sq.iter().sum::<f64>() / nets as f64;
+        let var_sq = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (nets - 1) as f64;
+        let se = (var_sq / nets as f64).sqrt();
+        let want = nngp_diag(p, m, 3);
+        let z = (mean - want) / se;
+        assert!(z.abs() < 4.0, "x = {p:?}: E f² = {mean:.5} vs Σ^L = {want:.5} ({z:.2} s.e.)");
+    }
+}
+
+#[test]
+fn members_depend_only_on_seed_and_index_and_match_across_backends() {
+    let config = MlpConfig::paper(10, Activation::Erf { m: 5.0 });
+    let flex = BackendKind::Flex.device().unwrap();
+    let nd = BackendKind::Ndarray.device().unwrap();
+    let eight = Ensemble::init(&config, 8, 42, &flex).unwrap().to_host();
+    let four = Ensemble::init(&config, 4, 42, &flex).unwrap().to_host();
+    assert_eq!(eight[3], four[3]);
+    assert_ne!(eight[3], eight[2]);
+    let four_nd = Ensemble::init(&config, 4, 42, &nd).unwrap().to_host();
+    assert_eq!(four, four_nd, "same seed must give identical parameters on flex and ndarray");
+    let other_seed = Ensemble::init(&config, 4, 43, &flex).unwrap().to_host();
+    assert_ne!(four[0], other_seed[0]);
+}
+
+fn trained(backend: BackendKind, steps: usize) -> (Vec<sgntk_model::HostParams>, Vec<f64>) {
+    let device = backend.device().unwrap();
+    let config = MlpConfig::paper(32, Activation::Erf { m: 2.0 });
+    let mut ens = Ensemble::init(&config, 3, 7, &device).unwrap();
+    let cfg = TrainConfig {
+        rule: LearningRule::Sgl("erf-prime".parse().unwrap()),
+        lr: 0.1,
+        steps,
+    };
+    let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
+    (ens.to_host(), report.loss)
+}
+
+#[test]
+fn trajectories_are_deterministic_and_agree_across_backends() {
+    let (a, la) = trained(BackendKind::Flex, 100);
+    let (b, lb) = trained(BackendKind::Flex, 100);
+    assert_eq!(a, b, "same seed, same backend ⇒ identical trajectory");
+    assert_eq!(la, lb);
+    let (c, _) = trained(BackendKind::Ndarray, 100);
+    let mut worst: f64 = 0.0;
+    for (pa, pc) in a.iter().zip(&c) {
+        for (x, y) in pa.iter().zip(pc) {
+            worst = worst.max((&x.weight - &y.weight).norm() / y.weight.norm());
+            worst = worst.max((&x.bias - &y.bias).norm() / y.bias.norm());
+        }
+    }
+    assert!(worst < 1e-4, "flex vs ndarray after 100 steps: relative difference {worst:e}");
+}
+
+#[test]
+fn hook_sees_requested_steps_and_loss_curve_has_every_step() {
+    let device = BackendKind::Flex.device().unwrap();
+    let config = MlpConfig::paper(8, Activation::Tanh);
+    let mut ens = Ensemble::init(&config, 2, 1, &device).unwrap();
+    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 10 };
+    let mut seen = vec![];
+    let report = train(&mut ens, &circle_task(), &cfg, &[0, 4, 10], |t, e| {
+        seen.push((t, e.to_host()[0][0].weight[(0, 0)]));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 4, 10]);
+    assert_ne!(seen[0].1, seen[1].1, "parameters change between recorded steps");
+    assert_eq!(report.loss.len(), 11);
+    assert!(report.loss[10] < report.loss[0]);
+}
+
+fn loss_drop(activation: &str, rule: LearningRule, steps: usize) -> f64 {
+    let device = BackendKind::Flex.device().unwrap();
+    let config = MlpConfig::paper(128, activation.parse().unwrap());
+    let mut ens = Ensemble::init(&config, 1, 3, &device).unwrap();
+    let cfg = TrainConfig { rule, lr: 0.1, steps };
+    let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
+    report.loss[0] / report.loss[steps]
+}
+
+#[test]
+fn gd_on_erf2_reduces_loss_100x() {
+    let drop = loss_drop("erf:2", LearningRule::Gd, 5000);
+    assert!(drop >= 100.0, "GD loss fell only {drop:.1}×");
+}
+
+#[test]
+fn sgl_on_sign_with_erf_prime_reduces_loss_20x() {
+    let drop = loss_drop("sign", LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 5000);
+    assert!(drop >= 20.0, "SGL loss fell only {drop:.1}×");
+}

@@ -1,0 +1,1 @@
+pub use sgntk_model as model;
