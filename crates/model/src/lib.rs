@@ -15,6 +15,7 @@
 
 pub mod activation;
 pub mod backend;
+pub mod backprop;
 pub mod data;
 pub mod error;
 pub mod mlp;
@@ -24,9 +25,9 @@ pub mod train;
 pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
 pub use error::{ModelError, SpecError};
-pub use mlp::{init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble, HostLayer, HostParams, LearningRule, Mlp, MlpConfig};
+pub use mlp::{check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble, HostLayer, HostParams, LearningRule, Mlp, MlpConfig};
 pub use op::surrogate_activation;
-pub use train::{gradients, train, TrainConfig, TrainReport, TrainSet};
+pub use train::{gradients, train, Engine, TrainConfig, TrainReport, TrainSet};
 
 /// Re-export of nalgebra, the host matrix type used across sgntk.
 pub use nalgebra;

@@ -276,6 +276,18 @@ impl Ensemble {
         &mut self.layers
     }
 
+    /// The same configuration with other layer tensors (e.g. autodiff leaves built elsewhere).
+    /// Shapes must be those of [`Ensemble::layers`].
+    pub fn with_layers(&self, layers: Vec<DeviceLayer>) -> Ensemble {
+        let members = layers.first().map(|l| l.weight.dims()[0]).unwrap_or(self.members);
+        Ensemble {
+            config: self.config.clone(),
+            members,
+            layers,
+            device: self.device.clone(),
+        }
+    }
+
     /// Downloads the parameters, one [`HostParams`] per member.
     pub fn to_host(&self) -> Vec<HostParams> {
         let mut out: Vec<HostParams> = (0..self.members).map(|_| Vec::new()).collect();

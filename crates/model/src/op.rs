@@ -1,3 +1,4 @@
+#![allow(deprecated)] // burn-ndarray is deprecated upstream but still a supported backend here
 //! The surrogate-gradient activation as a real autodiff op.
 //!
 //! Forward: a = φ(h). Backward: ∂L/∂h = σ̃(h) · ∂L/∂a, where σ̃ is the surrogate (or φ' itself for
@@ -143,4 +144,14 @@ pub fn surrogate_activation<const D: usize>(
         activation,
         surrogate,
     ))
+}
+
+/// φ(h) on any tensor, without recording a custom backward step (inner-backend math).
+pub fn apply_activation<const D: usize>(h: Tensor<D>, activation: Activation) -> Tensor<D> {
+    Tensor::from_dispatch(activation.eval(Prim::<Dispatch>(h.into_dispatch())).0)
+}
+
+/// σ̃(h) (or φ'(h) for [`Surrogate::True`]) on any tensor.
+pub fn apply_surrogate<const D: usize>(h: Tensor<D>, activation: Activation, surrogate: Surrogate) -> Tensor<D> {
+    Tensor::from_dispatch(surrogate.eval(&activation, Prim::<Dispatch>(h.into_dispatch())).0)
 }

@@ -8,6 +8,8 @@ use burn::tensor::Tensor;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+use crate::activation::Surrogate;
+use crate::backprop::{backward_deltas, forward_cache, parameter_gradients};
 use crate::error::ModelError;
 use crate::mlp::{check_finite, matrix_to_tensor, DeviceLayer, Ensemble, LearningRule};
 
@@ -20,6 +22,31 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Number of full-batch steps.
     pub steps: usize,
+    /// How gradients are computed (both give the same numbers).
+    #[serde(default)]
+    pub engine: Engine,
+}
+
+/// How the training step computes gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The explicit δ-recursion of [`crate::backprop`], without an autodiff tape (fast).
+    #[default]
+    Explicit,
+    /// burn's autodiff through the surrogate op (general; the oracle).
+    Autodiff,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            rule: LearningRule::Gd,
+            lr: 0.1,
+            steps: 0,
+            engine: Engine::default(),
+        }
+    }
 }
 
 impl TrainConfig {
@@ -78,6 +105,54 @@ fn total_loss(f: Tensor<3>, y: &Tensor<2>) -> Tensor<1> {
     (diff.clone() * diff).sum().mul_scalar(1.0 / (2.0 * d as f64))
 }
 
+/// One autodiff step: returns Σ_k L_k before the step; lr = 0 only evaluates.
+fn autodiff_step(ensemble: &mut Ensemble, x: &Tensor<2>, y: &Tensor<2>, backward: Surrogate, lr: f64) -> f64 {
+    for layer in ensemble.layers_mut() {
+        layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
+        layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
+    }
+    let f = ensemble.forward(x, backward);
+    let loss = total_loss(f, y);
+    let value: f64 = loss.clone().inner().into_scalar::<f64>();
+    if lr == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let grads = loss.backward();
+    for layer in ensemble.layers_mut() {
+        let gw = layer.weight.grad(&grads).expect("weight is a tracked leaf");
+        let gb = layer.bias.grad(&grads).expect("bias is a tracked leaf");
+        *layer = DeviceLayer {
+            weight: layer.weight.clone().inner() - gw.mul_scalar(lr),
+            bias: layer.bias.clone().inner() - gb.mul_scalar(lr),
+        };
+    }
+    value
+}
+
+/// One step of the explicit δ-recursion (no tape): returns Σ_k L_k before the step.
+fn explicit_step(ensemble: &mut Ensemble, x: &Tensor<2>, y: &Tensor<2>, backward: Surrogate, lr: f64) -> f64 {
+    let cache = forward_cache(ensemble, x);
+    let f = cache.output().clone();
+    let [_, d, _] = f.dims();
+    let residual = f - y.clone().unsqueeze_dim::<3>(0);
+    let value: f64 = (residual.clone() * residual.clone())
+        .sum()
+        .mul_scalar(1.0 / (2.0 * d as f64))
+        .into_scalar::<f64>();
+    if lr == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let deltas = backward_deltas(ensemble, &cache, residual.mul_scalar(1.0 / d as f64), backward);
+    let grads = parameter_gradients(ensemble, &cache, &deltas);
+    for (layer, (gw, gb)) in ensemble.layers_mut().iter_mut().zip(grads) {
+        *layer = DeviceLayer {
+            weight: layer.weight.clone().inner() - gw.mul_scalar(lr),
+            bias: layer.bias.clone().inner() - gb.mul_scalar(lr),
+        };
+    }
+    value
+}
+
 /// Trains `ensemble` in place for `config.steps` steps with burn's autodiff.
 ///
 /// `hook(t, ensemble)` is called before step t for every t in `record_at` (t = steps means after
@@ -106,34 +181,15 @@ where
         if record_at.contains(&step) {
             hook(step, ensemble)?;
         }
-        // Make the parameters fresh autodiff leaves.
-        for layer in ensemble.layers_mut() {
-            layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
-            layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
-        }
-        let f = ensemble.forward(&x, backward);
-        let loss = total_loss(f, &y);
-        let value: f64 = loss.clone().inner().into_scalar::<f64>() / members;
+        let last = step == config.steps;
+        let value = match config.engine {
+            Engine::Autodiff => autodiff_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr }),
+            Engine::Explicit => explicit_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr }),
+        } / members;
         if !value.is_finite() {
-            return Err(ModelError::NonFiniteLoss {
-                step,
-                loss: value,
-                lr,
-            });
+            return Err(ModelError::NonFiniteLoss { step, loss: value, lr });
         }
         report.loss.push(value);
-        if step == config.steps {
-            break;
-        }
-        let grads = loss.backward();
-        for layer in ensemble.layers_mut() {
-            let gw = layer.weight.grad(&grads).expect("weight is a tracked leaf");
-            let gb = layer.bias.grad(&grads).expect("bias is a tracked leaf");
-            *layer = DeviceLayer {
-                weight: Tensor::from_inner(layer.weight.clone().inner() - gw.mul_scalar(lr)),
-                bias: Tensor::from_inner(layer.bias.clone().inner() - gb.mul_scalar(lr)),
-            };
-        }
     }
     Ok(report)
 }

@@ -55,7 +55,7 @@ fn bad_network_configs() {
 #[test]
 fn bad_training_inputs() {
     let mut ens = Ensemble::init(&MlpConfig::paper(4, Activation::Tanh), 1, 0, &device()).unwrap();
-    let ok = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 3 };
+    let ok = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 3, ..Default::default() };
     for lr in [0.0, -0.1, f64::INFINITY] {
         let cfg = TrainConfig { lr, ..ok.clone() };
         let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
@@ -84,7 +84,7 @@ fn bad_training_inputs() {
 #[test]
 fn divergence_names_the_step_and_suggests_a_smaller_rate() {
     let mut ens = Ensemble::init(&MlpConfig::paper(64, Activation::Relu), 1, 0, &device()).unwrap();
-    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 50.0, steps: 500 };
+    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 50.0, steps: 500, ..Default::default() };
     let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
     match &e {
         ModelError::NonFiniteLoss { step, lr, .. } => {

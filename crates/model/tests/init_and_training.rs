@@ -65,8 +65,7 @@ fn trained(backend: BackendKind, steps: usize) -> (Vec<sgntk_model::HostParams>,
     let cfg = TrainConfig {
         rule: LearningRule::Sgl("erf-prime".parse().unwrap()),
         lr: 0.1,
-        steps,
-    };
+        steps, ..Default::default() };
     let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
     (ens.to_host(), report.loss)
 }
@@ -93,7 +92,7 @@ fn hook_sees_requested_steps_and_loss_curve_has_every_step() {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(8, Activation::Tanh);
     let mut ens = Ensemble::init(&config, 2, 1, &device).unwrap();
-    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 10 };
+    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 10, ..Default::default() };
     let mut seen = vec![];
     let report = train(&mut ens, &circle_task(), &cfg, &[0, 4, 10], |t, e| {
         seen.push((t, e.to_host()[0][0].weight[(0, 0)]));
@@ -110,7 +109,7 @@ fn loss_drop(activation: &str, rule: LearningRule, steps: usize) -> f64 {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(128, activation.parse().unwrap());
     let mut ens = Ensemble::init(&config, 1, 3, &device).unwrap();
-    let cfg = TrainConfig { rule, lr: 0.1, steps };
+    let cfg = TrainConfig { rule, lr: 0.1, steps, ..Default::default() };
     let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
     report.loss[0] / report.loss[steps]
 }
@@ -125,4 +124,40 @@ fn gd_on_erf2_reduces_loss_100x() {
 fn sgl_on_sign_with_erf_prime_reduces_loss_20x() {
     let drop = loss_drop("sign", LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 5000);
     assert!(drop >= 20.0, "SGL loss fell only {drop:.1}×");
+}
+
+fn params_rel_diff(a: &[sgntk_model::HostParams], b: &[sgntk_model::HostParams]) -> f64 {
+    let mut worst: f64 = 0.0;
+    for (pa, pb) in a.iter().zip(b) {
+        for (x, y) in pa.iter().zip(pb) {
+            worst = worst.max((&x.weight - &y.weight).norm() / y.weight.norm());
+            worst = worst.max((&x.bias - &y.bias).norm() / y.bias.norm());
+        }
+    }
+    worst
+}
+
+/// The explicit δ-recursion engine gives the autodiff engine's parameters (f32, 100 steps).
+#[test]
+fn explicit_engine_matches_autodiff_after_100_steps() {
+    use sgntk_model::Engine;
+    let device = BackendKind::Flex.device().unwrap();
+    for (act, rule) in [
+        ("erf:2", LearningRule::Gd),
+        ("sign", LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 })),
+        ("tanh", LearningRule::Sgl("fast-sigmoid:2".parse().unwrap())),
+    ] {
+        let config = MlpConfig::new(vec![2, 48, 32, 1], act.parse().unwrap());
+        let run = |engine| {
+            let mut ens = Ensemble::init(&config, 4, 21, &device).unwrap();
+            let cfg = TrainConfig { rule, lr: 0.1, steps: 100, engine };
+            let r = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
+            (ens.to_host(), r.loss)
+        };
+        let (a, la) = run(Engine::Autodiff);
+        let (b, lb) = run(Engine::Explicit);
+        let d = params_rel_diff(&b, &a);
+        assert!(d < 1e-4, "{act}: explicit vs autodiff relative difference {d:e}");
+        assert!((la[100] - lb[100]).abs() <= 1e-4 * la[100]);
+    }
 }

@@ -1,0 +1,69 @@
+//! Empirical kernels of finite networks (SPEC §4, Def. C.3, C.5):
+//! Î(x, x') = J_{φ,g1}(x) · J_{φ,g2}(x')ᵀ, first argument with g1, second with g2.
+//!
+//! Two paths: [`structured`] for MLP ensembles (per-layer formula, no P-sized Jacobian) and
+//! [`generic`] for any model through per-sample autodiff Jacobians. They agree to rounding error.
+
+pub mod generic;
+pub mod stats;
+pub mod structured;
+
+use sgntk_model::{Activation, Surrogate};
+use thiserror::Error;
+
+pub use generic::{jacobian, jacobian_kernel, FlatParamModel};
+pub use stats::{ensemble_mean, ensemble_spread, mse};
+pub use structured::{empirical_kernel, ensemble_kernels};
+
+/// Which empirical kernel: the NTK (g1 = g2 = φ') or the SG-NTK (g1 = φ', g2 = σ̃), or any pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KernelPair {
+    /// Derivative of the first argument's (row's) Jacobian.
+    pub g1: Surrogate,
+    /// Derivative of the second argument's (column's) Jacobian.
+    pub g2: Surrogate,
+}
+
+impl KernelPair {
+    /// The NTK: true derivative on both sides.
+    pub const NTK: KernelPair = KernelPair {
+        g1: Surrogate::True,
+        g2: Surrogate::True,
+    };
+
+    /// The SG-NTK that drives SGL with surrogate `g` (Eq. 6–7): φ' first, σ̃ second.
+    pub fn sg_ntk(g: Surrogate) -> Self {
+        KernelPair {
+            g1: Surrogate::True,
+            g2: g,
+        }
+    }
+
+    /// Errors if a side needs the true Jacobian of an activation that has none (sign, step).
+    pub fn check(&self, activation: Activation) -> Result<(), EmpiricalError> {
+        let degenerate = activation.has_degenerate_derivative();
+        for g in [self.g1, self.g2] {
+            if degenerate && g == Surrogate::True {
+                return Err(EmpiricalError::NoTrueJacobian { activation });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the empirical-kernel code.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EmpiricalError {
+    /// The activation's derivative is 0 almost everywhere, so J_{φ,φ'} is not the network's Jacobian.
+    #[error("the empirical kernel with the true derivative does not exist for `{activation}`: its derivative is 0 almost everywhere (a Dirac delta at the jump); use the analytic kernel, or a surrogate on both sides")]
+    NoTrueJacobian {
+        /// The activation.
+        activation: Activation,
+    },
+    /// Only scalar-output networks have a scalar kernel.
+    #[error("empirical kernels need a scalar output (n_L = 1), got n_L = {0}")]
+    NotScalarOutput(usize),
+    /// A model error (bad inputs, shapes, …).
+    #[error(transparent)]
+    Model(#[from] sgntk_model::ModelError),
+}
