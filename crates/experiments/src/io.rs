@@ -117,7 +117,10 @@ pub fn read_csv(path: &Path) -> Result<DMatrix<f64>, IoError> {
 }
 
 /// Reads a training file: all columns but the last are the input, the last is the target.
-pub fn read_train_csv(path: &Path, input_dim: Option<usize>) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
+pub fn read_train_csv(
+    path: &Path,
+    input_dim: Option<usize>,
+) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
     let m = read_csv(path)?;
     let name = path.display().to_string();
     if m.ncols() < 2 || input_dim.is_some_and(|d| d + 1 != m.ncols()) {
@@ -182,7 +185,10 @@ mod tests {
         let m = parse_csv("x0,x1\n0.5, 1\n-2,3e-1\n", "t").unwrap();
         assert_eq!(m, DMatrix::from_row_slice(2, 2, &[0.5, 1.0, -2.0, 0.3]));
         let e = parse_csv("1,2\n3\n", "t").unwrap_err().to_string();
-        assert!(e.contains("line 2: 1 columns, but earlier rows have 2"), "{e}");
+        assert!(
+            e.contains("line 2: 1 columns, but earlier rows have 2"),
+            "{e}"
+        );
         let e = parse_csv("1,2\n3,nan\n", "t").unwrap_err().to_string();
         assert!(e.contains("`nan` is not a finite number"), "{e}");
         let e = parse_csv("1,2\nx,y\n", "t").unwrap_err().to_string();
@@ -195,7 +201,10 @@ mod tests {
     #[test]
     fn writes_full_precision_and_inf() {
         let m = DMatrix::from_row_slice(1, 3, &[0.1 + 0.2, f64::INFINITY, -1.0]);
-        assert_eq!(to_csv(&m, Some(&["a", "b", "c"])), "a,b,c\n0.30000000000000004,inf,-1.0\n");
+        assert_eq!(
+            to_csv(&m, Some(&["a", "b", "c"])),
+            "a,b,c\n0.30000000000000004,inf,-1.0\n"
+        );
         let back = parse_csv("0.30000000000000004,2\n", "t").unwrap();
         assert_eq!(back[(0, 0)], 0.1 + 0.2);
     }

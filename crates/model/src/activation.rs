@@ -142,7 +142,11 @@ impl Activation {
     /// The true derivative φ'(z) (0 for sign and step, away from the jump).
     pub fn derivative<T: Elementwise>(&self, z: T) -> T {
         match *self {
-            Activation::Erf { m } => z.square().mul_scalar(-m * m).exp().mul_scalar(TWO_OVER_SQRT_PI * m),
+            Activation::Erf { m } => z
+                .square()
+                .mul_scalar(-m * m)
+                .exp()
+                .mul_scalar(TWO_OVER_SQRT_PI * m),
             Activation::Sign | Activation::Step => z.full_like(0.0),
             Activation::Relu => z.heaviside(),
             Activation::Tanh => z.tanh().square().mul_scalar(-1.0).add_scalar(1.0),
@@ -217,7 +221,11 @@ impl Surrogate {
     /// σ̃(z); for [`Surrogate::True`] this is `activation`'s derivative.
     pub fn eval<T: Elementwise>(&self, activation: &Activation, z: T) -> T {
         match *self {
-            Surrogate::ErfPrime { a } => z.square().mul_scalar(-a * a).exp().mul_scalar(TWO_OVER_SQRT_PI * a),
+            Surrogate::ErfPrime { a } => z
+                .square()
+                .mul_scalar(-a * a)
+                .exp()
+                .mul_scalar(TWO_OVER_SQRT_PI * a),
             Surrogate::FastSigmoid { k } => z.abs().mul_scalar(k).add_scalar(1.0).square().recip(),
             Surrogate::Atan { a } => z.mul_scalar(a).square().add_scalar(1.0).recip(),
             Surrogate::Sigmoid { k } => {
@@ -227,7 +235,12 @@ impl Surrogate {
             }
             Surrogate::Triangle { w } => z.abs().mul_scalar(-1.0 / w).add_scalar(1.0).relu(),
             // 1 − H(|z| − w): 1 where |z| ≤ w.
-            Surrogate::Boxcar { w } => z.abs().add_scalar(-w).heaviside().mul_scalar(-1.0).add_scalar(1.0),
+            Surrogate::Boxcar { w } => z
+                .abs()
+                .add_scalar(-w)
+                .heaviside()
+                .mul_scalar(-1.0)
+                .add_scalar(1.0),
             Surrogate::StraightThrough => z.full_like(1.0),
             Surrogate::True => activation.derivative(z),
         }
@@ -385,13 +398,19 @@ mod tests {
 
     #[test]
     fn parses_and_prints_specs() {
-        assert_eq!("erf:5".parse::<Activation>().unwrap(), Activation::Erf { m: 5.0 });
+        assert_eq!(
+            "erf:5".parse::<Activation>().unwrap(),
+            Activation::Erf { m: 5.0 }
+        );
         assert_eq!("sign".parse::<Activation>().unwrap(), Activation::Sign);
         assert_eq!(
             "fast-sigmoid:25".parse::<Surrogate>().unwrap(),
             Surrogate::FastSigmoid { k: 25.0 }
         );
-        assert_eq!("erf-prime".parse::<Surrogate>().unwrap(), Surrogate::ErfPrime { a: 1.0 });
+        assert_eq!(
+            "erf-prime".parse::<Surrogate>().unwrap(),
+            Surrogate::ErfPrime { a: 1.0 }
+        );
         for g in Surrogate::FAMILIES {
             assert_eq!(g.to_string().parse::<Surrogate>().unwrap(), g);
         }
@@ -431,7 +450,9 @@ mod tests {
         assert!((Surrogate::Atan { a: 2.0 }.eval(&act, 0.5) - 0.5).abs() < 1e-15);
         assert!((Surrogate::Sigmoid { k: 1.0 }.eval(&act, 0.0) - 1.0).abs() < 1e-15);
         let s = 1.0 / (1.0 + (-2.0f64).exp());
-        assert!((Surrogate::Sigmoid { k: 1.0 }.eval(&act, 2.0) - 4.0 * s * (1.0 - s)).abs() < 1e-15);
+        assert!(
+            (Surrogate::Sigmoid { k: 1.0 }.eval(&act, 2.0) - 4.0 * s * (1.0 - s)).abs() < 1e-15
+        );
         assert!((Surrogate::Triangle { w: 2.0 }.eval(&act, 1.5) - 0.25).abs() < 1e-15);
         assert_eq!(Surrogate::Triangle { w: 2.0 }.eval(&act, -3.0), 0.0);
         assert_eq!(Surrogate::Boxcar { w: 0.5 }.eval(&act, 0.5), 1.0);

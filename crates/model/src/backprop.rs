@@ -46,7 +46,10 @@ pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
     for (l, layer) in ensemble.layers().iter().enumerate() {
         let w = layer.weight.clone().inner();
         let b = layer.bias.clone().inner();
-        let h = act[l].clone().matmul(w.swap_dims(1, 2)).mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]))
+        let h = act[l]
+            .clone()
+            .matmul(w.swap_dims(1, 2))
+            .mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]))
             + b.unsqueeze_dim::<3>(1).mul_scalar(cfg.sigma_b);
         if l + 1 < depth {
             act.push(apply_activation(h.clone(), cfg.activation));
@@ -58,14 +61,24 @@ pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
 
 /// Backward vectors δ^1 … δ^L (`[E, N, n_l]`) from `seed` = δ^L, with derivative `g` at every
 /// hidden layer ([`Surrogate::True`] = φ').
-pub fn backward_deltas(ensemble: &Ensemble, cache: &ForwardCache, seed: Tensor<3>, g: Surrogate) -> Vec<Tensor<3>> {
+pub fn backward_deltas(
+    ensemble: &Ensemble,
+    cache: &ForwardCache,
+    seed: Tensor<3>,
+    g: Surrogate,
+) -> Vec<Tensor<3>> {
     let cfg = ensemble.config();
     let depth = cfg.depth();
     let mut deltas = vec![seed];
     for l in (1..depth).rev() {
         // δ^l = (σw/√n_l · δ^{l+1} W^{l+1}) ⊙ g(H^l); layers[l] is W^{l+1}.
         let w = ensemble.layers()[l].weight.clone().inner();
-        let upstream = deltas.last().unwrap().clone().matmul(w).mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]));
+        let upstream = deltas
+            .last()
+            .unwrap()
+            .clone()
+            .matmul(w)
+            .mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]));
         let gh = derivative(cfg.activation, g, cache.pre[l - 1].clone());
         deltas.push(upstream * gh);
     }
@@ -95,7 +108,11 @@ pub fn parameter_gradients(
                 .swap_dims(1, 2)
                 .matmul(cache.act[l].clone())
                 .mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]));
-            let gb = delta.clone().sum_dim(1).squeeze_dim::<2>(1).mul_scalar(cfg.sigma_b);
+            let gb = delta
+                .clone()
+                .sum_dim(1)
+                .squeeze_dim::<2>(1)
+                .mul_scalar(cfg.sigma_b);
             (gw, gb)
         })
         .collect()

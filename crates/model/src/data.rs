@@ -15,7 +15,13 @@ pub const DEFAULT_DATA_SEED: u64 = 2024;
 
 /// x(α) = (sin α, cos α), one row per angle.
 pub fn circle_points(alphas: &[f64]) -> DMatrix<f64> {
-    DMatrix::from_fn(alphas.len(), 2, |i, j| if j == 0 { alphas[i].sin() } else { alphas[i].cos() })
+    DMatrix::from_fn(alphas.len(), 2, |i, j| {
+        if j == 0 {
+            alphas[i].sin()
+        } else {
+            alphas[i].cos()
+        }
+    })
 }
 
 /// The target f(x0, x1) = 4 x0 x1² − 0.8 x0³ + 1.2 x1² − 0.8 x0² x1 (Fig. B.1).
@@ -30,7 +36,9 @@ pub fn targets(x: &DMatrix<f64>) -> DMatrix<f64> {
 
 /// The 100-angle test grid α_i = 2πi/100 − π, i = 0 … 99.
 pub fn test_grid(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 2.0 * PI * i as f64 / n as f64 - PI).collect()
+    (0..n)
+        .map(|i| 2.0 * PI * i as f64 / n as f64 - PI)
+        .collect()
 }
 
 /// `count` angles uniform in [−π, π) from `seed`, sorted (Fig. 1/2 training set).

@@ -97,7 +97,9 @@ pub enum ModelError {
         got: String,
     },
     /// The loss became NaN or infinite during training.
-    #[error("training diverged at step {step}: loss = {loss}; try a learning rate smaller than {lr}")]
+    #[error(
+        "training diverged at step {step}: loss = {loss}; try a learning rate smaller than {lr}"
+    )]
     NonFiniteLoss {
         /// The step at which the loss was non-finite.
         step: usize,

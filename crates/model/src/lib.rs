@@ -25,11 +25,14 @@ pub mod train;
 pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
 pub use error::{ModelError, SpecError};
-pub use mlp::{check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble, HostLayer, HostParams, LearningRule, Mlp, MlpConfig};
+pub use mlp::{
+    check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble,
+    HostLayer, HostParams, LearningRule, Mlp, MlpConfig,
+};
 pub use op::surrogate_activation;
 pub use train::{gradients, train, Engine, TrainConfig, TrainReport, TrainSet};
 
-/// Re-export of nalgebra, the host matrix type used across sgntk.
-pub use nalgebra;
 /// Re-export of burn.
 pub use burn;
+/// Re-export of nalgebra, the host matrix type used across sgntk.
+pub use nalgebra;

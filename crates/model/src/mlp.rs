@@ -1,8 +1,10 @@
 //! NTK-parameterized MLPs (SPEC §1, Def. C.1) and ensembles of them as batched tensors.
 //!
-//!     h^1(x)     = σw/√n_0 · W^1 x + σb · b^1
-//!     h^{l+1}(x) = σw/√n_l · W^{l+1} φ(h^l(x)) + σb · b^{l+1}
-//!     f(x)       = h^L(x)
+//! ```text
+//! h^1(x)     = σw/√n_0 · W^1 x + σb · b^1
+//! h^{l+1}(x) = σw/√n_l · W^{l+1} φ(h^l(x)) + σb · b^{l+1}
+//! f(x)       = h^L(x)
+//! ```
 //!
 //! All W, b ~ N(0, 1); the last layer's W^L, b^L are multiplied once by κ at initialization.
 
@@ -191,7 +193,11 @@ pub fn check_finite(x: &DMatrix<f64>, what: &'static str) -> Result<(), ModelErr
     for r in 0..x.nrows() {
         for c in 0..x.ncols() {
             if !x[(r, c)].is_finite() {
-                return Err(ModelError::NonFiniteData { what, row: r, col: c });
+                return Err(ModelError::NonFiniteData {
+                    what,
+                    row: r,
+                    col: c,
+                });
             }
         }
     }
@@ -200,7 +206,12 @@ pub fn check_finite(x: &DMatrix<f64>, what: &'static str) -> Result<(), ModelErr
 
 impl Ensemble {
     /// E networks, member k drawn by [`init_member`]`(config, seed, k)`, uploaded to `device`.
-    pub fn init(config: &MlpConfig, members: usize, seed: u64, device: &Device) -> Result<Self, ModelError> {
+    pub fn init(
+        config: &MlpConfig,
+        members: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         if members == 0 {
             return Err(ModelError::EmptyEnsemble);
@@ -210,7 +221,11 @@ impl Ensemble {
     }
 
     /// An ensemble from explicit host parameters (one [`HostParams`] per member).
-    pub fn from_host(config: &MlpConfig, params: &[HostParams], device: &Device) -> Result<Self, ModelError> {
+    pub fn from_host(
+        config: &MlpConfig,
+        params: &[HostParams],
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         if params.is_empty() {
             return Err(ModelError::EmptyEnsemble);
@@ -231,7 +246,12 @@ impl Ensemble {
                     return Err(ModelError::ShapeMismatch {
                         what: format!("layer {} of member {k}", l + 1),
                         expected: format!("W {n_out}×{n_in}, b {n_out}"),
-                        got: format!("W {}×{}, b {}", layer.weight.nrows(), layer.weight.ncols(), layer.bias.len()),
+                        got: format!(
+                            "W {}×{}, b {}",
+                            layer.weight.nrows(),
+                            layer.weight.ncols(),
+                            layer.bias.len()
+                        ),
                     });
                 }
                 // row-major [n_out, n_in]
@@ -279,7 +299,10 @@ impl Ensemble {
     /// The same configuration with other layer tensors (e.g. autodiff leaves built elsewhere).
     /// Shapes must be those of [`Ensemble::layers`].
     pub fn with_layers(&self, layers: Vec<DeviceLayer>) -> Ensemble {
-        let members = layers.first().map(|l| l.weight.dims()[0]).unwrap_or(self.members);
+        let members = layers
+            .first()
+            .map(|l| l.weight.dims()[0])
+            .unwrap_or(self.members);
         Ensemble {
             config: self.config.clone(),
             members,
@@ -333,7 +356,11 @@ impl Ensemble {
             let n_in = self.config.widths[l] as f64;
             let wt = layer.weight.clone().swap_dims(1, 2);
             let h = a.matmul(wt).mul_scalar(self.config.sigma_w / n_in.sqrt())
-                + layer.bias.clone().unsqueeze_dim::<3>(1).mul_scalar(self.config.sigma_b);
+                + layer
+                    .bias
+                    .clone()
+                    .unsqueeze_dim::<3>(1)
+                    .mul_scalar(self.config.sigma_b);
             if l + 1 == depth {
                 out = Some(h);
                 break;

@@ -104,7 +104,10 @@ impl<B: Backend> Backward<B, 1> for SurrogateBackward {
         let [parent] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = parent {
-            let g = self.surrogate.eval(&self.activation, Prim::<B>(ops.state)).0;
+            let g = self
+                .surrogate
+                .eval(&self.activation, Prim::<B>(ops.state))
+                .0;
             grads.register::<B>(node.id, B::float_mul(grad, g));
         }
     }
@@ -126,9 +129,11 @@ impl<B: Backend + SurrogateBackend, C: CheckpointStrategy> SurrogateBackend for 
                 let out = B::surrogate_activation(h.clone(), activation, surrogate);
                 prep.finish(h, out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::surrogate_activation(h.into_primitive(), activation, surrogate))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::surrogate_activation(
+                h.into_primitive(),
+                activation,
+                surrogate,
+            )),
         }
     }
 }
@@ -152,6 +157,14 @@ pub fn apply_activation<const D: usize>(h: Tensor<D>, activation: Activation) ->
 }
 
 /// σ̃(h) (or φ'(h) for [`Surrogate::True`]) on any tensor.
-pub fn apply_surrogate<const D: usize>(h: Tensor<D>, activation: Activation, surrogate: Surrogate) -> Tensor<D> {
-    Tensor::from_dispatch(surrogate.eval(&activation, Prim::<Dispatch>(h.into_dispatch())).0)
+pub fn apply_surrogate<const D: usize>(
+    h: Tensor<D>,
+    activation: Activation,
+    surrogate: Surrogate,
+) -> Tensor<D> {
+    Tensor::from_dispatch(
+        surrogate
+            .eval(&activation, Prim::<Dispatch>(h.into_dispatch()))
+            .0,
+    )
 }

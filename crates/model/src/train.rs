@@ -102,11 +102,19 @@ impl TrainSet {
 fn total_loss(f: Tensor<3>, y: &Tensor<2>) -> Tensor<1> {
     let [_, d, _] = f.dims();
     let diff = f - y.clone().unsqueeze_dim::<3>(0);
-    (diff.clone() * diff).sum().mul_scalar(1.0 / (2.0 * d as f64))
+    (diff.clone() * diff)
+        .sum()
+        .mul_scalar(1.0 / (2.0 * d as f64))
 }
 
 /// One autodiff step: returns Σ_k L_k before the step; lr = 0 only evaluates.
-fn autodiff_step(ensemble: &mut Ensemble, x: &Tensor<2>, y: &Tensor<2>, backward: Surrogate, lr: f64) -> f64 {
+fn autodiff_step(
+    ensemble: &mut Ensemble,
+    x: &Tensor<2>,
+    y: &Tensor<2>,
+    backward: Surrogate,
+    lr: f64,
+) -> f64 {
     for layer in ensemble.layers_mut() {
         layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
         layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
@@ -130,7 +138,13 @@ fn autodiff_step(ensemble: &mut Ensemble, x: &Tensor<2>, y: &Tensor<2>, backward
 }
 
 /// One step of the explicit δ-recursion (no tape): returns Σ_k L_k before the step.
-fn explicit_step(ensemble: &mut Ensemble, x: &Tensor<2>, y: &Tensor<2>, backward: Surrogate, lr: f64) -> f64 {
+fn explicit_step(
+    ensemble: &mut Ensemble,
+    x: &Tensor<2>,
+    y: &Tensor<2>,
+    backward: Surrogate,
+    lr: f64,
+) -> f64 {
     let cache = forward_cache(ensemble, x);
     let f = cache.output().clone();
     let [_, d, _] = f.dims();
@@ -142,7 +156,12 @@ fn explicit_step(ensemble: &mut Ensemble, x: &Tensor<2>, y: &Tensor<2>, backward
     if lr == 0.0 || !value.is_finite() {
         return value;
     }
-    let deltas = backward_deltas(ensemble, &cache, residual.mul_scalar(1.0 / d as f64), backward);
+    let deltas = backward_deltas(
+        ensemble,
+        &cache,
+        residual.mul_scalar(1.0 / d as f64),
+        backward,
+    );
     let grads = parameter_gradients(ensemble, &cache, &deltas);
     for (layer, (gw, gb)) in ensemble.layers_mut().iter_mut().zip(grads) {
         *layer = DeviceLayer {
@@ -183,11 +202,19 @@ where
         }
         let last = step == config.steps;
         let value = match config.engine {
-            Engine::Autodiff => autodiff_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr }),
-            Engine::Explicit => explicit_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr }),
+            Engine::Autodiff => {
+                autodiff_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr })
+            }
+            Engine::Explicit => {
+                explicit_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr })
+            }
         } / members;
         if !value.is_finite() {
-            return Err(ModelError::NonFiniteLoss { step, loss: value, lr });
+            return Err(ModelError::NonFiniteLoss {
+                step,
+                loss: value,
+                lr,
+            });
         }
         report.loss.push(value);
     }
@@ -213,8 +240,16 @@ pub fn gradients(
     let f = tracked.forward(&x, rule.backward_derivative());
     let [_, d, _] = f.dims();
     let diff = f - y.unsqueeze_dim::<3>(0);
-    let per_member = (diff.clone() * diff).sum_dim(2).sum_dim(1).mul_scalar(1.0 / (2.0 * d as f64));
-    let losses: Vec<f64> = per_member.clone().inner().into_data().iter::<f64>().collect();
+    let per_member = (diff.clone() * diff)
+        .sum_dim(2)
+        .sum_dim(1)
+        .mul_scalar(1.0 / (2.0 * d as f64));
+    let losses: Vec<f64> = per_member
+        .clone()
+        .inner()
+        .into_data()
+        .iter::<f64>()
+        .collect();
     let grads = per_member.sum().backward();
     let mut grad_ens = tracked.clone();
     for (g, t) in grad_ens.layers_mut().iter_mut().zip(tracked.layers()) {

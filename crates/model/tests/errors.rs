@@ -2,8 +2,8 @@
 
 use nalgebra::DMatrix;
 use sgntk_model::{
-    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, ModelError, SpecError, TrainConfig,
-    TrainSet,
+    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, ModelError, SpecError,
+    TrainConfig, TrainSet,
 };
 
 fn device() -> burn::tensor::Device {
@@ -12,7 +12,10 @@ fn device() -> burn::tensor::Device {
 
 fn task() -> TrainSet {
     let x = data::circle_points(&data::uniform_angles(15, 1));
-    TrainSet { y: data::targets(&x), x }
+    TrainSet {
+        y: data::targets(&x),
+        x,
+    }
 }
 
 fn init_err(config: MlpConfig) -> ModelError {
@@ -44,7 +47,10 @@ fn bad_network_configs() {
     assert!(matches!(init_err(c), ModelError::NonPositiveKappa(_)));
     for m in [0.0, -2.0] {
         let e = init_err(MlpConfig::paper(4, Activation::Erf { m }));
-        assert!(matches!(e, ModelError::Spec(SpecError::NonPositiveParameter { .. })), "{e}");
+        assert!(
+            matches!(e, ModelError::Spec(SpecError::NonPositiveParameter { .. })),
+            "{e}"
+        );
     }
     let e = "erf:0".parse::<Activation>().unwrap_err();
     assert!(e.to_string().contains("must be a finite number > 0"), "{e}");
@@ -55,7 +61,12 @@ fn bad_network_configs() {
 #[test]
 fn bad_training_inputs() {
     let mut ens = Ensemble::init(&MlpConfig::paper(4, Activation::Tanh), 1, 0, &device()).unwrap();
-    let ok = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 3, ..Default::default() };
+    let ok = TrainConfig {
+        rule: LearningRule::Gd,
+        lr: 0.1,
+        steps: 3,
+        ..Default::default()
+    };
     for lr in [0.0, -0.1, f64::INFINITY] {
         let cfg = TrainConfig { lr, ..ok.clone() };
         let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
@@ -65,16 +76,33 @@ fn bad_training_inputs() {
     let mut bad = task();
     bad.x[(3, 1)] = f64::NAN;
     let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
-    assert_eq!(e, ModelError::NonFiniteData { what: "inputs", row: 3, col: 1 });
+    assert_eq!(
+        e,
+        ModelError::NonFiniteData {
+            what: "inputs",
+            row: 3,
+            col: 1
+        }
+    );
     let mut bad = task();
     bad.y[(5, 0)] = f64::INFINITY;
     let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
-    assert!(e.to_string().contains("targets contains a non-finite value at row 5"), "{e}");
-    let bad = TrainSet { x: DMatrix::zeros(4, 3), y: DMatrix::zeros(4, 1) };
+    assert!(
+        e.to_string()
+            .contains("targets contains a non-finite value at row 5"),
+        "{e}"
+    );
+    let bad = TrainSet {
+        x: DMatrix::zeros(4, 3),
+        y: DMatrix::zeros(4, 1),
+    };
     let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
     assert!(matches!(e, ModelError::ShapeMismatch { .. }));
     assert!(e.to_string().contains("expected 2 columns"), "{e}");
-    let bad = TrainSet { x: DMatrix::zeros(4, 2), y: DMatrix::zeros(3, 1) };
+    let bad = TrainSet {
+        x: DMatrix::zeros(4, 2),
+        y: DMatrix::zeros(3, 1),
+    };
     let e = train(&mut ens, &bad, &ok, &[], |_, _| Ok(())).unwrap_err();
     assert!(e.to_string().contains("targets"), "{e}");
     let e = ens.predict(&DMatrix::zeros(2, 5)).unwrap_err();
@@ -84,7 +112,12 @@ fn bad_training_inputs() {
 #[test]
 fn divergence_names_the_step_and_suggests_a_smaller_rate() {
     let mut ens = Ensemble::init(&MlpConfig::paper(64, Activation::Relu), 1, 0, &device()).unwrap();
-    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 50.0, steps: 500, ..Default::default() };
+    let cfg = TrainConfig {
+        rule: LearningRule::Gd,
+        lr: 50.0,
+        steps: 500,
+        ..Default::default()
+    };
     let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
     match &e {
         ModelError::NonFiniteLoss { step, lr, .. } => {
@@ -93,7 +126,11 @@ fn divergence_names_the_step_and_suggests_a_smaller_rate() {
         }
         other => panic!("expected NonFiniteLoss, got {other}"),
     }
-    assert!(e.to_string().contains("try a learning rate smaller than 50"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("try a learning rate smaller than 50"),
+        "{e}"
+    );
 }
 
 #[test]

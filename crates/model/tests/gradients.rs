@@ -3,8 +3,8 @@
 use burn::tensor::Tensor;
 use nalgebra::{DMatrix, DVector};
 use sgntk_model::{
-    data, gradients, matrix_to_tensor, Activation, BackendKind, Ensemble, HostParams, LearningRule, MlpConfig,
-    Surrogate, TrainSet,
+    data, gradients, matrix_to_tensor, Activation, BackendKind, Ensemble, HostParams, LearningRule,
+    MlpConfig, Surrogate, TrainSet,
 };
 
 fn circle_set(n: usize) -> TrainSet {
@@ -58,7 +58,10 @@ fn true_surrogate_matches_burn_autodiff_of_erf_network() {
         let mut a: Tensor<3> = x.unsqueeze_dim::<3>(0).expand([3, d, n0]);
         let mut f = None;
         for (l, (w, b)) in leaves.iter().enumerate() {
-            let h = a.clone().matmul(w.clone().swap_dims(1, 2)).mul_scalar(1.0 / (config.widths[l] as f64).sqrt())
+            let h = a
+                .clone()
+                .matmul(w.clone().swap_dims(1, 2))
+                .mul_scalar(1.0 / (config.widths[l] as f64).sqrt())
                 + b.clone().unsqueeze_dim::<3>(1).mul_scalar(0.1);
             if l + 1 == leaves.len() {
                 f = Some(h);
@@ -67,7 +70,10 @@ fn true_surrogate_matches_burn_autodiff_of_erf_network() {
             }
         }
         let diff = f.unwrap() - y.unsqueeze_dim::<3>(0);
-        let grads = (diff.clone() * diff).sum().mul_scalar(1.0 / (2.0 * d as f64)).backward();
+        let grads = (diff.clone() * diff)
+            .sum()
+            .mul_scalar(1.0 / (2.0 * d as f64))
+            .backward();
         let mut reference = ens.clone();
         for (r, (w, b)) in reference.layers_mut().iter_mut().zip(&leaves) {
             r.weight = w.grad(&grads).unwrap();
@@ -80,7 +86,12 @@ fn true_surrogate_matches_burn_autodiff_of_erf_network() {
 
 /// Independent host backprop (f64) with derivative `g` at every hidden layer: the quasi-Jacobian
 /// of SPEC §4 (δ^L = 1, δ^l = (σw/√n_l W^{l+1})ᵀ δ^{l+1} ⊙ g(h^l)), summed into ∇L.
-fn host_gradient(config: &MlpConfig, p: &HostParams, set: &TrainSet, g: &dyn Fn(f64) -> f64) -> HostParams {
+fn host_gradient(
+    config: &MlpConfig,
+    p: &HostParams,
+    set: &TrainSet,
+    g: &dyn Fn(f64) -> f64,
+) -> HostParams {
     let depth = config.depth();
     let d = set.x.nrows() as f64;
     let mut grad: HostParams = p
@@ -133,7 +144,10 @@ fn surrogate_gradient_equals_hand_computed_quasi_jacobian() {
         let want_gd = host_gradient(&config, &params[0], &set, &|z| act.derivative(z));
         assert!(max_rel(&gd, &[want_gd]) < 1e-5);
         // the first layer's gradient genuinely differs between GD and SGL
-        assert!(rel_err(&sgl[0][0].weight, &gd[0][0].weight) > 1e-2, "{g}: SGL ≈ GD?");
+        assert!(
+            rel_err(&sgl[0][0].weight, &gd[0][0].weight) > 1e-2,
+            "{g}: SGL ≈ GD?"
+        );
         // the last layer does not see the surrogate at all
         assert!(rel_err(&sgl[0][2].weight, &gd[0][2].weight) < 1e-6);
     }

@@ -18,7 +18,10 @@ fn gd_gradient_matches_central_differences_in_f64_on_flex() {
     let config = MlpConfig::new(vec![2, 6, 5, 1], Activation::Erf { m: 2.0 });
     let p = sgntk_model::init_member(&config, 3, 0);
     let x = data::circle_points(&data::uniform_angles(5, 2));
-    let set = TrainSet { y: data::targets(&x), x };
+    let set = TrainSet {
+        y: data::targets(&x),
+        x,
+    };
     let ens = Ensemble::from_host(&config, std::slice::from_ref(&p), &device).unwrap();
     let (l0, g) = gradients(&ens, &set, LearningRule::Gd).unwrap();
     assert!((l0[0] - loss(&config, &p, &set, &device)).abs() < 1e-12);
@@ -31,13 +34,15 @@ fn gd_gradient_matches_central_differences_in_f64_on_flex() {
                 let (mut pp, mut pm) = (p.clone(), p.clone());
                 pp[l].weight[(i, j)] += eps;
                 pm[l].weight[(i, j)] -= eps;
-                let fd = (loss(&config, &pp, &set, &device) - loss(&config, &pm, &set, &device)) / (2.0 * eps);
+                let fd = (loss(&config, &pp, &set, &device) - loss(&config, &pm, &set, &device))
+                    / (2.0 * eps);
                 worst = worst.max((fd - g[0][l].weight[(i, j)]).abs() / fd.abs().max(1e-3));
             }
             let (mut pp, mut pm) = (p.clone(), p.clone());
             pp[l].bias[i] += eps;
             pm[l].bias[i] -= eps;
-            let fd = (loss(&config, &pp, &set, &device) - loss(&config, &pm, &set, &device)) / (2.0 * eps);
+            let fd = (loss(&config, &pp, &set, &device) - loss(&config, &pm, &set, &device))
+                / (2.0 * eps);
             worst = worst.max((fd - g[0][l].bias[i]).abs() / fd.abs().max(1e-3));
         }
     }

@@ -4,12 +4,16 @@ use std::f64::consts::PI;
 
 use nalgebra::DMatrix;
 use sgntk_model::{
-    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet,
+    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, Surrogate,
+    TrainConfig, TrainSet,
 };
 
 fn circle_task() -> TrainSet {
     let x = data::circle_points(&data::uniform_angles(15, data::DEFAULT_DATA_SEED));
-    TrainSet { y: data::targets(&x), x }
+    TrainSet {
+        y: data::targets(&x),
+        x,
+    }
 }
 
 /// NNGP Σ^L(x, x) of an erf_m MLP (SPEC §5, Cor. D.2), σw = 1, σb = 0.1.
@@ -39,7 +43,10 @@ fn output_variance_at_init_matches_nngp() {
         let se = (var_sq / nets as f64).sqrt();
         let want = nngp_diag(p, m, 3);
         let z = (mean - want) / se;
-        assert!(z.abs() < 4.0, "x = {p:?}: E f² = {mean:.5} vs Σ^L = {want:.5} ({z:.2} s.e.)");
+        assert!(
+            z.abs() < 4.0,
+            "x = {p:?}: E f² = {mean:.5} vs Σ^L = {want:.5} ({z:.2} s.e.)"
+        );
     }
 }
 
@@ -53,7 +60,10 @@ fn members_depend_only_on_seed_and_index_and_match_across_backends() {
     assert_eq!(eight[3], four[3]);
     assert_ne!(eight[3], eight[2]);
     let four_nd = Ensemble::init(&config, 4, 42, &nd).unwrap().to_host();
-    assert_eq!(four, four_nd, "same seed must give identical parameters on flex and ndarray");
+    assert_eq!(
+        four, four_nd,
+        "same seed must give identical parameters on flex and ndarray"
+    );
     let other_seed = Ensemble::init(&config, 4, 43, &flex).unwrap().to_host();
     assert_ne!(four[0], other_seed[0]);
 }
@@ -65,7 +75,9 @@ fn trained(backend: BackendKind, steps: usize) -> (Vec<sgntk_model::HostParams>,
     let cfg = TrainConfig {
         rule: LearningRule::Sgl("erf-prime".parse().unwrap()),
         lr: 0.1,
-        steps, ..Default::default() };
+        steps,
+        ..Default::default()
+    };
     let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
     (ens.to_host(), report.loss)
 }
@@ -84,7 +96,10 @@ fn trajectories_are_deterministic_and_agree_across_backends() {
             worst = worst.max((&x.bias - &y.bias).norm() / y.bias.norm());
         }
     }
-    assert!(worst < 1e-4, "flex vs ndarray after 100 steps: relative difference {worst:e}");
+    assert!(
+        worst < 1e-4,
+        "flex vs ndarray after 100 steps: relative difference {worst:e}"
+    );
 }
 
 #[test]
@@ -92,7 +107,12 @@ fn hook_sees_requested_steps_and_loss_curve_has_every_step() {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(8, Activation::Tanh);
     let mut ens = Ensemble::init(&config, 2, 1, &device).unwrap();
-    let cfg = TrainConfig { rule: LearningRule::Gd, lr: 0.1, steps: 10, ..Default::default() };
+    let cfg = TrainConfig {
+        rule: LearningRule::Gd,
+        lr: 0.1,
+        steps: 10,
+        ..Default::default()
+    };
     let mut seen = vec![];
     let report = train(&mut ens, &circle_task(), &cfg, &[0, 4, 10], |t, e| {
         seen.push((t, e.to_host()[0][0].weight[(0, 0)]));
@@ -100,7 +120,10 @@ fn hook_sees_requested_steps_and_loss_curve_has_every_step() {
     })
     .unwrap();
     assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 4, 10]);
-    assert_ne!(seen[0].1, seen[1].1, "parameters change between recorded steps");
+    assert_ne!(
+        seen[0].1, seen[1].1,
+        "parameters change between recorded steps"
+    );
     assert_eq!(report.loss.len(), 11);
     assert!(report.loss[10] < report.loss[0]);
 }
@@ -109,7 +132,12 @@ fn loss_drop(activation: &str, rule: LearningRule, steps: usize) -> f64 {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(128, activation.parse().unwrap());
     let mut ens = Ensemble::init(&config, 1, 3, &device).unwrap();
-    let cfg = TrainConfig { rule, lr: 0.1, steps, ..Default::default() };
+    let cfg = TrainConfig {
+        rule,
+        lr: 0.1,
+        steps,
+        ..Default::default()
+    };
     let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
     report.loss[0] / report.loss[steps]
 }
@@ -122,7 +150,11 @@ fn gd_on_erf2_reduces_loss_100x() {
 
 #[test]
 fn sgl_on_sign_with_erf_prime_reduces_loss_20x() {
-    let drop = loss_drop("sign", LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 5000);
+    let drop = loss_drop(
+        "sign",
+        LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+        5000,
+    );
     assert!(drop >= 20.0, "SGL loss fell only {drop:.1}×");
 }
 
@@ -150,14 +182,22 @@ fn explicit_engine_matches_autodiff_after_100_steps() {
         let config = MlpConfig::new(vec![2, 48, 32, 1], act.parse().unwrap());
         let run = |engine| {
             let mut ens = Ensemble::init(&config, 4, 21, &device).unwrap();
-            let cfg = TrainConfig { rule, lr: 0.1, steps: 100, engine };
+            let cfg = TrainConfig {
+                rule,
+                lr: 0.1,
+                steps: 100,
+                engine,
+            };
             let r = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
             (ens.to_host(), r.loss)
         };
         let (a, la) = run(Engine::Autodiff);
         let (b, lb) = run(Engine::Explicit);
         let d = params_rel_diff(&b, &a);
-        assert!(d < 1e-4, "{act}: explicit vs autodiff relative difference {d:e}");
+        assert!(
+            d < 1e-4,
+            "{act}: explicit vs autodiff relative difference {d:e}"
+        );
         assert!((la[100] - lb[100]).abs() <= 1e-4 * la[100]);
     }
 }

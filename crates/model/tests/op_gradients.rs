@@ -5,7 +5,9 @@ use burn::tensor::{Tensor, TensorData};
 use sgntk_model::{Activation, BackendKind, Surrogate};
 
 fn values(n: usize, scale: f64, shift: f64) -> Vec<f64> {
-    (0..n).map(|i| scale * ((i as f64 * 0.7317).sin() + shift)).collect()
+    (0..n)
+        .map(|i| scale * ((i as f64 * 0.7317).sin() + shift))
+        .collect()
 }
 
 fn check(backend: BackendKind, activation: Activation, surrogate: Surrogate) {
@@ -31,16 +33,28 @@ fn check(backend: BackendKind, activation: Activation, surrogate: Surrogate) {
             gh[i]
         );
         let fwant = activation.eval(z);
-        assert!((forward[i] - fwant).abs() <= 1e-5 * fwant.abs().max(1.0), "{backend} {activation}: forward");
+        assert!(
+            (forward[i] - fwant).abs() <= 1e-5 * fwant.abs().max(1.0),
+            "{backend} {activation}: forward"
+        );
     }
 }
 
 #[test]
 fn input_gradient_is_surrogate_times_upstream_on_cpu_backends() {
-    let surrogates = Surrogate::FAMILIES
-        .into_iter()
-        .chain(["erf-prime:3", "fast-sigmoid:25", "triangle:0.5", "boxcar:0.3", "sigmoid:4", "atan:2"].map(|s| s.parse().unwrap()));
-    let activations = ["erf:2", "erf:5", "sign", "step", "relu", "tanh", "identity"].map(|s| s.parse::<Activation>().unwrap());
+    let surrogates = Surrogate::FAMILIES.into_iter().chain(
+        [
+            "erf-prime:3",
+            "fast-sigmoid:25",
+            "triangle:0.5",
+            "boxcar:0.3",
+            "sigmoid:4",
+            "atan:2",
+        ]
+        .map(|s| s.parse().unwrap()),
+    );
+    let activations = ["erf:2", "erf:5", "sign", "step", "relu", "tanh", "identity"]
+        .map(|s| s.parse::<Activation>().unwrap());
     for backend in [BackendKind::Flex, BackendKind::Ndarray] {
         for g in surrogates.clone() {
             for act in activations {

@@ -16,7 +16,11 @@ fn generic_ntk_matches_finite_difference_jacobian() {
     let mlp = Mlp(Ensemble::from_host(&config, std::slice::from_ref(&p), &device).unwrap());
     let x = DMatrix::from_row_slice(3, 2, &[0.0, 1.0, 0.8, -0.6, 1.5, 0.3]);
     let f = |q: &sgntk_model::HostParams| {
-        Ensemble::from_host(&config, std::slice::from_ref(q), &device).unwrap().predict(&x).unwrap().remove(0)
+        Ensemble::from_host(&config, std::slice::from_ref(q), &device)
+            .unwrap()
+            .predict(&x)
+            .unwrap()
+            .remove(0)
     };
     let eps = 1e-6;
     let mut cols = vec![];

@@ -47,7 +47,12 @@ fn check_inputs(model: &impl FlatParamModel, x: &DMatrix<f64>) -> Result<(), Emp
 }
 
 /// J_{φ,g}(x_i), one P-vector (all parameters concatenated in `parameters()` order).
-fn jacobian_row(model: &impl FlatParamModel, x: &DMatrix<f64>, i: usize, g: Surrogate) -> DVector<f64> {
+fn jacobian_row(
+    model: &impl FlatParamModel,
+    x: &DMatrix<f64>,
+    i: usize,
+    g: Surrogate,
+) -> DVector<f64> {
     let device = model.device();
     let leaves: Vec<Tensor<1>> = model
         .parameters()
@@ -67,9 +72,15 @@ fn jacobian_row(model: &impl FlatParamModel, x: &DMatrix<f64>, i: usize, g: Surr
 }
 
 /// The (quasi-)Jacobian J_{φ,g}(X): one row per input, one column per parameter.
-pub fn jacobian(model: &impl FlatParamModel, x: &DMatrix<f64>, g: Surrogate) -> Result<DMatrix<f64>, EmpiricalError> {
+pub fn jacobian(
+    model: &impl FlatParamModel,
+    x: &DMatrix<f64>,
+    g: Surrogate,
+) -> Result<DMatrix<f64>, EmpiricalError> {
     check_inputs(model, x)?;
-    let rows: Vec<DVector<f64>> = (0..x.nrows()).map(|i| jacobian_row(model, x, i, g)).collect();
+    let rows: Vec<DVector<f64>> = (0..x.nrows())
+        .map(|i| jacobian_row(model, x, i, g))
+        .collect();
     let p = rows.first().map_or(0, |r| r.len());
     Ok(DMatrix::from_fn(rows.len(), p, |i, j| rows[i][j]))
 }
@@ -100,7 +111,10 @@ impl FlatParamModel for Mlp {
             .flat_map(|l| {
                 let w = l.weight.clone();
                 let b = l.bias.clone();
-                let (nw, nb) = (w.dims().iter().product::<usize>(), b.dims().iter().product::<usize>());
+                let (nw, nb) = (
+                    w.dims().iter().product::<usize>(),
+                    b.dims().iter().product::<usize>(),
+                );
                 [w.reshape([nw]), b.reshape([nb])]
             })
             .collect()

@@ -1,6 +1,8 @@
 //! Structured empirical kernels of MLP ensembles (SPEC §4):
 //!
-//!     Î(x, x') = Σ_l ⟨δ^l_1(x), δ^l_2(x')⟩ · ( σw²/n_{l−1} ⟨a^{l−1}(x), a^{l−1}(x')⟩ + σb² )
+//! ```text
+//! Î(x, x') = Σ_l ⟨δ^l_1(x), δ^l_2(x')⟩ · ( σw²/n_{l−1} ⟨a^{l−1}(x), a^{l−1}(x')⟩ + σb² )
+//! ```
 //!
 //! with the δ-recursion of [`sgntk_model::backprop`] (the same one SGL training uses), for all
 //! inputs and all members at once. Cost O(E·(N²·n + N·n²)); no P-sized Jacobian.
@@ -31,7 +33,9 @@ pub fn ensemble_kernels(
     let t2 = matrix_to_tensor(x2, device).inner();
     let c1 = forward_cache(ensemble, &t1);
     let c2 = forward_cache(ensemble, &t2);
-    let ones = |c: &sgntk_model::backprop::ForwardCache| c.output().clone().mul_scalar(0.0).add_scalar(1.0);
+    let ones = |c: &sgntk_model::backprop::ForwardCache| {
+        c.output().clone().mul_scalar(0.0).add_scalar(1.0)
+    };
     let d1 = backward_deltas(ensemble, &c1, ones(&c1), pair.g1);
     let d2 = backward_deltas(ensemble, &c2, ones(&c2), pair.g2);
     let mut kernel: Option<Tensor<3>> = None;

@@ -1,0 +1,328 @@
+//! Gaussian expectations E[f(u) g(v)], (u, v) ~ N(0, Λ), in closed form where one exists.
+//!
+//! Every activation and derivative of SPEC §2 is classified as a [`ScalarFn`]. The closed forms
+//! (SPEC §5):
+//!
+//! - erf-type × erf-type: f = c0 + c1·erf(z/√(2s)) (erf_m: s = 1/(2m²); sign: s = 0; step = ½ + ½ sign),
+//!   E[erf(u/√(2s)) erf(v/√(2s'))] = 2/π · arcsin(Λ12 / √((Λ11 + s)(Λ22 + s'))) (Cor. D.2; the sign
+//!   limit s = 0 is the arcsine kernel).
+//! - bump × bump: g = w·N(z; 0, s) (erf_m' = 2·N(·; 0, 1/(2m²)), erf-prime:a = 2·N(·; 0, 1/(2a²)),
+//!   sign' = 2δ, step' = δ), E = w w' / (2π √det(Λ + diag(s, s'))) (Cor. D.1, S76, S41); +∞ when the
+//!   determinant vanishes (the singular sign NTK's diagonal).
+//! - bump × any bounded g (S78–S81 and the finite-m formula of SPEC §5):
+//!   E[w N(u; 0, s) g(v)] = w / √(2π(Λ11 + s)) · E_{Y ~ N(0, V)}[g(Y)],  V = Λ22 − Λ12²/(Λ11 + s)
+//!   (for s = 1/(2m²) this is 2m/√π (1 + 2m²Λ11)^(−1/2) E[g(Y)] with V = (Λ22 + 2m² det Λ)/(1 + 2m²Λ11)).
+//! - constant × g: c · E[g(v)]; sign/step × bounded g: the 1-D conditional expectation
+//!   E[sign(u) g(v)] = E_v[g(v) (2Φ(Λ12 v / √(Λ22 det Λ)) − 1)].
+//! - ReLU × ReLU: the arc-cosine kernel √(Λ11Λ22)/(2π) (sin θ + (π − θ) cos θ), cos θ = Λ12/√(Λ11Λ22).
+//!
+//! Anything else goes to 2-D Gauss–Hermite quadrature ([`super::quadrature::expect_2d`]).
+
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+use sgntk_model::{Activation, Surrogate};
+
+use super::quadrature::{expect_1d, expect_2d, GaussHermiteRule};
+use super::spec::Method;
+
+/// A scalar function of a pre-activation, classified for the closed forms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScalarFn {
+    /// c0 + c1 · erf(z / √(2s)); s = 0 means c0 + c1 · sign(z).
+    ErfAffine {
+        /// Constant part.
+        c0: f64,
+        /// Odd part's coefficient.
+        c1: f64,
+        /// Smoothing variance s ≥ 0.
+        s: f64,
+    },
+    /// w · N(z; 0, s) = w/√(2πs) · exp(−z²/(2s)); s = 0 means w · δ(z).
+    Bump {
+        /// Total mass.
+        w: f64,
+        /// Variance s ≥ 0.
+        s: f64,
+    },
+    /// max(z, 0).
+    Relu,
+    /// c · z.
+    Linear {
+        /// Slope.
+        c: f64,
+    },
+    /// The constant c.
+    Const {
+        /// Value.
+        c: f64,
+    },
+    /// tanh or its derivative (evaluated pointwise).
+    Activation {
+        /// The activation.
+        activation: Activation,
+        /// True for φ', false for φ.
+        derivative: bool,
+    },
+    /// A bounded surrogate without closed forms (fast-sigmoid, atan, sigmoid, triangle, boxcar).
+    Surrogate(Surrogate),
+}
+
+impl ScalarFn {
+    /// φ itself.
+    pub fn activation(activation: Activation) -> Self {
+        match activation {
+            Activation::Erf { m } => ScalarFn::ErfAffine {
+                c0: 0.0,
+                c1: 1.0,
+                s: 0.5 / (m * m),
+            },
+            Activation::Sign => ScalarFn::ErfAffine {
+                c0: 0.0,
+                c1: 1.0,
+                s: 0.0,
+            },
+            Activation::Step => ScalarFn::ErfAffine {
+                c0: 0.5,
+                c1: 0.5,
+                s: 0.0,
+            },
+            Activation::Relu => ScalarFn::Relu,
+            Activation::Identity => ScalarFn::Linear { c: 1.0 },
+            Activation::Tanh => ScalarFn::Activation {
+                activation,
+                derivative: false,
+            },
+        }
+    }
+
+    /// The derivative g used in the backward pass: the true φ' for [`Surrogate::True`] (2δ for
+    /// sign, δ for step), otherwise the surrogate.
+    pub fn derivative(activation: Activation, g: Surrogate) -> Self {
+        match g {
+            Surrogate::True => match activation {
+                Activation::Erf { m } => ScalarFn::Bump {
+                    w: 2.0,
+                    s: 0.5 / (m * m),
+                },
+                Activation::Sign => ScalarFn::Bump { w: 2.0, s: 0.0 },
+                Activation::Step => ScalarFn::Bump { w: 1.0, s: 0.0 },
+                Activation::Relu => ScalarFn::ErfAffine {
+                    c0: 0.5,
+                    c1: 0.5,
+                    s: 0.0,
+                },
+                Activation::Identity => ScalarFn::Const { c: 1.0 },
+                Activation::Tanh => ScalarFn::Activation {
+                    activation,
+                    derivative: true,
+                },
+            },
+            Surrogate::ErfPrime { a } => ScalarFn::Bump {
+                w: 2.0,
+                s: 0.5 / (a * a),
+            },
+            Surrogate::StraightThrough => ScalarFn::Const { c: 1.0 },
+            other => ScalarFn::Surrogate(other),
+        }
+    }
+
+    /// True for w·δ (no pointwise values).
+    pub fn is_delta(&self) -> bool {
+        matches!(self, ScalarFn::Bump { s, w } if *s == 0.0 && *w != 0.0)
+    }
+
+    /// True for bounded functions that are continuous except at [`ScalarFn::kinks`].
+    fn is_bounded_pointwise(&self) -> bool {
+        match self {
+            ScalarFn::ErfAffine { .. } | ScalarFn::Const { .. } | ScalarFn::Surrogate(_) => true,
+            ScalarFn::Bump { s, .. } => *s > 0.0,
+            ScalarFn::Activation { .. } => true,
+            ScalarFn::Relu | ScalarFn::Linear { .. } => false,
+        }
+    }
+
+    /// f(z) (a δ evaluates to 0 away from 0 and +∞ at 0; never used in quadrature).
+    pub fn eval(&self, z: f64) -> f64 {
+        match *self {
+            ScalarFn::ErfAffine { c0, c1, s } => {
+                let odd = if s == 0.0 {
+                    if z > 0.0 {
+                        1.0
+                    } else if z < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    }
+                } else {
+                    libm::erf(z / (2.0 * s).sqrt())
+                };
+                c0 + c1 * odd
+            }
+            ScalarFn::Bump { w, s } => {
+                if s == 0.0 {
+                    if z == 0.0 {
+                        f64::INFINITY
+                    } else {
+                        0.0
+                    }
+                } else {
+                    w / (2.0 * PI * s).sqrt() * (-z * z / (2.0 * s)).exp()
+                }
+            }
+            ScalarFn::Relu => z.max(0.0),
+            ScalarFn::Linear { c } => c * z,
+            ScalarFn::Const { c } => c,
+            ScalarFn::Activation {
+                activation,
+                derivative,
+            } => {
+                if derivative {
+                    activation.derivative(z)
+                } else {
+                    activation.eval(z)
+                }
+            }
+            ScalarFn::Surrogate(g) => g.eval(&Activation::Identity, z),
+        }
+    }
+
+    /// Points where f is not smooth (for splitting 1-D quadrature).
+    pub fn kinks(&self) -> Vec<f64> {
+        match self {
+            ScalarFn::ErfAffine { s, .. } if *s == 0.0 => vec![0.0],
+            ScalarFn::Relu => vec![0.0],
+            ScalarFn::Surrogate(g) => g.kinks(),
+            _ => vec![],
+        }
+    }
+}
+
+/// E[f(u) g(v)] for (u, v) ~ N(0, [[l11, l12], [l12, l22]]).
+///
+/// With [`Method::Auto`], closed forms and 1-D expectations first (module docs), 2-D
+/// Gauss–Hermite with `rule` otherwise; with [`Method::Quadrature`], always 2-D Gauss–Hermite.
+pub fn pair_expectation(
+    f: &ScalarFn,
+    g: &ScalarFn,
+    l11: f64,
+    l12: f64,
+    l22: f64,
+    method: Method,
+    rule: &GaussHermiteRule,
+) -> f64 {
+    if let Method::Auto { .. } = method {
+        if let Some(v) = closed(f, g, l11, l12, l22) {
+            return v;
+        }
+        if let Some(v) = closed(g, f, l22, l12, l11) {
+            return v;
+        }
+    }
+    expect_2d(rule, l11, l12, l22, |u, v| f.eval(u) * g.eval(v))
+}
+
+/// det Λ ≥ 0 (rounding can make it slightly negative for x = x').
+fn det(l11: f64, l12: f64, l22: f64) -> f64 {
+    l11.mul_add(l22, -l12 * l12).max(0.0)
+}
+
+/// E_{Y ~ N(0, var)}[g(Y)], in closed form where possible.
+fn expect_single(g: &ScalarFn, var: f64) -> f64 {
+    match *g {
+        ScalarFn::Const { c } => c,
+        // odd part vanishes
+        ScalarFn::ErfAffine { c0, .. } => c0,
+        ScalarFn::Linear { .. } => 0.0,
+        ScalarFn::Bump { w, s } => w / (2.0 * PI * (var + s)).sqrt(),
+        ScalarFn::Relu => (var / (2.0 * PI)).sqrt(),
+        _ => expect_1d(var, |y| g.eval(y), &g.kinks()),
+    }
+}
+
+/// The closed form / 1-D reduction for (f, g) in this order, if there is one.
+fn closed(f: &ScalarFn, g: &ScalarFn, l11: f64, l12: f64, l22: f64) -> Option<f64> {
+    match (*f, *g) {
+        (
+            ScalarFn::ErfAffine { c0, c1, s },
+            ScalarFn::ErfAffine {
+                c0: d0,
+                c1: d1,
+                s: t,
+            },
+        ) => {
+            let denom = ((l11 + s) * (l22 + t)).sqrt();
+            let odd = if denom > 0.0 {
+                2.0 / PI * (l12 / denom).clamp(-1.0, 1.0).asin()
+            } else {
+                0.0
+            };
+            Some(c0 * d0 + c1 * d1 * odd)
+        }
+        (ScalarFn::Bump { w, s }, ScalarFn::Bump { w: w2, s: t }) => {
+            // density of N(0, Λ + diag(s, t)) at 0
+            let d = det(l11, l12, l22) + s * l22 + t * l11 + s * t;
+            let ww = w * w2;
+            Some(if ww == 0.0 {
+                0.0
+            } else if d > 0.0 {
+                ww / (2.0 * PI * d.sqrt())
+            } else {
+                ww * f64::INFINITY
+            })
+        }
+        (ScalarFn::Bump { w, s }, g) => {
+            let a = l11 + s;
+            if w == 0.0 {
+                return Some(0.0);
+            }
+            if a <= 0.0 {
+                // u ≡ 0 and a δ at 0: w·δ(0)·g(0) (only for x = 0 with σb = 0)
+                let g0 = g.eval(0.0);
+                return Some(if g0 == 0.0 {
+                    0.0
+                } else {
+                    w * g0 * f64::INFINITY
+                });
+            }
+            let var = ((det(l11, l12, l22) + s * l22) / a).max(0.0);
+            Some(w / (2.0 * PI * a).sqrt() * expect_single(&g, var))
+        }
+        (ScalarFn::Const { c }, g) => Some(c * expect_single(&g, l22)),
+        (ScalarFn::Relu, ScalarFn::Relu) => {
+            let n = (l11 * l22).sqrt();
+            if n == 0.0 {
+                return Some(0.0);
+            }
+            let cos = (l12 / n).clamp(-1.0, 1.0);
+            let theta = cos.acos();
+            Some(n / (2.0 * PI) * ((1.0 - cos * cos).max(0.0).sqrt() + (PI - theta) * cos))
+        }
+        (ScalarFn::Linear { c }, ScalarFn::Linear { c: d }) => Some(c * d * l12),
+        (ScalarFn::ErfAffine { c0, c1, s }, g) if s == 0.0 && g.is_bounded_pointwise() => {
+            // E[(c0 + c1 sign u) g(v)] = c0 E[g(v)] + c1 E_v[g(v) (2 P(u > 0 | v) − 1)]
+            let base = c0 * expect_single(&g, l22);
+            if c1 == 0.0 || l22 <= 0.0 || l11 <= 0.0 {
+                // v ≡ 0: E[sign u] g(0) = 0; u ≡ 0: sign(0) = 0
+                return Some(base);
+            }
+            let d = det(l11, l12, l22);
+            let mut kinks = g.kinks();
+            kinks.push(0.0);
+            let odd = if d <= 0.0 {
+                // u = (l12/l22) v exactly
+                let sgn = l12.signum();
+                expect_1d(l22, |v| g.eval(v) * sgn * v.signum(), &kinks)
+            } else {
+                let scale = l12 / (l22 * d).sqrt();
+                // 2Φ(z) − 1 = erf(z/√2)
+                expect_1d(
+                    l22,
+                    |v| g.eval(v) * libm::erf(scale * v * FRAC_1_SQRT_2),
+                    &kinks,
+                )
+            };
+            Some(base + c1 * odd)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,259 @@
+//! The kernel state and the per-layer maps (the `stax` design).
+
+use std::sync::Arc;
+
+use sgntk_model::{Activation, Surrogate};
+
+use super::closed_form::{pair_expectation, ScalarFn};
+use super::quadrature::GaussHermiteRule;
+use super::spec::Method;
+use super::KernelError;
+
+/// The state of a pair (x, x') between layers.
+///
+/// `k11 = Σ(x,x)`, `k12 = Σ(x,x')`, `k22 = Σ(x',x')` and `ntk = I(x,x')` (the NTK or the
+/// generalized/SG-NTK; +∞ for the singular sign NTK on the diagonal).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairState {
+    /// Σ(x, x).
+    pub k11: f64,
+    /// Σ(x, x').
+    pub k12: f64,
+    /// Σ(x', x').
+    pub k22: f64,
+    /// I(x, x') (0 before the first layer).
+    pub ntk: f64,
+}
+
+impl PairState {
+    /// The input "layer": ⟨x,x⟩/n0, ⟨x,x'⟩/n0, ⟨x',x'⟩/n0 and I = 0, so that the first
+    /// [`Dense`] map yields Σ^1 = σw²/n0 ⟨x,x'⟩ + σb² and I^1 = Σ^1.
+    pub fn from_inputs(x: &[f64], y: &[f64]) -> Self {
+        let n0 = x.len() as f64;
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>() / n0;
+        PairState {
+            k11: dot(x, x),
+            k12: dot(x, y),
+            k22: dot(y, y),
+            ntk: 0.0,
+        }
+    }
+}
+
+/// `a · b` with 0 · ∞ = 0 (a zero factor always wins: a vanishing derivative kernel switches the
+/// earlier layers off even where I^l = +∞).
+pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
+    if a == 0.0 || b == 0.0 {
+        0.0
+    } else {
+        a * b
+    }
+}
+
+/// One layer map of the kernel recursion.
+///
+/// A map sends the per-point variance Σ(x,x) to its new value ([`LayerMap::variance`]) and a pair
+/// state to the next ([`LayerMap::pair`]); the new diagonal variances are passed in so that the
+/// matrix code computes them once per point.
+pub trait LayerMap: Send + Sync + std::fmt::Debug {
+    /// The new Σ(x, x) from the old one.
+    fn variance(&self, k: f64) -> f64;
+    /// The new pair state; `k11` and `k22` are `self.variance(s.k11)`, `self.variance(s.k22)`.
+    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState;
+    /// True for maps whose output is a layer's pre-activation (Σ^l, I^l), recorded by
+    /// [`Network::pair_layers`].
+    fn ends_layer(&self) -> bool {
+        false
+    }
+    /// Convenience: the new pair state, computing the diagonal too.
+    fn apply(&self, s: &PairState) -> PairState {
+        self.pair(s, self.variance(s.k11), self.variance(s.k22))
+    }
+}
+
+/// Dense layer h' = σw/√n W a + σb b (NTK parameterization), with a scale κ on W and b at
+/// initialization (κ = 1 except for the last layer, SPEC §5 last bullet):
+///
+/// ```text
+/// P = σw² Σ + σb²,   Σ' = κ² P,   I' = P + κ² σw² I.
+/// ```
+///
+/// With I the kernel of the layers below (already multiplied by the elementwise derivative
+/// kernel), this is I^{l+1} = Σ^{l+1} + I^l Σ̃^{l+1} (Remark E.3), and with κ on the last layer the
+/// driving kernel Σ^L + κ² I^{L−1} Σ̃^L and the f_0 covariance κ² Σ^L.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dense {
+    /// σw.
+    pub sigma_w: f64,
+    /// σb.
+    pub sigma_b: f64,
+    /// κ.
+    pub kappa: f64,
+}
+
+impl Dense {
+    /// A dense map.
+    pub fn new(sigma_w: f64, sigma_b: f64, kappa: f64) -> Self {
+        Dense {
+            sigma_w,
+            sigma_b,
+            kappa,
+        }
+    }
+
+    fn pre(&self, k: f64) -> f64 {
+        self.sigma_w * self.sigma_w * k + self.sigma_b * self.sigma_b
+    }
+}
+
+impl LayerMap for Dense {
+    fn variance(&self, k: f64) -> f64 {
+        self.kappa * self.kappa * self.pre(k)
+    }
+
+    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState {
+        let p12 = self.pre(s.k12);
+        let k2 = self.kappa * self.kappa;
+        PairState {
+            k11,
+            k12: k2 * p12,
+            k22,
+            ntk: p12 + mul_inf_safe(k2 * self.sigma_w * self.sigma_w, s.ntk),
+        }
+    }
+
+    fn ends_layer(&self) -> bool {
+        true
+    }
+}
+
+/// Elementwise layer a = φ(h) with derivative g1 on the first argument and g2 on the second:
+///
+/// ```text
+/// Σ' = E[φ(u) φ(v)],   I' = I · E[g1(u) g2(v)],   (u, v) ~ N(0, Λ).
+/// ```
+#[derive(Clone, Debug)]
+pub struct Elementwise {
+    phi: ScalarFn,
+    derivs: Option<(ScalarFn, ScalarFn)>,
+    method: Method,
+    rule: Arc<GaussHermiteRule>,
+}
+
+impl Elementwise {
+    /// The map for activation φ and derivatives (g1, g2) (`None`: NNGP only, I' = 0).
+    ///
+    /// Fails for combinations the method cannot evaluate (Dirac deltas under pure quadrature).
+    pub fn new(
+        activation: Activation,
+        derivs: Option<(Surrogate, Surrogate)>,
+        method: Method,
+        rule: Arc<GaussHermiteRule>,
+    ) -> Result<Self, KernelError> {
+        let phi = ScalarFn::activation(activation);
+        let derivs = derivs.map(|(g1, g2)| {
+            (
+                ScalarFn::derivative(activation, g1),
+                ScalarFn::derivative(activation, g2),
+            )
+        });
+        if let Method::Quadrature { .. } = method {
+            for f in std::iter::once(phi).chain(derivs.into_iter().flat_map(|(a, b)| [a, b])) {
+                if f.is_delta() {
+                    return Err(KernelError::Unsupported(format!(
+                        "the derivative of `{activation}` is a Dirac delta; 2-D quadrature cannot integrate it (use Method::Auto)"
+                    )));
+                }
+            }
+        }
+        Ok(Elementwise {
+            phi,
+            derivs,
+            method,
+            rule,
+        })
+    }
+
+    fn expect(&self, f: &ScalarFn, g: &ScalarFn, l11: f64, l12: f64, l22: f64) -> f64 {
+        pair_expectation(f, g, l11, l12, l22, self.method, &self.rule)
+    }
+}
+
+impl LayerMap for Elementwise {
+    fn variance(&self, k: f64) -> f64 {
+        self.expect(&self.phi, &self.phi, k, k, k)
+    }
+
+    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState {
+        let k12 = self.expect(&self.phi, &self.phi, s.k11, s.k12, s.k22);
+        let ntk = match &self.derivs {
+            Some((g1, g2)) => mul_inf_safe(s.ntk, self.expect(g1, g2, s.k11, s.k12, s.k22)),
+            None => 0.0,
+        };
+        PairState { k11, k12, k22, ntk }
+    }
+}
+
+/// A stack of layer maps; the kernel is their fold.
+#[derive(Debug)]
+pub struct Network {
+    layers: Vec<Box<dyn LayerMap>>,
+}
+
+impl Network {
+    /// A network from its maps (applied in order).
+    pub fn new(layers: Vec<Box<dyn LayerMap>>) -> Self {
+        Network { layers }
+    }
+
+    /// The maps.
+    pub fn layers(&self) -> &[Box<dyn LayerMap>] {
+        &self.layers
+    }
+
+    /// The per-point variances after each map, starting from Σ⁰ = ⟨x,x⟩/n0 (length = maps + 1).
+    pub fn variance_trace(&self, k0: f64) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.layers.len() + 1);
+        out.push(k0);
+        let mut k = k0;
+        for layer in &self.layers {
+            k = layer.variance(k);
+            out.push(k);
+        }
+        out
+    }
+
+    /// The output state for a pair, given both points' variance traces.
+    pub fn fold_with(
+        &self,
+        s0: PairState,
+        trace1: &[f64],
+        trace2: &[f64],
+        mut record: impl FnMut(usize, &PairState),
+    ) -> PairState {
+        let mut s = s0;
+        for (i, layer) in self.layers.iter().enumerate() {
+            s = layer.pair(&s, trace1[i + 1], trace2[i + 1]);
+            if layer.ends_layer() {
+                record(i, &s);
+            }
+        }
+        s
+    }
+
+    /// The output state for a pair of inputs.
+    pub fn pair(&self, x: &[f64], y: &[f64]) -> PairState {
+        let s0 = PairState::from_inputs(x, y);
+        self.layers.iter().fold(s0, |s, layer| layer.apply(&s))
+    }
+
+    /// The states after each dense layer (layers 1 … L) for a pair of inputs.
+    pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Vec<PairState> {
+        let s0 = PairState::from_inputs(x, y);
+        let t1 = self.variance_trace(s0.k11);
+        let t2 = self.variance_trace(s0.k22);
+        let mut out = Vec::new();
+        self.fold_with(s0, &t1, &t2, |_, s| out.push(*s));
+        out
+    }
+}

@@ -1,0 +1,180 @@
+//! Kernel matrices K(X1, X2) (rows of X1: first argument, g1; columns: second argument, g2).
+
+use sgntk_model::nalgebra::DMatrix;
+
+use super::layers::{Network, PairState};
+use super::spec::{KernelKind, KernelSpec};
+use super::KernelError;
+
+fn check_inputs(x1: &DMatrix<f64>, x2: &DMatrix<f64>) -> Result<(), KernelError> {
+    if x1.ncols() != x2.ncols() {
+        return Err(KernelError::DimensionMismatch(x1.ncols(), x2.ncols()));
+    }
+    if x1.ncols() == 0 {
+        return Err(KernelError::EmptyInput);
+    }
+    for (what, x) in [("x1", x1), ("x2", x2)] {
+        for (j, col) in x.column_iter().enumerate() {
+            if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(KernelError::NonFinite {
+                    what,
+                    row: i,
+                    col: j,
+                    value: *v,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
+    x.row_iter().map(|r| r.iter().copied().collect()).collect()
+}
+
+/// Runs `cell(i, j)` for every entry, rows split over the available threads; returns row-major
+/// values per recorded output.
+fn fill<F>(n1: usize, n2: usize, outputs: usize, cell: F) -> Vec<Vec<f64>>
+where
+    F: Fn(usize, usize, &mut [f64]) + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n1.max(1));
+    let chunk = n1.div_ceil(threads.max(1)).max(1);
+    let mut out = vec![vec![0.0; n1 * n2]; outputs];
+    // per-thread row-major blocks [outputs][rows × n2]
+    let blocks: Vec<Vec<Vec<f64>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n1)
+            .step_by(chunk)
+            .map(|start| {
+                let cell = &cell;
+                scope.spawn(move || {
+                    let end = (start + chunk).min(n1);
+                    let mut block = vec![vec![0.0; (end - start) * n2]; outputs];
+                    let mut vals = vec![0.0; outputs];
+                    for i in start..end {
+                        for j in 0..n2 {
+                            cell(i, j, &mut vals);
+                            for (k, v) in vals.iter().enumerate() {
+                                block[k][(i - start) * n2 + j] = *v;
+                            }
+                        }
+                    }
+                    block
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("kernel worker panicked"))
+            .collect()
+    });
+    for (b, block) in blocks.into_iter().enumerate() {
+        let start = b * chunk;
+        for (k, part) in block.into_iter().enumerate() {
+            out[k][start * n2..start * n2 + part.len()].copy_from_slice(&part);
+        }
+    }
+    out
+}
+
+fn value(kind: KernelKind, s: &PairState) -> f64 {
+    match kind {
+        KernelKind::Nngp => s.k12,
+        _ => s.ntk,
+    }
+}
+
+fn check_output(m: &DMatrix<f64>) -> Result<(), KernelError> {
+    // +∞ is legitimate (singular sign NTK); NaN or −∞ is a bug or overflow.
+    for (j, col) in m.column_iter().enumerate() {
+        if let Some((i, v)) = col
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.is_nan() || **v == f64::NEG_INFINITY)
+        {
+            return Err(KernelError::NonFinite {
+                what: "kernel output",
+                row: i,
+                col: j,
+                value: *v,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn layered(
+    spec: &KernelSpec,
+    kind: KernelKind,
+    x1: &DMatrix<f64>,
+    x2: &DMatrix<f64>,
+    all_layers: bool,
+) -> Result<Vec<DMatrix<f64>>, KernelError> {
+    check_inputs(x1, x2)?;
+    let net: Network = spec.network(kind)?;
+    let (r1, r2) = (rows(x1), rows(x2));
+    let n0 = x1.ncols() as f64;
+    let sq = |r: &Vec<f64>| r.iter().map(|v| v * v).sum::<f64>() / n0;
+    let t1: Vec<Vec<f64>> = r1.iter().map(|r| net.variance_trace(sq(r))).collect();
+    let t2: Vec<Vec<f64>> = r2.iter().map(|r| net.variance_trace(sq(r))).collect();
+    let outputs = if all_layers { spec.depth } else { 1 };
+    let data = fill(r1.len(), r2.len(), outputs, |i, j, vals| {
+        let s0 = PairState::from_inputs(&r1[i], &r2[j]);
+        let mut l = 0;
+        let last = net.fold_with(s0, &t1[i], &t2[j], |_, s| {
+            if all_layers {
+                vals[l] = value(kind, s);
+            }
+            l += 1;
+        });
+        if !all_layers {
+            vals[0] = value(kind, &last);
+        }
+    });
+    let mats: Vec<DMatrix<f64>> = data
+        .into_iter()
+        .map(|d| DMatrix::from_row_slice(r1.len(), r2.len(), &d))
+        .collect();
+    for m in &mats {
+        check_output(m)?;
+    }
+    Ok(mats)
+}
+
+/// The analytic kernel matrix K(X1, X2) at the output layer (rows of `x1` are the first argument,
+/// which carries the true derivative g1; columns of `x2` carry g2).
+///
+/// [`KernelKind::Nngp`] gives κ² Σ^L (the covariance of f_0), the others the driving kernel
+/// Σ^L + κ² I^{L−1} Σ̃^L. Entries may be +∞ (the singular sign NTK, Sec. 2.3).
+pub fn kernel_matrix(
+    spec: &KernelSpec,
+    kind: KernelKind,
+    x1: &DMatrix<f64>,
+    x2: &DMatrix<f64>,
+) -> Result<DMatrix<f64>, KernelError> {
+    Ok(layered(spec, kind, x1, x2, false)?.remove(0))
+}
+
+/// The kernel matrices of every layer l = 1 … L (Σ^l or I^l; κ enters at l = L only).
+pub fn kernel_layers(
+    spec: &KernelSpec,
+    kind: KernelKind,
+    x1: &DMatrix<f64>,
+    x2: &DMatrix<f64>,
+) -> Result<Vec<DMatrix<f64>>, KernelError> {
+    layered(spec, kind, x1, x2, true)
+}
+
+/// The kernel K(x, y) for one pair of inputs.
+pub fn kernel_pair(
+    spec: &KernelSpec,
+    kind: KernelKind,
+    x: &[f64],
+    y: &[f64],
+) -> Result<f64, KernelError> {
+    let x1 = DMatrix::from_row_slice(1, x.len(), x);
+    let x2 = DMatrix::from_row_slice(1, y.len(), y);
+    Ok(kernel_matrix(spec, kind, &x1, &x2)?[(0, 0)])
+}

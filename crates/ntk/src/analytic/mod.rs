@@ -1,0 +1,106 @@
+//! Analytic (infinite-width) kernels and their GP predictions (SPEC §5–6; paper Thm. 2.1–2.4,
+//! Remark E.3, Sec. C.2.1).
+//!
+//! The design follows neural-tangents' `stax`: a [`PairState`] — the covariances
+//! Λ = [[Σ(x,x), Σ(x,x')], [Σ(x,x'), Σ(x',x')]] and the (generalized) NTK value I(x,x') — flows
+//! through a stack of [`LayerMap`]s. An MLP is the fold
+//!
+//! ```text
+//! Input → Dense(σw, σb) → Elementwise(φ, g1, g2) → Dense(σw, σb) → … → Dense(σw, σb, κ)
+//! ```
+//!
+//! where the dense map is Σ ↦ σw² Σ + σb², I ↦ σw² I + Σ' and the elementwise map is
+//! Λ ↦ E[φ(u) φ(v)], I ↦ I · E[g1(u) g2(v)] with (u, v) ~ N(0, Λ). Together they give the recursion
+//! of SPEC §5 (S8–S20, Remark E.3):
+//!
+//! ```text
+//! Σ^1 = σw²/n0 ⟨x, x'⟩ + σb²,   Σ^{l+1} = σw² E[φ(u)φ(v)] + σb²,
+//! I^1 = Σ^1,                     I^{l+1} = Σ^{l+1} + I^l · σw² E[g1(u) g2(v)].
+//! ```
+//!
+//! The expectations use closed forms where (φ, g1, g2) has one ([`closed_form`]) and Gauss–Hermite
+//! quadrature otherwise ([`quadrature`]). The first argument of every kernel carries g1 (the true
+//! derivative for the NTK and the SG-NTK), the second g2 (the surrogate for the SG-NTK).
+
+pub mod closed_form;
+pub mod layers;
+pub mod matrix;
+pub mod predict;
+pub mod quadrature;
+pub mod spec;
+
+pub use closed_form::{pair_expectation, ScalarFn};
+pub use layers::{Dense, Elementwise, LayerMap, Network, PairState};
+pub use matrix::{kernel_layers, kernel_matrix, kernel_pair};
+pub use predict::{
+    check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
+    TrainTime,
+};
+pub use quadrature::{expect_1d, expect_2d, GaussHermiteRule};
+pub use spec::{KernelKind, KernelSpec, Method};
+
+use thiserror::Error;
+
+/// Errors of the analytic kernels and predictions. Messages are one line.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum KernelError {
+    /// Depth L = 0.
+    #[error("depth must be at least 1 (got 0)")]
+    ZeroDepth,
+    /// A scale parameter out of range.
+    #[error("invalid parameter {name} = {value}: {requirement}")]
+    BadParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// What it must satisfy.
+        requirement: &'static str,
+    },
+    /// The two input matrices have different numbers of columns.
+    #[error("input dimension mismatch: x1 has {0} columns, x2 has {1}")]
+    DimensionMismatch(usize, usize),
+    /// Inputs with zero columns.
+    #[error("inputs have no columns (input dimension n0 = 0)")]
+    EmptyInput,
+    /// NaN or ±∞ in an input or kernel matrix.
+    #[error("non-finite value {value} in {what} at ({row}, {col})")]
+    NonFinite {
+        /// Which matrix.
+        what: &'static str,
+        /// Row.
+        row: usize,
+        /// Column.
+        col: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A (φ, g1, g2) combination the chosen method cannot evaluate.
+    #[error("unsupported combination: {0}")]
+    Unsupported(String),
+    /// Matrix shapes that do not fit together.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// The symmetrized K(X, X) has a non-positive (or numerically zero) smallest eigenvalue.
+    #[error("K(X, X) is not positive definite: smallest eigenvalue of the symmetrized matrix is {min_eigenvalue:e} (largest {max_eigenvalue:e})")]
+    NotPositiveDefinite {
+        /// Smallest eigenvalue of (K + Kᵀ)/2.
+        min_eigenvalue: f64,
+        /// Largest eigenvalue of (K + Kᵀ)/2.
+        max_eigenvalue: f64,
+    },
+    /// K(X, X) has +∞ entries: the singular sign NTK (Sec. 2.3) has no GP prediction.
+    #[error("K(X, X) is singular: entry ({row}, {col}) is +inf (the sign NTK's diagonal); use `nadaraya_watson` instead")]
+    SingularKernel {
+        /// Row of the first infinite entry.
+        row: usize,
+        /// Column of the first infinite entry.
+        col: usize,
+    },
+    /// The LU solve failed (exactly singular K(X, X)).
+    #[error("K(X, X) is singular: LU solve failed (smallest eigenvalue of the symmetrized matrix {min_eigenvalue:e})")]
+    SolveFailed {
+        /// Smallest eigenvalue of (K + Kᵀ)/2.
+        min_eigenvalue: f64,
+    },
+}

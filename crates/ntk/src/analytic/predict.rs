@@ -1,0 +1,316 @@
+//! GP predictions of the linearized infinite-width network (SPEC §6, Sec. C.2.1, Thm. 2.3).
+//!
+//! With K the driving kernel (NTK or SG-NTK, possibly asymmetric), Σ the NNGP (f_0 ~ GP(0, Σ)),
+//! K_XX = K(X, X), d training points and
+//!
+//! ```text
+//! A(x) = K(x, X) K_XX⁻¹ (Id − exp(−η K_XX t / d))     [or (Id − η K_XX/d)^t after t steps]
+//! μ_t(x)     = A(x) Y
+//! Γ_t(x, x') = Σ(x,x') − A(x) Σ(X,x') − Σ(x,X) A(x')ᵀ + A(x) Σ(X,X) A(x')ᵀ
+//! ```
+//!
+//! (S18–S20 with the transposes of an asymmetric kernel in the right places). t = ∞ drops the
+//! exponential. Every K_XX⁻¹ is an LU solve.
+
+use serde::{Deserialize, Serialize};
+use sgntk_model::nalgebra::{DMatrix, DVector, SymmetricEigen};
+
+use super::matrix::kernel_matrix;
+use super::spec::{KernelKind, KernelSpec};
+use super::KernelError;
+
+/// Training time of the linearized dynamics.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TrainTime {
+    /// t = ∞.
+    Infinite,
+    /// Finite time t with learning rate η.
+    Finite {
+        /// Time (number of steps when `discrete`).
+        t: f64,
+        /// Learning rate η.
+        lr: f64,
+        /// Use (Id − η K_XX/d)^t (t discrete steps, t a non-negative integer) instead of
+        /// exp(−η K_XX t/d).
+        discrete: bool,
+    },
+}
+
+/// Mean and covariance of the GP over test points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpPrediction {
+    /// μ(x): one row per test point, one column per target column.
+    pub mean: DMatrix<f64>,
+    /// Γ(x, x') over the test points (symmetric).
+    pub cov: DMatrix<f64>,
+}
+
+impl GpPrediction {
+    /// Standard deviations √max(Γ(x, x), 0).
+    pub fn std(&self) -> DVector<f64> {
+        self.cov.diagonal().map(|v| v.max(0.0).sqrt())
+    }
+}
+
+fn shape(cond: bool, msg: impl FnOnce() -> String) -> Result<(), KernelError> {
+    if cond {
+        Ok(())
+    } else {
+        Err(KernelError::Shape(msg()))
+    }
+}
+
+fn finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
+    for (j, col) in m.column_iter().enumerate() {
+        if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(KernelError::NonFinite {
+                what,
+                row: i,
+                col: j,
+                value: *v,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the symmetrized (K + Kᵀ)/2 is positive definite (Remark E.4) and returns its
+/// smallest eigenvalue.
+///
+/// Fails with [`KernelError::SingularKernel`] for +∞ entries, and with
+/// [`KernelError::NotPositiveDefinite`] when λ_min ≤ n · ε · |λ_max| (numerically singular or
+/// indefinite).
+pub fn check_positive_definite(k: &DMatrix<f64>) -> Result<f64, KernelError> {
+    shape(k.is_square() && k.nrows() > 0, || {
+        format!(
+            "K(X, X) must be square and non-empty, got {}x{}",
+            k.nrows(),
+            k.ncols()
+        )
+    })?;
+    for (j, col) in k.column_iter().enumerate() {
+        if let Some((i, _)) = col.iter().enumerate().find(|(_, v)| **v == f64::INFINITY) {
+            return Err(KernelError::SingularKernel { row: i, col: j });
+        }
+    }
+    finite("K(X, X)", k)?;
+    let sym = (k + k.transpose()) * 0.5;
+    let eig = SymmetricEigen::new(sym).eigenvalues;
+    let min = eig.min();
+    let max = eig.max();
+    let tol = k.nrows() as f64 * f64::EPSILON * max.abs();
+    if min <= tol {
+        return Err(KernelError::NotPositiveDefinite {
+            min_eigenvalue: min,
+            max_eigenvalue: max,
+        });
+    }
+    Ok(min)
+}
+
+/// The matrix function Id − exp(−η K t/d) (or Id − (Id − η K/d)^t).
+fn decay(k_xx: &DMatrix<f64>, time: TrainTime) -> Result<Option<DMatrix<f64>>, KernelError> {
+    let d = k_xx.nrows();
+    let id = DMatrix::<f64>::identity(d, d);
+    match time {
+        TrainTime::Infinite => Ok(None),
+        TrainTime::Finite { t, lr, discrete } => {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(KernelError::BadParameter {
+                    name: "t",
+                    value: t,
+                    requirement: "must be finite and >= 0 (use TrainTime::Infinite for t = inf)",
+                });
+            }
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(KernelError::BadParameter {
+                    name: "lr",
+                    value: lr,
+                    requirement: "must be finite and > 0",
+                });
+            }
+            let step = k_xx * (lr / d as f64);
+            let e = if discrete {
+                if t.fract() != 0.0 || t > u32::MAX as f64 {
+                    return Err(KernelError::BadParameter {
+                        name: "t",
+                        value: t,
+                        requirement: "must be a whole number of steps <= u32::MAX when discrete",
+                    });
+                }
+                (&id - step).pow(t as u32)
+            } else {
+                (step * -t).exp()
+            };
+            finite("the matrix exponential/power", &e)?;
+            Ok(Some(id - e))
+        }
+    }
+}
+
+/// GP mean and covariance at `time` (module docs).
+///
+/// `k_xx` = K(X, X) (d × d), `k_tx` = K(x, X) (n × d, test points first: they carry the true
+/// derivative), `sigma_xx` = Σ(X, X), `sigma_tx` = Σ(x, X), `sigma_tt` = Σ(x, x), `y` = targets (d × k).
+pub fn predict(
+    k_xx: &DMatrix<f64>,
+    k_tx: &DMatrix<f64>,
+    sigma_xx: &DMatrix<f64>,
+    sigma_tx: &DMatrix<f64>,
+    sigma_tt: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    time: TrainTime,
+) -> Result<GpPrediction, KernelError> {
+    let d = k_xx.nrows();
+    let n = k_tx.nrows();
+    shape(k_xx.is_square(), || {
+        format!("K(X, X) is {}x{}", d, k_xx.ncols())
+    })?;
+    shape(k_tx.ncols() == d, || {
+        format!("K(x, X) has {} columns, expected d = {d}", k_tx.ncols())
+    })?;
+    shape(sigma_xx.shape() == (d, d), || {
+        format!("Σ(X, X) is {:?}, expected ({d}, {d})", sigma_xx.shape())
+    })?;
+    shape(sigma_tx.shape() == (n, d), || {
+        format!("Σ(x, X) is {:?}, expected ({n}, {d})", sigma_tx.shape())
+    })?;
+    shape(sigma_tt.shape() == (n, n), || {
+        format!("Σ(x, x) is {:?}, expected ({n}, {n})", sigma_tt.shape())
+    })?;
+    shape(y.nrows() == d, || {
+        format!("Y has {} rows, expected d = {d}", y.nrows())
+    })?;
+    let min_eigenvalue = check_positive_definite(k_xx)?;
+    for (what, m) in [
+        ("K(x, X)", k_tx),
+        ("Σ(X, X)", sigma_xx),
+        ("Σ(x, X)", sigma_tx),
+        ("Σ(x, x)", sigma_tt),
+        ("Y", y),
+    ] {
+        finite(what, m)?;
+    }
+    let lu = k_xx.clone().lu();
+    let solve_failed = || KernelError::SolveFailed { min_eigenvalue };
+    // A = K_tX K_XX⁻¹ M, M = Id − E commutes with K_XX.
+    let a = match decay(k_xx, time)? {
+        None => {
+            // Aᵀ = K_XX⁻ᵀ K_tXᵀ
+            let at = k_xx
+                .transpose()
+                .lu()
+                .solve(&k_tx.transpose())
+                .ok_or_else(solve_failed)?;
+            at.transpose()
+        }
+        Some(m) => k_tx * lu.solve(&m).ok_or_else(solve_failed)?,
+    };
+    finite("A = K(x, X) K(X, X)^-1 (Id - e^(-eta K t/d))", &a)?;
+    let mean = &a * y;
+    let c = &a * sigma_tx.transpose();
+    let cov = sigma_tt - &c - c.transpose() + &a * sigma_xx * a.transpose();
+    let cov = (&cov + cov.transpose()) * 0.5;
+    Ok(GpPrediction { mean, cov })
+}
+
+/// The Σ-only regression (the "Σ_sign kernel regression" of Fig. 3): mean Σ(x, X) Σ(X, X)⁻¹ Y and
+/// the posterior covariance Σ(x, x) − Σ(x, X) Σ(X, X)⁻¹ Σ(X, x) (= [`predict`] with K = Σ, t = ∞).
+pub fn nngp_regression(
+    sigma_xx: &DMatrix<f64>,
+    sigma_tx: &DMatrix<f64>,
+    sigma_tt: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+) -> Result<GpPrediction, KernelError> {
+    predict(
+        sigma_xx,
+        sigma_tx,
+        sigma_xx,
+        sigma_tx,
+        sigma_tt,
+        y,
+        TrainTime::Infinite,
+    )
+}
+
+/// The classifier of the singular sign NTK (Thm. 2.3 / D.4, Nadaraya–Watson form):
+/// sign(Θ_∞(x, X) Y) per test point and target column.
+///
+/// Where Θ(x, x_i) = +∞ (x is a training point) only those infinite entries count:
+/// sign(Σ_{i: Θ = ∞} y_i). Returns −1, 0 or 1.
+pub fn nadaraya_watson(k_tx: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>, KernelError> {
+    shape(k_tx.ncols() == y.nrows(), || {
+        format!(
+            "K(x, X) has {} columns but Y has {} rows",
+            k_tx.ncols(),
+            y.nrows()
+        )
+    })?;
+    finite("Y", y)?;
+    for (j, col) in k_tx.column_iter().enumerate() {
+        if let Some((i, v)) = col
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.is_nan() || **v == f64::NEG_INFINITY)
+        {
+            return Err(KernelError::NonFinite {
+                what: "K(x, X)",
+                row: i,
+                col: j,
+                value: *v,
+            });
+        }
+    }
+    let sgn = |v: f64| {
+        if v > 0.0 {
+            1.0
+        } else if v < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    };
+    let mut out = DMatrix::zeros(k_tx.nrows(), y.ncols());
+    for i in 0..k_tx.nrows() {
+        let row = k_tx.row(i);
+        let singular = row.iter().any(|v| v.is_infinite());
+        for c in 0..y.ncols() {
+            let s: f64 = row
+                .iter()
+                .zip(y.column(c).iter())
+                .map(|(k, yv)| match (singular, k.is_infinite()) {
+                    (true, true) => *yv,
+                    (true, false) => 0.0,
+                    _ => k * yv,
+                })
+                .sum();
+            out[(i, c)] = sgn(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Everything from inputs: kernels of `spec` (`kind` = Ntk / SgNtk / Generalized drives training,
+/// the NNGP with κ² gives f_0's covariance) and [`predict`].
+pub fn gp_predict(
+    spec: &KernelSpec,
+    kind: KernelKind,
+    x_train: &DMatrix<f64>,
+    y_train: &DMatrix<f64>,
+    x_test: &DMatrix<f64>,
+    time: TrainTime,
+) -> Result<GpPrediction, KernelError> {
+    if kind == KernelKind::Nngp {
+        let s_xx = kernel_matrix(spec, KernelKind::Nngp, x_train, x_train)?;
+        let s_tx = kernel_matrix(spec, KernelKind::Nngp, x_test, x_train)?;
+        let s_tt = kernel_matrix(spec, KernelKind::Nngp, x_test, x_test)?;
+        return nngp_regression(&s_xx, &s_tx, &s_tt, y_train);
+    }
+    let k_xx = kernel_matrix(spec, kind, x_train, x_train)?;
+    check_positive_definite(&k_xx)?;
+    let k_tx = kernel_matrix(spec, kind, x_test, x_train)?;
+    let s_xx = kernel_matrix(spec, KernelKind::Nngp, x_train, x_train)?;
+    let s_tx = kernel_matrix(spec, KernelKind::Nngp, x_test, x_train)?;
+    let s_tt = kernel_matrix(spec, KernelKind::Nngp, x_test, x_test)?;
+    predict(&k_xx, &k_tx, &s_xx, &s_tx, &s_tt, y_train, time)
+}

@@ -1,0 +1,182 @@
+//! What to compute: the kernel kind and the network's parameters.
+
+use serde::{Deserialize, Serialize};
+use sgntk_model::{Activation, MlpConfig, Surrogate};
+
+use super::layers::{Dense, Elementwise, LayerMap, Network};
+use super::quadrature::GaussHermiteRule;
+use super::KernelError;
+
+/// Which analytic kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KernelKind {
+    /// The NNGP Σ^L (times κ²): the covariance of f_0 (Thm. 2.1).
+    Nngp,
+    /// The NTK Θ: g1 = g2 = φ' (Thm. 2.2).
+    Ntk,
+    /// The SG-NTK I: g1 = φ' (first argument), g2 = σ̃ (second argument) (Thm. 2.4).
+    SgNtk,
+    /// The generalized kernel with any pair of derivatives (g1 first argument, g2 second).
+    Generalized {
+        /// Derivative used for the first argument.
+        g1: Surrogate,
+        /// Derivative used for the second argument.
+        g2: Surrogate,
+    },
+}
+
+impl KernelKind {
+    /// The derivative pair (g1, g2), or `None` for the NNGP.
+    pub fn derivatives(&self, surrogate: Surrogate) -> Option<(Surrogate, Surrogate)> {
+        match *self {
+            KernelKind::Nngp => None,
+            KernelKind::Ntk => Some((Surrogate::True, Surrogate::True)),
+            KernelKind::SgNtk => Some((Surrogate::True, surrogate)),
+            KernelKind::Generalized { g1, g2 } => Some((g1, g2)),
+        }
+    }
+}
+
+/// How the Gaussian expectations are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Method {
+    /// Closed forms and 1-D expectations where available, otherwise 2-D Gauss–Hermite quadrature
+    /// with `degree` nodes per dimension.
+    Auto {
+        /// Gauss–Hermite nodes per dimension for the fallback.
+        degree: usize,
+    },
+    /// 2-D Gauss–Hermite quadrature with `degree` nodes per dimension for every expectation (the
+    /// test oracle for the closed forms). Fails for Dirac-delta derivatives (sign, step).
+    Quadrature {
+        /// Gauss–Hermite nodes per dimension.
+        degree: usize,
+    },
+}
+
+impl Method {
+    /// The Gauss–Hermite degree.
+    pub fn degree(&self) -> usize {
+        match *self {
+            Method::Auto { degree } | Method::Quadrature { degree } => degree,
+        }
+    }
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method::Auto { degree: 64 }
+    }
+}
+
+/// The infinite-width network: depth L, scales, activation, surrogate, last-layer scale κ.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelSpec {
+    /// Number of weight layers L (L − 1 hidden layers).
+    pub depth: usize,
+    /// Weight scale σw (> 0).
+    pub sigma_w: f64,
+    /// Bias scale σb (≥ 0).
+    pub sigma_b: f64,
+    /// Activation φ.
+    pub activation: Activation,
+    /// Surrogate derivative σ̃ (used by [`KernelKind::SgNtk`]).
+    pub surrogate: Surrogate,
+    /// Last-layer scale κ (> 0): the driving kernel is Σ^L + κ² I^{L−1} Σ̃^L and f_0 ~ GP(0, κ² Σ^L).
+    pub kappa: f64,
+    /// Closed forms or quadrature.
+    pub method: Method,
+}
+
+impl KernelSpec {
+    /// The paper's network: L = 3, σw = 1, σb = 0.1, κ = 1, [`Method::default`].
+    pub fn paper(activation: Activation, surrogate: Surrogate) -> Self {
+        KernelSpec {
+            depth: 3,
+            sigma_w: 1.0,
+            sigma_b: 0.1,
+            activation,
+            surrogate,
+            kappa: 1.0,
+            method: Method::default(),
+        }
+    }
+
+    /// The infinite-width limit of a finite [`MlpConfig`] (its widths only fix the depth).
+    pub fn from_mlp(config: &MlpConfig, surrogate: Surrogate) -> Self {
+        KernelSpec {
+            depth: config.widths.len().saturating_sub(1),
+            sigma_w: config.sigma_w,
+            sigma_b: config.sigma_b,
+            activation: config.activation,
+            surrogate,
+            kappa: config.kappa,
+            method: Method::default(),
+        }
+    }
+
+    /// Same spec with another method.
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Same spec with another depth.
+    pub fn with_depth(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// Same spec with another κ.
+    pub fn with_kappa(mut self, kappa: f64) -> Self {
+        self.kappa = kappa;
+        self
+    }
+
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<(), KernelError> {
+        if self.depth == 0 {
+            return Err(KernelError::ZeroDepth);
+        }
+        let bad = |name, value, requirement| {
+            Err(KernelError::BadParameter {
+                name,
+                value,
+                requirement,
+            })
+        };
+        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
+            return bad("sigma_w", self.sigma_w, "must be finite and > 0");
+        }
+        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
+            return bad("sigma_b", self.sigma_b, "must be finite and >= 0");
+        }
+        if !(self.kappa.is_finite() && self.kappa > 0.0) {
+            return bad("kappa", self.kappa, "must be finite and > 0");
+        }
+        if self.method.degree() == 0 {
+            return bad("quadrature degree", 0.0, "must be >= 1");
+        }
+        Ok(())
+    }
+
+    /// The layer stack for `kind`: Dense → (Elementwise → Dense)^{L−1}, κ in the last Dense.
+    pub fn network(&self, kind: KernelKind) -> Result<Network, KernelError> {
+        self.validate()?;
+        let rule = GaussHermiteRule::new(self.method.degree())?;
+        let mut layers: Vec<Box<dyn LayerMap>> = Vec::with_capacity(2 * self.depth);
+        let last = |l: usize| if l + 1 == self.depth { self.kappa } else { 1.0 };
+        layers.push(Box::new(Dense::new(self.sigma_w, self.sigma_b, last(0))));
+        for l in 1..self.depth {
+            let derivs = kind.derivatives(self.surrogate);
+            layers.push(Box::new(Elementwise::new(
+                self.activation,
+                derivs,
+                self.method,
+                rule.clone(),
+            )?));
+            layers.push(Box::new(Dense::new(self.sigma_w, self.sigma_b, last(l))));
+        }
+        Ok(Network::new(layers))
+    }
+}
