@@ -221,9 +221,10 @@ pub fn pair_expectation(
     expect_2d(rule, l11, l12, l22, |u, v| f.eval(u) * g.eval(v))
 }
 
-/// det Λ ≥ 0 (rounding can make it slightly negative for x = x').
+/// det Λ ≥ 0 (rounding can make it slightly negative for nearly equal points). Plain products, not
+/// `mul_add`: for x = x' (Λ11 = Λ12 = Λ22 bitwise) this is exactly 0, so the singular diagonal is +∞.
 fn det(l11: f64, l12: f64, l22: f64) -> f64 {
-    l11.mul_add(l22, -l12 * l12).max(0.0)
+    (l11 * l22 - l12 * l12).max(0.0)
 }
 
 /// E_{Y ~ N(0, var)}[g(Y)], in closed form where possible.
