@@ -22,7 +22,7 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use sgntk_model::{Activation, Surrogate};
 
-use super::quadrature::{expect_1d, expect_2d, GaussHermiteRule};
+use super::quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
 use super::spec::Method;
 
 /// A scalar function of a pre-activation, classified for the closed forms.
@@ -199,8 +199,9 @@ impl ScalarFn {
 
 /// E[f(u) g(v)] for (u, v) ~ N(0, [[l11, l12], [l12, l22]]).
 ///
-/// With [`Method::Auto`], closed forms and 1-D expectations first (module docs), 2-D
-/// Gauss–Hermite with `rule` otherwise; with [`Method::Quadrature`], always 2-D Gauss–Hermite.
+/// With [`Method::Auto`], closed forms and 1-D expectations first (module docs), otherwise the
+/// nested adaptive 2-D quadrature; [`Method::Quadrature`] always uses tensor Gauss–Hermite with
+/// `rule`, [`Method::Adaptive`] always the nested adaptive rule.
 pub fn pair_expectation(
     f: &ScalarFn,
     g: &ScalarFn,
@@ -210,15 +211,14 @@ pub fn pair_expectation(
     method: Method,
     rule: &GaussHermiteRule,
 ) -> f64 {
-    if let Method::Auto { .. } = method {
-        if let Some(v) = closed(f, g, l11, l12, l22) {
-            return v;
-        }
-        if let Some(v) = closed(g, f, l22, l12, l11) {
-            return v;
-        }
+    let adaptive = || expect_2d_adaptive(l11, l12, l22, |u| f.eval(u), &f.kinks(), |v| g.eval(v), &g.kinks());
+    match method {
+        Method::Quadrature { .. } => expect_2d(rule, l11, l12, l22, |u, v| f.eval(u) * g.eval(v)),
+        Method::Adaptive => adaptive(),
+        Method::Auto => closed(f, g, l11, l12, l22)
+            .or_else(|| closed(g, f, l22, l12, l11))
+            .unwrap_or_else(adaptive),
     }
-    expect_2d(rule, l11, l12, l22, |u, v| f.eval(u) * g.eval(v))
 }
 
 /// det Λ ≥ 0 (rounding can make it slightly negative for nearly equal points). Plain products, not

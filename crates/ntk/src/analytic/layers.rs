@@ -157,7 +157,7 @@ impl Elementwise {
                 ScalarFn::derivative(activation, g2),
             )
         });
-        if let Method::Quadrature { .. } = method {
+        if let Method::Quadrature { .. } | Method::Adaptive = method {
             for f in std::iter::once(phi).chain(derivs.into_iter().flat_map(|(a, b)| [a, b])) {
                 if f.is_delta() {
                     return Err(KernelError::Unsupported(format!(

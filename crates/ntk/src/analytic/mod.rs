@@ -36,7 +36,7 @@ pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
     TrainTime,
 };
-pub use quadrature::{expect_1d, expect_2d, GaussHermiteRule};
+pub use quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
 pub use spec::{KernelKind, KernelSpec, Method};
 
 use thiserror::Error;

@@ -77,8 +77,12 @@ pub fn expect_2d(
 const GL_ORDER: usize = 10;
 /// Standard-normal range integrated by [`expect_1d`]: the mass beyond ±9 is 2·10⁻¹⁹.
 const T_MAX: f64 = 9.0;
+/// Acceptance threshold of one bisection level (absolute, the integrands are O(1)).
 const ABS_TOL: f64 = 1e-15;
-const MAX_DEPTH: u32 = 40;
+/// Outer tolerance of [`expect_2d_adaptive`] (its inner integrals carry ~1e-16 noise).
+const OUTER_TOL: f64 = 1e-14;
+/// Pieces are at most one standard deviation long; 2^-16 of that is the finest panel.
+const MAX_DEPTH: u32 = 16;
 
 fn legendre() -> &'static GaussLegendre {
     static RULE: OnceLock<GaussLegendre> = OnceLock::new();
@@ -91,16 +95,17 @@ fn adaptive(
     b: f64,
     whole: f64,
     f: &dyn Fn(f64) -> f64,
+    tol: f64,
     depth: u32,
 ) -> f64 {
     let m = 0.5 * (a + b);
     let left = rule.integrate(a, m, f);
     let right = rule.integrate(m, b, f);
     let halves = left + right;
-    if depth >= MAX_DEPTH || (halves - whole).abs() <= ABS_TOL {
+    if depth >= MAX_DEPTH || (halves - whole).abs() <= tol {
         return halves;
     }
-    adaptive(rule, a, m, left, f, depth + 1) + adaptive(rule, m, b, right, f, depth + 1)
+    adaptive(rule, a, m, left, f, tol, depth + 1) + adaptive(rule, m, b, right, f, tol, depth + 1)
 }
 
 /// E_{Y ~ N(0, var)}[h(Y)] for a bounded h that is smooth except at `kinks`.
@@ -109,6 +114,10 @@ fn adaptive(
 /// and at unit intervals, and every piece is integrated by adaptive bisection with a 10-point
 /// Gauss–Legendre rule until two levels agree to 1e-15. var = 0 gives h(0).
 pub fn expect_1d(var: f64, h: impl Fn(f64) -> f64, kinks: &[f64]) -> f64 {
+    expect_1d_tol(var, h, kinks, ABS_TOL)
+}
+
+fn expect_1d_tol(var: f64, h: impl Fn(f64) -> f64, kinks: &[f64], tol: f64) -> f64 {
     if var <= 0.0 {
         return h(0.0);
     }
@@ -126,9 +135,46 @@ pub fn expect_1d(var: f64, h: impl Fn(f64) -> f64, kinks: &[f64]) -> f64 {
         .windows(2)
         .map(|w| {
             let whole = rule.integrate(w[0], w[1], &f);
-            adaptive(rule, w[0], w[1], whole, &f, 0)
+            adaptive(rule, w[0], w[1], whole, &f, tol, 0)
         })
         .sum()
+}
+
+/// E[f(u) g(v)] for (u, v) ~ N(0, Λ) by nested adaptive 1-D quadrature, for sharp or kinked
+/// integrands where tensor Gauss–Hermite converges slowly (erf(m z) with m ≳ 1, kinked surrogates).
+///
+/// With Λ = C Cᵀ, u = C11 z1 and v = C21 z1 + C22 z2 (z standard normal):
+///
+/// ```text
+/// E[f(u) g(v)] = E_{z1}[ f(C11 z1) · E_{Y ~ N(0, C22²)}[g(C21 z1 + Y)] ],
+/// ```
+///
+/// both expectations by [`expect_1d`]'s scheme, split at the (shifted) kinks of f and g.
+pub fn expect_2d_adaptive(
+    l11: f64,
+    l12: f64,
+    l22: f64,
+    f: impl Fn(f64) -> f64,
+    f_kinks: &[f64],
+    g: impl Fn(f64) -> f64,
+    g_kinks: &[f64],
+) -> f64 {
+    if l11 <= 0.0 {
+        return f(0.0) * expect_1d(l22, g, g_kinks);
+    }
+    let c11 = l11.sqrt();
+    let c21 = l12 / c11;
+    let c22_sq = (l22 - c21 * c21).max(0.0);
+    let mut outer_kinks: Vec<f64> = f_kinks.iter().map(|k| k / c11).collect();
+    if c21 != 0.0 {
+        outer_kinks.extend(g_kinks.iter().map(|k| k / c21));
+    }
+    let inner = |z1: f64| {
+        let shift = c21 * z1;
+        let kinks: Vec<f64> = g_kinks.iter().map(|k| k - shift).collect();
+        expect_1d(c22_sq, |y| g(shift + y), &kinks)
+    };
+    expect_1d_tol(1.0, |z1| f(c11 * z1) * inner(z1), &outer_kinks, OUTER_TOL)
 }
 
 #[cfg(test)]

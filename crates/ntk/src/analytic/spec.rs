@@ -40,32 +40,36 @@ impl KernelKind {
 /// How the Gaussian expectations are evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Method {
-    /// Closed forms and 1-D expectations where available, otherwise 2-D Gauss–Hermite quadrature
-    /// with `degree` nodes per dimension.
-    Auto {
-        /// Gauss–Hermite nodes per dimension for the fallback.
-        degree: usize,
-    },
-    /// 2-D Gauss–Hermite quadrature with `degree` nodes per dimension for every expectation (the
-    /// test oracle for the closed forms). Fails for Dirac-delta derivatives (sign, step).
+    /// Closed forms and 1-D expectations where available, otherwise the nested adaptive 2-D
+    /// quadrature of [`Method::Adaptive`] (accurate to ~1e-13; tensor Gauss–Hermite is not, for
+    /// sharp integrands such as erf(m z), m ≥ 2, or tanh' at large variance).
+    Auto,
+    /// 2-D Gauss–Hermite quadrature with `degree` nodes per dimension for every expectation.
+    /// Fails for Dirac-delta derivatives (sign, step). Accurate for smooth integrands on the scale
+    /// of the Gaussian (tanh, erf(m z) with m ≲ 1); erf(m z) with m ≥ 2 needs [`Method::Adaptive`].
     Quadrature {
         /// Gauss–Hermite nodes per dimension.
         degree: usize,
     },
+    /// Nested adaptive Gauss–Legendre quadrature in 2-D for every expectation (the test oracle
+    /// for the closed forms; accurate to ~1e-13 for sharp and kinked integrands, but slow).
+    /// Fails for Dirac-delta derivatives.
+    Adaptive,
 }
 
 impl Method {
-    /// The Gauss–Hermite degree.
+    /// The Gauss–Hermite degree (1 for the methods that do not use Gauss–Hermite).
     pub fn degree(&self) -> usize {
         match *self {
-            Method::Auto { degree } | Method::Quadrature { degree } => degree,
+            Method::Quadrature { degree } => degree,
+            Method::Auto | Method::Adaptive => 1,
         }
     }
 }
 
 impl Default for Method {
     fn default() -> Self {
-        Method::Auto { degree: 64 }
+        Method::Auto
     }
 }
 
