@@ -4,12 +4,18 @@
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, Surrogate};
 use sgntk_ntk::{
-    check_positive_definite, gp_predict, kernel_matrix, nadaraya_watson, nngp_regression, predict, GpPrediction, KernelError,
-    KernelKind, KernelSpec, TrainTime,
+    check_positive_definite, gp_predict, kernel_matrix, nadaraya_watson, nngp_regression, predict,
+    GpPrediction, KernelError, KernelKind, KernelSpec, TrainTime,
 };
 
 fn circle(angles: &[f64], r: f64) -> DMatrix<f64> {
-    DMatrix::from_fn(angles.len(), 2, |i, j| r * if j == 0 { angles[i].sin() } else { angles[i].cos() })
+    DMatrix::from_fn(angles.len(), 2, |i, j| {
+        r * if j == 0 {
+            angles[i].sin()
+        } else {
+            angles[i].cos()
+        }
+    })
 }
 
 fn target(x: &DMatrix<f64>) -> DMatrix<f64> {
@@ -49,8 +55,14 @@ fn specs() -> Vec<(KernelSpec, KernelKind)> {
     let g = Surrogate::ErfPrime { a: 1.0 };
     vec![
         (KernelSpec::paper(Activation::Sign, g), KernelKind::SgNtk),
-        (KernelSpec::paper(Activation::Erf { m: 2.0 }, g), KernelKind::SgNtk),
-        (KernelSpec::paper(Activation::Erf { m: 2.0 }, g).with_kappa(0.2), KernelKind::Ntk),
+        (
+            KernelSpec::paper(Activation::Erf { m: 2.0 }, g),
+            KernelKind::SgNtk,
+        ),
+        (
+            KernelSpec::paper(Activation::Erf { m: 2.0 }, g).with_kappa(0.2),
+            KernelKind::Ntk,
+        ),
     ]
 }
 
@@ -59,17 +71,32 @@ fn infinite_time_interpolates_with_vanishing_variance() {
     for (spec, kind) in specs() {
         let s = setup(&spec, kind);
         assert!((&s.k_xx - s.k_xx.transpose()).abs().max() > 1e-6 || kind == KernelKind::Ntk);
-        let p = predict(&s.k_xx, &s.k_xx, &s.s_xx, &s.s_xx, &s.s_xx, &s.y, TrainTime::Infinite).unwrap();
+        let p = predict(
+            &s.k_xx,
+            &s.k_xx,
+            &s.s_xx,
+            &s.s_xx,
+            &s.s_xx,
+            &s.y,
+            TrainTime::Infinite,
+        )
+        .unwrap();
         let mean_err = (&p.mean - &s.y).abs().max();
         let var = p.cov.abs().max();
-        println!("{} {kind:?}: |mean - Y| {mean_err:.1e}, |cov| on train {var:.1e}", spec.activation);
+        println!(
+            "{} {kind:?}: |mean - Y| {mean_err:.1e}, |cov| on train {var:.1e}",
+            spec.activation
+        );
         assert!(mean_err < 1e-8 && var < 1e-8);
         assert!(p.std().iter().all(|v| *v < 1e-4));
     }
 }
 
 fn diff(a: &GpPrediction, b: &GpPrediction) -> (f64, f64) {
-    ((&a.mean - &b.mean).abs().max(), (&a.cov - &b.cov).abs().max())
+    (
+        (&a.mean - &b.mean).abs().max(),
+        (&a.cov - &b.cov).abs().max(),
+    )
 }
 
 #[test]
@@ -80,14 +107,25 @@ fn finite_time_converges_to_infinite_time() {
         let inf = run(TrainTime::Infinite);
         let mut last = f64::INFINITY;
         for t in [1e1, 1e3, 1e5, 1e7] {
-            let (dm, dc) = diff(&run(TrainTime::Finite { t, lr: 0.1, discrete: false }), &inf);
+            let (dm, dc) = diff(
+                &run(TrainTime::Finite {
+                    t,
+                    lr: 0.1,
+                    discrete: false,
+                }),
+                &inf,
+            );
             assert!(dm.max(dc) <= last + 1e-12, "t {t}: not converging");
             last = dm.max(dc);
         }
         println!("{} {kind:?}: |t=1e7 − t=∞| {last:.1e}", spec.activation);
         assert!(last < 1e-6);
         // t = 0: mean 0, covariance = prior Σ
-        let p0 = run(TrainTime::Finite { t: 0.0, lr: 0.1, discrete: false });
+        let p0 = run(TrainTime::Finite {
+            t: 0.0,
+            lr: 0.1,
+            discrete: false,
+        });
         assert!(p0.mean.abs().max() < 1e-14 && (&p0.cov - &s.s_tt).abs().max() < 1e-13);
     }
 }
@@ -122,13 +160,42 @@ fn finite_time_matches_the_function_space_ode() {
     for (spec, kind) in specs() {
         let s = setup(&spec, kind);
         let (t, lr) = (150.0, 0.1);
-        let p = predict(&s.k_xx, &s.k_tx, &s.s_xx, &s.s_tx, &s.s_tt, &s.y, TrainTime::Finite { t, lr, discrete: false }).unwrap();
+        let p = predict(
+            &s.k_xx,
+            &s.k_tx,
+            &s.s_xx,
+            &s.s_tx,
+            &s.s_tt,
+            &s.y,
+            TrainTime::Finite {
+                t,
+                lr,
+                discrete: false,
+            },
+        )
+        .unwrap();
         let (dm, dc) = diff(&p, &ode(&s, t, lr, 3000));
-        println!("{} {kind:?}: matrix exponential vs RK4 ODE at t = {t}: mean {dm:.1e}, cov {dc:.1e}", spec.activation);
+        println!(
+            "{} {kind:?}: matrix exponential vs RK4 ODE at t = {t}: mean {dm:.1e}, cov {dc:.1e}",
+            spec.activation
+        );
         assert!(dm < 1e-6 && dc < 1e-6);
         // discrete steps vs explicit iteration f ← f − (η/d) K(·, X)(f(X) − Y)
         let steps = 40;
-        let p = predict(&s.k_xx, &s.k_tx, &s.s_xx, &s.s_tx, &s.s_tt, &s.y, TrainTime::Finite { t: steps as f64, lr, discrete: true }).unwrap();
+        let p = predict(
+            &s.k_xx,
+            &s.k_tx,
+            &s.s_xx,
+            &s.s_tx,
+            &s.s_tt,
+            &s.y,
+            TrainTime::Finite {
+                t: steps as f64,
+                lr,
+                discrete: true,
+            },
+        )
+        .unwrap();
         let d = s.k_xx.nrows();
         let c = lr / d as f64;
         let mut g = DMatrix::<f64>::identity(d, d);
@@ -145,7 +212,20 @@ fn finite_time_matches_the_function_space_ode() {
         let (dm, dc) = diff(&p, &it);
         assert!(dm < 1e-10 && dc < 1e-10, "discrete: {dm:e} {dc:e}");
         // and the discrete and continuous forms agree closely at η = 0.1
-        let pc = predict(&s.k_xx, &s.k_tx, &s.s_xx, &s.s_tx, &s.s_tt, &s.y, TrainTime::Finite { t: steps as f64, lr, discrete: false }).unwrap();
+        let pc = predict(
+            &s.k_xx,
+            &s.k_tx,
+            &s.s_xx,
+            &s.s_tx,
+            &s.s_tt,
+            &s.y,
+            TrainTime::Finite {
+                t: steps as f64,
+                lr,
+                discrete: false,
+            },
+        )
+        .unwrap();
         assert!(diff(&p, &pc).0 < 1e-2);
     }
 }
@@ -156,7 +236,15 @@ fn gp_predict_from_inputs_and_nngp_regression() {
     let xtr = circle(&[-2.0, -1.0, 0.1, 1.0, 2.2], 1.0);
     let xte = circle(&[-1.5, 0.5], 1.0);
     let y = target(&xtr);
-    let p = gp_predict(&spec, KernelKind::SgNtk, &xtr, &y, &xtr, TrainTime::Infinite).unwrap();
+    let p = gp_predict(
+        &spec,
+        KernelKind::SgNtk,
+        &xtr,
+        &y,
+        &xtr,
+        TrainTime::Infinite,
+    )
+    .unwrap();
     assert!((&p.mean - &y).abs().max() < 1e-10);
     let r = gp_predict(&spec, KernelKind::Nngp, &xtr, &y, &xte, TrainTime::Infinite).unwrap();
     let s_xx = kernel_matrix(&spec, KernelKind::Nngp, &xtr, &xtr).unwrap();
@@ -183,7 +271,13 @@ fn positive_definiteness_is_checked_and_reported() {
     // indefinite: an error naming the eigenvalue, never NaN
     let bad = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 2.0, 1.0]);
     let e = check_positive_definite(&bad).unwrap_err();
-    assert_eq!(e, KernelError::NotPositiveDefinite { min_eigenvalue: -1.0, max_eigenvalue: 3.0 });
+    assert_eq!(
+        e,
+        KernelError::NotPositiveDefinite {
+            min_eigenvalue: -1.0,
+            max_eigenvalue: 3.0
+        }
+    );
     assert!(e.to_string().contains("-1e0"), "{e}");
     let y = DMatrix::from_row_slice(2, 1, &[1.0, 2.0]);
     let e = predict(&bad, &bad, &bad, &bad, &bad, &y, TrainTime::Infinite).unwrap_err();
@@ -197,7 +291,20 @@ fn positive_definiteness_is_checked_and_reported() {
     let e = predict(&k, &k, &k, &k, &k, &y, TrainTime::Infinite).unwrap_err();
     assert!(matches!(e, KernelError::Shape(_)), "{e}");
     let y5 = DMatrix::from_element(5, 1, 1.0);
-    let e = predict(&k, &k, &k, &k, &k, &y5, TrainTime::Finite { t: 2.5, lr: 0.1, discrete: true }).unwrap_err();
+    let e = predict(
+        &k,
+        &k,
+        &k,
+        &k,
+        &k,
+        &y5,
+        TrainTime::Finite {
+            t: 2.5,
+            lr: 0.1,
+            discrete: true,
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("whole number"), "{e}");
 }
 

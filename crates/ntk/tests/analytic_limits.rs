@@ -26,7 +26,12 @@ fn erf_m_at_large_m_approaches_the_sign_limits_off_the_diagonal() {
                     continue;
                 }
                 let rel = ((km[(i, j)] - ks[(i, j)]) / ks[(i, j)]).abs();
-                assert!(rel < 1e-3, "{kind:?} ({i},{j}): {} vs {}", km[(i, j)], ks[(i, j)]);
+                assert!(
+                    rel < 1e-3,
+                    "{kind:?} ({i},{j}): {} vs {}",
+                    km[(i, j)],
+                    ks[(i, j)]
+                );
                 worst = worst.max(rel);
             }
         }
@@ -43,17 +48,26 @@ fn ntk_diagonal_grows_like_m_to_the_depth_minus_one() {
             let logs: Vec<(f64, f64)> = ms
                 .iter()
                 .map(|&m| {
-                    let spec = KernelSpec::paper(Activation::Erf { m }, Surrogate::True).with_depth(depth);
-                    (m.ln(), kernel_pair(&spec, KernelKind::Ntk, &x, &x).unwrap().ln())
+                    let spec =
+                        KernelSpec::paper(Activation::Erf { m }, Surrogate::True).with_depth(depth);
+                    (
+                        m.ln(),
+                        kernel_pair(&spec, KernelKind::Ntk, &x, &x).unwrap().ln(),
+                    )
                 })
                 .collect();
             let n = logs.len() as f64;
-            let (mx, my) = logs.iter().fold((0.0, 0.0), |(a, b), (p, q)| (a + p / n, b + q / n));
+            let (mx, my) = logs
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (p, q)| (a + p / n, b + q / n));
             let sxy: f64 = logs.iter().map(|(p, q)| (p - mx) * (q - my)).sum();
             let sxx: f64 = logs.iter().map(|(p, _)| (p - mx) * (p - mx)).sum();
             let slope = sxy / sxx;
             println!("depth {depth}, x {x:?}: fitted exponent {slope:.4}");
-            assert!((slope - (depth as f64 - 1.0)).abs() < 0.02, "depth {depth}: slope {slope}");
+            assert!(
+                (slope - (depth as f64 - 1.0)).abs() < 0.02,
+                "depth {depth}: slope {slope}"
+            );
         }
     }
 }
@@ -108,19 +122,39 @@ fn bad_inputs_are_errors() {
     let spec = KernelSpec::paper(Activation::Sign, Surrogate::ErfPrime { a: 1.0 });
     let a = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
     let b = DMatrix::from_row_slice(1, 3, &[1.0, 0.0, 0.0]);
-    assert_eq!(kernel_matrix(&spec, KernelKind::Ntk, &a, &b), Err(KernelError::DimensionMismatch(2, 3)));
+    assert_eq!(
+        kernel_matrix(&spec, KernelKind::Ntk, &a, &b),
+        Err(KernelError::DimensionMismatch(2, 3))
+    );
     let nan = DMatrix::from_row_slice(1, 2, &[f64::NAN, 0.0]);
     let e = kernel_matrix(&spec, KernelKind::Ntk, &a, &nan).unwrap_err();
-    assert!(matches!(e, KernelError::NonFinite { what: "x2", .. }), "{e}");
+    assert!(
+        matches!(e, KernelError::NonFinite { what: "x2", .. }),
+        "{e}"
+    );
     let e = kernel_matrix(&spec.with_depth(0), KernelKind::Ntk, &a, &a).unwrap_err();
     assert_eq!(e, KernelError::ZeroDepth);
     let e = kernel_matrix(&spec.with_kappa(-1.0), KernelKind::Ntk, &a, &a).unwrap_err();
     assert!(e.to_string().contains("kappa"), "{e}");
-    let e = kernel_matrix(&spec.with_method(Method::Quadrature { degree: 32 }), KernelKind::SgNtk, &a, &a).unwrap_err();
+    let e = kernel_matrix(
+        &spec.with_method(Method::Quadrature { degree: 32 }),
+        KernelKind::SgNtk,
+        &a,
+        &a,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("Dirac"), "{e}");
     let empty = DMatrix::<f64>::zeros(1, 0);
-    assert_eq!(kernel_matrix(&spec, KernelKind::Nngp, &empty, &empty), Err(KernelError::EmptyInput));
+    assert_eq!(
+        kernel_matrix(&spec, KernelKind::Nngp, &empty, &empty),
+        Err(KernelError::EmptyInput)
+    );
     // zero rows is fine: an empty matrix
     let none = DMatrix::<f64>::zeros(0, 2);
-    assert_eq!(kernel_matrix(&spec, KernelKind::Ntk, &none, &a).unwrap().shape(), (0, 1));
+    assert_eq!(
+        kernel_matrix(&spec, KernelKind::Ntk, &none, &a)
+            .unwrap()
+            .shape(),
+        (0, 1)
+    );
 }

@@ -5,7 +5,9 @@ use std::f64::consts::PI;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, Surrogate};
 use sgntk_ntk::analytic::quadrature::expect_2d_adaptive;
-use sgntk_ntk::{kernel_matrix, pair_expectation, GaussHermiteRule, KernelKind, KernelSpec, Method, ScalarFn};
+use sgntk_ntk::{
+    kernel_matrix, pair_expectation, GaussHermiteRule, KernelKind, KernelSpec, Method, ScalarFn,
+};
 
 /// Different norms and directions; the last point repeats the first (x = x' off the diagonal too).
 fn points() -> DMatrix<f64> {
@@ -14,7 +16,10 @@ fn points() -> DMatrix<f64> {
 
 /// max |a − b| / max(|b|, 1e-3)
 fn max_rel(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs() / y.abs().max(1e-3)).fold(0.0, f64::max)
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs() / y.abs().max(1e-3))
+        .fold(0.0, f64::max)
 }
 
 const KINDS: [KernelKind; 3] = [KernelKind::Nngp, KernelKind::Ntk, KernelKind::SgNtk];
@@ -31,7 +36,8 @@ fn erf_m_closed_forms_match_adaptive_2d_quadrature() {
                     continue;
                 }
                 let exact = kernel_matrix(&spec, kind, &x, &x).unwrap();
-                let quad = kernel_matrix(&spec.with_method(Method::Adaptive), kind, &x, &x).unwrap();
+                let quad =
+                    kernel_matrix(&spec.with_method(Method::Adaptive), kind, &x, &x).unwrap();
                 let err = max_rel(&quad, &exact);
                 assert!(err < 1e-10, "m {m} a {a} {kind:?}: {err:e}");
                 worst = worst.max(err);
@@ -49,7 +55,13 @@ fn gauss_hermite_2d_converges_to_the_closed_forms() {
     let mut worst: f64 = 0.0;
     for kind in KINDS {
         let exact = kernel_matrix(&spec, kind, &x, &x).unwrap();
-        let gh = kernel_matrix(&spec.with_method(Method::Quadrature { degree: 64 }), kind, &x, &x).unwrap();
+        let gh = kernel_matrix(
+            &spec.with_method(Method::Quadrature { degree: 64 }),
+            kind,
+            &x,
+            &x,
+        )
+        .unwrap();
         let err = max_rel(&gh, &exact);
         assert!(err < 1e-8, "m 0.5 {kind:?}: {err:e}");
         worst = worst.max(err);
@@ -60,9 +72,22 @@ fn gauss_hermite_2d_converges_to_the_closed_forms() {
     let spec = KernelSpec::paper(Activation::Erf { m: 2.0 }, Surrogate::ErfPrime { a: 1.0 });
     for kind in KINDS {
         let exact = kernel_matrix(&spec, kind, &x, &x).unwrap();
-        let e = |deg| max_rel(&kernel_matrix(&spec.with_method(Method::Quadrature { degree: deg }), kind, &x, &x).unwrap(), &exact);
+        let e = |deg| {
+            max_rel(
+                &kernel_matrix(
+                    &spec.with_method(Method::Quadrature { degree: deg }),
+                    kind,
+                    &x,
+                    &x,
+                )
+                .unwrap(),
+                &exact,
+            )
+        };
         let (e32, e64, e128) = (e(32), e(64), e(128));
-        println!("Gauss-Hermite, erf m = 2, {kind:?}: deg 32 {e32:.1e}, 64 {e64:.1e}, 128 {e128:.1e}");
+        println!(
+            "Gauss-Hermite, erf m = 2, {kind:?}: deg 32 {e32:.1e}, 64 {e64:.1e}, 128 {e128:.1e}"
+        );
         assert!(e128 < e64 && e64 < e32 && e128 < 1e-3);
     }
 }
@@ -80,20 +105,40 @@ fn sign_and_erf_m_with_erf_prime_through_the_1d_path_equal_s76() {
     // erf-prime as an opaque pointwise surrogate forces the 1-D expectation E_Y[σ̃(Y)] (S78/S80)
     let opaque = ScalarFn::Surrogate(Surrogate::ErfPrime { a: 1.0 });
     let mut worst: f64 = 0.0;
-    for (l11, l12, l22) in [(0.51, 0.2, 0.7), (2.01, -1.3, 1.2), (0.06, 0.05, 0.3), (0.7, 0.7, 0.7)] {
+    for (l11, l12, l22) in [
+        (0.51, 0.2, 0.7),
+        (2.01, -1.3, 1.2),
+        (0.06, 0.05, 0.3),
+        (0.7, 0.7, 0.7),
+    ] {
         for s in [0.0, 0.5 / 25.0, 0.5 / 4.0] {
             let delta = ScalarFn::Bump { w: 2.0, s };
             let got = pair_expectation(&delta, &opaque, l11, l12, l22, auto, &rule);
             let want = s76(s, l11, l12, l22);
             let err = ((got - want) / want).abs();
-            assert!(err < 1e-10, "Λ ({l11}, {l12}, {l22}) s {s}: {got} vs {want}");
+            assert!(
+                err < 1e-10,
+                "Λ ({l11}, {l12}, {l22}) s {s}: {got} vs {want}"
+            );
             worst = worst.max(err);
         }
     }
     // S79 on the diagonal: √(2/π) Λ^(−1/2) σ̃(0) for any bounded σ̃
-    for g in [Surrogate::Triangle { w: 0.7 }, Surrogate::FastSigmoid { k: 3.0 }, Surrogate::Boxcar { w: 0.2 }] {
+    for g in [
+        Surrogate::Triangle { w: 0.7 },
+        Surrogate::FastSigmoid { k: 3.0 },
+        Surrogate::Boxcar { w: 0.2 },
+    ] {
         let l = 0.8;
-        let got = pair_expectation(&ScalarFn::Bump { w: 2.0, s: 0.0 }, &ScalarFn::Surrogate(g), l, l, l, auto, &rule);
+        let got = pair_expectation(
+            &ScalarFn::Bump { w: 2.0, s: 0.0 },
+            &ScalarFn::Surrogate(g),
+            l,
+            l,
+            l,
+            auto,
+            &rule,
+        );
         let want = (2.0 / PI).sqrt() / l.sqrt() * g.eval(&Activation::Sign, 0.0);
         assert!(((got - want) / want).abs() < 1e-14, "{g}: {got} vs {want}");
     }
@@ -112,11 +157,22 @@ fn finite_m_formula_with_kinked_surrogates_matches_2d_quadrature() {
         Surrogate::Sigmoid { k: 3.0 },
     ] {
         for m in [1.0, 5.0] {
-            let bump = ScalarFn::Bump { w: 2.0, s: 0.5 / (m * m) };
+            let bump = ScalarFn::Bump {
+                w: 2.0,
+                s: 0.5 / (m * m),
+            };
             let sg = ScalarFn::Surrogate(g);
             for (l11, l12, l22) in [(0.51, 0.2, 0.7), (1.5, -1.0, 0.9)] {
                 let closed = pair_expectation(&bump, &sg, l11, l12, l22, Method::default(), &rule);
-                let quad = expect_2d_adaptive(l11, l12, l22, |u| bump.eval(u), &[], |v| sg.eval(v), &g.kinks());
+                let quad = expect_2d_adaptive(
+                    l11,
+                    l12,
+                    l22,
+                    |u| bump.eval(u),
+                    &[],
+                    |v| sg.eval(v),
+                    &g.kinks(),
+                );
                 let err = ((closed - quad) / quad).abs();
                 assert!(err < 1e-10, "{g} m {m}: {closed} vs {quad}");
                 worst = worst.max(err);
@@ -133,12 +189,36 @@ fn other_activations_match_quadrature() {
     // relu (arc-cosine closed forms), step (affine sign), tanh (Gauss–Hermite fallback), erf with
     // kinked surrogates (1-D formula) — each against the nested adaptive quadrature
     let cases = [
-        (Activation::Relu, Surrogate::True, vec![KernelKind::Nngp, KernelKind::Ntk]),
-        (Activation::Relu, Surrogate::Atan { a: 1.0 }, vec![KernelKind::SgNtk]),
-        (Activation::Step, Surrogate::Triangle { w: 1.0 }, vec![KernelKind::Nngp]),
-        (Activation::Erf { m: 2.0 }, Surrogate::FastSigmoid { k: 2.0 }, vec![KernelKind::SgNtk]),
-        (Activation::Erf { m: 2.0 }, Surrogate::Boxcar { w: 0.5 }, vec![KernelKind::SgNtk]),
-        (Activation::Identity, Surrogate::Triangle { w: 1.0 }, vec![KernelKind::Ntk, KernelKind::SgNtk]),
+        (
+            Activation::Relu,
+            Surrogate::True,
+            vec![KernelKind::Nngp, KernelKind::Ntk],
+        ),
+        (
+            Activation::Relu,
+            Surrogate::Atan { a: 1.0 },
+            vec![KernelKind::SgNtk],
+        ),
+        (
+            Activation::Step,
+            Surrogate::Triangle { w: 1.0 },
+            vec![KernelKind::Nngp],
+        ),
+        (
+            Activation::Erf { m: 2.0 },
+            Surrogate::FastSigmoid { k: 2.0 },
+            vec![KernelKind::SgNtk],
+        ),
+        (
+            Activation::Erf { m: 2.0 },
+            Surrogate::Boxcar { w: 0.5 },
+            vec![KernelKind::SgNtk],
+        ),
+        (
+            Activation::Identity,
+            Surrogate::Triangle { w: 1.0 },
+            vec![KernelKind::Ntk, KernelKind::SgNtk],
+        ),
     ];
     for (act, g, kinds) in cases {
         let spec = KernelSpec::paper(act, g);
@@ -155,10 +235,24 @@ fn other_activations_match_quadrature() {
     let spec = KernelSpec::paper(Activation::Tanh, Surrogate::Sigmoid { k: 2.0 });
     for kind in KINDS {
         let quad = kernel_matrix(&spec, kind, &x, &x).unwrap();
-        let e = |deg| max_rel(&kernel_matrix(&spec.with_method(Method::Quadrature { degree: deg }), kind, &x, &x).unwrap(), &quad);
+        let e = |deg| {
+            max_rel(
+                &kernel_matrix(
+                    &spec.with_method(Method::Quadrature { degree: deg }),
+                    kind,
+                    &x,
+                    &x,
+                )
+                .unwrap(),
+                &quad,
+            )
+        };
         let (e64, e128) = (e(64), e(128));
         println!("tanh {kind:?}: Gauss-Hermite degree 64 {e64:.1e}, 128 {e128:.1e}");
-        assert!(e64 < 1e-4 && e128 < 1e-6 && e128 < e64, "tanh {kind:?}: {e64:e} {e128:e}");
+        assert!(
+            e64 < 1e-4 && e128 < 1e-6 && e128 < e64,
+            "tanh {kind:?}: {e64:e} {e128:e}"
+        );
     }
     // identity activation: the kernel is linear-algebraic, Σ^1 = ⟨x,x'⟩/2 + σb², NTK = L·Σ for L layers
     let spec = KernelSpec::paper(Activation::Identity, Surrogate::True);
@@ -168,5 +262,7 @@ fn other_activations_match_quadrature() {
     let s3 = s1.map(|v| v + 0.02);
     let i3 = s3.clone() + s1.map(|v| v + 0.01) + s1;
     assert!(max_rel(&nngp, &s3) < 1e-14 && max_rel(&ntk, &i3) < 1e-14);
-    println!("relu/step/tanh/identity/kinked surrogates vs adaptive quadrature: max rel err {worst:.2e}");
+    println!(
+        "relu/step/tanh/identity/kinked surrogates vs adaptive quadrature: max rel err {worst:.2e}"
+    );
 }

@@ -11,7 +11,8 @@ use sgntk_ntk::{kernel_layers, kernel_matrix, KernelKind, KernelSpec};
 
 fn reference() -> Value {
     // CARGO_MANIFEST_DIR = <workspace>/crates/ntk; the reference lives in <workspace>/../shared.
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/kernels.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/kernels.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "reference kernels not found at {} ({e}); the `shared/` folder must sit beside the workspace checkout",
@@ -36,7 +37,10 @@ fn parse(name: &str) -> (KernelKind, KernelSpec) {
             m: s.trim_start_matches("erf").parse().unwrap(),
         },
     };
-    (kind, KernelSpec::paper(activation, Surrogate::ErfPrime { a: 1.0 }))
+    (
+        kind,
+        KernelSpec::paper(activation, Surrogate::ErfPrime { a: 1.0 }),
+    )
 }
 
 struct Check {
@@ -48,10 +52,16 @@ impl Check {
     fn cmp(&mut self, what: &str, got: f64, want: &Value) {
         self.count += 1;
         match want.as_f64() {
-            None => assert!(want.is_null() && got == f64::INFINITY, "{what}: expected +inf, got {got}"),
+            None => assert!(
+                want.is_null() && got == f64::INFINITY,
+                "{what}: expected +inf, got {got}"
+            ),
             Some(w) => {
                 let err = (got - w).abs();
-                assert!(err <= (1e-9 * w.abs()).max(1e-12), "{what}: got {got}, want {w} (err {err:e})");
+                assert!(
+                    err <= (1e-9 * w.abs()).max(1e-12),
+                    "{what}: got {got}, want {w} (err {err:e})"
+                );
                 if w.abs() > 1e-12 {
                     self.max_rel = self.max_rel.max(err / w.abs());
                 }
@@ -67,10 +77,21 @@ fn reproduces_reference_curves_layers_and_probes() {
     assert_eq!(s["L"].as_u64(), Some(3));
     assert_eq!(s["sigma_w"].as_f64(), Some(1.0));
     assert_eq!(s["sigma_b"].as_f64(), Some(0.1));
-    let alpha: Vec<f64> = r["alpha"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let alpha: Vec<f64> = r["alpha"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     assert_eq!(alpha.len(), 181);
     let x0 = DMatrix::from_row_slice(1, 2, &[1.0, 0.0]);
-    let xa = DMatrix::from_fn(alpha.len(), 2, |i, j| if j == 0 { alpha[i].cos() } else { alpha[i].sin() });
+    let xa = DMatrix::from_fn(alpha.len(), 2, |i, j| {
+        if j == 0 {
+            alpha[i].cos()
+        } else {
+            alpha[i].sin()
+        }
+    });
     let probe: Vec<f64> = s["probe_points"]
         .as_array()
         .unwrap()
@@ -79,7 +100,10 @@ fn reproduces_reference_curves_layers_and_probes() {
         .collect();
     let p = DMatrix::from_row_slice(probe.len() / 2, 2, &probe);
 
-    let mut check = Check { max_rel: 0.0, count: 0 };
+    let mut check = Check {
+        max_rel: 0.0,
+        count: 0,
+    };
     let names: Vec<String> = r["curves"].as_object().unwrap().keys().cloned().collect();
     assert_eq!(names.len(), 12);
     for name in &names {
@@ -106,5 +130,8 @@ fn reproduces_reference_curves_layers_and_probes() {
     let (kind, spec) = parse("sgntk_sign_erfp");
     let k = kernel_matrix(&spec, kind, &p, &p).unwrap();
     assert!((k[(0, 1)] - k[(1, 0)]).abs() > 1e-3);
-    println!("{} reference values, max relative error {:.3e}", check.count, check.max_rel);
+    println!(
+        "{} reference values, max relative error {:.3e}",
+        check.count, check.max_rel
+    );
 }

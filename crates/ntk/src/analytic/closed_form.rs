@@ -211,7 +211,17 @@ pub fn pair_expectation(
     method: Method,
     rule: &GaussHermiteRule,
 ) -> f64 {
-    let adaptive = || expect_2d_adaptive(l11, l12, l22, |u| f.eval(u), &f.kinks(), |v| g.eval(v), &g.kinks());
+    let adaptive = || {
+        expect_2d_adaptive(
+            l11,
+            l12,
+            l22,
+            |u| f.eval(u),
+            &f.kinks(),
+            |v| g.eval(v),
+            &g.kinks(),
+        )
+    };
     match method {
         Method::Quadrature { .. } => expect_2d(rule, l11, l12, l22, |u, v| f.eval(u) * g.eval(v)),
         Method::Adaptive => adaptive(),

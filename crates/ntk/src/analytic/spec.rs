@@ -38,11 +38,12 @@ impl KernelKind {
 }
 
 /// How the Gaussian expectations are evaluated.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Method {
     /// Closed forms and 1-D expectations where available, otherwise the nested adaptive 2-D
     /// quadrature of [`Method::Adaptive`] (accurate to ~1e-13; tensor Gauss–Hermite is not, for
     /// sharp integrands such as erf(m z), m ≥ 2, or tanh' at large variance).
+    #[default]
     Auto,
     /// 2-D Gauss–Hermite quadrature with `degree` nodes per dimension for every expectation.
     /// Fails for Dirac-delta derivatives (sign, step). Accurate for smooth integrands on the scale
@@ -64,12 +65,6 @@ impl Method {
             Method::Quadrature { degree } => degree,
             Method::Auto | Method::Adaptive => 1,
         }
-    }
-}
-
-impl Default for Method {
-    fn default() -> Self {
-        Method::Auto
     }
 }
 
