@@ -126,15 +126,28 @@ fn autodiff_step(
         return value;
     }
     let grads = loss.backward();
-    for layer in ensemble.layers_mut() {
-        let gw = layer.weight.grad(&grads).expect("weight is a tracked leaf");
-        let gb = layer.bias.grad(&grads).expect("bias is a tracked leaf");
+    let layer_grads: Vec<(Tensor<3>, Tensor<2>)> = ensemble
+        .layers()
+        .iter()
+        .map(|l| {
+            (
+                l.weight.grad(&grads).expect("weight is a tracked leaf"),
+                l.bias.grad(&grads).expect("bias is a tracked leaf"),
+            )
+        })
+        .collect();
+    descend(ensemble, layer_grads, lr);
+    value
+}
+
+/// θ ← θ − η ∇θ for every layer, from (∇W, ∇b) per layer.
+fn descend(ensemble: &mut Ensemble, grads: Vec<(Tensor<3>, Tensor<2>)>, lr: f64) {
+    for (layer, (gw, gb)) in ensemble.layers_mut().iter_mut().zip(grads) {
         *layer = DeviceLayer {
             weight: layer.weight.clone().inner() - gw.mul_scalar(lr),
             bias: layer.bias.clone().inner() - gb.mul_scalar(lr),
         };
     }
-    value
 }
 
 /// One step of the explicit δ-recursion (no tape): returns Σ_k L_k before the step.
@@ -163,12 +176,7 @@ fn explicit_step(
         backward,
     );
     let grads = parameter_gradients(ensemble, &cache, &deltas);
-    for (layer, (gw, gb)) in ensemble.layers_mut().iter_mut().zip(grads) {
-        *layer = DeviceLayer {
-            weight: layer.weight.clone().inner() - gw.mul_scalar(lr),
-            bias: layer.bias.clone().inner() - gb.mul_scalar(lr),
-        };
-    }
+    descend(ensemble, grads, lr);
     value
 }
 
