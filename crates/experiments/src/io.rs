@@ -176,6 +176,80 @@ pub fn write_csv(path: &Path, m: &DMatrix<f64>, header: Option<&[&str]>) -> Resu
     })
 }
 
+/// A CSV table with text and number cells (long format, one observation per row), for the data
+/// behind every plot.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<String>,
+}
+
+/// One cell of a [`Table`] row.
+pub enum Cell<'a> {
+    /// Text, written as is (must not contain commas).
+    Text(&'a str),
+    /// A number in full precision.
+    Num(f64),
+    /// An integer.
+    Int(usize),
+    /// An empty cell.
+    Empty,
+}
+
+impl Table {
+    /// An empty table with these column names.
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row (as many cells as columns).
+    pub fn push(&mut self, cells: &[Cell]) {
+        debug_assert_eq!(cells.len(), self.header.len());
+        let row: Vec<String> = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Text(s) => s.to_string(),
+                Cell::Num(v) => fmt_f64(*v),
+                Cell::Int(i) => i.to_string(),
+                Cell::Empty => String::new(),
+            })
+            .collect();
+        self.rows.push(row.join(","));
+    }
+
+    /// Number of data rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no data rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The CSV text.
+    pub fn to_csv(&self) -> String {
+        let mut out = self.header.join(",");
+        out.push('\n');
+        for r in &self.rows {
+            out.push_str(r);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes the table to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), IoError> {
+        std::fs::write(path, self.to_csv()).map_err(|source| IoError::File {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,204 @@
+//! The `kernel`, `predict` and `train` subcommands: read CSV, call the library, write CSV.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use sgntk_model::nalgebra::DMatrix;
+use sgntk_model::{Ensemble, LearningRule, MlpConfig, TrainSet};
+use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
+use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Method, TrainTime};
+
+use crate::cli::{Kind, KernelArgs, Mode, NetArgs, PredictArgs, TrainArgs};
+use crate::error::ExpError;
+use crate::figures::train_with_progress;
+use crate::io::{read_csv, read_train_csv, to_csv, write_csv, IoError};
+
+fn spec(net: &NetArgs) -> KernelSpec {
+    KernelSpec {
+        depth: net.depth,
+        sigma_w: net.sigma_w,
+        sigma_b: net.sigma_b,
+        activation: net.activation,
+        surrogate: net.surrogate,
+        kappa: net.kappa,
+        method: Method::default(),
+    }
+}
+
+fn kernel_kind(kind: Kind) -> KernelKind {
+    match kind {
+        Kind::Nngp => KernelKind::Nngp,
+        Kind::Ntk => KernelKind::Ntk,
+        Kind::Sgntk => KernelKind::SgNtk,
+    }
+}
+
+fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig, ExpError> {
+    if net.depth < 2 {
+        return Err(ExpError::Usage(format!(
+            "--depth must be ≥ 2 for a network with a hidden layer, got {}",
+            net.depth
+        )));
+    }
+    let mut widths = vec![input_dim];
+    widths.extend(std::iter::repeat_n(width, net.depth - 1));
+    widths.push(1);
+    let config = MlpConfig {
+        sigma_w: net.sigma_w,
+        sigma_b: net.sigma_b,
+        kappa: net.kappa,
+        ..MlpConfig::new(widths, net.activation)
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Reads a CSV of points with `dim` columns (when given).
+fn read_points(path: &Path, dim: Option<usize>) -> Result<DMatrix<f64>, ExpError> {
+    let m = read_csv(path)?;
+    if let Some(d) = dim.filter(|d| *d != m.ncols()) {
+        return Err(IoError::Columns {
+            path: path.display().to_string(),
+            expected: format!("{d} (the input dimension of the other file)"),
+            got: m.ncols(),
+        }
+        .into());
+    }
+    Ok(m)
+}
+
+/// Writes CSV text to `out`, or to stdout.
+fn emit(m: &DMatrix<f64>, header: Option<&[&str]>, out: Option<&Path>) -> Result<(), ExpError> {
+    match out {
+        Some(p) => Ok(write_csv(p, m, header)?),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(to_csv(m, header).as_bytes())
+                .map_err(|e| ExpError::output(Path::new("<stdout>"), e))
+        }
+    }
+}
+
+/// `sgntk kernel`: analytic K(X, Y), or the mean empirical kernel over `--nets` networks.
+pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
+    let x = read_points(&a.x, None)?;
+    let y = match &a.y {
+        Some(p) => read_points(p, Some(x.ncols()))?,
+        None => x.clone(),
+    };
+    let k = if a.empirical {
+        let width = a.width.ok_or_else(|| {
+            ExpError::Usage("--empirical needs --width N (the hidden width)".into())
+        })?;
+        empirical_mean_kernel(a, width, &x, &y)?
+    } else {
+        if a.width.is_some() {
+            return Err(ExpError::Usage(
+                "--width only applies with --empirical (the analytic kernel is the infinite-width limit)"
+                    .into(),
+            ));
+        }
+        let s = spec(&a.net);
+        s.validate()?;
+        kernel_matrix(&s, kernel_kind(a.kind), &x, &y)?
+    };
+    emit(&k, None, a.out.as_deref())
+}
+
+fn empirical_mean_kernel(
+    a: &KernelArgs,
+    width: usize,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+) -> Result<DMatrix<f64>, ExpError> {
+    let config = mlp_config(&a.net, x.ncols(), width)?;
+    let device = a.backend.device()?;
+    let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
+    let kernels = match a.kind {
+        Kind::Nngp => {
+            let fx = ens.predict(x)?;
+            let fy = ens.predict(y)?;
+            fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
+        }
+        Kind::Ntk => empirical_kernel(&ens, x, y, KernelPair::NTK)?,
+        Kind::Sgntk => empirical_kernel(&ens, x, y, KernelPair::sg_ntk(a.net.surrogate))?,
+    };
+    Ok(ensemble_mean(&kernels))
+}
+
+/// `sgntk predict`: GP mean and standard deviation after training (SPEC §6).
+pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
+    let (xt, yt) = read_train_csv(&a.train, None)?;
+    let x = read_points(&a.test, Some(xt.ncols()))?;
+    if !(a.lr.is_finite() && a.lr > 0.0) {
+        return Err(ExpError::Usage(format!("--lr must be positive, got {}", a.lr)));
+    }
+    let time = match a.time {
+        None if a.discrete => {
+            return Err(ExpError::Usage("--discrete needs a finite --time T (steps)".into()))
+        }
+        None => TrainTime::Infinite,
+        Some(t) if a.discrete && t.fract() != 0.0 => {
+            return Err(ExpError::Usage(format!(
+                "--discrete counts whole steps, got --time {t}"
+            )))
+        }
+        Some(t) => TrainTime::Finite {
+            t,
+            lr: a.lr,
+            discrete: a.discrete,
+        },
+    };
+    let s = spec(&a.net);
+    s.validate()?;
+    let kind = kernel_kind(a.kind);
+    let time = if kind == KernelKind::Nngp {
+        TrainTime::Infinite
+    } else {
+        time
+    };
+    let gp = gp_predict(&s, kind, &xt, &yt, &x, time)?;
+    let std = gp.std();
+    let out = DMatrix::from_fn(x.nrows(), 2, |i, j| if j == 0 { gp.mean[(i, 0)] } else { std[i] });
+    emit(&out, Some(&["mean", "std"]), a.out.as_deref())
+}
+
+/// `sgntk train`: trains an ensemble, writes `outputs.csv` (one column per network, one row per
+/// test point) and `loss.csv` (`step,loss`, the mean loss over networks).
+pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
+    let (xt, yt) = read_train_csv(&a.train, None)?;
+    let x = read_points(&a.test, Some(xt.ncols()))?;
+    let config = mlp_config(&a.net, xt.ncols(), a.width)?;
+    let device = a.backend.device()?;
+    let mut ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
+    let rule = match a.mode {
+        Mode::Gd => LearningRule::Gd,
+        Mode::Sgl => LearningRule::Sgl(a.net.surrogate),
+    };
+    let data = TrainSet { x: xt, y: yt };
+    let pb = crate::progress::bar(a.steps as u64, "training steps");
+    let report = train_with_progress(&mut ens, &data, rule, a.lr, a.steps, &pb)?;
+    pb.finish_and_clear();
+    let outputs = ens.predict(&x)?;
+    let table = DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| outputs[k][(i, 0)]);
+    let names: Vec<String> = (0..outputs.len()).map(|k| format!("net_{k}")).collect();
+    let header: Vec<&str> = names.iter().map(String::as_str).collect();
+    write_csv(&a.out.join("outputs.csv"), &table, Some(&header))?;
+    let loss = DMatrix::from_fn(report.loss.len(), 2, |t, j| {
+        if j == 0 {
+            t as f64
+        } else {
+            report.loss[t]
+        }
+    });
+    write_csv(&a.out.join("loss.csv"), &loss, Some(&["step", "loss"]))?;
+    eprintln!(
+        "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}",
+        a.nets,
+        report.loss[0],
+        report.loss.last().copied().unwrap_or(f64::NAN),
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! Experiment settings: the paper-scale and quick presets of every figure (SPEC §7), and TOML
+//! config files that override any of them.
+//!
+//! A config file has one table per figure; every key is optional and unknown keys are an error:
+//!
+//! ```toml
+//! [fig1]
+//! widths = [10, 100]
+//! nets = 3
+//!
+//! [fig3a]
+//! steps = 2000
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sgntk_model::data::DEFAULT_DATA_SEED;
+use sgntk_model::{Activation, Surrogate};
+
+use crate::error::ExpError;
+
+/// Scale of a figure run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The same experiment shrunk to about two minutes or less on 2 CPU cores.
+    Quick,
+    /// The paper's scale (SPEC §7).
+    Paper,
+}
+
+/// Fig. 1 / Fig. 2 (and B.3 / B.4, which are computed from them): empirical kernels of trained
+/// erf_m networks against the analytic kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelFigure {
+    /// Activation parameters m of erf_m (one row of panels each).
+    pub ms: Vec<f64>,
+    /// Hidden widths n (one column of panels each).
+    pub widths: Vec<usize>,
+    /// Networks per (m, n) cell.
+    pub nets: usize,
+    /// Training steps t at which the kernel is measured again (besides t = 0).
+    pub steps: usize,
+    /// Learning rate η.
+    pub lr: f64,
+    /// Number of layers L (two hidden layers: 3).
+    pub depth: usize,
+    /// σw.
+    pub sigma_w: f64,
+    /// σb.
+    pub sigma_b: f64,
+    /// Surrogate derivative σ̃ of SGL (`true` = gradient descent, the NTK of Fig. 1).
+    pub surrogate: Surrogate,
+    /// Number of training points (uniform angles).
+    pub train_points: usize,
+    /// Seed of the training angles.
+    pub data_seed: u64,
+    /// Test-grid size (angles Δα of the kernel slice).
+    pub grid: usize,
+    /// Networks trained together (and saved together for resuming).
+    pub chunk: usize,
+}
+
+/// Fig. 3a / 3b / B.2: sign networks trained by SGL vs the SG-NTK GP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionFigure {
+    /// Activation of the networks.
+    pub activation: Activation,
+    /// Surrogate derivative σ̃.
+    pub surrogate: Surrogate,
+    /// Hidden widths n (one ensemble each).
+    pub widths: Vec<usize>,
+    /// Networks per width.
+    pub nets: usize,
+    /// Training steps t.
+    pub steps: usize,
+    /// Learning rate η.
+    pub lr: f64,
+    /// Number of layers L.
+    pub depth: usize,
+    /// σw.
+    pub sigma_w: f64,
+    /// σb.
+    pub sigma_b: f64,
+    /// Last-layer scale κ.
+    pub kappa: f64,
+    /// Number of training points (drawn from the grid without replacement).
+    pub train_points: usize,
+    /// Seed of the training angles.
+    pub data_seed: u64,
+    /// Test-grid size.
+    pub grid: usize,
+    /// Networks trained together (and saved together for resuming).
+    pub chunk: usize,
+}
+
+/// Fig. B.1: the target and the training points.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFigure {
+    /// Number of training points (uniform angles, as in Fig. 1/2).
+    pub train_points: usize,
+    /// Seed of the training angles.
+    pub data_seed: u64,
+    /// Points on the plotted curve.
+    pub grid: usize,
+}
+
+/// Settings of every figure. B.3 and B.4 use `fig1` and `fig2`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Fig. 1 (NTK, gradient descent).
+    pub fig1: KernelFigure,
+    /// Fig. 2 (SG-NTK, SGL).
+    pub fig2: KernelFigure,
+    /// Fig. 3a (one width, every network).
+    pub fig3a: RegressionFigure,
+    /// Fig. 3b (ensemble means over widths).
+    pub fig3b: RegressionFigure,
+    /// Fig. B.1.
+    pub b1: TargetFigure,
+    /// Fig. B.2 (κ = 0.2).
+    pub b2: RegressionFigure,
+}
+
+fn kernel_figure(preset: Preset, surrogate: Surrogate) -> KernelFigure {
+    let (widths, nets, steps) = match preset {
+        Preset::Paper => (vec![10, 100, 500, 1000], 10, 10_000),
+        Preset::Quick => (vec![10, 100, 500], 4, 1000),
+    };
+    KernelFigure {
+        ms: vec![2.0, 5.0, 20.0],
+        widths,
+        nets,
+        steps,
+        lr: 0.1,
+        depth: 3,
+        sigma_w: 1.0,
+        sigma_b: 0.1,
+        surrogate,
+        train_points: 15,
+        data_seed: DEFAULT_DATA_SEED,
+        grid: 100,
+        chunk: nets,
+    }
+}
+
+fn regression_figure(widths: Vec<usize>, nets: usize, steps: usize, kappa: f64) -> RegressionFigure {
+    RegressionFigure {
+        activation: Activation::Sign,
+        surrogate: Surrogate::ErfPrime { a: 1.0 },
+        widths,
+        nets,
+        steps,
+        lr: 0.1,
+        depth: 3,
+        sigma_w: 1.0,
+        sigma_b: 0.1,
+        kappa,
+        train_points: 15,
+        data_seed: DEFAULT_DATA_SEED,
+        grid: 100,
+        chunk: nets.min(50),
+    }
+}
+
+impl Settings {
+    /// The built-in settings of a preset.
+    pub fn preset(preset: Preset) -> Self {
+        let erf_prime = Surrogate::ErfPrime { a: 1.0 };
+        let (fig3a, fig3b, b2) = match preset {
+            Preset::Paper => (
+                regression_figure(vec![500], 500, 30_000, 1.0),
+                regression_figure(vec![20, 100, 500], 500, 30_000, 1.0),
+                regression_figure(vec![500], 100, 20_000, 0.2),
+            ),
+            Preset::Quick => (
+                regression_figure(vec![200], 48, 5000, 1.0),
+                regression_figure(vec![20, 100, 200], 48, 5000, 1.0),
+                regression_figure(vec![200], 32, 4000, 0.2),
+            ),
+        };
+        Settings {
+            fig1: kernel_figure(preset, Surrogate::True),
+            fig2: kernel_figure(preset, erf_prime),
+            fig3a: RegressionFigure { chunk: 16, ..fig3a },
+            fig3b: RegressionFigure { chunk: 16, ..fig3b },
+            b1: TargetFigure {
+                train_points: 15,
+                data_seed: DEFAULT_DATA_SEED,
+                grid: 400,
+            },
+            b2: RegressionFigure { chunk: 16, ..b2 },
+        }
+    }
+
+    /// The preset's settings overridden by the TOML text `config` (`origin` names it in errors).
+    pub fn with_overrides(self, config: &str, origin: &str) -> Result<Self, ExpError> {
+        let bad = |reason: String| ExpError::Config {
+            path: origin.to_string(),
+            reason,
+        };
+        let overrides: toml::Table = toml::from_str(config).map_err(|e| bad(one_line(&e)))?;
+        let mut base = toml::Table::try_from(&self).map_err(|e| bad(e.to_string()))?;
+        merge(&mut base, overrides, "").map_err(bad)?;
+        let settings: Settings = base.try_into().map_err(|e: toml::de::Error| bad(one_line(&e)))?;
+        settings.validate().map_err(bad)?;
+        Ok(settings)
+    }
+
+    /// The preset's settings, overridden by the config file at `path` when given.
+    pub fn load(preset: Preset, path: Option<&Path>) -> Result<Self, ExpError> {
+        let base = Settings::preset(preset);
+        match path {
+            None => Ok(base),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ExpError::Config {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                base.with_overrides(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    /// Checks every figure's settings for values no run can use.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, k) in [("fig1", &self.fig1), ("fig2", &self.fig2)] {
+            k.validate().map_err(|e| format!("[{name}] {e}"))?;
+        }
+        for (name, r) in [("fig3a", &self.fig3a), ("fig3b", &self.fig3b), ("b2", &self.b2)] {
+            r.validate().map_err(|e| format!("[{name}] {e}"))?;
+        }
+        if self.b1.train_points == 0 || self.b1.grid < 2 {
+            return Err("[b1] train_points must be ≥ 1 and grid ≥ 2".into());
+        }
+        Ok(())
+    }
+}
+
+fn check_common(
+    widths: &[usize],
+    nets: usize,
+    lr: f64,
+    depth: usize,
+    sigma_w: f64,
+    sigma_b: f64,
+    train_points: usize,
+    grid: usize,
+    chunk: usize,
+) -> Result<(), String> {
+    if widths.is_empty() || widths.contains(&0) {
+        return Err(format!("widths must be a non-empty list of positive integers, got {widths:?}"));
+    }
+    if nets == 0 || chunk == 0 {
+        return Err("nets and chunk must be ≥ 1".into());
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(format!("lr must be a positive number, got {lr}"));
+    }
+    if depth < 2 {
+        return Err(format!("depth must be ≥ 2 (at least one hidden layer), got {depth}"));
+    }
+    if !(sigma_w.is_finite() && sigma_w > 0.0 && sigma_b.is_finite() && sigma_b >= 0.0) {
+        return Err(format!("need sigma_w > 0 and sigma_b ≥ 0, got {sigma_w}, {sigma_b}"));
+    }
+    if train_points == 0 || grid < 2 {
+        return Err("train_points must be ≥ 1 and grid ≥ 2".into());
+    }
+    Ok(())
+}
+
+impl KernelFigure {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        check_common(
+            &self.widths,
+            self.nets,
+            self.lr,
+            self.depth,
+            self.sigma_w,
+            self.sigma_b,
+            self.train_points,
+            self.grid,
+            self.chunk,
+        )?;
+        if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
+            return Err(format!("ms must be a non-empty list of positive numbers, got {:?}", self.ms));
+        }
+        Ok(())
+    }
+}
+
+impl RegressionFigure {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        check_common(
+            &self.widths,
+            self.nets,
+            self.lr,
+            self.depth,
+            self.sigma_w,
+            self.sigma_b,
+            self.train_points,
+            self.grid,
+            self.chunk,
+        )?;
+        if !(self.kappa.is_finite() && self.kappa > 0.0) {
+            return Err(format!("kappa must be positive, got {}", self.kappa));
+        }
+        if self.train_points > self.grid {
+            return Err(format!(
+                "train_points ({}) cannot exceed grid ({}): they are drawn from the grid",
+                self.train_points, self.grid
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Recursively overwrites `base` with `over`; keys absent from `base` are an error.
+fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<(), String> {
+    for (key, value) in over {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match (base.get_mut(&key), value) {
+            (None, _) => {
+                let known: Vec<&str> = base.keys().map(String::as_str).collect();
+                return Err(format!("unknown key `{path}` (known here: {})", known.join(", ")));
+            }
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &path)?,
+            (Some(toml::Value::Table(_)), _) => return Err(format!("`{path}` must be a table")),
+            (Some(slot), v) => *slot = v,
+        }
+    }
+    Ok(())
+}
+
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_round_trip_through_toml() {
+        for p in [Preset::Quick, Preset::Paper] {
+            let s = Settings::preset(p);
+            s.validate().unwrap();
+            let text = toml::to_string(&s).unwrap();
+            assert_eq!(s.clone().with_overrides(&text, "x").unwrap(), s);
+        }
+        let paper = Settings::preset(Preset::Paper);
+        assert_eq!(paper.fig1.widths, vec![10, 100, 500, 1000]);
+        assert_eq!(paper.fig1.steps, 10_000);
+        assert_eq!(paper.fig2.steps, 10_000);
+        assert_eq!(paper.fig3a.nets, 500);
+        assert_eq!(paper.fig3a.steps, 30_000);
+        assert_eq!(paper.b2.kappa, 0.2);
+        assert_eq!(paper.b2.steps, 20_000);
+    }
+
+    #[test]
+    fn overrides_apply_and_unknown_keys_fail() {
+        let s = Settings::preset(Preset::Quick)
+            .with_overrides("[fig1]\nwidths = [7]\nnets = 2\n[fig3a]\nsurrogate = \"triangle:2\"\n", "c.toml")
+            .unwrap();
+        assert_eq!(s.fig1.widths, vec![7]);
+        assert_eq!(s.fig1.nets, 2);
+        assert_eq!(s.fig3a.surrogate, Surrogate::Triangle { w: 2.0 });
+        assert_eq!(s.fig2, Settings::preset(Preset::Quick).fig2);
+
+        let err = Settings::preset(Preset::Quick)
+            .with_overrides("[fig1]\nwidth = [7]\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `fig1.width`"), "{err}");
+        assert!(err.contains("c.toml"), "{err}");
+        let err = Settings::preset(Preset::Quick)
+            .with_overrides("[fig9]\nnets = 1\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `fig9`"), "{err}");
+        let err = Settings::preset(Preset::Quick)
+            .with_overrides("[fig3a]\nactivation = \"sine\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sine"), "{err}");
+        let err = Settings::preset(Preset::Quick)
+            .with_overrides("[fig2]\nnets = 0\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[fig2]") && err.contains("nets"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}
