@@ -23,7 +23,13 @@ use crate::settings::{Preset, Settings};
 /// `straight-through`, `true`. CSV inputs: one point per row, comma-separated, optional header;
 /// in training files the last column is the target.
 #[derive(Debug, Parser)]
-#[command(name = "sgntk", version, about, long_about, arg_required_else_help = true)]
+#[command(
+    name = "sgntk",
+    version,
+    about,
+    long_about,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -76,13 +82,13 @@ pub struct NetArgs {
     #[arg(long, default_value_t = 3)]
     pub depth: usize,
     /// Weight scale σw.
-    #[arg(long = "sigma-w", default_value_t = 1.0)]
+    #[arg(long = "sigma-w", default_value_t = 1.0, allow_negative_numbers = true)]
     pub sigma_w: f64,
     /// Bias scale σb.
-    #[arg(long = "sigma-b", default_value_t = 0.1)]
+    #[arg(long = "sigma-b", default_value_t = 0.1, allow_negative_numbers = true)]
     pub sigma_b: f64,
     /// Last-layer scale κ.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub kappa: f64,
 }
 
@@ -138,9 +144,9 @@ pub struct PredictArgs {
     pub test: PathBuf,
     /// Training time: `inf` or a number of steps of learning rate --lr.
     #[arg(long, default_value = "inf", value_parser = parse_time)]
-    pub time: Option<f64>,
+    pub time: Time,
     /// Learning rate η.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub lr: f64,
     /// Use T discrete steps of the linearized network, (Id − η K/d)^T, instead of gradient flow.
     #[arg(long)]
@@ -178,7 +184,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub steps: usize,
     /// Learning rate η.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub lr: f64,
     /// Initialization seed.
     #[arg(long, default_value_t = 0)]
@@ -228,16 +234,28 @@ fn parse_surrogate(s: &str) -> Result<Surrogate, String> {
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse().map_err(|e: sgntk_model::ModelError| e.to_string())
+    s.parse()
+        .map_err(|e: sgntk_model::ModelError| e.to_string())
 }
 
-fn parse_time(s: &str) -> Result<Option<f64>, String> {
+/// Training time of `sgntk predict`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Time {
+    /// t = ∞.
+    Infinite,
+    /// A number of steps.
+    Steps(f64),
+}
+
+fn parse_time(s: &str) -> Result<Time, String> {
     if s.trim().eq_ignore_ascii_case("inf") {
-        return Ok(None);
+        return Ok(Time::Infinite);
     }
     match s.trim().parse::<f64>() {
-        Ok(t) if t.is_finite() && t >= 0.0 => Ok(Some(t)),
-        _ => Err(format!("`{s}` is not `inf` or a non-negative number of steps")),
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(Time::Steps(t)),
+        _ => Err(format!(
+            "`{s}` is not `inf` or a non-negative number of steps"
+        )),
     }
 }
 
@@ -349,7 +367,11 @@ pub fn example_main(id: FigureId) -> ExitCode {
     };
     let args = FigureArgs {
         which: id.stem().trim_start_matches("fig").to_string(),
-        preset: if a.paper { Preset::Paper } else { Preset::Quick },
+        preset: if a.paper {
+            Preset::Paper
+        } else {
+            Preset::Quick
+        },
         backend: a.backend,
         seed: a.seed,
         out: a.out,

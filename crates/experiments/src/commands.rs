@@ -8,7 +8,7 @@ use sgntk_model::{Ensemble, LearningRule, MlpConfig, TrainSet};
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
 use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Method, TrainTime};
 
-use crate::cli::{Kind, KernelArgs, Mode, NetArgs, PredictArgs, TrainArgs};
+use crate::cli::{KernelArgs, Kind, Mode, NetArgs, PredictArgs, Time, TrainArgs};
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
 use crate::io::{read_csv, read_train_csv, to_csv, write_csv, IoError};
@@ -132,19 +132,24 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     if !(a.lr.is_finite() && a.lr > 0.0) {
-        return Err(ExpError::Usage(format!("--lr must be positive, got {}", a.lr)));
+        return Err(ExpError::Usage(format!(
+            "--lr must be positive, got {}",
+            a.lr
+        )));
     }
     let time = match a.time {
-        None if a.discrete => {
-            return Err(ExpError::Usage("--discrete needs a finite --time T (steps)".into()))
+        Time::Infinite if a.discrete => {
+            return Err(ExpError::Usage(
+                "--discrete needs a finite --time T (steps)".into(),
+            ))
         }
-        None => TrainTime::Infinite,
-        Some(t) if a.discrete && t.fract() != 0.0 => {
+        Time::Infinite => TrainTime::Infinite,
+        Time::Steps(t) if a.discrete && t.fract() != 0.0 => {
             return Err(ExpError::Usage(format!(
                 "--discrete counts whole steps, got --time {t}"
             )))
         }
-        Some(t) => TrainTime::Finite {
+        Time::Steps(t) => TrainTime::Finite {
             t,
             lr: a.lr,
             discrete: a.discrete,
@@ -160,7 +165,11 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     };
     let gp = gp_predict(&s, kind, &xt, &yt, &x, time)?;
     let std = gp.std();
-    let out = DMatrix::from_fn(x.nrows(), 2, |i, j| if j == 0 { gp.mean[(i, 0)] } else { std[i] });
+    let out = DMatrix::from_fn(
+        x.nrows(),
+        2,
+        |i, j| if j == 0 { gp.mean[(i, 0)] } else { std[i] },
+    );
     emit(&out, Some(&["mean", "std"]), a.out.as_deref())
 }
 

@@ -149,7 +149,12 @@ fn kernel_figure(preset: Preset, surrogate: Surrogate) -> KernelFigure {
     }
 }
 
-fn regression_figure(widths: Vec<usize>, nets: usize, steps: usize, kappa: f64) -> RegressionFigure {
+fn regression_figure(
+    widths: Vec<usize>,
+    nets: usize,
+    steps: usize,
+    kappa: f64,
+) -> RegressionFigure {
     RegressionFigure {
         activation: Activation::Sign,
         surrogate: Surrogate::ErfPrime { a: 1.0 },
@@ -207,7 +212,9 @@ impl Settings {
         let overrides: toml::Table = toml::from_str(config).map_err(|e| bad(one_line(&e)))?;
         let mut base = toml::Table::try_from(&self).map_err(|e| bad(e.to_string()))?;
         merge(&mut base, overrides, "").map_err(bad)?;
-        let settings: Settings = base.try_into().map_err(|e: toml::de::Error| bad(one_line(&e)))?;
+        let settings: Settings = base
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(one_line(&e)))?;
         settings.validate().map_err(bad)?;
         Ok(settings)
     }
@@ -232,7 +239,11 @@ impl Settings {
         for (name, k) in [("fig1", &self.fig1), ("fig2", &self.fig2)] {
             k.validate().map_err(|e| format!("[{name}] {e}"))?;
         }
-        for (name, r) in [("fig3a", &self.fig3a), ("fig3b", &self.fig3b), ("b2", &self.b2)] {
+        for (name, r) in [
+            ("fig3a", &self.fig3a),
+            ("fig3b", &self.fig3b),
+            ("b2", &self.b2),
+        ] {
             r.validate().map_err(|e| format!("[{name}] {e}"))?;
         }
         if self.b1.train_points == 0 || self.b1.grid < 2 {
@@ -254,7 +265,9 @@ fn check_common(
     chunk: usize,
 ) -> Result<(), String> {
     if widths.is_empty() || widths.contains(&0) {
-        return Err(format!("widths must be a non-empty list of positive integers, got {widths:?}"));
+        return Err(format!(
+            "widths must be a non-empty list of positive integers, got {widths:?}"
+        ));
     }
     if nets == 0 || chunk == 0 {
         return Err("nets and chunk must be ≥ 1".into());
@@ -263,10 +276,14 @@ fn check_common(
         return Err(format!("lr must be a positive number, got {lr}"));
     }
     if depth < 2 {
-        return Err(format!("depth must be ≥ 2 (at least one hidden layer), got {depth}"));
+        return Err(format!(
+            "depth must be ≥ 2 (at least one hidden layer), got {depth}"
+        ));
     }
     if !(sigma_w.is_finite() && sigma_w > 0.0 && sigma_b.is_finite() && sigma_b >= 0.0) {
-        return Err(format!("need sigma_w > 0 and sigma_b ≥ 0, got {sigma_w}, {sigma_b}"));
+        return Err(format!(
+            "need sigma_w > 0 and sigma_b ≥ 0, got {sigma_w}, {sigma_b}"
+        ));
     }
     if train_points == 0 || grid < 2 {
         return Err("train_points must be ≥ 1 and grid ≥ 2".into());
@@ -289,7 +306,10 @@ impl KernelFigure {
             self.chunk,
         )?;
         if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
-            return Err(format!("ms must be a non-empty list of positive numbers, got {:?}", self.ms));
+            return Err(format!(
+                "ms must be a non-empty list of positive numbers, got {:?}",
+                self.ms
+            ));
         }
         Ok(())
     }
@@ -333,7 +353,10 @@ fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<(), 
         match (base.get_mut(&key), value) {
             (None, _) => {
                 let known: Vec<&str> = base.keys().map(String::as_str).collect();
-                return Err(format!("unknown key `{path}` (known here: {})", known.join(", ")));
+                return Err(format!(
+                    "unknown key `{path}` (known here: {})",
+                    known.join(", ")
+                ));
             }
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &path)?,
             (Some(toml::Value::Table(_)), _) => return Err(format!("`{path}` must be a table")),
@@ -377,7 +400,10 @@ mod tests {
     #[test]
     fn overrides_apply_and_unknown_keys_fail() {
         let s = Settings::preset(Preset::Quick)
-            .with_overrides("[fig1]\nwidths = [7]\nnets = 2\n[fig3a]\nsurrogate = \"triangle:2\"\n", "c.toml")
+            .with_overrides(
+                "[fig1]\nwidths = [7]\nnets = 2\n[fig3a]\nsurrogate = \"triangle:2\"\n",
+                "c.toml",
+            )
             .unwrap();
         assert_eq!(s.fig1.widths, vec![7]);
         assert_eq!(s.fig1.nets, 2);

@@ -16,6 +16,7 @@ use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec, Method};
 
 use super::{cache, chunk_ensemble, chunks, figure_bar, plots, train_with_progress, widths};
 use super::{ChunkCount, RunOptions};
+use crate::cache::exact;
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
 use crate::settings::KernelFigure;
@@ -57,8 +58,11 @@ pub struct KernelData {
 /// A saved chunk of trained networks.
 #[derive(Serialize, Deserialize)]
 struct ChunkKernels {
+    #[serde(with = "exact")]
     init: Vec<Vec<f64>>,
+    #[serde(with = "exact")]
     trained: Vec<Vec<f64>>,
+    #[serde(with = "exact")]
     loss: (f64, f64),
 }
 
@@ -125,7 +129,10 @@ pub(crate) fn compute(
     };
     let sgl = s.surrogate != Surrogate::True;
     let (rule, pair) = if sgl {
-        (LearningRule::Sgl(s.surrogate), KernelPair::sg_ntk(s.surrogate))
+        (
+            LearningRule::Sgl(s.surrogate),
+            KernelPair::sg_ntk(s.surrogate),
+        )
     } else {
         (LearningRule::Gd, KernelPair::NTK)
     };
@@ -184,7 +191,10 @@ pub(crate) fn compute(
                     Ok(ChunkKernels {
                         init,
                         trained,
-                        loss: (report.loss[0], *report.loss.last().expect("steps + 1 losses")),
+                        loss: (
+                            report.loss[0],
+                            *report.loss.last().expect("steps + 1 losses"),
+                        ),
                     })
                 })?;
                 if hit {
@@ -376,7 +386,10 @@ pub(crate) fn write_mse(
                     ]);
                 }
                 for (label, v) in [
-                    ("mean_of_nets", per_net.iter().sum::<f64>() / per_net.len() as f64),
+                    (
+                        "mean_of_nets",
+                        per_net.iter().sum::<f64>() / per_net.len() as f64,
+                    ),
                     ("of_mean_kernel", of_mean),
                 ] {
                     table.push(&[

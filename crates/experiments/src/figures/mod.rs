@@ -229,7 +229,8 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<FigureReport, ExpEr
         summary,
         files,
     };
-    let text = serde_json::to_string_pretty(&report).map_err(|e| ExpError::output(&json_path, e))?;
+    let text =
+        serde_json::to_string_pretty(&report).map_err(|e| ExpError::output(&json_path, e))?;
     std::fs::write(&json_path, text + "\n").map_err(|e| ExpError::output(&json_path, e))?;
     Ok(report)
 }
@@ -278,7 +279,9 @@ pub(crate) fn train_with_progress(
         ..TrainConfig::default()
     };
     let tick = (steps / 100).max(1);
-    let record: Vec<usize> = (1..=steps).filter(|t| t % tick == 0 || *t == steps).collect();
+    let record: Vec<usize> = (1..=steps)
+        .filter(|t| t % tick == 0 || *t == steps)
+        .collect();
     let mut last = 0;
     let report = train(ensemble, data, &config, &record, |t, _| {
         pb.inc((t - last) as u64);

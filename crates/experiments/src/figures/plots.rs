@@ -17,7 +17,15 @@ const BLACK: (u8, u8, u8) = (0, 0, 0);
 const GREY: (u8, u8, u8) = (120, 120, 120);
 const PALETTE: [(u8, u8, u8); 5] = [BLUE, ORANGE, GREEN, RED, PURPLE];
 
-fn line(label: Option<String>, x: &[f64], y: &[f64], color: (u8, u8, u8), alpha: f64, width: u32, dashed: bool) -> Series {
+fn line(
+    label: Option<String>,
+    x: &[f64],
+    y: &[f64],
+    color: (u8, u8, u8),
+    alpha: f64,
+    width: u32,
+    dashed: bool,
+) -> Series {
     Series {
         label,
         x: x.to_vec(),
@@ -79,14 +87,32 @@ pub(crate) fn kernel_slices(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>,
         let alpha = net_alpha(c.init.len());
         for (k, curve) in c.init.iter().enumerate() {
             let label = (k == 0).then(|| "t = 0".to_string());
-            p.series.push(line(label, &d.grid, curve, BLUE, alpha, 1, false));
+            p.series
+                .push(line(label, &d.grid, curve, BLUE, alpha, 1, false));
         }
         for (k, curve) in c.trained.iter().enumerate() {
             let label = (k == 0).then(|| format!("t = {}", s.steps));
-            p.series.push(line(label, &d.grid, curve, ORANGE, alpha, 1, false));
+            p.series
+                .push(line(label, &d.grid, curve, ORANGE, alpha, 1, false));
         }
-        p.series.push(line(Some("m → ∞".into()), &d.grid, &d.limit, GREY, 1.0, 1, false));
-        p.series.push(line(Some(format!("analytic {name}")), &d.grid, &c.analytic, BLACK, 1.0, 2, true));
+        p.series.push(line(
+            Some("m → ∞".into()),
+            &d.grid,
+            &d.limit,
+            GREY,
+            1.0,
+            1,
+            false,
+        ));
+        p.series.push(line(
+            Some(format!("analytic {name}")),
+            &d.grid,
+            &c.analytic,
+            BLACK,
+            1.0,
+            2,
+            true,
+        ));
         p.legend = i == 0;
         panels.push(p);
     }
@@ -111,7 +137,11 @@ pub(crate) fn kernel_mse(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>, Ex
     let name = if d.sgl { "SG-NTK" } else { "NTK" };
     let mut panels = Vec::new();
     for (i, &m) in s.ms.iter().enumerate() {
-        let mut p = panel(format!("m = {m}"), "width n", &format!("MSE to analytic {name}"));
+        let mut p = panel(
+            format!("m = {m}"),
+            "width n",
+            &format!("MSE to analytic {name}"),
+        );
         p.x_scale = Scale::Log10;
         p.y_scale = Scale::Log10;
         for (stage, color, t) in [(0, BLUE, 0), (1, ORANGE, s.steps)] {
@@ -133,13 +163,23 @@ pub(crate) fn kernel_mse(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>, Ex
                 alpha: 0.5,
                 mark: Mark::Dots { size: 3 },
             });
-            p.series.push(line(Some(format!("t = {t}, mean")), &mx, &my, color, 1.0, 2, stage == 1));
+            p.series.push(line(
+                Some(format!("t = {t}, mean")),
+                &mx,
+                &my,
+                color,
+                1.0,
+                2,
+                stage == 1,
+            ));
         }
         p.legend = i == 0;
         panels.push(p);
     }
     let fig = Figure {
-        title: Some(format!("MSE between empirical and analytic {name} vs width")),
+        title: Some(format!(
+            "MSE between empirical and analytic {name} vs width"
+        )),
         rows: 1,
         cols: s.ms.len(),
         panel_size: (440, 360),
@@ -152,15 +192,29 @@ fn gp_band(d: &RegressionData) -> Band {
     Band {
         label: Some("GP mean ± 2 std".into()),
         x: d.grid.clone(),
-        lower: d.gp_mean.iter().zip(&d.gp_std).map(|(m, s)| m - 2.0 * s).collect(),
-        upper: d.gp_mean.iter().zip(&d.gp_std).map(|(m, s)| m + 2.0 * s).collect(),
+        lower: d
+            .gp_mean
+            .iter()
+            .zip(&d.gp_std)
+            .map(|(m, s)| m - 2.0 * s)
+            .collect(),
+        upper: d
+            .gp_mean
+            .iter()
+            .zip(&d.gp_std)
+            .map(|(m, s)| m + 2.0 * s)
+            .collect(),
         color: (170, 170, 170),
         alpha: 0.45,
     }
 }
 
 /// Fig. 3a / B.2 (every network, one panel per width) and Fig. 3b (ensemble means, one panel).
-pub(crate) fn regression(d: &RegressionData, means_only: bool, stem: &Path) -> Result<Vec<PathBuf>, ExpError> {
+pub(crate) fn regression(
+    d: &RegressionData,
+    means_only: bool,
+    stem: &Path,
+) -> Result<Vec<PathBuf>, ExpError> {
     let s = &d.settings;
     let base = |title: String| {
         let mut p = panel(title, "α", "f(x(α))");
@@ -170,14 +224,31 @@ pub(crate) fn regression(d: &RegressionData, means_only: bool, stem: &Path) -> R
         p
     };
     let finish = |p: &mut Panel| {
-        p.series.push(line(Some("SG-NTK GP mean".into()), &d.grid, &d.gp_mean, BLACK, 1.0, 2, true));
-        p.series.push(crosses("training points", &d.train.0, &d.train.1));
+        p.series.push(line(
+            Some("SG-NTK GP mean".into()),
+            &d.grid,
+            &d.gp_mean,
+            BLACK,
+            1.0,
+            2,
+            true,
+        ));
+        p.series
+            .push(crosses("training points", &d.train.0, &d.train.1));
     };
     let panels = if means_only {
         let mut p = base(format!("ensemble means ({} nets each)", s.nets));
         for (i, w) in d.widths.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            p.series.push(line(Some(format!("n = {}", w.width)), &d.grid, &w.mean, color, 1.0, 2, false));
+            p.series.push(line(
+                Some(format!("n = {}", w.width)),
+                &d.grid,
+                &w.mean,
+                color,
+                1.0,
+                2,
+                false,
+            ));
         }
         finish(&mut p);
         vec![p]
@@ -185,14 +256,37 @@ pub(crate) fn regression(d: &RegressionData, means_only: bool, stem: &Path) -> R
         d.widths
             .iter()
             .map(|w| {
-                let mut p = base(format!("n = {}, {} nets, t = {}, κ = {}", w.width, w.outputs.len(), s.steps, s.kappa));
+                let mut p = base(format!(
+                    "n = {}, {} nets, t = {}, κ = {}",
+                    w.width,
+                    w.outputs.len(),
+                    s.steps,
+                    s.kappa
+                ));
                 let alpha = net_alpha(w.outputs.len()).min(0.15);
                 for (k, o) in w.outputs.iter().enumerate() {
                     let label = (k == 0).then(|| "networks".to_string());
-                    p.series.push(line(label, &d.grid, o, BLUE, alpha, 1, false));
+                    p.series
+                        .push(line(label, &d.grid, o, BLUE, alpha, 1, false));
                 }
-                p.series.push(line(Some("ensemble mean".into()), &d.grid, &w.mean, BLUE, 1.0, 3, false));
-                p.series.push(line(Some("Σ kernel regression".into()), &d.grid, &d.sigma_regression, GREEN, 1.0, 2, false));
+                p.series.push(line(
+                    Some("ensemble mean".into()),
+                    &d.grid,
+                    &w.mean,
+                    BLUE,
+                    1.0,
+                    3,
+                    false,
+                ));
+                p.series.push(line(
+                    Some("Σ kernel regression".into()),
+                    &d.grid,
+                    &d.sigma_regression,
+                    GREEN,
+                    1.0,
+                    2,
+                    false,
+                ));
                 finish(&mut p);
                 p
             })
@@ -213,10 +307,17 @@ pub(crate) fn regression(d: &RegressionData, means_only: bool, stem: &Path) -> R
 }
 
 /// Fig. B.1: the target and the training points.
-pub(crate) fn target(grid: &[f64], y: &[f64], train: &[f64], yt: &[f64], stem: &Path) -> Result<Vec<PathBuf>, ExpError> {
+pub(crate) fn target(
+    grid: &[f64],
+    y: &[f64],
+    train: &[f64],
+    yt: &[f64],
+    stem: &Path,
+) -> Result<Vec<PathBuf>, ExpError> {
     let mut p = panel("target f(x(α)) on the unit circle".into(), "α", "f");
     p.x_range = Some((-PI, PI));
-    p.series.push(line(Some("target".into()), grid, y, BLUE, 1.0, 2, false));
+    p.series
+        .push(line(Some("target".into()), grid, y, BLUE, 1.0, 2, false));
     p.series.push(crosses("training points", train, yt));
     p.legend = true;
     let fig = Figure {

@@ -12,6 +12,7 @@ use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, Method, TrainTime};
 
 use super::{cache, chunk_ensemble, chunks, figure_bar, plots, rms_diff};
 use super::{train_with_progress, widths, ChunkCount, RunOptions};
+use crate::cache::exact;
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
 use crate::settings::RegressionFigure;
@@ -52,7 +53,9 @@ pub struct RegressionData {
 
 #[derive(Serialize, Deserialize)]
 struct ChunkOutputs {
+    #[serde(with = "exact")]
     outputs: Vec<Vec<f64>>,
+    #[serde(with = "exact")]
     final_loss: f64,
 }
 
@@ -186,23 +189,28 @@ pub(crate) fn compute(
     })
 }
 
-/// Summary numbers of one width: RMS(mean − GP mean), fraction of the grid with the ensemble mean
-/// inside GP mean ± 2 std, RMS(mean − Σ regression).
+/// Summary numbers of one width: RMS(mean − GP mean), the fraction of the test grid where the
+/// ensemble mean lies inside GP mean ± 2 std, RMS(mean − Σ regression).
+///
+/// The band fraction is taken over the grid points that are not training points: at a training
+/// point the GP has (numerically) zero variance after training, so the band has zero width there
+/// and any finite ensemble lands outside it. The fraction over the whole grid is reported too.
 pub fn width_summary(d: &RegressionData, w: &WidthResult) -> serde_json::Value {
-    let inside = w
-        .mean
-        .iter()
-        .zip(&d.gp_mean)
-        .zip(&d.gp_std)
-        .filter(|((m, g), s)| (*m - *g).abs() <= 2.0 * **s)
-        .count();
+    let inside = |i: usize| (w.mean[i] - d.gp_mean[i]).abs() <= 2.0 * d.gp_std[i];
+    let off_train: Vec<usize> = (0..d.grid.len())
+        .filter(|i| !d.train.0.contains(&d.grid[*i]))
+        .collect();
+    let frac =
+        |idx: &[usize]| idx.iter().filter(|i| inside(**i)).count() as f64 / idx.len().max(1) as f64;
+    let all: Vec<usize> = (0..d.grid.len()).collect();
     let rms_gp = rms_diff(&w.mean, &d.gp_mean);
     let rms_sigma = rms_diff(&w.mean, &d.sigma_regression);
     json!({
         "width": w.width,
         "nets": w.outputs.len(),
         "rms_mean_vs_gp_mean": rms_gp,
-        "fraction_inside_2std_band": inside as f64 / d.grid.len() as f64,
+        "fraction_inside_2std_band": frac(&off_train),
+        "fraction_inside_2std_band_all_grid": frac(&all),
         "rms_mean_vs_sigma_regression": rms_sigma,
         "mean_closer_to_gp_than_sigma_regression": rms_gp < rms_sigma,
         "final_train_loss": w.final_loss,
@@ -216,17 +224,18 @@ pub(crate) fn write(
     stem: &Path,
 ) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
     let mut table = Table::new(&["curve", "width", "net", "alpha", "value"]);
-    let mut curve = |name: &str, width: Option<usize>, net: Option<usize>, xs: &[f64], ys: &[f64]| {
-        for (a, v) in xs.iter().zip(ys) {
-            table.push(&[
-                Cell::Text(name),
-                width.map_or(Cell::Empty, Cell::Int),
-                net.map_or(Cell::Empty, Cell::Int),
-                Cell::Num(*a),
-                Cell::Num(*v),
-            ]);
-        }
-    };
+    let mut curve =
+        |name: &str, width: Option<usize>, net: Option<usize>, xs: &[f64], ys: &[f64]| {
+            for (a, v) in xs.iter().zip(ys) {
+                table.push(&[
+                    Cell::Text(name),
+                    width.map_or(Cell::Empty, Cell::Int),
+                    net.map_or(Cell::Empty, Cell::Int),
+                    Cell::Num(*a),
+                    Cell::Num(*v),
+                ]);
+            }
+        };
     for w in &d.widths {
         if !means_only {
             for (k, o) in w.outputs.iter().enumerate() {

@@ -31,7 +31,9 @@ pub(crate) fn write(
     files.insert(0, csv);
     let (lo, hi) = y
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
     let summary = json!({
         "train_angles": train,
         "train_targets": yt,

@@ -1,0 +1,759 @@
+//! The `sgntk` command line's contract: flags, file formats, one-line errors with exit status 2,
+//! and every figure at a tiny scale (files written, summary numbers sane, resume gives the same
+//! numbers as an uninterrupted run).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sgntk::experiments::io::parse_csv;
+use sgntk::model::data::{circle_points, targets, test_grid};
+use sgntk::model::nalgebra::DMatrix;
+use sgntk::model::{Activation, BackendKind, Ensemble, MlpConfig, Surrogate};
+use sgntk::ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
+use sgntk::ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, TrainTime};
+
+fn sgntk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sgntk"))
+        .args(args)
+        .output()
+        .expect("run sgntk")
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sgntk-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn csv_of(m: &DMatrix<f64>, header: Option<&str>) -> String {
+    let mut s = header.map(|h| format!("{h}\n")).unwrap_or_default();
+    for r in 0..m.nrows() {
+        let row: Vec<String> = (0..m.ncols()).map(|c| format!("{:?}", m[(r, c)])).collect();
+        s.push_str(&row.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+fn stdout_matrix(o: &Output) -> DMatrix<f64> {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    parse_csv(&String::from_utf8_lossy(&o.stdout), "stdout").unwrap()
+}
+
+/// Asserts exit status 2 and a single stderr line containing every `needle`.
+fn assert_fails(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
+
+fn points() -> DMatrix<f64> {
+    circle_points(&[-2.0, -0.5, 0.0, 0.7, 2.5])
+}
+
+#[test]
+fn kernel_matches_the_library_in_full_precision() {
+    let dir = scratch("kernel");
+    let x = points();
+    let y = circle_points(&[0.0, 1.0]).scale(0.8);
+    let xf = write(&dir, "x.csv", &csv_of(&x, Some("x0,x1")));
+    let yf = write(&dir, "y.csv", &csv_of(&y, None));
+    for (kind, flag, act, sur) in [
+        (KernelKind::Ntk, "ntk", "erf:2", "erf-prime"),
+        (KernelKind::Nngp, "nngp", "erf:5", "erf-prime"),
+        (KernelKind::SgNtk, "sgntk", "sign", "triangle:2"),
+    ] {
+        let o = sgntk(&[
+            "kernel",
+            "--kind",
+            flag,
+            "--activation",
+            act,
+            "--surrogate",
+            sur,
+            "--x",
+            &xf,
+            "--y",
+            &yf,
+        ]);
+        let got = stdout_matrix(&o);
+        let spec = KernelSpec::paper(act.parse().unwrap(), sur.parse().unwrap());
+        let want = kernel_matrix(&spec, kind, &x, &y).unwrap();
+        assert_eq!(got.shape(), (5, 2));
+        assert_eq!(got, want, "{flag} {act}");
+    }
+    // Default --y = --x; the singular sign NTK writes `inf` on the diagonal; --out writes a file.
+    let out = dir.join("k.csv");
+    let o = sgntk(&[
+        "kernel",
+        "--kind",
+        "ntk",
+        "--activation",
+        "sign",
+        "--x",
+        &xf,
+        "--depth",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.lines().next().unwrap().split(',').next(), Some("inf"));
+    assert!(!text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .contains("inf"));
+}
+
+#[test]
+fn empirical_kernel_is_the_mean_over_networks() {
+    let dir = scratch("empirical");
+    let x = points();
+    let xf = write(&dir, "x.csv", &csv_of(&x, None));
+    let o = sgntk(&[
+        "kernel",
+        "--kind",
+        "sgntk",
+        "--activation",
+        "erf:2",
+        "--surrogate",
+        "fast-sigmoid:2",
+        "--x",
+        &xf,
+        "--empirical",
+        "--width",
+        "16",
+        "--nets",
+        "3",
+        "--seed",
+        "7",
+        "--depth",
+        "3",
+    ]);
+    let got = stdout_matrix(&o);
+    let device = BackendKind::Flex.device().unwrap();
+    let cfg = MlpConfig::paper(16, Activation::Erf { m: 2.0 });
+    let ens = Ensemble::init(&cfg, 3, 7, &device).unwrap();
+    let pair = KernelPair::sg_ntk(Surrogate::FastSigmoid { k: 2.0 });
+    let want = ensemble_mean(&empirical_kernel(&ens, &x, &x, pair).unwrap());
+    assert!(
+        (&got - &want).amax() <= 1e-12 * want.amax(),
+        "{got} vs {want}"
+    );
+
+    assert_fails(
+        &sgntk(&[
+            "kernel",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--x",
+            &xf,
+            "--empirical",
+        ]),
+        &["--width"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "kernel",
+            "--kind",
+            "ntk",
+            "--activation",
+            "sign",
+            "--x",
+            &xf,
+            "--empirical",
+            "--width",
+            "8",
+        ]),
+        &["sign"],
+    );
+}
+
+#[test]
+fn predict_matches_the_library_and_writes_mean_std() {
+    let dir = scratch("predict");
+    let xt = circle_points(&[-2.0, -1.0, 0.3, 1.2, 2.4]);
+    let train = DMatrix::from_fn(5, 3, |i, j| {
+        if j < 2 {
+            xt[(i, j)]
+        } else {
+            targets(&xt)[(i, 0)]
+        }
+    });
+    let test = circle_points(&test_grid(7));
+    let tf = write(&dir, "train.csv", &csv_of(&train, Some("x0,x1,y")));
+    let xf = write(&dir, "test.csv", &csv_of(&test, None));
+    let spec = KernelSpec::paper(Activation::Sign, Surrogate::ErfPrime { a: 1.0 });
+    for (time, discrete, tt) in [
+        ("inf", false, TrainTime::Infinite),
+        (
+            "300",
+            false,
+            TrainTime::Finite {
+                t: 300.0,
+                lr: 0.1,
+                discrete: false,
+            },
+        ),
+        (
+            "300",
+            true,
+            TrainTime::Finite {
+                t: 300.0,
+                lr: 0.1,
+                discrete: true,
+            },
+        ),
+    ] {
+        let mut args = vec![
+            "predict",
+            "--kind",
+            "sgntk",
+            "--activation",
+            "sign",
+            "--train",
+            &tf,
+            "--test",
+            &xf,
+            "--time",
+            time,
+        ];
+        if discrete {
+            args.push("--discrete");
+        }
+        let o = sgntk(&args);
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(text.starts_with("mean,std\n"), "{text} {err}");
+        let got = stdout_matrix(&o);
+        let gp = gp_predict(&spec, KernelKind::SgNtk, &xt, &targets(&xt), &test, tt).unwrap();
+        assert_eq!(got.shape(), (7, 2));
+        assert_eq!(got.column(0).into_owned(), gp.mean.column(0).into_owned());
+        assert_eq!(got.column(1).into_owned(), gp.std());
+    }
+    // Σ-only regression interpolates the training points.
+    let tf_as_test = write(&dir, "xt.csv", &csv_of(&xt, None));
+    let o = sgntk(&[
+        "predict",
+        "--kind",
+        "nngp",
+        "--activation",
+        "erf:2",
+        "--train",
+        &tf,
+        "--test",
+        &tf_as_test,
+    ]);
+    let got = stdout_matrix(&o);
+    assert!((got.column(0) - targets(&xt)).amax() < 1e-8);
+    assert_fails(
+        &sgntk(&[
+            "predict",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--train",
+            &tf,
+            "--test",
+            &xf,
+            "--time",
+            "soon",
+        ]),
+        &["soon"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "predict",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--train",
+            &tf,
+            "--test",
+            &xf,
+            "--discrete",
+        ]),
+        &["--discrete"],
+    );
+}
+
+#[test]
+fn train_writes_outputs_and_loss_curve() {
+    let dir = scratch("train");
+    let xt = circle_points(&[-2.0, -1.0, 0.3, 1.2, 2.4]);
+    let train = DMatrix::from_fn(5, 3, |i, j| {
+        if j < 2 {
+            xt[(i, j)]
+        } else {
+            targets(&xt)[(i, 0)]
+        }
+    });
+    let tf = write(&dir, "train.csv", &csv_of(&train, None));
+    let xf = write(
+        &dir,
+        "test.csv",
+        &csv_of(&circle_points(&test_grid(9)), None),
+    );
+    let out = dir.join("run");
+    let o = sgntk(&[
+        "train",
+        "--activation",
+        "sign",
+        "--surrogate",
+        "erf-prime",
+        "--mode",
+        "sgl",
+        "--width",
+        "32",
+        "--nets",
+        "3",
+        "--steps",
+        "200",
+        "--seed",
+        "1",
+        "--train",
+        &tf,
+        "--test",
+        &xf,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let outputs = std::fs::read_to_string(out.join("outputs.csv")).unwrap();
+    assert!(outputs.starts_with("net_0,net_1,net_2\n"));
+    let m = parse_csv(&outputs, "outputs").unwrap();
+    assert_eq!(m.shape(), (9, 3));
+    let loss = parse_csv(
+        &std::fs::read_to_string(out.join("loss.csv")).unwrap(),
+        "loss",
+    )
+    .unwrap();
+    assert_eq!(loss.shape(), (201, 2));
+    assert!(
+        loss[(200, 1)] < 0.2 * loss[(0, 1)],
+        "loss {} -> {}",
+        loss[(0, 1)],
+        loss[(200, 1)]
+    );
+    // The same seed gives the same networks.
+    let out2 = dir.join("run2");
+    let o = sgntk(&[
+        "train",
+        "--activation",
+        "sign",
+        "--mode",
+        "sgl",
+        "--width",
+        "32",
+        "--nets",
+        "3",
+        "--steps",
+        "200",
+        "--seed",
+        "1",
+        "--train",
+        &tf,
+        "--test",
+        &xf,
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(
+        outputs,
+        std::fs::read_to_string(out2.join("outputs.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors_with_status_2() {
+    let dir = scratch("bad");
+    let good = write(&dir, "good.csv", "0,1\n1,0\n");
+    let three = write(&dir, "three.csv", "0,1,2\n1,0,2\n");
+    let nan = write(&dir, "nan.csv", "x0,x1\n0,1\nNaN,0\n");
+    let empty = write(&dir, "empty.csv", "x0,x1\n");
+    let ragged = write(&dir, "ragged.csv", "0,1\n1\n");
+    let train = write(&dir, "train.csv", "0,1,0.5\n1,0,0.2\n");
+    let k = |x: &str, y: &str| {
+        sgntk(&[
+            "kernel",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--x",
+            x,
+            "--y",
+            y,
+        ])
+    };
+    assert_fails(&k(&good, &three), &["three.csv", "3 columns"]);
+    assert_fails(&k(&nan, &good), &["nan.csv", "line 3", "NaN"]);
+    assert_fails(&k(&empty, &good), &["empty.csv", "no data rows"]);
+    assert_fails(&k(&ragged, &good), &["ragged.csv", "line 2"]);
+    assert_fails(
+        &k(&dir.join("missing.csv").display().to_string(), &good),
+        &["missing.csv"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "kernel",
+            "--kind",
+            "ntk",
+            "--activation",
+            "sine",
+            "--x",
+            &good,
+        ]),
+        &["sine"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "kernel",
+            "--kind",
+            "sgntk",
+            "--activation",
+            "sign",
+            "--surrogate",
+            "bump",
+            "--x",
+            &good,
+        ]),
+        &["bump"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "kernel",
+            "--kind",
+            "tangent",
+            "--activation",
+            "sign",
+            "--x",
+            &good,
+        ]),
+        &["tangent"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "kernel",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--x",
+            &good,
+            "--sigma-w",
+            "-1",
+        ]),
+        &["sigma_w"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "predict",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--train",
+            &good,
+            "--test",
+            &good,
+        ]),
+        &["good.csv", "columns"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "predict",
+            "--kind",
+            "ntk",
+            "--activation",
+            "erf:2",
+            "--train",
+            &train,
+            "--test",
+            &three,
+        ]),
+        &["three.csv", "3 columns"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "train",
+            "--activation",
+            "erf:2",
+            "--mode",
+            "gd",
+            "--width",
+            "8",
+            "--nets",
+            "2",
+            "--steps",
+            "5",
+            "--train",
+            &train,
+            "--test",
+            &good,
+            "--out",
+            dir.join("o").to_str().unwrap(),
+            "--backend",
+            "tpu",
+        ]),
+        &["tpu"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "train",
+            "--activation",
+            "erf:2",
+            "--mode",
+            "gd",
+            "--width",
+            "8",
+            "--nets",
+            "2",
+            "--steps",
+            "50",
+            "--lr",
+            "80",
+            "--train",
+            &train,
+            "--test",
+            &good,
+            "--out",
+            dir.join("o").to_str().unwrap(),
+        ]),
+        &["learning rate"],
+    );
+    assert_fails(&sgntk(&["figure", "9"]), &["unknown figure `9`"]);
+    let cfg = write(&dir, "bad.toml", "[fig1]\nwidht = [3]\n");
+    assert_fails(
+        &sgntk(&[
+            "figure",
+            "1",
+            "--config",
+            &cfg,
+            "--out",
+            dir.join("f").to_str().unwrap(),
+        ]),
+        &["bad.toml", "unknown key `fig1.widht`"],
+    );
+    assert_fails(&sgntk(&["frobnicate"]), &["frobnicate"]);
+}
+
+const TINY: &str = "
+[fig1]
+ms = [2.0, 5.0]
+widths = [16, 128]
+nets = 3
+steps = 60
+chunk = 3
+grid = 30
+[fig2]
+ms = [2.0, 5.0]
+widths = [16, 128]
+nets = 3
+steps = 60
+chunk = 3
+grid = 30
+[fig3a]
+widths = [64]
+nets = 16
+steps = 1000
+chunk = 8
+[fig3b]
+widths = [16, 64]
+nets = 16
+steps = 1000
+chunk = 8
+[b2]
+widths = [64]
+nets = 8
+steps = 600
+chunk = 4
+";
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn every_figure_at_a_tiny_scale() {
+    let dir = scratch("figures");
+    let cfg = write(&dir, "tiny.toml", TINY);
+    let out = dir.join("out");
+    let o = sgntk(&[
+        "figure",
+        "all",
+        "--config",
+        &cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for stem in [
+        "fig1", "fig2", "fig3a", "fig3b", "figb1", "figb2", "figb3", "figb4",
+    ] {
+        for ext in ["png", "svg", "csv", "json"] {
+            let p = out.join(format!("{stem}.{ext}"));
+            let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 100, "{} missing or empty", p.display());
+        }
+        let j = json(&out.join(format!("{stem}.json")));
+        assert_eq!(j["figure"], stem);
+        assert_eq!(j["seed"], 3);
+        assert_eq!(j["backend"], "flex");
+        assert!(j["elapsed_s"].as_f64().unwrap() >= 0.0);
+        assert!(j["settings"].is_object());
+    }
+    // Fig. 1 / 2: training lowers the loss, and the wider networks' mean kernel is closer to the
+    // analytic one at t = 0.
+    for stem in ["fig1", "fig2"] {
+        let cells = json(&out.join(format!("{stem}.json")))["summary"]["cells"].clone();
+        let cells = cells.as_array().unwrap();
+        assert_eq!(cells.len(), 4);
+        for c in cells {
+            assert!(
+                c["loss_trained"].as_f64().unwrap() < c["loss_t0"].as_f64().unwrap(),
+                "{c}"
+            );
+        }
+        for pair in cells.chunks(2) {
+            let narrow = pair[0]["rel_error_of_mean_t0"].as_f64().unwrap();
+            let wide = pair[1]["rel_error_of_mean_t0"].as_f64().unwrap();
+            assert!(
+                wide < narrow,
+                "{stem}: width 128 error {wide} ≥ width 16 error {narrow}"
+            );
+        }
+    }
+    // B.3 / B.4: MSE to the analytic kernel falls with width at t = 0.
+    for stem in ["figb3", "figb4"] {
+        let s = json(&out.join(format!("{stem}.json")))["summary"]["slopes"].clone();
+        for fit in s.as_array().unwrap().iter().filter(|f| f["t"] == 0) {
+            let slope = fit["loglog_slope"].as_f64().unwrap();
+            assert!((-2.0..-0.3).contains(&slope), "{stem}: slope {slope}");
+        }
+    }
+    // Fig. 3a: the ensemble mean follows the SG-NTK GP more closely than the Σ regression and stays
+    // inside its ±2σ band.
+    let w = json(&out.join("fig3a.json"))["summary"]["widths"][0].clone();
+    assert!(
+        w["rms_mean_vs_gp_mean"].as_f64().unwrap()
+            < w["rms_mean_vs_sigma_regression"].as_f64().unwrap(),
+        "{w}"
+    );
+    assert!(
+        w["fraction_inside_2std_band"].as_f64().unwrap() >= 0.9,
+        "{w}"
+    );
+    assert!(w["final_train_loss"].as_f64().unwrap() < 0.05, "{w}");
+    // Fig. 3b reused Fig. 3a's width-64 networks.
+    assert_eq!(json(&out.join("fig3b.json"))["resumed_chunks"], 2);
+    assert_eq!(
+        json(&out.join("figb1.json"))["summary"]["train_targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        15
+    );
+}
+
+#[test]
+fn interrupted_figure_resumes_to_the_same_numbers() {
+    let dir = scratch("resume");
+    let cfg = write(
+        &dir,
+        "c.toml",
+        "[fig3a]\nwidths = [48]\nnets = 12\nsteps = 1500\nchunk = 2\n",
+    );
+    let full = dir.join("full");
+    let o = sgntk(&[
+        "figure",
+        "3a",
+        "--config",
+        &cfg,
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let reference = json(&full.join("fig3a.json"));
+    assert_eq!(reference["trained_chunks"], 6);
+
+    // Kill a second run once some chunks are saved, then run the same command again.
+    let part = dir.join("part");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgntk"))
+        .args([
+            "figure",
+            "3a",
+            "--config",
+            &cfg,
+            "--out",
+            part.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let cache = part.join("cache");
+    let saved = || {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while saved() < 2 && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let o = sgntk(&[
+        "figure",
+        "3a",
+        "--config",
+        &cfg,
+        "--out",
+        part.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let resumed = json(&part.join("fig3a.json"));
+    assert!(
+        resumed["resumed_chunks"].as_u64().unwrap() >= 2,
+        "{resumed}"
+    );
+    assert_eq!(resumed["summary"], reference["summary"]);
+    let same = std::fs::read_to_string(part.join("fig3a.csv")).unwrap()
+        == std::fs::read_to_string(full.join("fig3a.csv")).unwrap();
+    assert!(
+        same,
+        "fig3a.csv of the resumed run differs from the uninterrupted one"
+    );
+}
