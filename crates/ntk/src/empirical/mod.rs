@@ -4,6 +4,7 @@
 //! Two paths: [`structured`] for MLP ensembles (per-layer formula, no P-sized Jacobian) and
 //! [`generic`] for any model through per-sample autodiff Jacobians. They agree to rounding error.
 
+pub mod during_training;
 pub mod generic;
 pub mod stats;
 pub mod structured;
@@ -11,6 +12,7 @@ pub mod structured;
 use sgntk_model::{Activation, Surrogate};
 use thiserror::Error;
 
+pub use during_training::{train_with_kernels, RecordedKernels};
 pub use generic::{jacobian, jacobian_kernel, FlatParamModel};
 pub use stats::{ensemble_mean, ensemble_spread, mse};
 pub use structured::{empirical_kernel, ensemble_kernels};
