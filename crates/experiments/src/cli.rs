@@ -56,6 +56,36 @@ pub enum Command {
     ///
     /// Example: sgntk figure 3a --preset quick --out figures
     Figure(FigureArgs),
+    /// Time training steps, kernels and matmuls on this machine (GFLOP/s vs burn's matmul).
+    ///
+    /// Example: sgntk bench --widths 100,500,1000 --nets 1,100 --out bench.csv
+    Bench(BenchArgs),
+}
+
+/// `sgntk bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Hidden widths (depth 3).
+    #[arg(long, value_delimiter = ',', default_value = "100,500,1000")]
+    pub widths: Vec<usize>,
+    /// Ensemble sizes.
+    #[arg(long, value_delimiter = ',', default_value = "1,100")]
+    pub nets: Vec<usize>,
+    /// Timed steps per case.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Compute backend: flex, ndarray or wgpu.
+    #[arg(long, value_parser = parse_backend, default_value = "flex")]
+    pub backend: BackendKind,
+    /// Time burn's autodiff engine instead of the explicit δ-recursion.
+    #[arg(long)]
+    pub autodiff: bool,
+    /// Width at which the generic per-sample-Jacobian kernel is timed too (0 = never).
+    #[arg(long, default_value_t = 1000)]
+    pub generic_width: usize,
+    /// Write the results as CSV here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Which analytic kernel.
@@ -294,6 +324,44 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
     Ok(())
 }
 
+fn bench(a: &BenchArgs) -> Result<(), ExpError> {
+    if a.widths.contains(&0) || a.nets.contains(&0) || a.steps == 0 {
+        return Err(ExpError::Usage(
+            "--widths, --nets and --steps must be positive".into(),
+        ));
+    }
+    let rows = crate::bench::run(&crate::bench::BenchOptions {
+        widths: a.widths.clone(),
+        nets: a.nets.clone(),
+        steps: a.steps,
+        backend: a.backend,
+        engine: if a.autodiff {
+            sgntk_model::Engine::Autodiff
+        } else {
+            sgntk_model::Engine::Explicit
+        },
+        generic_width: (a.generic_width > 0).then_some(a.generic_width),
+    })?;
+    if let Some(out) = &a.out {
+        let mut t =
+            crate::io::Table::new(&["case", "width", "nets", "ms", "gflops", "matmul_gflops"]);
+        for r in &rows {
+            use crate::io::Cell;
+            let opt = |v: Option<f64>| v.map_or(Cell::Empty, Cell::Num);
+            t.push(&[
+                Cell::Text(&r.case.replace(',', ";")),
+                Cell::Int(r.width),
+                Cell::Int(r.nets),
+                Cell::Num(r.ms),
+                opt(r.gflops),
+                opt(r.matmul_gflops),
+            ]);
+        }
+        t.write(out)?;
+    }
+    Ok(())
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), ExpError> {
     match cli.command {
@@ -301,6 +369,7 @@ pub fn run(cli: Cli) -> Result<(), ExpError> {
         Command::Predict(a) => commands::predict(&a),
         Command::Train(a) => commands::train(&a),
         Command::Figure(a) => run_figures(&a),
+        Command::Bench(a) => bench(&a),
     }
 }
 

@@ -4,6 +4,7 @@
 //! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]) and data
 //! files in and out ([`io`]).
 
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod commands;

@@ -1,0 +1,261 @@
+//! `sgntk bench`: throughput of the hot paths (not a test; never asserts timings).
+//!
+//! For every width: one full-batch training step (GD and SGL) of a single network and of an
+//! ensemble, with its GFLOP/s next to the GFLOP/s burn's matmul reaches on exactly the matmul shapes
+//! of that step (the floor a step cannot beat); the structured empirical kernel (and, once, the
+//! generic per-sample-Jacobian path for comparison); the analytic kernel matrix.
+//!
+//! FLOPs of one step of E networks on d inputs (widths n_0 … n_L): forward Σ_l 2 d n_{l−1} n_l,
+//! backward vectors Σ_{l≥2} 2 d n_{l−1} n_l, weight gradients Σ_l 2 d n_{l−1} n_l, times E.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use sgntk_model::burn::tensor::{Device, Tensor, TensorData};
+use sgntk_model::data::{circle_points, targets, test_grid, uniform_angles};
+use sgntk_model::nalgebra::DMatrix;
+use sgntk_model::{
+    train, Activation, BackendKind, Engine, Ensemble, LearningRule, Mlp, MlpConfig, Surrogate,
+    TrainConfig, TrainSet,
+};
+use sgntk_ntk::empirical::{ensemble_kernels, jacobian_kernel, KernelPair};
+use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec};
+
+use crate::error::ExpError;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Hidden widths n (depth 3: 2 → n → n → 1).
+    pub widths: Vec<usize>,
+    /// Ensemble sizes E (1 = a single network).
+    pub nets: Vec<usize>,
+    /// Timed training steps per case (after one warm-up step).
+    pub steps: usize,
+    /// Backend.
+    pub backend: BackendKind,
+    /// Engine of the training steps.
+    pub engine: Engine,
+    /// Also time the generic per-sample-Jacobian kernel at this width (slow).
+    pub generic_width: Option<usize>,
+}
+
+/// One measured case.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    /// What was timed.
+    pub case: String,
+    /// Hidden width.
+    pub width: usize,
+    /// Networks.
+    pub nets: usize,
+    /// Milliseconds per operation (per training step, per kernel matrix).
+    pub ms: f64,
+    /// Achieved GFLOP/s (None where FLOPs are not counted).
+    pub gflops: Option<f64>,
+    /// GFLOP/s of burn's matmul on the same shapes in the same run.
+    pub matmul_gflops: Option<f64>,
+}
+
+fn step_flops(widths: &[usize], d: usize, e: usize) -> f64 {
+    let per: f64 = widths
+        .windows(2)
+        .enumerate()
+        .map(|(l, w)| {
+            let mm = 2.0 * (d * w[0] * w[1]) as f64;
+            if l == 0 {
+                2.0 * mm
+            } else {
+                3.0 * mm
+            }
+        })
+        .sum();
+    per * e as f64
+}
+
+/// A deterministic `shape` tensor on the device's inner (non-autodiff) backend.
+fn host_tensor(shape: [usize; 3], device: &Device) -> Tensor<3> {
+    let n = shape.iter().product::<usize>();
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    Tensor::<3>::from_data(TensorData::new(v, shape), device).inner()
+}
+
+/// Seconds per call of `f` (one warm-up call, then `reps` timed calls).
+fn time_it(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let t = Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    t.elapsed().as_secs_f64() / reps.max(1) as f64
+}
+
+/// Seconds of the matmuls alone of one training step (forward, backward vectors, weight
+/// gradients) of E networks with these widths on d inputs.
+fn matmul_seconds(widths: &[usize], d: usize, e: usize, reps: usize, device: &Device) -> f64 {
+    let mut total = 0.0;
+    for (l, w) in widths.windows(2).enumerate() {
+        let (n_in, n_out) = (w[0], w[1]);
+        let a = host_tensor([e, d, n_in], device);
+        let wt = host_tensor([e, n_in, n_out], device);
+        let delta = host_tensor([e, d, n_out], device);
+        let wo = host_tensor([e, n_out, n_in], device);
+        let at = host_tensor([e, n_in, d], device);
+        // forward A Wᵀ, weight gradient Aᵀ δ, backward δ W (not for the first layer)
+        total += time_it(reps, || {
+            let _ = a.clone().matmul(wt.clone()).into_data();
+        });
+        total += time_it(reps, || {
+            let _ = at.clone().matmul(delta.clone()).into_data();
+        });
+        if l > 0 {
+            total += time_it(reps, || {
+                let _ = delta.clone().matmul(wo.clone()).into_data();
+            });
+        }
+    }
+    total
+}
+
+fn train_set() -> TrainSet {
+    let x = circle_points(&uniform_angles(15, sgntk_model::data::DEFAULT_DATA_SEED));
+    TrainSet { y: targets(&x), x }
+}
+
+/// Runs the benchmark, printing one line per case as it goes.
+pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
+    let device = o.backend.device()?;
+    let data = train_set();
+    let d = data.x.nrows();
+    let mut rows = Vec::new();
+    let mut emit = |r: BenchRow| {
+        println!(
+            "{:<34} n={:<5} E={:<4} {:>10.3} ms {:>8} GFLOP/s   matmul {:>8} GFLOP/s",
+            r.case,
+            r.width,
+            r.nets,
+            r.ms,
+            r.gflops.map_or("-".into(), |g| format!("{g:.1}")),
+            r.matmul_gflops.map_or("-".into(), |g| format!("{g:.1}")),
+        );
+        rows.push(r);
+    };
+    for &width in &o.widths {
+        for &e in &o.nets {
+            let widths = vec![2, width, width, 1];
+            let flops = step_flops(&widths, d, e);
+            let mm = matmul_seconds(&widths, d, e, o.steps.max(3), &device);
+            for (name, rule, act) in [
+                (
+                    "train step GD (erf:2)",
+                    LearningRule::Gd,
+                    Activation::Erf { m: 2.0 },
+                ),
+                (
+                    "train step SGL (sign, erf')",
+                    LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+                    Activation::Sign,
+                ),
+            ] {
+                let config = MlpConfig::new(widths.clone(), act);
+                let mut ens = Ensemble::init(&config, e, 0, &device)?;
+                let cfg = |steps| TrainConfig {
+                    rule,
+                    lr: 0.01,
+                    steps,
+                    engine: o.engine,
+                };
+                train(&mut ens, &data, &cfg(1), &[], |_, _| Ok(()))?;
+                let t = Instant::now();
+                train(&mut ens, &data, &cfg(o.steps), &[], |_, _| Ok(()))?;
+                // `steps` updates plus one final loss evaluation
+                let s = t.elapsed().as_secs_f64() / o.steps as f64;
+                emit(BenchRow {
+                    case: format!("{name} [{:?}]", o.engine).to_lowercase(),
+                    width,
+                    nets: e,
+                    ms: 1e3 * s,
+                    gflops: Some(flops / s / 1e9),
+                    matmul_gflops: Some(flops / mm / 1e9),
+                });
+            }
+        }
+        // structured empirical kernel: 15 training points × 100 grid points, 10 networks
+        let x1 = data.x.clone();
+        let x2 = circle_points(&test_grid(100));
+        let config = MlpConfig::new(vec![2, width, width, 1], Activation::Erf { m: 2.0 });
+        let ens = Ensemble::init(&config, 10, 0, &device)?;
+        let pair = KernelPair::sg_ntk(Surrogate::ErfPrime { a: 1.0 });
+        let s = time_it(3, || {
+            let _ = ensemble_kernels(&ens, &x1, &x2, pair).map(|k| k.into_data());
+        });
+        emit(BenchRow {
+            case: "structured kernel 15x100 (SG-NTK)".into(),
+            width,
+            nets: 10,
+            ms: 1e3 * s,
+            gflops: None,
+            matmul_gflops: None,
+        });
+        if o.generic_width == Some(width) {
+            let one = Mlp(Ensemble::init(&config, 1, 0, &device)?);
+            let single = Ensemble::init(&config, 1, 0, &device)?;
+            let ts = time_it(3, || {
+                let _ = ensemble_kernels(&single, &x1, &x2, pair).map(|k| k.into_data());
+            });
+            let t = Instant::now();
+            jacobian_kernel(&one, &x1, &x2, pair)?;
+            let tg = t.elapsed().as_secs_f64();
+            emit(BenchRow {
+                case: "structured kernel 15x100, 1 net".into(),
+                width,
+                nets: 1,
+                ms: 1e3 * ts,
+                gflops: None,
+                matmul_gflops: None,
+            });
+            emit(BenchRow {
+                case: format!("generic kernel 15x100, 1 net ({:.0}x)", tg / ts),
+                width,
+                nets: 1,
+                ms: 1e3 * tg,
+                gflops: None,
+                matmul_gflops: None,
+            });
+        }
+    }
+    // analytic kernel matrix, 1000 × 1000 points, depth 3
+    let x: DMatrix<f64> = circle_points(&test_grid(1000));
+    for act in ["erf:5", "sign"] {
+        let spec = KernelSpec::paper(act.parse()?, Surrogate::ErfPrime { a: 1.0 });
+        let s = time_it(1, || {
+            let _ = kernel_matrix(&spec, KernelKind::SgNtk, &x, &x);
+        });
+        emit(BenchRow {
+            case: format!("analytic SG-NTK 1000x1000 ({act})"),
+            width: 0,
+            nets: 0,
+            ms: 1e3 * s,
+            gflops: None,
+            matmul_gflops: None,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_count_of_a_small_network() {
+        // 2 → 3 → 1 on 4 inputs, 2 networks: layer 1: fwd + grad = 2·(2·4·2·3); layer 2: fwd +
+        // grad + backward = 3·(2·4·3·1); times 2 networks.
+        assert_eq!(
+            step_flops(&[2, 3, 1], 4, 2),
+            2.0 * (2.0 * 48.0 + 3.0 * 24.0)
+        );
+    }
+}
