@@ -54,6 +54,17 @@ pub enum Command {
     Train(TrainArgs),
     /// Reproduce a figure of the paper: PNG, SVG, CSV data and a JSON record of the run.
     ///
+    /// Figures: 1 (empirical NTK at t = 0 and after GD vs analytic, m × n grid), 2 (the same for the
+    /// SG-NTK and SGL), 3a (sign networks trained by SGL vs the SG-NTK GP and the Σ regression),
+    /// 3b (ensemble means over widths), b1 (target and training points), b2 (3a with κ = 0.2),
+    /// b3 / b4 (MSE of the empirical NTK / SG-NTK vs width, from the runs of 1 / 2), all.
+    ///
+    /// Outputs in --out: <fig>.png, <fig>.svg, <fig>.csv (the plotted data, long format) and
+    /// <fig>.json (settings, seed, backend, elapsed time, summary numbers). Trained networks are
+    /// saved in --out/cache as they finish: re-running the same command resumes an interrupted run
+    /// and gives the same numbers. A --config TOML file overrides any preset setting, e.g.
+    /// `[fig3a]` `widths = [100]` `nets = 20`; unknown keys are errors.
+    ///
     /// Example: sgntk figure 3a --preset quick --out figures
     Figure(FigureArgs),
     /// Time training steps, kernels and matmuls on this machine (GFLOP/s vs burn's matmul).

@@ -295,12 +295,12 @@ pub(crate) fn regression(
     let cols = panels.len();
     let fig = Figure {
         title: Some(format!(
-            "{} networks, SGL with {}: trained ensembles vs the SG-NTK GP",
+            "{} networks, SGL with surrogate {} vs the SG-NTK GP",
             s.activation, s.surrogate
         )),
         rows: 1,
         cols,
-        panel_size: (640, 440),
+        panel_size: (760, 500),
         panels,
     };
     draw(&fig, stem)
