@@ -688,6 +688,8 @@ fn every_figure_at_a_tiny_scale() {
 
 #[test]
 fn interrupted_figure_resumes_to_the_same_numbers() {
+    // The uninterrupted reference runs on one thread, the interrupted one and its resumption on
+    // two: the numbers depend on neither.
     let dir = scratch("resume");
     let cfg = write(
         &dir,

@@ -264,6 +264,10 @@ pub struct FigureArgs {
     /// TOML file overriding preset settings, one table per figure ([fig1], [fig3a], [b2], …).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Chunks of networks trained in parallel (default: the number of CPU threads). The numbers
+    /// do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 fn parse_activation(s: &str) -> Result<Activation, String> {
@@ -320,6 +324,10 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
         preset: args.preset,
         settings,
         progress: true,
+        threads: args
+            .threads
+            .unwrap_or_else(crate::figures::default_threads)
+            .max(1),
     };
     for id in figures {
         let report = run_figure(id, &opts)?;
@@ -456,6 +464,7 @@ pub fn example_main(id: FigureId) -> ExitCode {
         seed: a.seed,
         out: a.out,
         config: a.config,
+        threads: None,
     };
     match run_figures(&args) {
         Ok(()) => ExitCode::SUCCESS,

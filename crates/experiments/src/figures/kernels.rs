@@ -4,6 +4,7 @@
 //! Slices follow the authors' code: K(x(α_i), x(0)) over the test grid, the grid point first (it
 //! carries the true derivative), x(α) = (sin α, cos α), so Δα = α_i.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, T
 use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels, KernelPair};
 use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec, Method};
 
-use super::{cache, chunk_ensemble, chunks, figure_bar, plots, widths};
+use super::{cache, chunk_ensemble, chunks, figure_bar, parallel_map, plots, widths};
 use super::{ChunkCount, RunOptions};
 use crate::cache::exact;
 use crate::error::ExpError;
@@ -141,96 +142,104 @@ pub(crate) fn compute(
     let parts = chunks(s.nets, s.chunk);
     let total = (s.ms.len() * s.widths.len() * parts.len() * s.steps) as u64;
     let pb = figure_bar(opts, total, name);
-    let mut cells = Vec::new();
-    for &m in &s.ms {
-        let activation = Activation::Erf { m };
-        let analytic = analytic_slice(s, activation, &x, &x0)?;
-        for &width in &s.widths {
-            let config = MlpConfig {
-                sigma_w: s.sigma_w,
-                sigma_b: s.sigma_b,
-                ..MlpConfig::new(widths(width, s.depth), activation)
+    let config = |m: f64, width: usize| MlpConfig {
+        sigma_w: s.sigma_w,
+        sigma_b: s.sigma_b,
+        ..MlpConfig::new(widths(width, s.depth), Activation::Erf { m })
+    };
+    // every (m, n, chunk) is one independent job
+    let jobs: Vec<(f64, usize, Range<usize>)> =
+        s.ms.iter()
+            .flat_map(|&m| s.widths.iter().map(move |&w| (m, w)))
+            .flat_map(|(m, w)| parts.iter().map(move |r| (m, w, r.clone())))
+            .collect();
+    let results = parallel_map(jobs.len(), opts.threads, |i| {
+        let (m, width, range) = jobs[i].clone();
+        let key = ChunkKey {
+            what: "kernel-slices",
+            m,
+            width,
+            depth: s.depth,
+            sigma_w: s.sigma_w,
+            sigma_b: s.sigma_b,
+            surrogate: s.surrogate,
+            steps: s.steps,
+            lr: s.lr,
+            train_points: s.train_points,
+            data_seed: s.data_seed,
+            grid: s.grid,
+            seed: opts.seed,
+            backend: &backend,
+            members: (range.start, range.end),
+        };
+        let (chunk, hit) = cache.get_or_compute(&key, || {
+            let mut ens = chunk_ensemble(&config(m, width), opts.seed, range.clone(), &device)?;
+            let train_cfg = TrainConfig {
+                rule,
+                lr: s.lr,
+                steps: s.steps,
+                ..TrainConfig::default()
             };
-            let mut cell = KernelCell {
-                m,
-                width,
+            let tick = (s.steps / 100).max(1);
+            let mut last = 0;
+            let (report, rec) = train_with_kernels(
+                &mut ens,
+                &data,
+                &train_cfg,
+                &[0, s.steps],
+                &x,
+                &x0,
+                pair,
+                tick,
+                |t| {
+                    pb.inc((t - last) as u64);
+                    last = t;
+                },
+            )?;
+            let slices = |i: usize| -> Vec<Vec<f64>> {
+                rec[i]
+                    .kernels
+                    .iter()
+                    .map(|k| k.iter().copied().collect())
+                    .collect()
+            };
+            Ok(ChunkKernels {
+                init: slices(0),
+                trained: slices(rec.len() - 1),
+                loss: (
+                    report.loss[0],
+                    *report.loss.last().expect("steps + 1 losses"),
+                ),
+            })
+        })?;
+        if hit {
+            pb.inc(s.steps as u64);
+        }
+        Ok((chunk, hit))
+    })?;
+    let mut cells: Vec<KernelCell> = Vec::new();
+    for ((m, width, range), (chunk, hit)) in jobs.iter().zip(results) {
+        if hit {
+            count.resumed += 1;
+        } else {
+            count.trained += 1;
+        }
+        if cells.last().is_none_or(|c| c.m != *m || c.width != *width) {
+            cells.push(KernelCell {
+                m: *m,
+                width: *width,
                 init: Vec::new(),
                 trained: Vec::new(),
-                analytic: analytic.clone(),
+                analytic: analytic_slice(s, Activation::Erf { m: *m }, &x, &x0)?,
                 loss: (0.0, 0.0),
-            };
-            for range in &parts {
-                let key = ChunkKey {
-                    what: "kernel-slices",
-                    m,
-                    width,
-                    depth: s.depth,
-                    sigma_w: s.sigma_w,
-                    sigma_b: s.sigma_b,
-                    surrogate: s.surrogate,
-                    steps: s.steps,
-                    lr: s.lr,
-                    train_points: s.train_points,
-                    data_seed: s.data_seed,
-                    grid: s.grid,
-                    seed: opts.seed,
-                    backend: &backend,
-                    members: (range.start, range.end),
-                };
-                let (chunk, hit) = cache.get_or_compute(&key, || {
-                    let mut ens = chunk_ensemble(&config, opts.seed, range.clone(), &device)?;
-                    let train_cfg = TrainConfig {
-                        rule,
-                        lr: s.lr,
-                        steps: s.steps,
-                        ..TrainConfig::default()
-                    };
-                    let tick = (s.steps / 100).max(1);
-                    let mut last = 0;
-                    let (report, rec) = train_with_kernels(
-                        &mut ens,
-                        &data,
-                        &train_cfg,
-                        &[0, s.steps],
-                        &x,
-                        &x0,
-                        pair,
-                        tick,
-                        |t| {
-                            pb.inc((t - last) as u64);
-                            last = t;
-                        },
-                    )?;
-                    let slices = |i: usize| -> Vec<Vec<f64>> {
-                        rec[i]
-                            .kernels
-                            .iter()
-                            .map(|k| k.iter().copied().collect())
-                            .collect()
-                    };
-                    Ok(ChunkKernels {
-                        init: slices(0),
-                        trained: slices(rec.len() - 1),
-                        loss: (
-                            report.loss[0],
-                            *report.loss.last().expect("steps + 1 losses"),
-                        ),
-                    })
-                })?;
-                if hit {
-                    count.resumed += 1;
-                    pb.inc(s.steps as u64);
-                } else {
-                    count.trained += 1;
-                }
-                let w = range.len() as f64 / s.nets as f64;
-                cell.loss.0 += w * chunk.loss.0;
-                cell.loss.1 += w * chunk.loss.1;
-                cell.init.extend(chunk.init);
-                cell.trained.extend(chunk.trained);
-            }
-            cells.push(cell);
+            });
         }
+        let cell = cells.last_mut().expect("pushed above");
+        let w = range.len() as f64 / s.nets as f64;
+        cell.loss.0 += w * chunk.loss.0;
+        cell.loss.1 += w * chunk.loss.1;
+        cell.init.extend(chunk.init);
+        cell.trained.extend(chunk.trained);
     }
     pb.finish_and_clear();
     let limit = analytic_slice(s, Activation::Sign, &x, &x0)?;

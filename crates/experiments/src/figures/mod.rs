@@ -137,6 +137,13 @@ pub struct RunOptions {
     pub settings: Settings,
     /// Show progress bars (they also hide themselves when stderr is not a terminal).
     pub progress: bool,
+    /// Chunks of networks trained at the same time, one per thread (results do not depend on it).
+    pub threads: usize,
+}
+
+/// The number of CPU threads available.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What a figure run wrote.
@@ -289,6 +296,42 @@ pub(crate) fn train_with_progress(
         Ok(())
     })?;
     Ok(report)
+}
+
+/// Runs `job(i)` for i in 0..n on up to `threads` threads and returns the results in order
+/// (every job is independent and deterministic, so the results do not depend on `threads`).
+/// Stops handing out jobs after the first error, which is returned.
+pub(crate) fn parallel_map<T: Send>(
+    n: usize,
+    threads: usize,
+    job: impl Fn(usize) -> Result<T, ExpError> + Sync,
+) -> Result<Vec<T>, ExpError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Result<T, ExpError>>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n || failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let r = job(i);
+                if r.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                slots.lock().expect("no panics while holding the lock")[i] = Some(r);
+            });
+        }
+    });
+    let slots = slots.into_inner().expect("threads joined");
+    let mut out = Vec::with_capacity(n);
+    for r in slots.into_iter().flatten() {
+        out.push(r?);
+    }
+    Ok(out)
 }
 
 /// The progress bar of a figure (hidden when `opts.progress` is false).

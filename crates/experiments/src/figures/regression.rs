@@ -2,6 +2,7 @@
 //! the infinite-width SG-NTK GP after the same number of steps (SPEC §6, discrete-time form) and with
 //! the Σ-only kernel regression.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use sgntk_model::data::{circle_points, grid_subset, targets, test_grid};
 use sgntk_model::{LearningRule, MlpConfig, Surrogate, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, Method, TrainTime};
 
-use super::{cache, chunk_ensemble, chunks, figure_bar, plots, rms_diff};
+use super::{cache, chunk_ensemble, chunks, figure_bar, parallel_map, plots, rms_diff};
 use super::{train_with_progress, widths, ChunkCount, RunOptions};
 use crate::cache::exact;
 use crate::error::ExpError;
@@ -127,54 +128,66 @@ pub(crate) fn compute(
     let key_settings = chunk_settings(s);
     let parts = chunks(s.nets, s.chunk);
     let pb = figure_bar(opts, (s.widths.len() * parts.len() * s.steps) as u64, name);
-    let mut results = Vec::new();
-    for &width in &s.widths {
-        let config = MlpConfig {
-            sigma_w: s.sigma_w,
-            sigma_b: s.sigma_b,
-            kappa: s.kappa,
-            ..MlpConfig::new(widths(width, s.depth), s.activation)
-        };
-        let mut outputs = Vec::new();
-        let mut final_loss = 0.0;
-        for range in &parts {
-            let key = ChunkKey {
-                what: "regression-outputs",
-                settings: &key_settings,
-                width,
-                seed: opts.seed,
-                backend: &backend,
-                members: (range.start, range.end),
-            };
-            let (chunk, hit) = cache.get_or_compute(&key, || {
-                let mut ens = chunk_ensemble(&config, opts.seed, range.clone(), &device)?;
-                let report = train_with_progress(&mut ens, &data, rule, s.lr, s.steps, &pb)?;
-                let outputs = ens
-                    .predict(&x)?
-                    .into_iter()
-                    .map(|f| f.iter().copied().collect())
-                    .collect();
-                Ok(ChunkOutputs {
-                    outputs,
-                    final_loss: *report.loss.last().expect("steps + 1 losses"),
-                })
-            })?;
-            if hit {
-                count.resumed += 1;
-                pb.inc(s.steps as u64);
-            } else {
-                count.trained += 1;
-            }
-            final_loss += chunk.final_loss * range.len() as f64 / s.nets as f64;
-            outputs.extend(chunk.outputs);
-        }
-        let mean = super::kernels::mean_curve(&outputs);
-        results.push(WidthResult {
+    let config = |width: usize| MlpConfig {
+        sigma_w: s.sigma_w,
+        sigma_b: s.sigma_b,
+        kappa: s.kappa,
+        ..MlpConfig::new(widths(width, s.depth), s.activation)
+    };
+    let jobs: Vec<(usize, Range<usize>)> = s
+        .widths
+        .iter()
+        .flat_map(|&w| parts.iter().map(move |r| (w, r.clone())))
+        .collect();
+    let chunks_out = parallel_map(jobs.len(), opts.threads, |i| {
+        let (width, range) = jobs[i].clone();
+        let key = ChunkKey {
+            what: "regression-outputs",
+            settings: &key_settings,
             width,
-            outputs,
-            mean,
-            final_loss,
-        });
+            seed: opts.seed,
+            backend: &backend,
+            members: (range.start, range.end),
+        };
+        let (chunk, hit) = cache.get_or_compute(&key, || {
+            let mut ens = chunk_ensemble(&config(width), opts.seed, range.clone(), &device)?;
+            let report = train_with_progress(&mut ens, &data, rule, s.lr, s.steps, &pb)?;
+            let outputs = ens
+                .predict(&x)?
+                .into_iter()
+                .map(|f| f.iter().copied().collect())
+                .collect();
+            Ok(ChunkOutputs {
+                outputs,
+                final_loss: *report.loss.last().expect("steps + 1 losses"),
+            })
+        })?;
+        if hit {
+            pb.inc(s.steps as u64);
+        }
+        Ok((chunk, hit))
+    })?;
+    let mut results: Vec<WidthResult> = Vec::new();
+    for ((width, range), (chunk, hit)) in jobs.iter().zip(chunks_out) {
+        if hit {
+            count.resumed += 1;
+        } else {
+            count.trained += 1;
+        }
+        if results.last().is_none_or(|r| r.width != *width) {
+            results.push(WidthResult {
+                width: *width,
+                outputs: Vec::new(),
+                mean: Vec::new(),
+                final_loss: 0.0,
+            });
+        }
+        let r = results.last_mut().expect("pushed above");
+        r.final_loss += chunk.final_loss * range.len() as f64 / s.nets as f64;
+        r.outputs.extend(chunk.outputs);
+    }
+    for r in &mut results {
+        r.mean = super::kernels::mean_curve(&r.outputs);
     }
     pb.finish_and_clear();
     Ok(RegressionData {
