@@ -108,6 +108,16 @@ pub enum ModelError {
         /// The learning rate in use.
         lr: f64,
     },
+    /// A model hyper-parameter out of range.
+    #[error("{name} = {value} {rule}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
     /// A backend could not be started or is not compiled in.
     #[error("backend `{backend}`: {reason}")]
     Backend {

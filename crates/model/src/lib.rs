@@ -18,18 +18,22 @@ pub mod backend;
 pub mod backprop;
 pub mod data;
 pub mod error;
+pub mod flat;
 pub mod mlp;
 pub mod op;
+pub mod snn;
 pub mod train;
 
 pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
 pub use error::{ModelError, SpecError};
+pub use flat::{flat_gradients, train_flat, FlatParamModel};
 pub use mlp::{
     check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble,
     HostLayer, HostParams, LearningRule, Mlp, MlpConfig,
 };
 pub use op::surrogate_activation;
+pub use snn::{Snn, SnnConfig, SnnParams};
 pub use train::{gradients, train, Engine, TrainConfig, TrainReport, TrainSet};
 
 /// Re-export of burn.

@@ -6,27 +6,9 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use sgntk_model::nalgebra::{DMatrix, DVector};
-use sgntk_model::{check_finite, Activation, DeviceLayer, Mlp, Surrogate};
+use sgntk_model::{check_finite, FlatParamModel, Surrogate};
 
 use super::{EmpiricalError, KernelPair};
-
-/// A model seen as a function of a list of flat parameter tensors.
-///
-/// Implement this for a new architecture to get its empirical NTK and SG-NTK: the forward must
-/// build its parameters from `params` (reshaping is fine) and route every nonlinearity through
-/// [`sgntk_model::surrogate_activation`] with the given `backward` derivative.
-pub trait FlatParamModel {
-    /// Current parameter values, each flattened to rank 1.
-    fn parameters(&self) -> Vec<Tensor<1>>;
-    /// Scalar outputs `[N]` for inputs `x: [N, n_0]`, built from `params`.
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1>;
-    /// The activation whose true derivative `Surrogate::True` means.
-    fn activation(&self) -> Activation;
-    /// Input dimension n_0.
-    fn input_dim(&self) -> usize;
-    /// The (autodiff) device of the parameters.
-    fn device(&self) -> Device;
-}
 
 fn row_tensor(x: &DMatrix<f64>, i: usize, device: &Device) -> Tensor<2> {
     let v: Vec<f64> = x.row(i).iter().copied().collect();
@@ -101,50 +83,4 @@ pub fn jacobian_kernel(
         k.set_column(j, &(&j1 * row));
     }
     Ok(k)
-}
-
-impl FlatParamModel for Mlp {
-    fn parameters(&self) -> Vec<Tensor<1>> {
-        self.0
-            .layers()
-            .iter()
-            .flat_map(|l| {
-                let w = l.weight.clone();
-                let b = l.bias.clone();
-                let (nw, nb) = (
-                    w.dims().iter().product::<usize>(),
-                    b.dims().iter().product::<usize>(),
-                );
-                [w.reshape([nw]), b.reshape([nb])]
-            })
-            .collect()
-    }
-
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
-        let layers = self
-            .0
-            .layers()
-            .iter()
-            .zip(params.chunks(2))
-            .map(|(l, p)| DeviceLayer {
-                weight: p[0].clone().reshape(l.weight.dims()),
-                bias: p[1].clone().reshape(l.bias.dims()),
-            })
-            .collect();
-        let f = self.0.with_layers(layers).forward(x, backward);
-        let [_, n, _] = f.dims();
-        f.reshape([n])
-    }
-
-    fn activation(&self) -> Activation {
-        self.0.config().activation
-    }
-
-    fn input_dim(&self) -> usize {
-        self.0.config().input_dim()
-    }
-
-    fn device(&self) -> Device {
-        self.0.device().clone()
-    }
 }

@@ -13,7 +13,8 @@ use sgntk_model::{Activation, Surrogate};
 use thiserror::Error;
 
 pub use during_training::{train_with_kernels, RecordedKernels};
-pub use generic::{jacobian, jacobian_kernel, FlatParamModel};
+pub use generic::{jacobian, jacobian_kernel};
+pub use sgntk_model::FlatParamModel;
 pub use stats::{ensemble_mean, ensemble_spread, mse};
 pub use structured::{empirical_kernel, ensemble_kernels};
 

@@ -1,0 +1,199 @@
+//! Any architecture as a function of flat parameter tensors: one trait that gives a new model both
+//! SGL/GD training by burn's autodiff ([`train_flat`], through time for recurrent models) and its
+//! empirical NTK / SG-NTK (`sgntk_ntk::empirical::jacobian_kernel`).
+
+use burn::tensor::{Device, Tensor};
+
+use crate::activation::{Activation, Surrogate};
+use crate::error::ModelError;
+use crate::mlp::{matrix_to_tensor, DeviceLayer, LearningRule, Mlp};
+use crate::train::{TrainConfig, TrainReport, TrainSet};
+
+/// A scalar-output model seen as a function of a list of flat parameter tensors.
+///
+/// Implement this for a new architecture: the forward must build its parameters from `params`
+/// (reshaping is fine) and route every nonlinearity through [`crate::surrogate_activation`] with
+/// the given `backward` derivative (φ' for [`Surrogate::True`], σ̃ for SGL).
+pub trait FlatParamModel {
+    /// Current parameter values, each flattened to rank 1 (on the autodiff device).
+    fn parameters(&self) -> Vec<Tensor<1>>;
+    /// Replaces the parameters (same shapes as [`FlatParamModel::parameters`]).
+    fn set_parameters(&mut self, params: Vec<Tensor<1>>);
+    /// Scalar outputs `[N]` for inputs `x: [N, n_0]`, built from `params`.
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1>;
+    /// The activation whose true derivative [`Surrogate::True`] means.
+    fn activation(&self) -> Activation;
+    /// Input dimension n_0.
+    fn input_dim(&self) -> usize;
+    /// The (autodiff) device of the parameters.
+    fn device(&self) -> Device;
+}
+
+/// Trains any [`FlatParamModel`] by full-batch GD / SGL with burn's autodiff, with the loss, the
+/// learning rule and the report of [`crate::train`]: L = 1/(2d) Σ_i (f(x_i) − y_i)².
+///
+/// `hook(t, model)` is called before step t for every t in `record_at` (t = steps: after the last
+/// step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`].
+pub fn train_flat<M: FlatParamModel>(
+    model: &mut M,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    mut hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
+) -> Result<TrainReport, ModelError> {
+    config.validate()?;
+    if data.x.ncols() != model.input_dim() || data.y.ncols() != 1 || data.x.nrows() != data.y.nrows()
+    {
+        return Err(ModelError::ShapeMismatch {
+            what: "training data (inputs | targets)".into(),
+            expected: format!("N x {} | N x 1", model.input_dim()),
+            got: format!(
+                "{} x {} | {} x {}",
+                data.x.nrows(),
+                data.x.ncols(),
+                data.y.nrows(),
+                data.y.ncols()
+            ),
+        });
+    }
+    crate::mlp::check_finite(&data.x, "inputs")?;
+    crate::mlp::check_finite(&data.y, "targets")?;
+    let device = model.device();
+    let x = matrix_to_tensor(&data.x, &device);
+    let y: Tensor<1> = matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]);
+    let backward = config.rule.backward_derivative();
+    let mut report = TrainReport::default();
+    for step in 0..=config.steps {
+        if record_at.contains(&step) {
+            hook(step, model)?;
+        }
+        let (value, grads) = loss_and_gradients(model, &x, &y, backward, step < config.steps);
+        if !value.is_finite() {
+            return Err(ModelError::NonFiniteLoss {
+                step,
+                loss: value,
+                lr: config.lr,
+            });
+        }
+        report.loss.push(value);
+        if step == config.steps {
+            break;
+        }
+        let updated = model
+            .parameters()
+            .into_iter()
+            .zip(grads)
+            .map(|(p, g)| Tensor::from_inner(p.inner() - g.mul_scalar(config.lr)))
+            .collect();
+        model.set_parameters(updated);
+    }
+    Ok(report)
+}
+
+/// L = 1/(2d) Σ (f − y)² and, when `with_grads`, ∇L for every parameter tensor (inner backend;
+/// zeros for parameters the output does not depend on), with `backward` in the backward pass.
+fn loss_and_gradients<M: FlatParamModel>(
+    model: &M,
+    x: &Tensor<2>,
+    y: &Tensor<1>,
+    backward: Surrogate,
+    with_grads: bool,
+) -> (f64, Vec<Tensor<1>>) {
+    let [d] = y.dims();
+    let leaves: Vec<Tensor<1>> = model
+        .parameters()
+        .into_iter()
+        .map(|p| Tensor::from_inner(p.inner()).require_grad())
+        .collect();
+    let f = model.forward_with(&leaves, x, backward);
+    let r = f - y.clone();
+    let loss = (r.clone() * r).sum().mul_scalar(1.0 / (2.0 * d as f64));
+    let value: f64 = loss.clone().inner().into_scalar::<f64>();
+    if !with_grads || !value.is_finite() {
+        return (value, Vec::new());
+    }
+    let grads = loss.backward();
+    let g = leaves
+        .iter()
+        .map(|p| p.grad(&grads).unwrap_or_else(|| p.clone().inner().zeros_like()))
+        .collect();
+    (value, g)
+}
+
+/// The loss and its gradient (GD: φ', SGL: σ̃ in the backward pass, per `rule`) of any
+/// [`FlatParamModel`], downloaded to the host in the layout of [`FlatParamModel::parameters`].
+pub fn flat_gradients<M: FlatParamModel>(
+    model: &M,
+    data: &TrainSet,
+    rule: LearningRule,
+) -> Result<(f64, Vec<Vec<f64>>), ModelError> {
+    crate::mlp::check_finite(&data.x, "inputs")?;
+    crate::mlp::check_finite(&data.y, "targets")?;
+    let device = model.device();
+    let x = matrix_to_tensor(&data.x, &device);
+    let y: Tensor<1> = matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]);
+    let (value, grads) = loss_and_gradients(model, &x, &y, rule.backward_derivative(), true);
+    let host = grads
+        .into_iter()
+        .map(|g| g.into_data().iter::<f64>().collect())
+        .collect();
+    Ok((value, host))
+}
+
+impl FlatParamModel for Mlp {
+    fn parameters(&self) -> Vec<Tensor<1>> {
+        self.0
+            .layers()
+            .iter()
+            .flat_map(|l| {
+                let w = l.weight.clone();
+                let b = l.bias.clone();
+                let (nw, nb) = (
+                    w.dims().iter().product::<usize>(),
+                    b.dims().iter().product::<usize>(),
+                );
+                [w.reshape([nw]), b.reshape([nb])]
+            })
+            .collect()
+    }
+
+    fn set_parameters(&mut self, params: Vec<Tensor<1>>) {
+        let layers = self.layers_from(&params);
+        for (slot, l) in self.0.layers_mut().iter_mut().zip(layers) {
+            *slot = l;
+        }
+    }
+
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+        let f = self.0.with_layers(self.layers_from(params)).forward(x, backward);
+        let [_, n, _] = f.dims();
+        f.reshape([n])
+    }
+
+    fn activation(&self) -> Activation {
+        self.0.config().activation
+    }
+
+    fn input_dim(&self) -> usize {
+        self.0.config().input_dim()
+    }
+
+    fn device(&self) -> Device {
+        self.0.device().clone()
+    }
+}
+
+impl Mlp {
+    /// Layers built from flat parameters (weights and biases alternating).
+    fn layers_from(&self, params: &[Tensor<1>]) -> Vec<DeviceLayer> {
+        self.0
+            .layers()
+            .iter()
+            .zip(params.chunks(2))
+            .map(|(l, p)| DeviceLayer {
+                weight: p[0].clone().reshape(l.weight.dims()),
+                bias: p[1].clone().reshape(l.bias.dims()),
+            })
+            .collect()
+    }
+}
