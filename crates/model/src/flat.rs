@@ -42,7 +42,9 @@ pub fn train_flat<M: FlatParamModel>(
     mut hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
 ) -> Result<TrainReport, ModelError> {
     config.validate()?;
-    if data.x.ncols() != model.input_dim() || data.y.ncols() != 1 || data.x.nrows() != data.y.nrows()
+    if data.x.ncols() != model.input_dim()
+        || data.y.ncols() != 1
+        || data.x.nrows() != data.y.nrows()
     {
         return Err(ModelError::ShapeMismatch {
             what: "training data (inputs | targets)".into(),
@@ -115,7 +117,10 @@ fn loss_and_gradients<M: FlatParamModel>(
     let grads = loss.backward();
     let g = leaves
         .iter()
-        .map(|p| p.grad(&grads).unwrap_or_else(|| p.clone().inner().zeros_like()))
+        .map(|p| {
+            p.grad(&grads)
+                .unwrap_or_else(|| p.clone().inner().zeros_like())
+        })
         .collect();
     (value, g)
 }
@@ -165,7 +170,10 @@ impl FlatParamModel for Mlp {
     }
 
     fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
-        let f = self.0.with_layers(self.layers_from(params)).forward(x, backward);
+        let f = self
+            .0
+            .with_layers(self.layers_from(params))
+            .forward(x, backward);
         let [_, n, _] = f.dims();
         f.reshape([n])
     }

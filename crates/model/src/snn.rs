@@ -64,10 +64,8 @@ impl SnnConfig {
 
     /// Checks the hyper-parameters.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |name: &'static str, value: f64, rule: &'static str| ModelError::InvalidParameter {
-            name,
-            value,
-            rule,
+        let bad = |name: &'static str, value: f64, rule: &'static str| {
+            ModelError::InvalidParameter { name, value, rule }
         };
         if self.input_dim == 0 || self.width == 0 || self.time_steps == 0 {
             return Err(ModelError::ShapeMismatch {
@@ -143,10 +141,17 @@ impl Snn {
     }
 
     /// A network with explicit parameters.
-    pub fn from_host(config: &SnnConfig, p: &SnnParams, device: &Device) -> Result<Self, ModelError> {
+    pub fn from_host(
+        config: &SnnConfig,
+        p: &SnnParams,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         let (n, n0) = (config.width, config.input_dim);
-        if p.w_in.shape() != (n, n0) || p.w_rec.shape() != (n, n) || p.b.len() != n || p.w_out.len() != n
+        if p.w_in.shape() != (n, n0)
+            || p.w_rec.shape() != (n, n)
+            || p.b.len() != n
+            || p.w_out.len() != n
         {
             return Err(ModelError::ShapeMismatch {
                 what: "LIF parameters".into(),
@@ -238,8 +243,11 @@ impl FlatParamModel for Snn {
             u = if t == 0 {
                 drive.clone()
             } else {
-                u.mul_scalar(c.beta) + drive.clone()
-                    + s.clone().matmul(w_rec.clone().transpose()).mul_scalar(s_hid)
+                u.mul_scalar(c.beta)
+                    + drive.clone()
+                    + s.clone()
+                        .matmul(w_rec.clone().transpose())
+                        .mul_scalar(s_hid)
                     - s.clone().mul_scalar(c.theta)
             };
             s = surrogate_activation(u.clone().sub_scalar(c.theta), c.spike, backward);

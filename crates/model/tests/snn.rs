@@ -15,7 +15,12 @@ fn circle_task() -> TrainSet {
 }
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let num = a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt();
+    let num = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let den = b.iter().map(|q| q * q).sum::<f64>().sqrt();
     num / den
 }
@@ -98,7 +103,10 @@ fn sgl_through_time_fits_the_circle_task() {
     .unwrap();
     assert_eq!(seen, vec![0, 1500]);
     let (first, last) = (report.loss[0], *report.loss.last().unwrap());
-    println!("LIF SGL loss {first:.4} -> {last:.5} ({:.0}x)", first / last);
+    println!(
+        "LIF SGL loss {first:.4} -> {last:.5} ({:.0}x)",
+        first / last
+    );
     assert!(last * 10.0 < first, "loss {first} -> {last}");
     // the reported loss is the loss of the returned network
     let f = snn.predict(&set.x).unwrap();
@@ -111,10 +119,16 @@ fn bad_lif_settings_are_errors() {
     let device = BackendKind::Flex.device().unwrap();
     let mut cfg = SnnConfig::new(8, 3);
     cfg.beta = 1.5;
-    assert!(Snn::init(&cfg, 0, &device).unwrap_err().to_string().contains("beta"));
+    assert!(Snn::init(&cfg, 0, &device)
+        .unwrap_err()
+        .to_string()
+        .contains("beta"));
     let mut cfg = SnnConfig::new(8, 3);
     cfg.theta = 0.0;
-    assert!(Snn::init(&cfg, 0, &device).unwrap_err().to_string().contains("theta"));
+    assert!(Snn::init(&cfg, 0, &device)
+        .unwrap_err()
+        .to_string()
+        .contains("theta"));
     assert!(Snn::init(&SnnConfig::new(8, 0), 0, &device).is_err());
     let snn = Snn::init(&SnnConfig::new(8, 2), 0, &device).unwrap();
     assert!(snn.predict(&DMatrix::zeros(3, 3)).is_err());

@@ -53,7 +53,11 @@ fn rel_spread(ks: &[DMatrix<f64>]) -> f64 {
 }
 
 fn rel_change(a: &[DMatrix<f64>], b: &[DMatrix<f64>]) -> f64 {
-    a.iter().zip(b).map(|(p, q)| (q - p).norm() / p.norm()).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (q - p).norm() / p.norm())
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 #[test]
