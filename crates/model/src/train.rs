@@ -107,22 +107,22 @@ fn total_loss(f: Tensor<3>, y: &Tensor<2>) -> Tensor<1> {
         .mul_scalar(1.0 / (2.0 * d as f64))
 }
 
-/// One autodiff step: returns Σ_k L_k before the step; lr = 0 only evaluates.
+/// One autodiff step: returns Σ_k L_k before the step (a device scalar); lr = 0 only evaluates.
 fn autodiff_step(
     ensemble: &mut Ensemble,
     x: &Tensor<2>,
     y: &Tensor<2>,
     backward: Surrogate,
     lr: f64,
-) -> f64 {
+) -> Tensor<1> {
     for layer in ensemble.layers_mut() {
         layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
         layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
     }
     let f = ensemble.forward(x, backward);
     let loss = total_loss(f, y);
-    let value: f64 = loss.clone().inner().into_scalar::<f64>();
-    if lr == 0.0 || !value.is_finite() {
+    let value = loss.clone().inner();
+    if lr == 0.0 {
         return value;
     }
     let grads = loss.backward();
@@ -150,23 +150,23 @@ fn descend(ensemble: &mut Ensemble, grads: Vec<(Tensor<3>, Tensor<2>)>, lr: f64)
     }
 }
 
-/// One step of the explicit δ-recursion (no tape): returns Σ_k L_k before the step.
+/// One step of the explicit δ-recursion (no tape): returns Σ_k L_k before the step (a device
+/// scalar); lr = 0 only evaluates.
 fn explicit_step(
     ensemble: &mut Ensemble,
     x: &Tensor<2>,
     y: &Tensor<2>,
     backward: Surrogate,
     lr: f64,
-) -> f64 {
+) -> Tensor<1> {
     let cache = forward_cache(ensemble, x);
     let f = cache.output().clone();
     let [_, d, _] = f.dims();
     let residual = f - y.clone().unsqueeze_dim::<3>(0);
-    let value: f64 = (residual.clone() * residual.clone())
+    let value = (residual.clone() * residual.clone())
         .sum()
-        .mul_scalar(1.0 / (2.0 * d as f64))
-        .into_scalar::<f64>();
-    if lr == 0.0 || !value.is_finite() {
+        .mul_scalar(1.0 / (2.0 * d as f64));
+    if lr == 0.0 {
         return value;
     }
     let deltas = backward_deltas(
@@ -180,10 +180,15 @@ fn explicit_step(
     value
 }
 
-/// Trains `ensemble` in place for `config.steps` steps with burn's autodiff.
+/// Losses are kept on the device and read back in batches of this many steps (and before every
+/// recording hook): a GPU never waits for the host inside the loop.
+const LOSS_READBACK: usize = 100;
+
+/// Trains `ensemble` in place for `config.steps` steps.
 ///
 /// `hook(t, ensemble)` is called before step t for every t in `record_at` (t = steps means after
-/// the last step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`].
+/// the last step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`] naming the
+/// first bad step (detected at the next read-back, at most 100 steps later).
 pub fn train<F>(
     ensemble: &mut Ensemble,
     data: &TrainSet,
@@ -203,30 +208,53 @@ where
     let members = ensemble.members() as f64;
     let lr = config.lr;
     let mut report = TrainReport::default();
+    let mut pending: Vec<Tensor<1>> = Vec::new();
 
     for step in 0..=config.steps {
         if record_at.contains(&step) {
+            flush(&mut pending, &mut report, members, lr)?;
             hook(step, ensemble)?;
         }
         let last = step == config.steps;
-        let value = match config.engine {
-            Engine::Autodiff => {
-                autodiff_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr })
-            }
-            Engine::Explicit => {
-                explicit_step(ensemble, &x, &y, backward, if last { 0.0 } else { lr })
-            }
-        } / members;
+        let step_lr = if last { 0.0 } else { lr };
+        pending.push(match config.engine {
+            Engine::Autodiff => autodiff_step(ensemble, &x, &y, backward, step_lr),
+            Engine::Explicit => explicit_step(ensemble, &x, &y, backward, step_lr),
+        });
+        if last || pending.len() >= LOSS_READBACK {
+            flush(&mut pending, &mut report, members, lr)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Reads the pending device losses back, appends their member means to the report, and fails at
+/// the first non-finite one.
+fn flush(
+    pending: &mut Vec<Tensor<1>>,
+    report: &mut TrainReport,
+    members: f64,
+    lr: f64,
+) -> Result<(), ModelError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<f64> = Tensor::cat(std::mem::take(pending), 0)
+        .into_data()
+        .iter::<f64>()
+        .collect();
+    for v in values {
+        let value = v / members;
         if !value.is_finite() {
             return Err(ModelError::NonFiniteLoss {
-                step,
+                step: report.loss.len(),
                 loss: value,
                 lr,
             });
         }
         report.loss.push(value);
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The loss L_k and its gradient ∇L_k (with φ' or σ̃ in the backward pass, per `rule`) of every
