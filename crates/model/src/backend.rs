@@ -44,9 +44,45 @@ impl BackendKind {
     }
 }
 
+/// The wgpu device, after a one-time probe (a tiny computation read back) that turns "no
+/// adapter" into an error naming what to install instead of a panic.
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device, ModelError> {
-    Ok(Device::wgpu(Default::default()).autodiff())
+    use std::sync::OnceLock;
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    let probe = PROBE.get_or_init(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = std::panic::catch_unwind(|| {
+            let device = Device::wgpu(Default::default());
+            let t = burn::tensor::Tensor::<1>::from_data(
+                burn::tensor::TensorData::new(vec![1.0f32, 2.0], [2]),
+                &device,
+            );
+            t.sum().into_scalar::<f64>()
+        });
+        std::panic::set_hook(previous);
+        match result {
+            Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(()),
+            Ok(v) => Err(format!("the device computed 1 + 2 = {v}")),
+            Err(panic) => Err(panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the device could not be started".into())),
+        }
+    });
+    match probe {
+        Ok(()) => Ok(Device::wgpu(Default::default()).autodiff()),
+        Err(reason) => Err(ModelError::Backend {
+            backend: "wgpu".into(),
+            reason: format!(
+                "no usable GPU adapter ({}); install a GPU driver with Vulkan/Metal/DX12 support, or \
+                 Mesa's software Vulkan device (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)",
+                reason.lines().next().unwrap_or("unknown reason")
+            ),
+        }),
+    }
 }
 
 #[cfg(not(feature = "wgpu"))]
