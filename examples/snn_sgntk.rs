@@ -15,7 +15,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use sgntk::experiments::io::{Cell, Table};
-use sgntk::experiments::plot::{render, Band, Figure, Mark, Panel, Scale, Series};
+use sgntk::experiments::plot::{render, Band, Figure, Panel, Series};
 use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{
     data, train_flat, BackendKind, LearningRule, Snn, SnnConfig, Surrogate, TrainConfig, TrainSet,
@@ -131,18 +131,12 @@ fn run() -> Result<(), Box<dyn Error>> {
             l0 / a.seeds as f64,
             lt / a.seeds as f64
         );
-        let mut p = Panel {
-            title: format!("LIF kernel, n = {width}, T = {}", a.time_steps),
-            x_label: "Δα".into(),
-            y_label: "K(x(0), x(Δα))".into(),
-            x_scale: Scale::Linear,
-            y_scale: Scale::Linear,
-            x_range: None,
-            y_range: None,
-            bands: Vec::new(),
-            series: Vec::new(),
-            legend: panels.is_empty(),
-        };
+        let mut p = Panel::new(
+            format!("LIF kernel, n = {width}, T = {}", a.time_steps),
+            "Δα",
+            "K(x(0), x(Δα))",
+        );
+        p.legend = panels.is_empty();
         for (i, (stage, ks)) in [("init", &init), ("trained", &trained)]
             .into_iter()
             .enumerate()
@@ -170,31 +164,13 @@ fn run() -> Result<(), Box<dyn Error>> {
                 color: colors[i],
                 alpha: 0.25,
             });
-            p.series.push(Series {
-                label: None,
-                x: grid.clone(),
-                y: mean.iter().copied().collect(),
-                color: colors[i],
-                alpha: 1.0,
-                mark: Mark::Line {
-                    width: 2,
-                    dashed: i == 1,
-                },
-            });
+            let m: Vec<f64> = mean.iter().copied().collect();
+            p.series
+                .push(Series::line(None, &grid, &m, colors[i], 1.0, 2, i == 1));
         }
         panels.push(p);
-        let mut f = Panel {
-            title: format!("trained networks, n = {width}"),
-            x_label: "α".into(),
-            y_label: "f(x(α))".into(),
-            x_scale: Scale::Linear,
-            y_scale: Scale::Linear,
-            x_range: None,
-            y_range: None,
-            bands: Vec::new(),
-            series: Vec::new(),
-            legend: true,
-        };
+        let mut f = Panel::new(format!("trained networks, n = {width}"), "α", "f(x(α))");
+        f.legend = true;
         for (seed, fx) in funcs.iter().enumerate() {
             for j in 0..grid.len() {
                 fn_csv.push(&[
@@ -204,37 +180,30 @@ fn run() -> Result<(), Box<dyn Error>> {
                     Cell::Num(fx[(j, 0)]),
                 ]);
             }
-            f.series.push(Series {
-                label: (seed == 0).then(|| "networks".to_string()),
-                x: grid.clone(),
-                y: fx.iter().copied().collect(),
-                color: colors[0],
-                alpha: 0.35,
-                mark: Mark::Line {
-                    width: 1,
-                    dashed: false,
-                },
-            });
+            let label = (seed == 0).then(|| "networks".to_string());
+            let y: Vec<f64> = fx.iter().copied().collect();
+            f.series
+                .push(Series::line(label, &grid, &y, colors[0], 0.35, 1, false));
         }
-        f.series.push(Series {
-            label: Some("target".into()),
-            x: grid.clone(),
-            y: data::targets(&xs).iter().copied().collect(),
-            color: (0, 0, 0),
-            alpha: 1.0,
-            mark: Mark::Line {
-                width: 2,
-                dashed: true,
-            },
-        });
-        f.series.push(Series {
-            label: Some("training points".into()),
-            x: data::uniform_angles(15, data::DEFAULT_DATA_SEED),
-            y: set.y.iter().copied().collect(),
-            color: (0, 0, 0),
-            alpha: 1.0,
-            mark: Mark::Crosses { size: 5 },
-        });
+        let target: Vec<f64> = data::targets(&xs).iter().copied().collect();
+        f.series.push(Series::line(
+            Some("target".into()),
+            &grid,
+            &target,
+            (0, 0, 0),
+            1.0,
+            2,
+            true,
+        ));
+        let angles = data::uniform_angles(15, data::DEFAULT_DATA_SEED);
+        let ys: Vec<f64> = set.y.iter().copied().collect();
+        f.series.push(Series::crosses(
+            "training points",
+            &angles,
+            &ys,
+            (0, 0, 0),
+            5,
+        ));
         panels.push(f);
     }
     kernel_csv.write(&a.out.join("snn_kernel.csv"))?;

@@ -67,6 +67,40 @@ pub struct Series {
     pub mark: Mark,
 }
 
+impl Series {
+    /// A polyline.
+    pub fn line(
+        label: Option<String>,
+        x: &[f64],
+        y: &[f64],
+        color: (u8, u8, u8),
+        alpha: f64,
+        width: u32,
+        dashed: bool,
+    ) -> Self {
+        Series {
+            label,
+            x: x.to_vec(),
+            y: y.to_vec(),
+            color,
+            alpha,
+            mark: Mark::Line { width, dashed },
+        }
+    }
+
+    /// Opaque crosses (e.g. training points).
+    pub fn crosses(label: &str, x: &[f64], y: &[f64], color: (u8, u8, u8), size: u32) -> Self {
+        Series {
+            label: Some(label.to_string()),
+            x: x.to_vec(),
+            y: y.to_vec(),
+            color,
+            alpha: 1.0,
+            mark: Mark::Crosses { size },
+        }
+    }
+}
+
 /// A filled area between two curves.
 #[derive(Clone, Debug)]
 pub struct Band {
@@ -121,6 +155,24 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Draw a legend of the labelled bands and series.
     pub legend: bool,
+}
+
+impl Panel {
+    /// An empty panel with linear axes, automatic ranges and no legend.
+    pub fn new(title: impl Into<String>, x_label: &str, y_label: &str) -> Self {
+        Panel {
+            title: title.into(),
+            x_label: x_label.to_string(),
+            y_label: y_label.to_string(),
+            x_scale: Scale::Linear,
+            y_scale: Scale::Linear,
+            x_range: None,
+            y_range: None,
+            bands: Vec::new(),
+            series: Vec::new(),
+            legend: false,
+        }
+    }
 }
 
 /// A grid of panels with an optional overall title.
@@ -662,28 +714,13 @@ mod tests {
     use super::*;
 
     fn line(label: &str, x: Vec<f64>, y: Vec<f64>, dashed: bool) -> Series {
-        Series {
-            label: Some(label.into()),
-            x,
-            y,
-            color: (31, 119, 180),
-            alpha: 1.0,
-            mark: Mark::Line { width: 2, dashed },
-        }
+        Series::line(Some(label.into()), &x, &y, (31, 119, 180), 1.0, 2, dashed)
     }
 
     fn panel(title: &str) -> Panel {
         Panel {
-            title: title.into(),
-            x_label: "Δα".into(),
-            y_label: "σ ± 2".into(),
-            x_scale: Scale::Linear,
-            y_scale: Scale::Linear,
-            x_range: None,
-            y_range: None,
-            bands: Vec::new(),
-            series: Vec::new(),
             legend: true,
+            ..Panel::new(title, "Δα", "σ ± 2")
         }
     }
 
@@ -711,14 +748,13 @@ mod tests {
             color: (170, 170, 170),
             alpha: 0.5,
         });
-        a.series.push(Series {
-            label: Some("training points".into()),
-            x: vec![-1.0, 0.5],
-            y: vec![0.2, 0.4],
-            color: (0, 0, 0),
-            alpha: 1.0,
-            mark: Mark::Crosses { size: 5 },
-        });
+        a.series.push(Series::crosses(
+            "training points",
+            &[-1.0, 0.5],
+            &[0.2, 0.4],
+            (0, 0, 0),
+            5,
+        ));
         let mut b = panel("log panel");
         b.x_scale = Scale::Log10;
         b.y_scale = Scale::Log10;

@@ -17,49 +17,8 @@ const BLACK: (u8, u8, u8) = (0, 0, 0);
 const GREY: (u8, u8, u8) = (120, 120, 120);
 const PALETTE: [(u8, u8, u8); 5] = [BLUE, ORANGE, GREEN, RED, PURPLE];
 
-fn line(
-    label: Option<String>,
-    x: &[f64],
-    y: &[f64],
-    color: (u8, u8, u8),
-    alpha: f64,
-    width: u32,
-    dashed: bool,
-) -> Series {
-    Series {
-        label,
-        x: x.to_vec(),
-        y: y.to_vec(),
-        color,
-        alpha,
-        mark: Mark::Line { width, dashed },
-    }
-}
-
 fn crosses(label: &str, x: &[f64], y: &[f64]) -> Series {
-    Series {
-        label: Some(label.to_string()),
-        x: x.to_vec(),
-        y: y.to_vec(),
-        color: BLACK,
-        alpha: 1.0,
-        mark: Mark::Crosses { size: 6 },
-    }
-}
-
-fn panel(title: String, x_label: &str, y_label: &str) -> Panel {
-    Panel {
-        title,
-        x_label: x_label.to_string(),
-        y_label: y_label.to_string(),
-        x_scale: Scale::Linear,
-        y_scale: Scale::Linear,
-        x_range: None,
-        y_range: None,
-        bands: Vec::new(),
-        series: Vec::new(),
-        legend: false,
-    }
+    Series::crosses(label, x, y, BLACK, 6)
 }
 
 fn draw(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>, ExpError> {
@@ -77,7 +36,7 @@ pub(crate) fn kernel_slices(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>,
     let name = if d.sgl { "SG-NTK" } else { "NTK" };
     let mut panels = Vec::new();
     for (i, c) in d.cells.iter().enumerate() {
-        let mut p = panel(
+        let mut p = Panel::new(
             format!("m = {}, n = {}", c.m, c.width),
             "Δα",
             &format!("empirical {name}"),
@@ -88,14 +47,14 @@ pub(crate) fn kernel_slices(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>,
         for (k, curve) in c.init.iter().enumerate() {
             let label = (k == 0).then(|| "t = 0".to_string());
             p.series
-                .push(line(label, &d.grid, curve, BLUE, alpha, 1, false));
+                .push(Series::line(label, &d.grid, curve, BLUE, alpha, 1, false));
         }
         for (k, curve) in c.trained.iter().enumerate() {
             let label = (k == 0).then(|| format!("t = {}", s.steps));
             p.series
-                .push(line(label, &d.grid, curve, ORANGE, alpha, 1, false));
+                .push(Series::line(label, &d.grid, curve, ORANGE, alpha, 1, false));
         }
-        p.series.push(line(
+        p.series.push(Series::line(
             Some("m → ∞".into()),
             &d.grid,
             &d.limit,
@@ -104,7 +63,7 @@ pub(crate) fn kernel_slices(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>,
             1,
             false,
         ));
-        p.series.push(line(
+        p.series.push(Series::line(
             Some(format!("analytic {name}")),
             &d.grid,
             &c.analytic,
@@ -137,7 +96,7 @@ pub(crate) fn kernel_mse(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>, Ex
     let name = if d.sgl { "SG-NTK" } else { "NTK" };
     let mut panels = Vec::new();
     for (i, &m) in s.ms.iter().enumerate() {
-        let mut p = panel(
+        let mut p = Panel::new(
             format!("m = {m}"),
             "width n",
             &format!("MSE to analytic {name}"),
@@ -163,7 +122,7 @@ pub(crate) fn kernel_mse(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>, Ex
                 alpha: 0.5,
                 mark: Mark::Dots { size: 3 },
             });
-            p.series.push(line(
+            p.series.push(Series::line(
                 Some(format!("t = {t}, mean")),
                 &mx,
                 &my,
@@ -217,14 +176,14 @@ pub(crate) fn regression(
 ) -> Result<Vec<PathBuf>, ExpError> {
     let s = &d.settings;
     let base = |title: String| {
-        let mut p = panel(title, "α", "f(x(α))");
+        let mut p = Panel::new(title, "α", "f(x(α))");
         p.x_range = Some((-PI, PI));
         p.bands.push(gp_band(d));
         p.legend = true;
         p
     };
     let finish = |p: &mut Panel| {
-        p.series.push(line(
+        p.series.push(Series::line(
             Some("SG-NTK GP mean".into()),
             &d.grid,
             &d.gp_mean,
@@ -240,7 +199,7 @@ pub(crate) fn regression(
         let mut p = base(format!("ensemble means ({} nets each)", s.nets));
         for (i, w) in d.widths.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            p.series.push(line(
+            p.series.push(Series::line(
                 Some(format!("n = {}", w.width)),
                 &d.grid,
                 &w.mean,
@@ -267,9 +226,9 @@ pub(crate) fn regression(
                 for (k, o) in w.outputs.iter().enumerate() {
                     let label = (k == 0).then(|| "networks".to_string());
                     p.series
-                        .push(line(label, &d.grid, o, BLUE, alpha, 1, false));
+                        .push(Series::line(label, &d.grid, o, BLUE, alpha, 1, false));
                 }
-                p.series.push(line(
+                p.series.push(Series::line(
                     Some("ensemble mean".into()),
                     &d.grid,
                     &w.mean,
@@ -278,7 +237,7 @@ pub(crate) fn regression(
                     3,
                     false,
                 ));
-                p.series.push(line(
+                p.series.push(Series::line(
                     Some("Σ kernel regression".into()),
                     &d.grid,
                     &d.sigma_regression,
@@ -314,10 +273,17 @@ pub(crate) fn target(
     yt: &[f64],
     stem: &Path,
 ) -> Result<Vec<PathBuf>, ExpError> {
-    let mut p = panel("target f(x(α)) on the unit circle".into(), "α", "f");
+    let mut p = Panel::new("target f(x(α)) on the unit circle", "α", "f");
     p.x_range = Some((-PI, PI));
-    p.series
-        .push(line(Some("target".into()), grid, y, BLUE, 1.0, 2, false));
+    p.series.push(Series::line(
+        Some("target".into()),
+        grid,
+        y,
+        BLUE,
+        1.0,
+        2,
+        false,
+    ));
     p.series.push(crosses("training points", train, yt));
     p.legend = true;
     let fig = Figure {
