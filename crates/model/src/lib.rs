@@ -19,6 +19,7 @@ pub mod backprop;
 pub mod data;
 pub mod error;
 pub mod flat;
+pub mod fused;
 pub mod mlp;
 pub mod op;
 pub mod snn;

@@ -201,3 +201,132 @@ fn explicit_engine_matches_autodiff_after_100_steps() {
         assert!((la[100] - lb[100]).abs() <= 1e-4 * la[100]);
     }
 }
+
+/// The fused CPU engine gives the autodiff engine's parameters and losses (f32, 100 steps) on
+/// every instruction set this CPU has, for several depths, widths that are not multiples of 16,
+/// two outputs, and more than 16 training points (several lane panels).
+#[test]
+fn fused_engine_matches_autodiff_on_every_isa() {
+    use rand::{Rng, SeedableRng};
+    use sgntk_model::fused::{train_fused, Isa};
+    use sgntk_model::Engine;
+    let device = BackendKind::Flex.device().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut random_task = |points: usize, n_in: usize, n_out: usize| TrainSet {
+        x: DMatrix::from_fn(points, n_in, |_, _| rng.random_range(-1.0..1.0)),
+        y: DMatrix::from_fn(points, n_out, |_, _| rng.random_range(-1.0..1.0)),
+    };
+    let cases = [
+        (vec![2, 48, 32, 1], "erf:2", LearningRule::Gd, circle_task()),
+        (
+            vec![2, 40, 40, 1],
+            "sign",
+            LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+            circle_task(),
+        ),
+        (
+            vec![3, 33, 17, 2],
+            "tanh",
+            LearningRule::Sgl("fast-sigmoid:2".parse().unwrap()),
+            random_task(37, 3, 2),
+        ),
+        (
+            vec![2, 20, 1],
+            "relu",
+            LearningRule::Gd,
+            random_task(16, 2, 1),
+        ),
+        (
+            vec![2, 24, 24, 24, 1],
+            "erf:5",
+            LearningRule::Sgl("triangle:1".parse().unwrap()),
+            random_task(5, 2, 1),
+        ),
+    ];
+    for (widths, act, rule, task) in cases {
+        let config = MlpConfig::new(widths.clone(), act.parse().unwrap());
+        let cfg = |engine| TrainConfig {
+            rule,
+            lr: 0.1,
+            steps: 100,
+            engine,
+        };
+        let mut oracle = Ensemble::init(&config, 3, 21, &device).unwrap();
+        let lo = train(&mut oracle, &task, &cfg(Engine::Autodiff), &[], |_, _| {
+            Ok(())
+        })
+        .unwrap();
+        for isa in Isa::supported() {
+            let mut ens = Ensemble::init(&config, 3, 21, &device).unwrap();
+            let lf = train_fused(
+                &mut ens,
+                &task,
+                &cfg(Engine::Fused),
+                &[],
+                isa,
+                |_, _| Ok(()),
+            )
+            .unwrap();
+            let d = params_rel_diff(&ens.to_host(), &oracle.to_host());
+            assert!(
+                d < 1e-4,
+                "{widths:?} {act} {isa:?}: fused vs autodiff {d:e}"
+            );
+            assert_eq!(lf.loss.len(), 101);
+            for t in [0, 1, 50, 100] {
+                let (a, b) = (lf.loss[t], lo.loss[t]);
+                assert!((a - b).abs() <= 1e-4 * b, "{isa:?} loss at {t}: {a} vs {b}");
+            }
+            assert!(
+                lf.loss[100] < lf.loss[0],
+                "{widths:?} {act}: loss did not fall"
+            );
+        }
+    }
+}
+
+/// Auto picks the fused engine on a CPU device and gives its numbers; recording hooks see the
+/// parameters of the step they are called at.
+#[test]
+fn auto_engine_is_fused_on_cpu_and_hooks_see_each_step() {
+    use sgntk_model::Engine;
+    let device = BackendKind::Flex.device().unwrap();
+    let config = MlpConfig::paper(32, "erf:2".parse().unwrap());
+    let ens = Ensemble::init(&config, 2, 3, &device).unwrap();
+    assert_eq!(Engine::Auto.resolve(&ens), Engine::Fused);
+    let cfg = |steps, engine| TrainConfig {
+        rule: LearningRule::Gd,
+        lr: 0.1,
+        steps,
+        engine,
+    };
+    let mut seen = Vec::new();
+    let mut a = ens.clone();
+    train(
+        &mut a,
+        &circle_task(),
+        &cfg(30, Engine::Auto),
+        &[0, 10, 30],
+        |t, e| {
+            seen.push((t, e.to_host()));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![0, 10, 30]
+    );
+    assert_eq!(seen[0].1, ens.to_host());
+    let mut b = ens.clone();
+    train(
+        &mut b,
+        &circle_task(),
+        &cfg(10, Engine::Fused),
+        &[],
+        |_, _| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(seen[1].1, b.to_host());
+    assert_eq!(seen[2].1, a.to_host());
+}

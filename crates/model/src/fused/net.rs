@@ -1,0 +1,356 @@
+//! One network of the fused engine: f32 parameters on the host, the buffers of a training step,
+//! and the step itself compiled once per instruction set.
+
+use super::kernels::{backward_update, forward, transpose};
+use super::lanes::{Lane, LANES};
+use super::simd::{Portable, Simd16};
+use crate::activation::{Activation, Surrogate};
+use crate::mlp::{HostLayer, HostParams, MlpConfig};
+
+/// Rows of every layer input are padded to a multiple of this (zero weights, zero activations),
+/// so the vector loops need no scalar tails.
+const PAD: usize = LANES;
+
+fn padded(n: usize) -> usize {
+    n.div_ceil(PAD) * PAD
+}
+
+/// The fixed shape of a training problem: the network's widths and the number of points.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    /// n_0 … n_L.
+    pub widths: Vec<usize>,
+    /// Padded input width of layer l (= row stride of W^{l+1}).
+    pub strides: Vec<usize>,
+    /// Training points d.
+    pub points: usize,
+    /// ⌈d / 16⌉ groups of 16 points.
+    pub panels: usize,
+}
+
+impl Shape {
+    /// The shape of `config` trained on `points` points.
+    pub fn new(config: &MlpConfig, points: usize) -> Shape {
+        let depth = config.depth();
+        Shape {
+            widths: config.widths.clone(),
+            strides: config.widths[..depth].iter().map(|&n| padded(n)).collect(),
+            points,
+            panels: points.div_ceil(LANES),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.widths.len() - 1
+    }
+}
+
+/// The constants of one training run.
+#[derive(Clone, Copy, Debug)]
+pub struct StepRule {
+    /// σw.
+    pub sigma_w: f32,
+    /// σb.
+    pub sigma_b: f32,
+    /// φ.
+    pub activation: Activation,
+    /// The backward derivative (σ̃, or φ' for [`Surrogate::True`]).
+    pub backward: Surrogate,
+}
+
+/// f32 parameters of one network: W^l row-major with padded rows, b^l.
+#[derive(Clone, Debug)]
+pub struct HostNet {
+    w: Vec<Vec<f32>>,
+    b: Vec<Vec<f32>>,
+}
+
+impl HostNet {
+    /// Rounds `params` to f32 and pads every weight row to the layer's stride.
+    pub fn from_host(shape: &Shape, params: &HostParams) -> HostNet {
+        let mut w = Vec::with_capacity(params.len());
+        let mut b = Vec::with_capacity(params.len());
+        for (l, layer) in params.iter().enumerate() {
+            let (n_out, n_in, stride) = (shape.widths[l + 1], shape.widths[l], shape.strides[l]);
+            let mut wl = vec![0.0f32; n_out * stride];
+            for i in 0..n_out {
+                for j in 0..n_in {
+                    wl[i * stride + j] = layer.weight[(i, j)] as f32;
+                }
+            }
+            w.push(wl);
+            b.push(layer.bias.iter().map(|&v| v as f32).collect());
+        }
+        HostNet { w, b }
+    }
+
+    /// The parameters without padding, in f64.
+    pub fn to_host(&self, shape: &Shape) -> HostParams {
+        (0..shape.depth())
+            .map(|l| {
+                let (n_out, n_in, stride) =
+                    (shape.widths[l + 1], shape.widths[l], shape.strides[l]);
+                HostLayer {
+                    weight: nalgebra::DMatrix::from_fn(n_out, n_in, |i, j| {
+                        self.w[l][i * stride + j] as f64
+                    }),
+                    bias: nalgebra::DVector::from_iterator(
+                        n_out,
+                        self.b[l].iter().map(|&v| v as f64),
+                    ),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The buffers of a training step (allocated once per network).
+#[derive(Clone, Debug)]
+pub struct Work {
+    /// A^0 (the inputs) … A^{L−1}: `panels × strides[l]` lanes each; padded rows stay zero.
+    act: Vec<Vec<Lane>>,
+    /// H^1 … H^L: `panels × n_{l+1}` lanes.
+    pre: Vec<Vec<Lane>>,
+    /// g(H^l) of the hidden layers.
+    deriv: Vec<Vec<Lane>>,
+    /// Targets, `panels × n_L` lanes (zero outside the points).
+    target: Vec<Lane>,
+    /// Which lanes hold points (1) or padding (0), per panel.
+    valid: Vec<Lane>,
+    at: Vec<f32>,
+    t: Vec<Lane>,
+    delta: Vec<Lane>,
+}
+
+impl Work {
+    /// Buffers for `shape`, with inputs `x` (d × n_0) and targets `y` (d × n_L) loaded.
+    pub fn new(shape: &Shape, x: &nalgebra::DMatrix<f64>, y: &nalgebra::DMatrix<f64>) -> Work {
+        let depth = shape.depth();
+        let panels = shape.panels;
+        let act: Vec<Vec<Lane>> = (0..depth)
+            .map(|l| vec![Lane::ZERO; panels * shape.strides[l]])
+            .collect();
+        let pre = (0..depth)
+            .map(|l| vec![Lane::ZERO; panels * shape.widths[l + 1]])
+            .collect();
+        let deriv = (0..depth.saturating_sub(1))
+            .map(|l| vec![Lane::ZERO; panels * shape.widths[l + 1]])
+            .collect();
+        let n0 = shape.widths[0];
+        let n_out = shape.widths[depth];
+        let mut work = Work {
+            act,
+            pre,
+            deriv,
+            target: vec![Lane::ZERO; panels * n_out],
+            valid: vec![Lane::ZERO; panels],
+            at: Vec::new(),
+            t: Vec::new(),
+            delta: Vec::new(),
+        };
+        for point in 0..shape.points {
+            let (q, p) = (point / LANES, point % LANES);
+            for j in 0..n0 {
+                work.act[0][q * shape.strides[0] + j].0[p] = x[(point, j)] as f32;
+            }
+            for o in 0..n_out {
+                work.target[q * n_out + o].0[p] = y[(point, o)] as f32;
+            }
+            work.valid[q].0[p] = 1.0;
+        }
+        let widest = shape.strides.iter().copied().max().unwrap_or(0);
+        work.at = vec![0.0; panels * LANES * widest];
+        work.t = vec![Lane::ZERO; panels * widest];
+        work
+    }
+}
+
+/// The body of one full-batch step: forward pass, loss L = 1/(2d) Σ ‖f − y‖² (returned, before
+/// the update), then, if `lr > 0`, the δ-recursion of [`crate::backprop`] and the update, layer
+/// by layer from the top.
+#[inline(always)]
+fn step_body<S: Simd16, const R: usize>(
+    shape: &Shape,
+    rule: &StepRule,
+    net: &mut HostNet,
+    work: &mut Work,
+    lr: f32,
+) -> f64 {
+    let depth = shape.depth();
+    let panels = shape.panels;
+    let scale = |l: usize| rule.sigma_w / (shape.widths[l] as f32).sqrt();
+    for l in 0..depth {
+        let (stride, n_out) = (shape.strides[l], shape.widths[l + 1]);
+        for q in 0..panels {
+            forward::<S, R>(
+                &net.w[l],
+                &net.b[l],
+                scale(l),
+                rule.sigma_b,
+                &work.act[l][q * stride..(q + 1) * stride],
+                &mut work.pre[l][q * n_out..(q + 1) * n_out],
+            );
+        }
+        if l + 1 < depth {
+            let next_stride = shape.strides[l + 1];
+            for q in 0..panels {
+                for k in 0..n_out {
+                    let h = work.pre[l][q * n_out + k];
+                    work.act[l + 1][q * next_stride + k] = rule.activation.eval(h);
+                    work.deriv[l][q * n_out + k] = rule.backward.eval(&rule.activation, h);
+                }
+            }
+        }
+    }
+    // δ^L = (f − y)/d on the points, 0 on padding lanes.
+    let n_out = shape.widths[depth];
+    let d = shape.points as f32;
+    let mut loss = 0.0f64;
+    work.delta.clear();
+    for q in 0..panels {
+        for o in 0..n_out {
+            let k = q * n_out + o;
+            let r = work.pre[depth - 1][k]
+                .zip(work.target[k], |f, y| f - y)
+                .zip(work.valid[q], |r, v| r * v);
+            loss += r.0.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+            work.delta.push(r.map(|v| v / d));
+        }
+    }
+    loss /= 2.0 * shape.points as f64;
+    if lr == 0.0 {
+        return loss;
+    }
+    for l in (0..depth).rev() {
+        let (stride, n_in) = (shape.strides[l], shape.widths[l]);
+        let at = &mut work.at[..panels * LANES * stride];
+        for q in 0..panels {
+            transpose(
+                &work.act[l][q * stride..(q + 1) * stride],
+                &mut at[q * LANES * stride..(q + 1) * LANES * stride],
+            );
+        }
+        let t = (l > 0).then(|| &mut work.t[..panels * stride]);
+        backward_update::<S, R>(
+            &mut net.w[l],
+            &mut net.b[l],
+            &work.delta,
+            at,
+            panels,
+            scale(l),
+            lr * scale(l),
+            lr * rule.sigma_b,
+            t,
+        );
+        if l > 0 {
+            // δ^{l} = (s · W^{l+1}ᵀ δ^{l+1}) ⊙ g(H^l), on the n_l real rows of each panel.
+            work.delta.clear();
+            for q in 0..panels {
+                for k in 0..n_in {
+                    let g = work.deriv[l - 1][q * n_in + k];
+                    work.delta.push(work.t[q * stride + k].zip(g, |u, v| u * v));
+                }
+            }
+        }
+    }
+    loss
+}
+
+/// The instruction sets the step is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64 with AVX-512F (and FMA).
+    Avx512,
+    /// x86-64 with AVX2 and FMA.
+    Avx2,
+    /// Any CPU: plain arrays, separate multiply and add.
+    Portable,
+}
+
+impl Isa {
+    /// The fastest instruction set this CPU supports.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// Every instruction set this CPU can run (for tests that compare them).
+    pub fn supported() -> Vec<Isa> {
+        let best = Isa::detect();
+        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+            .into_iter()
+            .filter(|isa| match (best, isa) {
+                (Isa::Avx512, _) => true,
+                (Isa::Avx2, i) => *i != Isa::Avx512,
+                (_, i) => *i == Isa::Portable,
+            })
+            .collect()
+    }
+}
+
+/// One training step (see [`step_body`]) on the given instruction set; returns the loss
+/// before the step.
+///
+/// # Panics
+/// If `isa` is not supported by this CPU (use [`Isa::detect`]).
+pub fn step(
+    isa: Isa,
+    shape: &Shape,
+    rule: &StepRule,
+    net: &mut HostNet,
+    work: &mut Work,
+    lr: f32,
+) -> f64 {
+    assert!(
+        Isa::supported().contains(&isa),
+        "{isa:?} is not supported here"
+    );
+    match isa {
+        // SAFETY: the CPU supports the features the function is compiled for (checked above).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::step_avx512(shape, rule, net, work, lr) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::step_avx2(shape, rule, net, work, lr) },
+        _ => step_body::<Portable, 4>(shape, rule, net, work, lr),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use crate::fused::simd::{Avx2, Avx512};
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn step_avx512(
+        shape: &Shape,
+        rule: &StepRule,
+        net: &mut HostNet,
+        work: &mut Work,
+        lr: f32,
+    ) -> f64 {
+        step_body::<Avx512, 8>(shape, rule, net, work, lr)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn step_avx2(
+        shape: &Shape,
+        rule: &StepRule,
+        net: &mut HostNet,
+        work: &mut Work,
+        lr: f32,
+    ) -> f64 {
+        step_body::<Avx2, 4>(shape, rule, net, work, lr)
+    }
+}
