@@ -34,8 +34,8 @@ pub struct BenchOptions {
     pub steps: usize,
     /// Backend.
     pub backend: BackendKind,
-    /// Engine of the training steps.
-    pub engine: Engine,
+    /// Engines of the training steps (each timed on every case).
+    pub engines: Vec<Engine>,
     /// Also time the generic per-sample-Jacobian kernel at this width (slow).
     pub generic_width: Option<usize>,
 }
@@ -147,7 +147,8 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             let widths = vec![2, width, width, 1];
             let flops = step_flops(&widths, d, e);
             let mm = matmul_seconds(&widths, d, e, o.steps.max(3), &device);
-            for (name, rule, act) in [
+            for (engine, (name, rule, act)) in o.engines.iter().flat_map(|&engine| {
+                [
                 (
                     "train step GD (erf:2)",
                     LearningRule::Gd,
@@ -158,14 +159,16 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                     LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
                     Activation::Sign,
                 ),
-            ] {
+                ]
+                .map(|case| (engine, case))
+            }) {
                 let config = MlpConfig::new(widths.clone(), act);
                 let mut ens = Ensemble::init(&config, e, 0, &device)?;
                 let cfg = |steps| TrainConfig {
                     rule,
                     lr: 0.01,
                     steps,
-                    engine: o.engine,
+                    engine,
                 };
                 train(&mut ens, &data, &cfg(1), &[], |_, _| Ok(()))?;
                 let t = Instant::now();
@@ -173,7 +176,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                 // `steps` updates plus one final loss evaluation
                 let s = t.elapsed().as_secs_f64() / o.steps as f64;
                 emit(BenchRow {
-                    case: format!("{name} [{:?}]", o.engine).to_lowercase(),
+                    case: format!("{name} [{:?}]", engine.resolve(&ens)).to_lowercase(),
                     width,
                     nets: e,
                     ms: 1e3 * s,

@@ -88,9 +88,9 @@ pub struct BenchArgs {
     /// Compute backend: flex, ndarray or wgpu.
     #[arg(long, value_parser = parse_backend, default_value = "flex")]
     pub backend: BackendKind,
-    /// Time burn's autodiff engine instead of the explicit δ-recursion.
-    #[arg(long)]
-    pub autodiff: bool,
+    /// Training engines to time: auto, fused, explicit, autodiff (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = parse_engine, default_value = "fused,explicit")]
+    pub engines: Vec<sgntk_model::Engine>,
     /// Width at which the generic per-sample-Jacobian kernel is timed too (0 = never).
     #[arg(long, default_value_t = 1000)]
     pub generic_width: usize,
@@ -278,6 +278,19 @@ fn parse_surrogate(s: &str) -> Result<Surrogate, String> {
     s.parse().map_err(|e: sgntk_model::SpecError| e.to_string())
 }
 
+fn parse_engine(s: &str) -> Result<sgntk_model::Engine, String> {
+    use sgntk_model::Engine;
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(Engine::Auto),
+        "fused" => Ok(Engine::Fused),
+        "explicit" => Ok(Engine::Explicit),
+        "autodiff" => Ok(Engine::Autodiff),
+        other => Err(format!(
+            "unknown engine `{other}` (expected auto, fused, explicit or autodiff)"
+        )),
+    }
+}
+
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
     s.parse()
         .map_err(|e: sgntk_model::ModelError| e.to_string())
@@ -354,11 +367,7 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
         nets: a.nets.clone(),
         steps: a.steps,
         backend: a.backend,
-        engine: if a.autodiff {
-            sgntk_model::Engine::Autodiff
-        } else {
-            sgntk_model::Engine::Explicit
-        },
+        engines: a.engines.clone(),
         generic_width: (a.generic_width > 0).then_some(a.generic_width),
     })?;
     if let Some(out) = &a.out {

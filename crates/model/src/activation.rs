@@ -128,6 +128,7 @@ pub enum Activation {
 
 impl Activation {
     /// φ(z).
+    #[inline(always)]
     pub fn eval<T: Elementwise>(&self, z: T) -> T {
         match *self {
             Activation::Erf { m } => z.mul_scalar(m).erf(),
@@ -140,6 +141,7 @@ impl Activation {
     }
 
     /// The true derivative φ'(z) (0 for sign and step, away from the jump).
+    #[inline(always)]
     pub fn derivative<T: Elementwise>(&self, z: T) -> T {
         match *self {
             Activation::Erf { m } => z
@@ -219,6 +221,7 @@ impl Surrogate {
     ];
 
     /// σ̃(z); for [`Surrogate::True`] this is `activation`'s derivative.
+    #[inline(always)]
     pub fn eval<T: Elementwise>(&self, activation: &Activation, z: T) -> T {
         match *self {
             Surrogate::ErfPrime { a } => z

@@ -50,6 +50,7 @@ impl Engine {
         match self {
             Engine::Auto => {
                 let device = ensemble.device().clone().inner();
+                #[allow(deprecated)] // burn-ndarray is deprecated but still a CPU backend
                 let cpu = device == burn::tensor::Device::flex()
                     || device == burn::tensor::Device::ndarray();
                 let f32_params = ensemble

@@ -34,13 +34,15 @@ pub fn forward<S: Simd16, const R: usize>(
     let mut i = 0;
     while i + R <= n_out {
         let mut acc = [S::splat(0.0); R];
-        let rows: [*const f32; R] = std::array::from_fn(|r| w[(i + r) * n_in..].as_ptr());
+        let base = w[i * n_in..].as_ptr();
         for (j, aj) in a.iter().enumerate() {
-            // SAFETY: a lane holds 16 floats; row r has n_in > j entries.
-            let av = unsafe { S::load(aj.0.as_ptr()) };
-            for r in 0..R {
-                let wij = unsafe { *rows[r].add(j) };
-                acc[r] = S::fmadd(S::splat(wij), av, acc[r]);
+            // SAFETY: a lane holds 16 floats; rows i..i+R have n_in > j entries.
+            unsafe {
+                let av = S::load(aj.0.as_ptr());
+                let col = base.add(j);
+                for r in 0..R {
+                    acc[r] = S::fmadd(S::splat(*col.add(r * n_in)), av, acc[r]);
+                }
             }
         }
         for (r, acc) in acc.into_iter().enumerate() {
@@ -137,7 +139,8 @@ pub fn backward_update<S: Simd16, const R: usize>(
     }
 }
 
-/// t[j] += Σ_{r < R} W[i0 + r, j] Δ[i0 + r].
+/// t[j] += Σ_{r < R} W[i0 + r, j] Δ[i0 + r] (two partial sums, so the FMA chain per j is
+/// half as long).
 #[inline(always)]
 fn accumulate_transposed<S: Simd16, const R: usize>(
     w: &[f32],
@@ -149,15 +152,24 @@ fn accumulate_transposed<S: Simd16, const R: usize>(
     assert!(w.len() >= (i0 + R) * n_in && delta.len() >= i0 + R && t.len() == n_in);
     // SAFETY: delta[i0 + r] holds 16 floats.
     let d: [S; R] = std::array::from_fn(|r| unsafe { S::load(delta[i0 + r].0.as_ptr()) });
-    let rows: [*const f32; R] = std::array::from_fn(|r| w[(i0 + r) * n_in..].as_ptr());
+    let base = w[i0 * n_in..].as_ptr();
     for (j, tj) in t.iter_mut().enumerate() {
-        // SAFETY: t[j] holds 16 floats; every row has n_in = t.len() > j entries.
-        let mut acc = unsafe { S::load(tj.0.as_ptr()) };
-        for r in 0..R {
-            let wij = unsafe { *rows[r].add(j) };
-            acc = S::fmadd(S::splat(wij), d[r], acc);
+        // SAFETY: t[j] holds 16 floats; rows i0..i0+R have n_in = t.len() > j entries.
+        unsafe {
+            let col = base.add(j);
+            let mut even = S::load(tj.0.as_ptr());
+            let mut odd = S::splat(0.0);
+            let mut r = 0;
+            while r + 1 < R {
+                even = S::fmadd(S::splat(*col.add(r * n_in)), d[r], even);
+                odd = S::fmadd(S::splat(*col.add((r + 1) * n_in)), d[r + 1], odd);
+                r += 2;
+            }
+            if r < R {
+                even = S::fmadd(S::splat(*col.add(r * n_in)), d[r], even);
+            }
+            S::add(even, odd).store(tj.0.as_mut_ptr());
         }
-        unsafe { acc.store(tj.0.as_mut_ptr()) };
     }
 }
 
