@@ -149,16 +149,16 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             let mm = matmul_seconds(&widths, d, e, o.steps.max(3), &device);
             for (engine, (name, rule, act)) in o.engines.iter().flat_map(|&engine| {
                 [
-                (
-                    "train step GD (erf:2)",
-                    LearningRule::Gd,
-                    Activation::Erf { m: 2.0 },
-                ),
-                (
-                    "train step SGL (sign, erf')",
-                    LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
-                    Activation::Sign,
-                ),
+                    (
+                        "train step GD (erf:2)",
+                        LearningRule::Gd,
+                        Activation::Erf { m: 2.0 },
+                    ),
+                    (
+                        "train step SGL (sign, erf')",
+                        LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+                        Activation::Sign,
+                    ),
                 ]
                 .map(|case| (engine, case))
             }) {

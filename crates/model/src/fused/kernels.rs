@@ -4,8 +4,9 @@
 //! - [`forward`]: Z = s · W A + σb · b (one 16-wide FMA per weight, `R` rows at a time so each
 //!   loaded activation lane feeds `R` accumulators);
 //! - [`backward_update`]: T = s · Wᵀ Δ with the old W, then W ← W − c · Δ Aᵀ and
-//!   b ← b − c_b · Σ_p Δ_p, row block by row block, so each block of W comes from memory once
-//!   for both (the rank-P update reads the transposed activations Aᵀ, see [`transpose`]).
+//!   b ← b − c_b · Σ_p Δ_p, in one sweep: a tile of R rows × 32 columns of W is loaded into
+//!   registers once, accumulated into Tᵀ, updated with the transposed activations Aᵀ (see
+//!   [`transpose`]) and stored.
 //!
 //! Everything is `#[inline(always)]` and generic over the vector type [`Simd16`], so the step
 //! compiled with AVX-512 or AVX2 enabled (see `super::step`) runs on those registers.
@@ -78,7 +79,8 @@ pub fn transpose(a: &[Lane], at: &mut [f32]) {
 /// update). Then W[i, :] ← W[i, :] − c · Σ_q Σ_p Δ_q[i]_p Aᵀ_q[p, :] and
 /// b[i] ← b[i] − c_b · Σ_q Σ_p Δ_q[i]_p. Panel q of `delta` is `delta[q·n_out..]`, of `at`
 /// `at[q·16·n_in..]` (from [`transpose`]), of `t` `t[q·n_in..]`. Lanes of Δ outside the
-/// training points must be zero.
+/// training points must be zero; n_in must be a multiple of 16. `tt` (panels · 16 · n_in) and
+/// `scaled` are scratch space.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn backward_update<S: Simd16, const R: usize>(
@@ -90,154 +92,146 @@ pub fn backward_update<S: Simd16, const R: usize>(
     s: f32,
     c: f32,
     c_b: f32,
-    mut t: Option<&mut [Lane]>,
+    t: Option<(&mut [Lane], &mut [f32])>,
+    scaled: &mut Vec<Lane>,
 ) {
     let n_out = b.len();
     let n_in = w.len() / n_out.max(1);
-    assert!(w.len() == n_out * n_in && delta.len() == panels * n_out);
+    assert!(w.len() == n_out * n_in && delta.len() == panels * n_out && n_in % LANES == 0);
     assert!(at.len() == panels * LANES * n_in);
-    if let Some(t) = t.as_deref_mut() {
-        assert_eq!(t.len(), panels * n_in);
-        t.fill(Lane::ZERO);
+    scaled.clear();
+    scaled.extend(delta.iter().map(|d| d.map(|v| -c * v)));
+    for q in 0..panels {
+        for i in 0..n_out {
+            b[i] -= c_b * delta[q * n_out + i].sum();
+        }
     }
+    let mut tt = t.map(|(t, tt)| {
+        assert!(t.len() == panels * n_in && tt.len() == panels * LANES * n_in);
+        tt.fill(0.0);
+        (t, tt)
+    });
     let mut i = 0;
     while i < n_out {
         let rows = R.min(n_out - i);
-        for q in 0..panels {
-            let dq = &delta[q * n_out..(q + 1) * n_out];
-            if let Some(t) = t.as_deref_mut() {
-                let tq = &mut t[q * n_in..(q + 1) * n_in];
-                if rows == R {
-                    accumulate_transposed::<S, R>(w, n_in, i, dq, tq);
-                } else {
-                    for r in 0..rows {
-                        accumulate_transposed::<S, 1>(w, n_in, i + r, dq, tq);
-                    }
-                }
-            }
-        }
-        for q in 0..panels {
-            let dq = &delta[q * n_out..(q + 1) * n_out];
-            let atq = &at[q * LANES * n_in..(q + 1) * LANES * n_in];
-            if rows == R {
-                rank_update::<S, R>(w, n_in, i, dq, atq, c);
-            } else {
-                for r in 0..rows {
-                    rank_update::<S, 1>(w, n_in, i + r, dq, atq, c);
-                }
-            }
+        let tt_slice = tt.as_mut().map(|(_, tt)| &mut tt[..]);
+        if rows == R {
+            tile_backward_update::<S, R>(w, n_in, n_out, i, panels, delta, scaled, at, tt_slice);
+        } else {
+            let mut tt_slice = tt_slice;
             for r in 0..rows {
-                b[i + r] -= c_b * dq[i + r].sum();
+                let tr = tt_slice.as_deref_mut();
+                tile_backward_update::<S, 1>(w, n_in, n_out, i + r, panels, delta, scaled, at, tr);
             }
         }
         i += rows;
     }
-    if let Some(t) = t {
-        for tj in t.iter_mut() {
-            *tj = tj.map(|v| v * s);
+    if let Some((t, tt)) = tt {
+        for q in 0..panels {
+            for (j, tj) in t[q * n_in..(q + 1) * n_in].iter_mut().enumerate() {
+                for p in 0..LANES {
+                    tj.0[p] = s * tt[q * LANES * n_in + p * n_in + j];
+                }
+            }
         }
     }
 }
 
-/// t[j] += Σ_{r < R} W[i0 + r, j] Δ[i0 + r] (two partial sums, so the FMA chain per j is
-/// half as long).
+/// Rows i0..i0+R of W, 32 (then 16) columns at a time held in registers: first
+/// Tᵀ_q[p, j] += Σ_r Δ_q[i0+r]_p W[i0+r, j] with the old tile (if `tt` is given), then
+/// W[i0+r, j] += Σ_q Σ_p scaled_q[i0+r]_p Aᵀ_q[p, j], then the tile is stored.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn accumulate_transposed<S: Simd16, const R: usize>(
-    w: &[f32],
-    n_in: usize,
-    i0: usize,
-    delta: &[Lane],
-    t: &mut [Lane],
-) {
-    assert!(w.len() >= (i0 + R) * n_in && delta.len() >= i0 + R && t.len() == n_in);
-    // SAFETY: delta[i0 + r] holds 16 floats.
-    let d: [S; R] = std::array::from_fn(|r| unsafe { S::load(delta[i0 + r].0.as_ptr()) });
-    let base = w[i0 * n_in..].as_ptr();
-    for (j, tj) in t.iter_mut().enumerate() {
-        // SAFETY: t[j] holds 16 floats; rows i0..i0+R have n_in = t.len() > j entries.
-        unsafe {
-            let col = base.add(j);
-            let mut even = S::load(tj.0.as_ptr());
-            let mut odd = S::splat(0.0);
-            let mut r = 0;
-            while r + 1 < R {
-                even = S::fmadd(S::splat(*col.add(r * n_in)), d[r], even);
-                odd = S::fmadd(S::splat(*col.add((r + 1) * n_in)), d[r + 1], odd);
-                r += 2;
-            }
-            if r < R {
-                even = S::fmadd(S::splat(*col.add(r * n_in)), d[r], even);
-            }
-            S::add(even, odd).store(tj.0.as_mut_ptr());
-        }
-    }
-}
-
-/// W[i0 + r, j] ← W[i0 + r, j] − c · Σ_p Δ[i0 + r]_p · Aᵀ[p, j] for r < R: a register tile of
-/// R rows × 32 columns is loaded once, updated with all 16 lanes, stored once.
-#[inline(always)]
-fn rank_update<S: Simd16, const R: usize>(
+fn tile_backward_update<S: Simd16, const R: usize>(
     w: &mut [f32],
     n: usize,
+    n_out: usize,
     i0: usize,
+    panels: usize,
     delta: &[Lane],
+    scaled: &[Lane],
     at: &[f32],
-    c: f32,
+    mut tt: Option<&mut [f32]>,
 ) {
-    assert!(w.len() >= (i0 + R) * n && delta.len() >= i0 + R && at.len() == LANES * n);
-    let cd: [[f32; LANES]; R] = std::array::from_fn(|r| delta[i0 + r].0.map(|d| -c * d));
+    assert!(w.len() >= (i0 + R) * n && n % LANES == 0);
+    assert!(delta.len() == panels * n_out && scaled.len() == panels * n_out && i0 + R <= n_out);
+    assert!(at.len() == panels * LANES * n);
+    if let Some(tt) = tt.as_deref() {
+        assert_eq!(tt.len(), panels * LANES * n);
+    }
     let base = w[i0 * n..].as_mut_ptr();
-    const W2: usize = 2 * LANES;
-    let full2 = n / W2 * W2;
     let mut j0 = 0;
-    // SAFETY (all blocks below): rows i0..i0+R of w and rows 0..LANES of at have n entries;
-    // every access is at a column < n.
-    while j0 < full2 {
-        unsafe {
-            let mut acc: [[S; 2]; R] = std::array::from_fn(|r| {
+    // SAFETY (whole loop): rows i0..i0+R of w have n entries, the panels of at/tt have LANES
+    // rows of n entries, delta/scaled hold panels · n_out lanes, and every column is < n.
+    unsafe {
+        while j0 + 2 * LANES <= n {
+            let mut tile: [[S; 2]; R] = std::array::from_fn(|r| {
                 let p = base.add(r * n + j0);
                 [S::load(p), S::load(p.add(LANES))]
             });
-            for p in 0..LANES {
-                let src = at.as_ptr().add(p * n + j0);
-                let (b0, b1) = (S::load(src), S::load(src.add(LANES)));
-                for r in 0..R {
-                    let a = S::splat(cd[r][p]);
-                    acc[r][0] = S::fmadd(a, b0, acc[r][0]);
-                    acc[r][1] = S::fmadd(a, b1, acc[r][1]);
+            if let Some(tt) = tt.as_deref_mut() {
+                for q in 0..panels {
+                    let d = delta.as_ptr().add(q * n_out + i0);
+                    for p in 0..LANES {
+                        let dst = tt.as_mut_ptr().add((q * LANES + p) * n + j0);
+                        let (mut t0, mut t1) = (S::load(dst), S::load(dst.add(LANES)));
+                        for (r, row) in tile.iter().enumerate() {
+                            let dv = S::splat((*d.add(r)).0[p]);
+                            t0 = S::fmadd(dv, row[0], t0);
+                            t1 = S::fmadd(dv, row[1], t1);
+                        }
+                        t0.store(dst);
+                        t1.store(dst.add(LANES));
+                    }
                 }
             }
-            for (r, [v0, v1]) in acc.into_iter().enumerate() {
+            for q in 0..panels {
+                let sc = scaled.as_ptr().add(q * n_out + i0);
+                for p in 0..LANES {
+                    let src = at.as_ptr().add((q * LANES + p) * n + j0);
+                    let (b0, b1) = (S::load(src), S::load(src.add(LANES)));
+                    for (r, row) in tile.iter_mut().enumerate() {
+                        let cv = S::splat((*sc.add(r)).0[p]);
+                        row[0] = S::fmadd(cv, b0, row[0]);
+                        row[1] = S::fmadd(cv, b1, row[1]);
+                    }
+                }
+            }
+            for (r, [v0, v1]) in tile.into_iter().enumerate() {
                 let p = base.add(r * n + j0);
                 v0.store(p);
                 v1.store(p.add(LANES));
             }
+            j0 += 2 * LANES;
         }
-        j0 += W2;
-    }
-    if j0 + LANES <= n {
-        unsafe {
-            let mut acc: [S; R] = std::array::from_fn(|r| S::load(base.add(r * n + j0)));
-            for p in 0..LANES {
-                let b0 = S::load(at.as_ptr().add(p * n + j0));
-                for r in 0..R {
-                    acc[r] = S::fmadd(S::splat(cd[r][p]), b0, acc[r]);
+        if j0 < n {
+            // one chunk of 16 columns (n is a multiple of 16)
+            let mut tile: [S; R] = std::array::from_fn(|r| S::load(base.add(r * n + j0)));
+            if let Some(tt) = tt.as_deref_mut() {
+                for q in 0..panels {
+                    let d = delta.as_ptr().add(q * n_out + i0);
+                    for p in 0..LANES {
+                        let dst = tt.as_mut_ptr().add((q * LANES + p) * n + j0);
+                        let mut t0 = S::load(dst);
+                        for (r, row) in tile.iter().enumerate() {
+                            t0 = S::fmadd(S::splat((*d.add(r)).0[p]), *row, t0);
+                        }
+                        t0.store(dst);
+                    }
                 }
             }
-            for (r, v) in acc.into_iter().enumerate() {
+            for q in 0..panels {
+                let sc = scaled.as_ptr().add(q * n_out + i0);
+                for p in 0..LANES {
+                    let b0 = S::load(at.as_ptr().add((q * LANES + p) * n + j0));
+                    for (r, row) in tile.iter_mut().enumerate() {
+                        *row = S::fmadd(S::splat((*sc.add(r)).0[p]), b0, *row);
+                    }
+                }
+            }
+            for (r, v) in tile.into_iter().enumerate() {
                 v.store(base.add(r * n + j0));
             }
-        }
-        j0 += LANES;
-    }
-    for r in 0..R {
-        let row = &mut w[(i0 + r) * n..(i0 + r + 1) * n];
-        for (j, x) in row.iter_mut().enumerate().skip(j0) {
-            let mut v = *x;
-            for p in 0..LANES {
-                v += cd[r][p] * at[p * n + j];
-            }
-            *x = v;
         }
     }
 }

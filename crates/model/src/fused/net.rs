@@ -119,7 +119,9 @@ pub struct Work {
     valid: Vec<Lane>,
     at: Vec<f32>,
     t: Vec<Lane>,
+    tt: Vec<f32>,
     delta: Vec<Lane>,
+    scaled: Vec<Lane>,
 }
 
 impl Work {
@@ -146,7 +148,9 @@ impl Work {
             valid: vec![Lane::ZERO; panels],
             at: Vec::new(),
             t: Vec::new(),
+            tt: Vec::new(),
             delta: Vec::new(),
+            scaled: Vec::new(),
         };
         for point in 0..shape.points {
             let (q, p) = (point / LANES, point % LANES);
@@ -161,6 +165,7 @@ impl Work {
         let widest = shape.strides.iter().copied().max().unwrap_or(0);
         work.at = vec![0.0; panels * LANES * widest];
         work.t = vec![Lane::ZERO; panels * widest];
+        work.tt = vec![0.0; panels * LANES * widest];
         work
     }
 }
@@ -230,7 +235,8 @@ fn step_body<S: Simd16, const R: usize>(
                 &mut at[q * LANES * stride..(q + 1) * LANES * stride],
             );
         }
-        let t = (l > 0).then(|| &mut work.t[..panels * stride]);
+        let tt = &mut work.tt[..panels * LANES * stride];
+        let t = (l > 0).then(|| (&mut work.t[..panels * stride], tt));
         backward_update::<S, R>(
             &mut net.w[l],
             &mut net.b[l],
@@ -241,6 +247,7 @@ fn step_body<S: Simd16, const R: usize>(
             lr * scale(l),
             lr * rule.sigma_b,
             t,
+            &mut work.scaled,
         );
         if l > 0 {
             // δ^{l} = (s · W^{l+1}ᵀ δ^{l+1}) ⊙ g(H^l), on the n_l real rows of each panel.
