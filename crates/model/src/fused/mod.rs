@@ -21,7 +21,9 @@ pub use net::Isa;
 use net::{HostNet, Shape, StepRule, Work};
 
 use crate::error::ModelError;
-use crate::mlp::{Ensemble, HostParams};
+use burn::tensor::{Tensor, TensorData};
+
+use crate::mlp::{DeviceLayer, Ensemble};
 use crate::train::{TrainConfig, TrainReport, TrainSet};
 
 /// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`
@@ -48,16 +50,7 @@ where
         backward: config.rule.backward_derivative(),
     };
     let lr = config.lr as f32;
-    let mut members: Vec<(HostNet, Work)> = ensemble
-        .to_host()
-        .iter()
-        .map(|p| {
-            (
-                HostNet::from_host(&shape, p),
-                Work::new(&shape, &data.x, &data.y),
-            )
-        })
-        .collect();
+    let mut members = download(ensemble, &shape, &data.x, &data.y);
     let count = members.len();
     // Segment boundaries: every recording step, and the end.
     let mut stops: Vec<usize> = record_at
@@ -102,9 +95,10 @@ where
             }
             losses[step] = mean;
         }
+        let trained = stop > done;
         done = stop;
-        if record_at.contains(&stop) || stop == config.steps {
-            *ensemble = upload(ensemble, &shape, &members)?;
+        if trained && (record_at.contains(&stop) || stop == config.steps) {
+            *ensemble = upload(ensemble, &shape, &members);
         }
         if record_at.contains(&stop) {
             hook(stop, ensemble)?;
@@ -127,12 +121,51 @@ where
     Ok(TrainReport { loss: losses })
 }
 
-/// The ensemble with the members' current parameters, on the ensemble's device.
-fn upload(
+/// Every member's parameters as a [`HostNet`] with its step buffers.
+fn download(
     ensemble: &Ensemble,
     shape: &Shape,
-    members: &[(HostNet, Work)],
-) -> Result<Ensemble, ModelError> {
-    let params: Vec<HostParams> = members.iter().map(|(n, _)| n.to_host(shape)).collect();
-    Ensemble::from_host(ensemble.config(), &params, ensemble.device())
+    x: &nalgebra::DMatrix<f64>,
+    y: &nalgebra::DMatrix<f64>,
+) -> Vec<(HostNet, Work)> {
+    let rows = |t: TensorData| -> Vec<f32> { t.iter::<f32>().collect() };
+    let weights: Vec<Vec<f32>> = ensemble
+        .layers()
+        .iter()
+        .map(|l| rows(l.weight.to_data()))
+        .collect();
+    let biases: Vec<Vec<f32>> = ensemble
+        .layers()
+        .iter()
+        .map(|l| rows(l.bias.to_data()))
+        .collect();
+    (0..ensemble.members())
+        .map(|k| {
+            (
+                HostNet::from_rows(shape, &weights, &biases, k),
+                Work::new(shape, x, y),
+            )
+        })
+        .collect()
+}
+
+/// The ensemble with the members' current parameters, on the ensemble's device.
+fn upload(ensemble: &Ensemble, shape: &Shape, members: &[(HostNet, Work)]) -> Ensemble {
+    let e = members.len();
+    let device = ensemble.device();
+    let layers = (0..ensemble.layers().len())
+        .map(|l| {
+            let (n_out, n_in) = (shape.widths[l + 1], shape.widths[l]);
+            let mut w = Vec::with_capacity(e * n_out * n_in);
+            let mut b = Vec::with_capacity(e * n_out);
+            for (net, _) in members {
+                net.push_rows(shape, l, &mut w, &mut b);
+            }
+            DeviceLayer {
+                weight: Tensor::from_data(TensorData::new(w, [e, n_out, n_in]), device),
+                bias: Tensor::from_data(TensorData::new(b, [e, n_out]), device),
+            }
+        })
+        .collect();
+    ensemble.with_layers(layers)
 }

@@ -5,7 +5,7 @@ use super::kernels::{backward_update, forward, transpose};
 use super::lanes::{Lane, LANES};
 use super::simd::{Portable, Simd16};
 use crate::activation::{Activation, Surrogate};
-use crate::mlp::{HostLayer, HostParams, MlpConfig};
+use crate::mlp::MlpConfig;
 
 /// Rows of every layer input are padded to a multiple of this (zero weights, zero activations),
 /// so the vector loops need no scalar tails.
@@ -66,41 +66,32 @@ pub struct HostNet {
 }
 
 impl HostNet {
-    /// Rounds `params` to f32 and pads every weight row to the layer's stride.
-    pub fn from_host(shape: &Shape, params: &HostParams) -> HostNet {
-        let mut w = Vec::with_capacity(params.len());
-        let mut b = Vec::with_capacity(params.len());
-        for (l, layer) in params.iter().enumerate() {
+    /// Member `k` of an ensemble whose layer l has row-major weights `weights[l]`
+    /// (`[E, n_{l+1}, n_l]`) and biases `biases[l]` (`[E, n_{l+1}]`), rounded to f32 and with
+    /// every weight row padded to the layer's stride.
+    pub fn from_rows(shape: &Shape, weights: &[Vec<f32>], biases: &[Vec<f32>], k: usize) -> Self {
+        let mut w = Vec::with_capacity(weights.len());
+        let mut b = Vec::with_capacity(weights.len());
+        for l in 0..shape.depth() {
             let (n_out, n_in, stride) = (shape.widths[l + 1], shape.widths[l], shape.strides[l]);
+            let src = &weights[l][k * n_out * n_in..(k + 1) * n_out * n_in];
             let mut wl = vec![0.0f32; n_out * stride];
-            for i in 0..n_out {
-                for j in 0..n_in {
-                    wl[i * stride + j] = layer.weight[(i, j)] as f32;
-                }
+            for (dst, row) in wl.chunks_exact_mut(stride).zip(src.chunks_exact(n_in)) {
+                dst[..n_in].copy_from_slice(row);
             }
             w.push(wl);
-            b.push(layer.bias.iter().map(|&v| v as f32).collect());
+            b.push(biases[l][k * n_out..(k + 1) * n_out].to_vec());
         }
         HostNet { w, b }
     }
 
-    /// The parameters without padding, in f64.
-    pub fn to_host(&self, shape: &Shape) -> HostParams {
-        (0..shape.depth())
-            .map(|l| {
-                let (n_out, n_in, stride) =
-                    (shape.widths[l + 1], shape.widths[l], shape.strides[l]);
-                HostLayer {
-                    weight: nalgebra::DMatrix::from_fn(n_out, n_in, |i, j| {
-                        self.w[l][i * stride + j] as f64
-                    }),
-                    bias: nalgebra::DVector::from_iterator(
-                        n_out,
-                        self.b[l].iter().map(|&v| v as f64),
-                    ),
-                }
-            })
-            .collect()
+    /// Appends layer `l`'s weights without padding (row-major) and biases to `weights`, `biases`.
+    pub fn push_rows(&self, shape: &Shape, l: usize, weights: &mut Vec<f32>, biases: &mut Vec<f32>) {
+        let (n_in, stride) = (shape.widths[l], shape.strides[l]);
+        for row in self.w[l].chunks_exact(stride) {
+            weights.extend_from_slice(&row[..n_in]);
+        }
+        biases.extend_from_slice(&self.b[l]);
     }
 }
 
