@@ -104,12 +104,17 @@ where
             hook(stop, ensemble)?;
         }
     }
-    // The loss after the last step.
-    let last: f64 = members
+    // The loss after the last step, summed in member order like the others (so a run's loss at
+    // t does not depend on where t falls, nor on the thread count).
+    let finals: Vec<f64> = members
         .par_iter_mut()
         .map(|(net, work)| net::step(isa, &shape, &rule, net, work, 0.0))
-        .sum::<f64>()
-        / count as f64;
+        .collect();
+    let mut last = 0.0;
+    for v in finals {
+        last += v;
+    }
+    let last = last / count as f64;
     if !last.is_finite() {
         return Err(ModelError::NonFiniteLoss {
             step: config.steps,

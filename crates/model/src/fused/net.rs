@@ -86,7 +86,13 @@ impl HostNet {
     }
 
     /// Appends layer `l`'s weights without padding (row-major) and biases to `weights`, `biases`.
-    pub fn push_rows(&self, shape: &Shape, l: usize, weights: &mut Vec<f32>, biases: &mut Vec<f32>) {
+    pub fn push_rows(
+        &self,
+        shape: &Shape,
+        l: usize,
+        weights: &mut Vec<f32>,
+        biases: &mut Vec<f32>,
+    ) {
         let (n_in, stride) = (shape.widths[l], shape.strides[l]);
         for row in self.w[l].chunks_exact(stride) {
             weights.extend_from_slice(&row[..n_in]);
