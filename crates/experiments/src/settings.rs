@@ -255,6 +255,7 @@ impl Settings {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_common(
     widths: &[usize],
     nets: usize,

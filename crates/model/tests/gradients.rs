@@ -138,7 +138,7 @@ fn surrogate_gradient_equals_hand_computed_quasi_jacobian() {
         let sur: Surrogate = g.parse().unwrap();
         let (_, sgl) = gradients(&ens, &set, LearningRule::Sgl(sur)).unwrap();
         let want_sgl = host_gradient(&config, &params[0], &set, &|z| sur.eval(&act, z));
-        let err = max_rel(&sgl, &[want_sgl.clone()]);
+        let err = max_rel(&sgl, std::slice::from_ref(&want_sgl));
         assert!(err < 1e-5, "{g}: SGL gradient error {err:e}");
         let (_, gd) = gradients(&ens, &set, LearningRule::Gd).unwrap();
         let want_gd = host_gradient(&config, &params[0], &set, &|z| act.derivative(z));

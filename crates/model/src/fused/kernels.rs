@@ -41,8 +41,8 @@ pub fn forward<S: Simd16, const R: usize>(
             unsafe {
                 let av = S::load(aj.0.as_ptr());
                 let col = base.add(j);
-                for r in 0..R {
-                    acc[r] = S::fmadd(S::splat(*col.add(r * n_in)), av, acc[r]);
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    *acc_r = S::fmadd(S::splat(*col.add(r * n_in)), av, *acc_r);
                 }
             }
         }
@@ -97,7 +97,7 @@ pub fn backward_update<S: Simd16, const R: usize>(
 ) {
     let n_out = b.len();
     let n_in = w.len() / n_out.max(1);
-    assert!(w.len() == n_out * n_in && delta.len() == panels * n_out && n_in % LANES == 0);
+    assert!(w.len() == n_out * n_in && delta.len() == panels * n_out && n_in.is_multiple_of(LANES));
     assert!(at.len() == panels * LANES * n_in);
     scaled.clear();
     scaled.extend(delta.iter().map(|d| d.map(|v| -c * v)));
@@ -153,7 +153,7 @@ fn tile_backward_update<S: Simd16, const R: usize>(
     at: &[f32],
     mut tt: Option<&mut [f32]>,
 ) {
-    assert!(w.len() >= (i0 + R) * n && n % LANES == 0);
+    assert!(w.len() >= (i0 + R) * n && n.is_multiple_of(LANES));
     assert!(delta.len() == panels * n_out && scaled.len() == panels * n_out && i0 + R <= n_out);
     assert!(at.len() == panels * LANES * n);
     if let Some(tt) = tt.as_deref() {
@@ -207,7 +207,7 @@ fn tile_backward_update<S: Simd16, const R: usize>(
         if j0 < n {
             // one chunk of 16 columns (n is a multiple of 16)
             let mut tile: [S; R] = std::array::from_fn(|r| S::load(base.add(r * n + j0)));
-            if let Some(tt) = tt.as_deref_mut() {
+            if let Some(tt) = tt {
                 for q in 0..panels {
                     let d = delta.as_ptr().add(q * n_out + i0);
                     for p in 0..LANES {
