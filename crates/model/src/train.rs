@@ -229,13 +229,14 @@ pub fn train<F>(
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
 {
-    config.validate()?;
-    data.validate(ensemble)?;
     let engine = config.engine.resolve(ensemble);
     if engine == Engine::Fused {
+        // train_fused validates the same way.
         let isa = crate::fused::Isa::detect();
         return crate::fused::train_fused(ensemble, data, config, record_at, isa, hook);
     }
+    config.validate()?;
+    data.validate(ensemble)?;
     let device = ensemble.device().clone();
     let x = matrix_to_tensor(&data.x, &device).inner();
     let y = matrix_to_tensor(&data.y, &device).inner();

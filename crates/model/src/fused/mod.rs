@@ -41,6 +41,12 @@ where
 {
     config.validate()?;
     data.validate(ensemble)?;
+    if !isa.is_supported() {
+        return Err(ModelError::Backend {
+            backend: format!("fused ({isa:?})"),
+            reason: format!("this CPU cannot run {isa:?} code; use Isa::detect()"),
+        });
+    }
     let mlp = ensemble.config().clone();
     let shape = Shape::new(&mlp, data.x.nrows());
     let rule = StepRule {
