@@ -15,7 +15,9 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use sgntk::experiments::io::{Cell, Table};
-use sgntk::experiments::plot::{render, Band, Figure, Panel, Series};
+use sgntk::experiments::plot::{
+    render, Band, Figure, Format, LegendPos, Mark, Panel, RGBColor, Series,
+};
 use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{
     data, train_flat, BackendKind, LearningRule, Snn, SnnConfig, Surrogate, TrainConfig, TrainSet,
@@ -97,7 +99,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut kernel_csv = Table::new(&["delta_alpha", "width", "stage", "mean", "std"]);
     let mut fn_csv = Table::new(&["alpha", "width", "seed", "f"]);
     let mut panels = Vec::new();
-    let colors = [(31, 119, 180), (255, 127, 14)];
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
     for &width in &a.widths {
         let mut c = SnnConfig::new(width, a.time_steps);
         c.beta = 0.8;
@@ -136,7 +138,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             "Δα",
             "K(x(0), x(Δα))",
         );
-        p.legend = panels.is_empty();
+        p.legend = panels.is_empty().then_some(LegendPos::UpperRight);
         for (i, (stage, ks)) in [("init", &init), ("trained", &trained)]
             .into_iter()
             .enumerate()
@@ -165,12 +167,17 @@ fn run() -> Result<(), Box<dyn Error>> {
                 alpha: 0.25,
             });
             let m: Vec<f64> = mean.iter().copied().collect();
-            p.series
-                .push(Series::line(None, &grid, &m, colors[i], 1.0, 2, i == 1));
+            p.series.push(
+                Series::line(None, &grid, &m, colors[i], 1.0).mark(if i == 1 {
+                    Mark::Dashed(2)
+                } else {
+                    Mark::Line(2)
+                }),
+            );
         }
         panels.push(p);
         let mut f = Panel::new(format!("trained networks, n = {width}"), "α", "f(x(α))");
-        f.legend = true;
+        f.legend = Some(LegendPos::LowerRight);
         for (seed, fx) in funcs.iter().enumerate() {
             for j in 0..grid.len() {
                 fn_csv.push(&[
@@ -183,27 +190,21 @@ fn run() -> Result<(), Box<dyn Error>> {
             let label = (seed == 0).then(|| "networks".to_string());
             let y: Vec<f64> = fx.iter().copied().collect();
             f.series
-                .push(Series::line(label, &grid, &y, colors[0], 0.35, 1, false));
+                .push(Series::line(label, &grid, &y, colors[0], 0.35));
         }
         let target: Vec<f64> = data::targets(&xs).iter().copied().collect();
-        f.series.push(Series::line(
+        let target = Series::line(
             Some("target".into()),
             &grid,
             &target,
-            (0, 0, 0),
+            RGBColor(0, 0, 0),
             1.0,
-            2,
-            true,
-        ));
+        );
+        f.series.push(target.mark(Mark::Dashed(2)));
         let angles = data::uniform_angles(15, data::DEFAULT_DATA_SEED);
         let ys: Vec<f64> = set.y.iter().copied().collect();
-        f.series.push(Series::crosses(
-            "training points",
-            &angles,
-            &ys,
-            (0, 0, 0),
-            5,
-        ));
+        f.series
+            .push(Series::crosses("training points", &angles, &ys));
         panels.push(f);
     }
     kernel_csv.write(&a.out.join("snn_kernel.csv"))?;
@@ -213,12 +214,11 @@ fn run() -> Result<(), Box<dyn Error>> {
             "LIF network (β = 0.8, θ = 0.5), SGL through time with erf', {} steps, {} seeds",
             a.steps, a.seeds
         )),
-        rows: a.widths.len(),
-        cols: 2,
+        grid: (a.widths.len(), 2),
         panel_size: (520, 360),
         panels,
     };
-    let files = render(&fig, &a.out.join("snn_sgntk"))?;
+    let files = render(&fig, &a.out.join("snn_sgntk"), Format::Both)?;
     println!(
         "wrote {}",
         files

@@ -98,6 +98,28 @@ fn kernel_matches_the_library_in_full_precision() {
         let want = kernel_matrix(&spec, kind, &x, &y).unwrap();
         assert_eq!(got.shape(), (5, 2));
         assert_eq!(got, want, "{flag} {act}");
+        // κ scales the network function (g = κ f): every kernel is κ² times the κ = 1 one.
+        let o = sgntk(&[
+            "kernel",
+            "--kind",
+            flag,
+            "--activation",
+            act,
+            "--surrogate",
+            sur,
+            "--x",
+            &xf,
+            "--y",
+            &yf,
+            "--kappa",
+            "0.2",
+        ]);
+        let scaled = stdout_matrix(&o);
+        let rel = (&scaled - &got * 0.04).abs().max() / got.abs().max();
+        assert!(
+            rel < 1e-12,
+            "{flag} {act}: κ = 0.2 kernel / 0.04 off by {rel:e}"
+        );
     }
     // Default --y = --x; the singular sign NTK writes `inf` on the diagonal; --out writes a file.
     let out = dir.join("k.csv");
@@ -572,6 +594,7 @@ ms = [2.0, 5.0]
 widths = [16, 128]
 nets = 3
 steps = 60
+record_steps = [10]
 chunk = 3
 grid = 30
 [fig2]
@@ -579,6 +602,7 @@ ms = [2.0, 5.0]
 widths = [16, 128]
 nets = 3
 steps = 60
+record_steps = [10]
 chunk = 3
 grid = 30
 [fig3a]

@@ -124,8 +124,45 @@ fn train_set() -> TrainSet {
     TrainSet { y: targets(&x), x }
 }
 
+/// Most timed steps per case: a benchmark is a sample, not a training run.
+pub const MAX_STEPS: usize = 100_000;
+
+/// Bytes per parameter and network in a training case: the ensemble
+/// ([`sgntk_model::mlp::BYTES_PER_PARAMETER`]) plus the two weight-sized f32 operands of the
+/// reference matmuls.
+const BENCH_BYTES_PER_PARAMETER: u64 = sgntk_model::mlp::BYTES_PER_PARAMETER + 8;
+
+impl BenchOptions {
+    /// Checks the sizes before anything is allocated or timed: steps in 1..=[`MAX_STEPS`], and
+    /// every (width, nets) case and the kernel ensembles (10 networks) fit into memory.
+    pub fn validate(&self) -> Result<(), ExpError> {
+        if !(1..=MAX_STEPS).contains(&self.steps) {
+            return Err(ExpError::Usage(format!(
+                "--steps must be between 1 and {MAX_STEPS} (timed steps per case), got {}",
+                self.steps
+            )));
+        }
+        for &width in &self.widths {
+            let params = sgntk_model::limits::mlp_parameters(2, width, 3, 1).unwrap_or(u64::MAX);
+            for &e in self.nets.iter().chain([&10]) {
+                sgntk_model::check_memory(
+                    &format!("bench case width {width}, {e} networks"),
+                    &[
+                        ("networks", e as u64),
+                        ("parameters", params),
+                        ("bytes each", BENCH_BYTES_PER_PARAMETER),
+                    ],
+                )
+                .map_err(sgntk_model::ModelError::from)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs the benchmark, printing one line per case as it goes.
 pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
+    o.validate()?;
     let device = o.backend.device()?;
     let data = train_set();
     let d = data.x.nrows();

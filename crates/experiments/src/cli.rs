@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sgntk_model::data::DataSource;
 use sgntk_model::{Activation, BackendKind, Surrogate};
 
 use crate::commands;
 use crate::error::ExpError;
 use crate::figures::{run_figure, FigureId, RunOptions};
+use crate::plot::Format;
 use crate::settings::{Preset, Settings};
+use crate::shard::Shard;
+use crate::sweep::SweepSpec;
 
 /// sgntk: surrogate gradient learning through the (SG-)NTK.
 ///
@@ -71,6 +75,79 @@ pub enum Command {
     ///
     /// Example: sgntk bench --widths 100,500,1000 --nets 1,100 --out bench.csv
     Bench(BenchArgs),
+    /// Run one figure over a grid of settings (a TOML file): one sub-directory per grid point and
+    /// OUT/sweep.csv with a row per grid point (grid values and summary numbers).
+    ///
+    /// Example: sgntk sweep sweep.toml --out sweep1
+    Sweep(SweepArgs),
+    /// Submit a figure or a sweep to a Slurm cluster as a job array of --shards tasks (each runs
+    /// `--shard K/N`) plus an assemble job that runs after all of them and writes the figure.
+    ///
+    /// Writes OUT/slurm/job.sbatch and OUT/slurm/assemble.sbatch and submits them with sbatch
+    /// when it is on the PATH (--print: only write them). Logs: OUT/slurm/task-K.log.
+    /// Re-submitting after a failed task trains only the chunks still missing.
+    ///
+    /// Example: sgntk slurm --shards 32 --cpus-per-task 2 figure 3a --preset paper --out /scratch/fig3a
+    Slurm(SlurmArgs),
+}
+
+/// `sgntk sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The sweep file: `figure = "3a"`, optional `preset`, a `[set]` table of fixed settings and a
+    /// `[grid]` table of lists (every combination is run; `seed` is the network seed).
+    pub file: PathBuf,
+    /// Output directory (one sub-directory per grid point, and sweep.csv).
+    #[arg(long, default_value = "sweep")]
+    pub out: PathBuf,
+    /// Compute backend: flex, ndarray or wgpu.
+    #[arg(long, value_parser = parse_backend, default_value = "flex")]
+    pub backend: BackendKind,
+    /// Seed of the network initializations (unless the grid has `seed`).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Chunks of networks trained in parallel (default: the number of CPU threads).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Train only shard K of N of every grid point's chunks (0 ≤ K < N) and exit; a later run
+    /// without --shard assembles.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// `sgntk slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// Number of array tasks (shards).
+    #[arg(long)]
+    pub shards: usize,
+    /// Slurm partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per task (Slurm format, e.g. 2:00:00).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// CPUs per task (also each task's --threads).
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_task: usize,
+    /// Memory per task (e.g. 4G).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// Only write the job scripts; do not submit.
+    #[arg(long)]
+    pub print: bool,
+    /// What to run.
+    #[command(subcommand)]
+    pub target: SlurmTarget,
+}
+
+/// What `sgntk slurm` runs.
+#[derive(Debug, Subcommand)]
+pub enum SlurmTarget {
+    /// A figure (the arguments of `sgntk figure`).
+    Figure(FigureArgs),
+    /// A sweep (the arguments of `sgntk sweep`).
+    Sweep(SweepArgs),
 }
 
 /// `sgntk bench`.
@@ -183,12 +260,13 @@ pub struct PredictArgs {
     /// Test points (CSV).
     #[arg(long)]
     pub test: PathBuf,
-    /// Training time: `inf` or a number of steps of learning rate --lr.
-    #[arg(long, default_value = "inf", value_parser = parse_time)]
-    pub time: Time,
-    /// Learning rate η.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-    pub lr: f64,
+    /// Training time: `inf` or a number of steps of learning rate --lr [default: inf; not with
+    /// --kind nngp].
+    #[arg(long, value_parser = parse_time)]
+    pub time: Option<Time>,
+    /// Learning rate η [default: 0.1; not with --kind nngp].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
     /// Use T discrete steps of the linearized network, (Id − η K/d)^T, instead of gradient flow.
     #[arg(long)]
     pub discrete: bool,
@@ -264,10 +342,83 @@ pub struct FigureArgs {
     /// TOML file overriding preset settings, one table per figure ([fig1], [fig3a], [b2], …).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Training points of every figure: paper (the paper's own 15 + 15 points) or seeded (drawn
+    /// from each figure's data_seed). Default: the preset's (paper preset: paper; quick: seeded).
+    #[arg(long, value_parser = parse_data)]
+    pub data: Option<DataSource>,
     /// Chunks of networks trained in parallel (default: the number of CPU threads). The numbers
     /// do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Train only shard K of N of the figure's chunks (0 ≤ K < N; balanced by cost), save them in
+    /// --out/cache and exit without plotting. A later run without --shard on the same --out finds
+    /// every chunk and writes the figure, identical to an unsharded run.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Image files to write per figure: png, svg or both.
+    #[arg(long, value_enum, default_value = "both")]
+    pub format: Format,
+}
+
+impl FigureArgs {
+    /// The `sgntk figure` arguments that reproduce this run (without --threads and --shard), with
+    /// absolute paths.
+    pub fn to_args(&self) -> Result<Vec<String>, ExpError> {
+        let mut a = vec![
+            "figure".to_string(),
+            self.which.clone(),
+            "--preset".into(),
+            self.preset
+                .to_possible_value()
+                .map_or("quick".into(), |v| v.get_name().to_string()),
+            "--backend".into(),
+            self.backend.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+            "--out".into(),
+            absolute(&self.out)?,
+        ];
+        if let Some(c) = &self.config {
+            a.extend(["--config".into(), absolute(c)?]);
+        }
+        if let Some(d) = self.data {
+            a.extend(["--data".into(), d.to_string()]);
+        }
+        if self.format != Format::Both {
+            a.extend([
+                "--format".into(),
+                format!("{:?}", self.format).to_lowercase(),
+            ]);
+        }
+        Ok(a)
+    }
+}
+
+impl SweepArgs {
+    /// The `sgntk sweep` arguments that reproduce this run (without --threads and --shard).
+    pub fn to_args(&self) -> Result<Vec<String>, ExpError> {
+        Ok(vec![
+            "sweep".to_string(),
+            absolute(&self.file)?,
+            "--out".into(),
+            absolute(&self.out)?,
+            "--backend".into(),
+            self.backend.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+        ])
+    }
+}
+
+/// `p` as an absolute path (relative to the current directory).
+fn absolute(p: &std::path::Path) -> Result<String, ExpError> {
+    std::path::absolute(p)
+        .map(|a| a.display().to_string())
+        .map_err(|e| ExpError::output(p, e))
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
 }
 
 fn parse_activation(s: &str) -> Result<Activation, String> {
@@ -289,6 +440,10 @@ fn parse_engine(s: &str) -> Result<sgntk_model::Engine, String> {
             "unknown engine `{other}` (expected auto, fused, explicit or autodiff)"
         )),
     }
+}
+
+fn parse_data(s: &str) -> Result<DataSource, String> {
+    s.trim().to_ascii_lowercase().parse()
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
@@ -329,7 +484,7 @@ pub fn parse_figures(which: &str) -> Result<Vec<FigureId>, ExpError> {
 /// Runs figures and prints one line per figure with its summary location.
 pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
     let figures = parse_figures(&args.which)?;
-    let settings = Settings::load(args.preset, args.config.as_deref())?;
+    let settings = Settings::load(args.preset, args.data, args.config.as_deref())?;
     let opts = RunOptions {
         out: args.out.clone(),
         backend: args.backend,
@@ -341,16 +496,31 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
             .threads
             .unwrap_or_else(crate::figures::default_threads)
             .max(1),
+        shard: args.shard,
+        format: args.format,
+        ..RunOptions::default()
     };
+    crate::io::check_out_dir(&opts.out)?;
     for id in figures {
-        let report = run_figure(id, &opts)?;
+        let Some(report) = run_figure(id, &opts)? else {
+            eprintln!(
+                "{}: shard {} done; run again without --shard to write the figure",
+                id.stem(),
+                args.shard.map(|s| s.to_string()).unwrap_or_default()
+            );
+            continue;
+        };
+        let image = match opts.format {
+            Format::Svg => "svg",
+            _ => "png",
+        };
         eprintln!(
             "{}: {:.1} s ({} chunks trained, {} resumed) -> {}",
             report.figure,
             report.elapsed_s,
             report.trained_chunks,
             report.resumed_chunks,
-            opts.out.join(format!("{}.png", id.stem())).display()
+            opts.out.join(id.stem()).with_extension(image).display()
         );
     }
     Ok(())
@@ -361,6 +531,10 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
         return Err(ExpError::Usage(
             "--widths, --nets and --steps must be positive".into(),
         ));
+    }
+    // Before measuring: the output file's directory is created and writable.
+    if let Some(out) = &a.out {
+        crate::io::check_out_file(out)?;
     }
     let rows = crate::bench::run(&crate::bench::BenchOptions {
         widths: a.widths.clone(),
@@ -398,7 +572,102 @@ pub fn run(cli: Cli) -> Result<(), ExpError> {
         Command::Train(a) => commands::train(&a),
         Command::Figure(a) => run_figures(&a),
         Command::Bench(a) => bench(&a),
+        Command::Sweep(a) => run_sweep(&a),
+        Command::Slurm(a) => slurm(&a),
     }
+}
+
+fn run_sweep(a: &SweepArgs) -> Result<(), ExpError> {
+    let spec = SweepSpec::load(&a.file)?;
+    let settings = Settings::preset(spec.preset);
+    let opts = RunOptions {
+        out: a.out.clone(),
+        backend: a.backend,
+        seed: a.seed,
+        preset: spec.preset,
+        settings,
+        progress: true,
+        threads: a
+            .threads
+            .unwrap_or_else(crate::figures::default_threads)
+            .max(1),
+        shard: a.shard,
+        ..RunOptions::default()
+    };
+    crate::io::check_out_dir(&opts.out)?;
+    let n = crate::sweep::run_sweep(&spec, &opts)?;
+    match a.shard {
+        Some(s) => eprintln!("sweep: shard {s} of {n} grid points done"),
+        None => eprintln!(
+            "sweep: {n} grid points -> {}",
+            a.out.join("sweep.csv").display()
+        ),
+    }
+    Ok(())
+}
+
+fn slurm(a: &SlurmArgs) -> Result<(), ExpError> {
+    if a.shards == 0 || a.cpus_per_task == 0 {
+        return Err(ExpError::Usage(
+            "--shards and --cpus-per-task must be ≥ 1".into(),
+        ));
+    }
+    let (name, out, args) = match &a.target {
+        SlurmTarget::Figure(f) => {
+            if f.shard.is_some() {
+                return Err(ExpError::Usage("sgntk slurm sets --shard itself".into()));
+            }
+            // fail now, not in the cluster: the figures and settings must be valid
+            parse_figures(&f.which)?;
+            Settings::load(f.preset, f.data, f.config.as_deref())?;
+            (format!("sgntk-{}", f.which), f.out.clone(), f.to_args()?)
+        }
+        SlurmTarget::Sweep(s) => {
+            if s.shard.is_some() {
+                return Err(ExpError::Usage("sgntk slurm sets --shard itself".into()));
+            }
+            SweepSpec::load(&s.file)?;
+            ("sgntk-sweep".to_string(), s.out.clone(), s.to_args()?)
+        }
+    };
+    crate::io::check_out_dir(&out)?;
+    let exe =
+        std::env::current_exe().map_err(|e| ExpError::Usage(format!("sgntk's own path: {e}")))?;
+    let mut command = vec![exe.display().to_string()];
+    command.extend(args);
+    let options = crate::slurm::SlurmOptions {
+        shards: a.shards,
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        cpus_per_task: a.cpus_per_task,
+        mem: a.mem.clone(),
+    };
+    let dir = std::path::absolute(out.join("slurm")).map_err(|e| ExpError::output(&out, e))?;
+    let scripts = crate::slurm::scripts(&name, &command, &dir, &options);
+    let (array, assemble) = crate::slurm::write_scripts(&dir, &scripts)?;
+    if a.print || !crate::slurm::have_sbatch() {
+        let why = if a.print {
+            ""
+        } else {
+            " (sbatch is not on the PATH)"
+        };
+        eprintln!(
+            "wrote {} and {}{why}; submit with: id=$(sbatch --parsable {}) && sbatch --dependency=afterok:$id {}",
+            array.display(),
+            assemble.display(),
+            array.display(),
+            assemble.display()
+        );
+        return Ok(());
+    }
+    let (id, id2) = crate::slurm::submit(&array, &assemble)?;
+    println!("{id} {id2}");
+    eprintln!(
+        "submitted array {id} ({} tasks) and assemble job {id2}; watch: squeue -j {id},{id2}; logs: {}",
+        a.shards,
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Prints `error: …` and returns exit status 2.
@@ -473,7 +742,10 @@ pub fn example_main(id: FigureId) -> ExitCode {
         seed: a.seed,
         out: a.out,
         config: a.config,
+        data: None,
         threads: None,
+        shard: None,
+        format: Format::Both,
     };
     match run_figures(&args) {
         Ok(()) => ExitCode::SUCCESS,

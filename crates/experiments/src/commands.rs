@@ -4,14 +4,18 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
-use sgntk_model::{Ensemble, LearningRule, MlpConfig, TrainSet};
+use sgntk_model::{Ensemble, LearningRule, MlpConfig, TrainConfig, TrainSet};
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
 use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Method, TrainTime};
 
 use crate::cli::{KernelArgs, Kind, Mode, NetArgs, PredictArgs, Time, TrainArgs};
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
-use crate::io::{read_csv, read_train_csv, to_csv, write_csv, IoError};
+use crate::io::{read_csv, read_train_csv, to_csv, write_all_atomic, write_csv};
+use crate::io::{Cell, IoError, Table};
+
+/// Learning rate of `predict` when `--lr` is not given.
+const DEFAULT_LR: f64 = 0.1;
 
 fn spec(net: &NetArgs) -> KernelSpec {
     KernelSpec {
@@ -40,6 +44,16 @@ fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig
             net.depth
         )));
     }
+    // Before building the widths: P, counted with overflow checks, must fit into memory.
+    let params = sgntk_model::limits::mlp_parameters(input_dim, width, net.depth, 1);
+    sgntk_model::check_memory(
+        "one network",
+        &[
+            ("parameters", params.unwrap_or(u64::MAX)),
+            ("bytes each", sgntk_model::mlp::BYTES_PER_PARAMETER),
+        ],
+    )
+    .map_err(sgntk_model::ModelError::from)?;
     let mut widths = vec![input_dim];
     widths.extend(std::iter::repeat_n(width, net.depth - 1));
     widths.push(1);
@@ -67,6 +81,19 @@ fn read_points(path: &Path, dim: Option<usize>) -> Result<DMatrix<f64>, ExpError
     Ok(m)
 }
 
+/// Fails unless every entry of `m` (a result about to be written) is finite: NaN or ±∞ (e.g.
+/// from an f32 overflow) must never be reported as a success.
+fn check_finite_output(m: &DMatrix<f64>, what: &str, hint: &str) -> Result<(), ExpError> {
+    for (j, col) in m.column_iter().enumerate() {
+        if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(ExpError::Usage(format!(
+                "{what} is {v} at row {i}, column {j}; nothing written ({hint})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Writes CSV text to `out`, or to stdout.
 fn emit(m: &DMatrix<f64>, header: Option<&[&str]>, out: Option<&Path>) -> Result<(), ExpError> {
     match out {
@@ -91,7 +118,13 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
         let width = a.width.ok_or_else(|| {
             ExpError::Usage("--empirical needs --width N (the hidden width)".into())
         })?;
-        empirical_mean_kernel(a, width, &x, &y)?
+        let k = empirical_mean_kernel(a, width, &x, &y)?;
+        check_finite_output(
+            &k,
+            "the empirical kernel",
+            "the f32 networks overflowed; rescale the inputs",
+        )?;
+        k
     } else {
         if a.width.is_some() {
             return Err(ExpError::Usage(
@@ -131,13 +164,17 @@ fn empirical_mean_kernel(
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
-    if !(a.lr.is_finite() && a.lr > 0.0) {
-        return Err(ExpError::Usage(format!(
-            "--lr must be positive, got {}",
-            a.lr
-        )));
+    if a.kind == Kind::Nngp && (a.time.is_some() || a.lr.is_some() || a.discrete) {
+        return Err(ExpError::Usage(
+            "--time, --lr and --discrete do not apply to --kind nngp (the NNGP regression is not trained: it has no time)"
+                .into(),
+        ));
     }
-    let time = match a.time {
+    let lr = a.lr.unwrap_or(DEFAULT_LR);
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(ExpError::Usage(format!("--lr must be positive, got {lr}")));
+    }
+    let time = match a.time.unwrap_or(Time::Infinite) {
         Time::Infinite if a.discrete => {
             return Err(ExpError::Usage(
                 "--discrete needs a finite --time T (steps)".into(),
@@ -151,36 +188,46 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
         }
         Time::Steps(t) => TrainTime::Finite {
             t,
-            lr: a.lr,
+            lr,
             discrete: a.discrete,
         },
     };
     let s = spec(&a.net);
     s.validate()?;
-    let kind = kernel_kind(a.kind);
-    let time = if kind == KernelKind::Nngp {
-        TrainTime::Infinite
-    } else {
-        time
-    };
-    let gp = gp_predict(&s, kind, &xt, &yt, &x, time)?;
+    let gp = gp_predict(&s, kernel_kind(a.kind), &xt, &yt, &x, time)?;
     let std = gp.std();
     let out = DMatrix::from_fn(
         x.nrows(),
         2,
         |i, j| if j == 0 { gp.mean[(i, 0)] } else { std[i] },
     );
+    check_finite_output(
+        &out,
+        "the GP prediction",
+        "the kernel system is numerically unusable",
+    )?;
     emit(&out, Some(&["mean", "std"]), a.out.as_deref())
 }
 
 /// `sgntk train`: trains an ensemble, writes `outputs.csv` (one column per network, one row per
 /// test point) and `loss.csv` (`step,loss`, the mean loss over networks).
 pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
+    // Before any work: the output directory exists (or is created) and is writable.
+    crate::io::check_out_dir(&a.out)?;
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let config = mlp_config(&a.net, xt.ncols(), a.width)?;
+    // Fail before initializing: the learning rate and the loss curve's size.
+    TrainConfig {
+        lr: a.lr,
+        steps: a.steps,
+        ..TrainConfig::default()
+    }
+    .validate()?;
     let device = a.backend.device()?;
     let mut ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
+    // The test points must fit the networks' f32 arithmetic too, before training.
+    ens.check_inputs(&x)?;
     let rule = match a.mode {
         Mode::Gd => LearningRule::Gd,
         Mode::Sgl => LearningRule::Sgl(a.net.surrogate),
@@ -191,17 +238,25 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     pb.finish_and_clear();
     let outputs = ens.predict(&x)?;
     let table = DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| outputs[k][(i, 0)]);
+    check_finite_output(
+        &table,
+        "a network's output on the test points",
+        "the f32 networks overflowed; rescale the inputs",
+    )?;
     let names: Vec<String> = (0..outputs.len()).map(|k| format!("net_{k}")).collect();
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
-    write_csv(&a.out.join("outputs.csv"), &table, Some(&header))?;
-    let loss = DMatrix::from_fn(report.loss.len(), 2, |t, j| {
-        if j == 0 {
-            t as f64
-        } else {
-            report.loss[t]
-        }
-    });
-    write_csv(&a.out.join("loss.csv"), &loss, Some(&["step", "loss"]))?;
+    let mut loss = Table::new(&["step", "loss"]);
+    for (t, l) in report.loss.iter().enumerate() {
+        loss.push(&[Cell::Int(t), Cell::Num(*l)]);
+    }
+    // Both files or neither (each written in full to a temporary file first).
+    write_all_atomic(&[
+        (
+            a.out.join("outputs.csv"),
+            to_csv(&table, Some(&header)).into_bytes(),
+        ),
+        (a.out.join("loss.csv"), loss.to_csv().into_bytes()),
+    ])?;
     eprintln!(
         "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}",
         a.nets,

@@ -1,9 +1,19 @@
 //! CSV input and output in the CLI's contract: one point per row, comma-separated numbers, an
 //! optional header line; for training files the last column is the target. Outputs are written in
 //! full f64 precision, `inf` for infinite entries.
+//!
+//! Header rule: a UTF-8 byte-order mark is ignored; the first non-empty, non-`#` line is a header
+//! only if every one of its cells is a *name* — not a number, and starting with a letter, `_` or a
+//! quote (`x0`, `target`, `"y"`). Any other cell that is not a finite number is an error naming the
+//! line, so a mangled first data row (`1.5x`, `?0.3`) is reported instead of being dropped as a
+//! header.
+//!
+//! Every output file is written atomically ([`write_atomic`]): to a uniquely named temporary file
+//! in the same directory, then renamed over the target, so a failed or interrupted write (a full
+//! disk, a killed run) never leaves a truncated file, and concurrent runs never collide.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sgntk_model::nalgebra::DMatrix;
 use thiserror::Error;
@@ -61,6 +71,7 @@ pub enum IoError {
 
 /// Parses CSV text: numbers only, except an optional first (header) line.
 pub fn parse_csv(text: &str, path: &str) -> Result<DMatrix<f64>, IoError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows: Vec<Vec<f64>> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -86,14 +97,21 @@ pub fn parse_csv(text: &str, path: &str) -> Result<DMatrix<f64>, IoError> {
                 }
                 rows.push(v);
             }
-            // A header is allowed on the first non-empty line only, and must not look numeric.
+            // A header is allowed on the first non-empty line only, and every cell must be a name.
             Err(cell) => {
-                let is_header = rows.is_empty() && cells.iter().all(|c| c.parse::<f64>().is_err());
+                let is_header = rows.is_empty() && cells.iter().all(|c| is_name(c));
                 if !is_header || text.lines().take(i).any(|l| !l.trim().is_empty()) {
+                    // In a would-be header, name the cell that is neither a number nor a name.
+                    let finite = |c: &str| c.parse::<f64>().is_ok_and(f64::is_finite);
+                    let culprit = if rows.is_empty() {
+                        cells.iter().find(|c| !is_name(c) && !finite(c))
+                    } else {
+                        None
+                    };
                     return Err(IoError::BadNumber {
                         path: path.into(),
                         line: i + 1,
-                        cell: cell.to_string(),
+                        cell: culprit.copied().unwrap_or(cell).to_string(),
                     });
                 }
             }
@@ -104,6 +122,16 @@ pub fn parse_csv(text: &str, path: &str) -> Result<DMatrix<f64>, IoError> {
     };
     let cols = first.len();
     Ok(DMatrix::from_fn(rows.len(), cols, |r, c| rows[r][c]))
+}
+
+/// Whether a header cell is a column name: not a number, and starting with a letter, `_` or a
+/// quote.
+fn is_name(cell: &str) -> bool {
+    cell.parse::<f64>().is_err()
+        && cell
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '"' || c == '\'')
 }
 
 /// Reads a CSV file of numbers.
@@ -162,18 +190,137 @@ pub fn to_csv(m: &DMatrix<f64>, header: Option<&[&str]>) -> String {
     out
 }
 
-/// Writes a matrix as CSV.
+/// Writes a matrix as CSV (atomically, creating the directory).
 pub fn write_csv(path: &Path, m: &DMatrix<f64>, header: Option<&[&str]>) -> Result<(), IoError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| IoError::File {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
-    std::fs::write(path, to_csv(m, header)).map_err(|source| IoError::File {
+    write_atomic(path, to_csv(m, header).as_bytes())
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> IoError {
+    IoError::File {
         path: path.display().to_string(),
         source,
+    }
+}
+
+/// A fresh temporary path in `path`'s directory, unique across processes and threads
+/// (`.NAME.tmp-PID-COUNTER-NANOS`; with `keep_extension`, `path`'s extension is appended again so
+/// writers that choose the format by extension, like the PNG encoder, still see it).
+pub fn temp_path(path: &Path, keep_extension: bool) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let mut tmp = format!(".{name}.tmp-{}-{n}-{nanos:09}", std::process::id());
+    if let Some(ext) = path.extension().filter(|_| keep_extension) {
+        tmp.push('.');
+        tmp.push_str(&ext.to_string_lossy());
+    }
+    path.with_file_name(tmp)
+}
+
+/// Creates `path`'s parent directory if missing.
+pub fn create_parent(path: &Path) -> Result<(), IoError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e)),
+        None => Ok(()),
+    }
+}
+
+/// Produces `path` atomically: `write` fills a fresh temporary file beside it ([`temp_path`]),
+/// which is then renamed over `path`; on any error the temporary file is removed and `path` is
+/// left as it was. Creates the parent directory.
+pub fn write_via_temp<E: From<IoError>>(
+    path: &Path,
+    keep_extension: bool,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    create_parent(path)?;
+    let tmp = temp_path(path, keep_extension);
+    let done = write(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| E::from(file_error(path, e))));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_via_temp`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_via_temp(path, false, |tmp| {
+        std::fs::write(tmp, bytes).map_err(|e| file_error(path, e))
     })
+}
+
+/// Writes several files as one unit: every file goes to its temporary file first, and only when
+/// all are complete are they renamed into place, so a failed write (a full disk) leaves none of
+/// them half-written or missing beside the others' new versions.
+pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<(), IoError> {
+    let mut temps: Vec<PathBuf> = Vec::new();
+    let cleanup = |temps: &[PathBuf]| {
+        for t in temps {
+            let _ = std::fs::remove_file(t);
+        }
+    };
+    for (path, bytes) in files {
+        if let Err(e) = create_parent(path) {
+            cleanup(&temps);
+            return Err(e);
+        }
+        let tmp = temp_path(path, false);
+        temps.push(tmp.clone());
+        if let Err(e) = std::fs::write(&tmp, bytes) {
+            cleanup(&temps);
+            return Err(file_error(path, e));
+        }
+    }
+    for (i, ((path, _), tmp)) in files.iter().zip(&temps).enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            cleanup(&temps[i..]);
+            return Err(file_error(path, e));
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before any work starts, that `dir` can hold outputs: creates it (and its parents) and
+/// writes and removes a probe file in it. The error names the directory and the reason.
+pub fn check_out_dir(dir: &Path) -> Result<(), IoError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(file_error(
+            dir,
+            std::io::Error::other("exists and is not a directory"),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+    let probe = temp_path(&dir.join("write-check"), false);
+    std::fs::write(&probe, b"").map_err(|e| {
+        file_error(
+            dir,
+            std::io::Error::new(e.kind(), format!("not writable ({e})")),
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Checks, before any work starts, that the file `path` can be written: its directory is created
+/// and writable ([`check_out_dir`]) and `path` is not a directory.
+pub fn check_out_file(path: &Path) -> Result<(), IoError> {
+    if path.is_dir() {
+        return Err(file_error(
+            path,
+            std::io::Error::other("is a directory, expected a file name"),
+        ));
+    }
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => check_out_dir(dir),
+        None => check_out_dir(Path::new(".")),
+    }
 }
 
 /// A CSV table with text and number cells (long format, one observation per row), for the data
@@ -241,12 +388,9 @@ impl Table {
         out
     }
 
-    /// Writes the table to `path`.
+    /// Writes the table to `path` (atomically, creating the directory).
     pub fn write(&self, path: &Path) -> Result<(), IoError> {
-        std::fs::write(path, self.to_csv()).map_err(|source| IoError::File {
-            path: path.display().to_string(),
-            source,
-        })
+        write_atomic(path, self.to_csv().as_bytes())
     }
 }
 
@@ -270,6 +414,113 @@ mod tests {
         let e = parse_csv("a,b\n", "t").unwrap_err().to_string();
         assert!(e.contains("no data rows"), "{e}");
         assert!(matches!(parse_csv("", "t"), Err(IoError::Empty { .. })));
+    }
+
+    #[test]
+    fn bom_is_ignored_and_only_names_make_a_header() {
+        // A one-column file saved with a byte-order mark keeps its first row.
+        let m = parse_csv("\u{feff}1.5\n2\n3\n", "t").unwrap();
+        assert_eq!(m.as_slice(), &[1.5, 2.0, 3.0]);
+        let m = parse_csv("\u{feff}x\n2\n3\n", "t").unwrap();
+        assert_eq!(m.as_slice(), &[2.0, 3.0]);
+        let m = parse_csv("\u{feff}x0,x1\n1,2\n", "t").unwrap();
+        assert_eq!(m.shape(), (1, 2));
+        // Names: letters, `_`, quotes.
+        for h in ["target", "_y", "\"y\"", "α", "net_0"] {
+            let m = parse_csv(&format!("{h}\n4\n"), "t").unwrap();
+            assert_eq!(m.as_slice(), &[4.0], "{h}");
+        }
+        // A first cell that is neither a number nor a name is an error, not a dropped row.
+        for bad in [
+            "1.5x",
+            "?0.3",
+            "\u{feff}\u{feff}1",
+            "-",
+            "nan",
+            "inf",
+            "1e999",
+        ] {
+            let e = parse_csv(&format!("{bad}\n2\n3\n"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 1") && e.contains("not a finite number"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse_csv("x0,1.5y\n1,2\n", "t").unwrap_err().to_string();
+        assert!(e.contains("line 1: `1.5y`"), "{e}");
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files_and_leave_no_temporaries() {
+        let dir = std::env::temp_dir().join(format!("sgntk-io-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = dir.join("sub").join("a.csv");
+        write_atomic(&p, b"1\n").unwrap();
+        write_atomic(&p, b"2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "2\n");
+        // A failing writer leaves the old file and no temporary.
+        let r: Result<(), IoError> = write_via_temp(&p, false, |tmp| {
+            std::fs::write(tmp, b"partial").unwrap();
+            Err(IoError::Empty { path: "x".into() })
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "2\n");
+        let q = dir.join("b.csv");
+        write_all_atomic(&[(p.clone(), b"3\n".to_vec()), (q.clone(), b"4\n".to_vec())]).unwrap();
+        assert_eq!(std::fs::read_to_string(&q).unwrap(), "4\n");
+        let names = |d: &Path| -> Vec<String> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert!(
+            names(&dir).iter().all(|n| !n.contains(".tmp-")),
+            "{:?}",
+            names(&dir)
+        );
+        assert!(names(&dir.join("sub")).iter().all(|n| !n.contains(".tmp-")));
+        // Temporary names are unique and keep the extension when asked.
+        let t1 = temp_path(&p, true);
+        let t2 = temp_path(&p, true);
+        assert_ne!(t1, t2);
+        assert_eq!(t1.extension().unwrap(), "csv");
+        assert_ne!(temp_path(&p, false).extension().unwrap(), "csv");
+        // Output checks: a file where a directory should be, a directory where a file should be.
+        assert!(check_out_dir(&dir.join("new").join("deeper")).is_ok());
+        assert!(check_out_dir(&p).is_err());
+        assert!(check_out_file(&dir).is_err());
+        assert!(check_out_file(&p.join("x.csv")).is_err());
+        assert!(check_out_file(&dir.join("made").join("x.csv")).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn csv_reader_never_panics_on_random_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = parse_csv(&text, "t");
+        }
+
+        #[test]
+        fn csv_reader_never_panics_on_csv_like_text(
+            cells in proptest::collection::vec("[-+0-9.eE,\n\r\t #a-z\u{feff}\"]{0,12}", 0..12)
+        ) {
+            let _ = parse_csv(&cells.join(","), "t");
+        }
+
+        #[test]
+        fn csv_reader_round_trips_random_numbers(
+            rows in proptest::collection::vec(proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::ZERO | proptest::num::f64::SUBNORMAL, 3), 1..6)
+        ) {
+            let m = DMatrix::from_fn(rows.len(), 3, |r, c| rows[r][c]);
+            let back = parse_csv(&to_csv(&m, Some(&["a", "b", "c"])), "t").unwrap();
+            proptest::prop_assert_eq!(back, m);
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub mod io;
 pub mod plot;
 pub mod progress;
 pub mod settings;
+pub mod shard;
+pub mod slurm;
+pub mod sweep;
 
 pub use error::ExpError;
 pub use figures::{run_figure, FigureId, FigureReport, RunOptions};

@@ -15,7 +15,9 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sgntk_model::data::DEFAULT_DATA_SEED;
+use sgntk_model::data::{
+    test_grid, train_angles, train_grid_angles, DataSource, DEFAULT_DATA_SEED,
+};
 use sgntk_model::{Activation, Surrogate};
 
 use crate::error::ExpError;
@@ -41,8 +43,12 @@ pub struct KernelFigure {
     pub widths: Vec<usize>,
     /// Networks per (m, n) cell.
     pub nets: usize,
-    /// Training steps t at which the kernel is measured again (besides t = 0).
+    /// Training steps t of the plotted trained kernel (the caption's t = 1e4 at paper scale).
     pub steps: usize,
+    /// Further steps (< `steps`) at which the kernel is recorded and reported in the JSON, e.g.
+    /// the authors' code's t = 1e3; the kernel change sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F is taken over
+    /// these, 0 and `steps`.
+    pub record_steps: Vec<usize>,
     /// Learning rate η.
     pub lr: f64,
     /// Number of layers L (two hidden layers: 3).
@@ -55,7 +61,9 @@ pub struct KernelFigure {
     pub surrogate: Surrogate,
     /// Number of training points (uniform angles).
     pub train_points: usize,
-    /// Seed of the training angles.
+    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
+    pub data: DataSource,
+    /// Seed of the training angles (`data = "seeded"`).
     pub data_seed: u64,
     /// Test-grid size (angles Δα of the kernel slice).
     pub grid: usize,
@@ -87,11 +95,13 @@ pub struct RegressionFigure {
     pub sigma_w: f64,
     /// σb.
     pub sigma_b: f64,
-    /// Last-layer scale κ.
+    /// Last-layer scale κ: the networks compute g = κ f (an output multiplier, SPEC §1).
     pub kappa: f64,
     /// Number of training points (drawn from the grid without replacement).
     pub train_points: usize,
-    /// Seed of the training angles.
+    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
+    pub data: DataSource,
+    /// Seed of the training angles (`data = "seeded"`).
     pub data_seed: u64,
     /// Test-grid size.
     pub grid: usize,
@@ -105,7 +115,9 @@ pub struct RegressionFigure {
 pub struct TargetFigure {
     /// Number of training points (uniform angles, as in Fig. 1/2).
     pub train_points: usize,
-    /// Seed of the training angles.
+    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
+    pub data: DataSource,
+    /// Seed of the training angles (`data = "seeded"`).
     pub data_seed: u64,
     /// Points on the plotted curve.
     pub grid: usize,
@@ -129,22 +141,32 @@ pub struct Settings {
     pub b2: RegressionFigure,
 }
 
+/// The data source of a preset: the paper's points at paper scale, seeded ones in the quick runs.
+fn preset_data(preset: Preset) -> DataSource {
+    match preset {
+        Preset::Paper => DataSource::Paper,
+        Preset::Quick => DataSource::Seeded,
+    }
+}
+
 fn kernel_figure(preset: Preset, surrogate: Surrogate) -> KernelFigure {
-    let (widths, nets, steps) = match preset {
-        Preset::Paper => (vec![10, 100, 500, 1000], 10, 10_000),
-        Preset::Quick => (vec![10, 100, 500], 4, 1000),
+    let (widths, nets, steps, record_steps) = match preset {
+        Preset::Paper => (vec![10, 100, 500, 1000], 10, 10_000, vec![10, 100, 1000]),
+        Preset::Quick => (vec![10, 100, 500], 4, 1000, vec![10, 100]),
     };
     KernelFigure {
         ms: vec![2.0, 5.0, 20.0],
         widths,
         nets,
         steps,
+        record_steps,
         lr: 0.1,
         depth: 3,
         sigma_w: 1.0,
         sigma_b: 0.1,
         surrogate,
         train_points: 15,
+        data: preset_data(preset),
         data_seed: DEFAULT_DATA_SEED,
         grid: 100,
         chunk: 1,
@@ -152,6 +174,7 @@ fn kernel_figure(preset: Preset, surrogate: Surrogate) -> KernelFigure {
 }
 
 fn regression_figure(
+    preset: Preset,
     widths: Vec<usize>,
     nets: usize,
     steps: usize,
@@ -169,6 +192,7 @@ fn regression_figure(
         sigma_b: 0.1,
         kappa,
         train_points: 15,
+        data: preset_data(preset),
         data_seed: DEFAULT_DATA_SEED,
         grid: 100,
         chunk: 1,
@@ -181,14 +205,14 @@ impl Settings {
         let erf_prime = Surrogate::ErfPrime { a: 1.0 };
         let (fig3a, fig3b, b2) = match preset {
             Preset::Paper => (
-                regression_figure(vec![500], 500, 30_000, 1.0),
-                regression_figure(vec![20, 100, 500], 500, 30_000, 1.0),
-                regression_figure(vec![500], 100, 20_000, 0.2),
+                regression_figure(preset, vec![500], 500, 30_000, 1.0),
+                regression_figure(preset, vec![20, 100, 500], 500, 30_000, 1.0),
+                regression_figure(preset, vec![500], 100, 20_000, 0.2),
             ),
             Preset::Quick => (
-                regression_figure(vec![200], 48, 5000, 1.0),
-                regression_figure(vec![20, 100, 200], 48, 5000, 1.0),
-                regression_figure(vec![200], 32, 4000, 0.2),
+                regression_figure(preset, vec![200], 48, 5000, 1.0),
+                regression_figure(preset, vec![20, 100, 200], 48, 5000, 1.0),
+                regression_figure(preset, vec![200], 32, 4000, 0.2),
             ),
         };
         Settings {
@@ -198,6 +222,7 @@ impl Settings {
             fig3b,
             b1: TargetFigure {
                 train_points: 15,
+                data: preset_data(preset),
                 data_seed: DEFAULT_DATA_SEED,
                 grid: 400,
             },
@@ -221,9 +246,28 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The preset's settings, overridden by the config file at `path` when given.
-    pub fn load(preset: Preset, path: Option<&Path>) -> Result<Self, ExpError> {
-        let base = Settings::preset(preset);
+    /// The same settings with every figure's training points taken from `data`.
+    pub fn with_data(mut self, data: DataSource) -> Self {
+        self.fig1.data = data;
+        self.fig2.data = data;
+        self.fig3a.data = data;
+        self.fig3b.data = data;
+        self.b2.data = data;
+        self.b1.data = data;
+        self
+    }
+
+    /// The preset's settings, with every figure's training points from `data` when given, then
+    /// overridden by the config file at `path` when given.
+    pub fn load(
+        preset: Preset,
+        data: Option<DataSource>,
+        path: Option<&Path>,
+    ) -> Result<Self, ExpError> {
+        let mut base = Settings::preset(preset);
+        if let Some(d) = data {
+            base = base.with_data(d);
+        }
         match path {
             None => Ok(base),
             Some(p) => {
@@ -251,6 +295,9 @@ impl Settings {
         if self.b1.train_points == 0 || self.b1.grid < 2 {
             return Err("[b1] train_points must be ≥ 1 and grid ≥ 2".into());
         }
+        check_grid(self.b1.grid, false).map_err(|e| format!("[b1] {e}"))?;
+        train_angles(self.b1.data, self.b1.train_points, self.b1.data_seed)
+            .map_err(|e| format!("[b1] {e}"))?;
         Ok(())
     }
 }
@@ -291,10 +338,40 @@ fn check_common(
     if train_points == 0 || grid < 2 {
         return Err("train_points must be ≥ 1 and grid ≥ 2".into());
     }
-    Ok(())
+    check_grid(grid, true)
+}
+
+/// Before allocating: the largest grid-sized array fits into memory (the GP covariance over the
+/// grid, grid² f64 values, when `squared`; else `grid` × 64 bytes).
+fn check_grid(grid: usize, squared: bool) -> Result<(), String> {
+    let g = grid as u64;
+    let factors: &[(&str, u64)] = if squared {
+        &[("grid points", g), ("grid points", g), ("bytes", 8)]
+    } else {
+        &[("grid points", g), ("bytes", 64)]
+    };
+    sgntk_model::check_memory("grid", factors)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Before training: the loss curve (steps + 1 values) fits into memory.
+fn check_steps(steps: usize) -> Result<(), String> {
+    let values = (steps as u64).saturating_add(1);
+    sgntk_model::check_memory("steps", &[("loss values", values), ("bytes", 8)])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 impl KernelFigure {
+    /// Every step at which kernels are recorded: 0, `record_steps`…, `steps`.
+    pub fn recorded_steps(&self) -> Vec<usize> {
+        let mut t = vec![0];
+        t.extend(&self.record_steps);
+        t.push(self.steps);
+        t
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
         check_common(
@@ -308,12 +385,24 @@ impl KernelFigure {
             self.grid,
             self.chunk,
         )?;
+        check_steps(self.steps)?;
         if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
             return Err(format!(
                 "ms must be a non-empty list of positive numbers, got {:?}",
                 self.ms
             ));
         }
+        if let Some(t) = self
+            .record_steps
+            .iter()
+            .find(|&&t| t == 0 || t >= self.steps)
+        {
+            return Err(format!(
+                "record_steps must lie strictly between 0 and steps = {}, got {t}",
+                self.steps
+            ));
+        }
+        train_angles(self.data, self.train_points, self.data_seed)?;
         Ok(())
     }
 }
@@ -332,6 +421,7 @@ impl RegressionFigure {
             self.grid,
             self.chunk,
         )?;
+        check_steps(self.steps)?;
         if !(self.kappa.is_finite() && self.kappa > 0.0) {
             return Err(format!("kappa must be positive, got {}", self.kappa));
         }
@@ -340,6 +430,9 @@ impl RegressionFigure {
                 "train_points ({}) cannot exceed grid ({}): they are drawn from the grid",
                 self.train_points, self.grid
             ));
+        }
+        if self.data == DataSource::Paper {
+            train_grid_angles(self.data, &test_grid(self.grid), self.train_points, 0)?;
         }
         Ok(())
     }
@@ -398,6 +491,20 @@ mod tests {
         assert_eq!(paper.fig3a.steps, 30_000);
         assert_eq!(paper.b2.kappa, 0.2);
         assert_eq!(paper.b2.steps, 20_000);
+        assert_eq!(paper.fig1.record_steps, vec![10, 100, 1000]);
+        for d in [
+            paper.fig1.data,
+            paper.fig3a.data,
+            paper.b2.data,
+            paper.b1.data,
+        ] {
+            assert_eq!(d, DataSource::Paper);
+        }
+        let err = paper
+            .with_overrides("[fig3a]\ntrain_points = 10\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data = paper"), "{err}");
     }
 
     #[test]

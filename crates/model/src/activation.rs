@@ -161,6 +161,14 @@ impl Activation {
         matches!(self, Activation::Sign | Activation::Step)
     }
 
+    /// The parameter of the family (m of `erf:m`), if it has one.
+    pub fn parameter(&self) -> Option<f64> {
+        match *self {
+            Activation::Erf { m } => Some(m),
+            _ => None,
+        }
+    }
+
     /// The activation's own name, e.g. `erf:5`.
     pub fn spec(&self) -> String {
         self.to_string()
@@ -249,6 +257,16 @@ impl Surrogate {
         }
     }
 
+    /// The parameter of the family (a, k or w), if it has one.
+    pub fn parameter(&self) -> Option<f64> {
+        match *self {
+            Surrogate::ErfPrime { a } | Surrogate::Atan { a } => Some(a),
+            Surrogate::FastSigmoid { k } | Surrogate::Sigmoid { k } => Some(k),
+            Surrogate::Triangle { w } | Surrogate::Boxcar { w } => Some(w),
+            Surrogate::StraightThrough | Surrogate::True => None,
+        }
+    }
+
     /// Points where σ̃ is not smooth (kinks or jumps), for quadrature that splits there.
     pub fn kinks(&self) -> Vec<f64> {
         match *self {
@@ -265,10 +283,23 @@ impl Surrogate {
     }
 }
 
-fn parse_param(spec: &str, token: &str, default: f64) -> Result<f64, SpecError> {
+/// The parameter of `name[:token]`: `default` without a colon, an error for `name:` (an empty
+/// parameter is a typo, not the default), else a finite number > 0.
+fn parse_param(
+    spec: &str,
+    name: &str,
+    token: Option<&str>,
+    default: f64,
+) -> Result<f64, SpecError> {
     let value = match token {
-        "" => default,
-        t => t.parse::<f64>().map_err(|_| SpecError::BadParameter {
+        None => default,
+        Some("") => {
+            return Err(SpecError::EmptyParameter {
+                spec: spec.to_string(),
+                name: name.to_string(),
+            })
+        }
+        Some(t) => t.parse::<f64>().map_err(|_| SpecError::BadParameter {
             spec: spec.to_string(),
             token: t.to_string(),
         })?,
@@ -307,7 +338,7 @@ impl FromStr for Activation {
         };
         match name.as_str() {
             "erf" => Ok(Activation::Erf {
-                m: parse_param(s, param, 1.0)?,
+                m: parse_param(s, &name, has_param.then_some(param), 1.0)?,
             }),
             "sign" => no_param(Activation::Sign),
             "step" | "heaviside" => no_param(Activation::Step),
@@ -324,7 +355,7 @@ impl FromStr for Surrogate {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, param, has_param) = split_spec(s);
-        let p = |default| parse_param(s, param, default);
+        let p = |default| parse_param(s, &name, has_param.then_some(param), default);
         let no_param = |g: Surrogate| {
             if has_param {
                 Err(SpecError::UnexpectedParameter {
@@ -433,6 +464,16 @@ mod tests {
         assert!(e.contains("fastsigmoid"), "{e}");
         let e = "sign:3".parse::<Activation>().unwrap_err().to_string();
         assert!(e.contains("sign"), "{e}");
+        // an empty parameter is an error, not the default
+        for spec in ["erf:", "erf: "] {
+            let e = spec.parse::<Activation>().unwrap_err();
+            assert!(matches!(e, SpecError::EmptyParameter { .. }), "{spec}: {e}");
+        }
+        for spec in ["fast-sigmoid:", "erf-prime:", "boxcar :"] {
+            let e = spec.parse::<Surrogate>().unwrap_err();
+            assert!(matches!(e, SpecError::EmptyParameter { .. }), "{spec}: {e}");
+            assert!(e.to_string().contains("empty"), "{e}");
+        }
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! The explicit forward/backward recursion of an MLP ensemble, without an autodiff tape.
 //!
-//! Forward (rows = inputs): H^l = σw/√n_{l−1} · A^{l−1} W^lᵀ + σb · b^l, A^l = φ(H^l), A^0 = X.
-//! Backward vectors (SPEC §4): δ^L = seed, δ^l = (σw/√n_l · δ^{l+1} W^{l+1}) ⊙ g(H^l).
+//! With (s_w^l, s_b^l) = [`MlpConfig::layer_scales`] (σw/√n_{l−1} and σb, times κ on the last
+//! layer, SPEC §1):
+//! Forward (rows = inputs): H^l = s_w^l · A^{l−1} W^lᵀ + s_b^l · b^l, A^l = φ(H^l), A^0 = X.
+//! Backward vectors (SPEC §4): δ^L = seed, δ^l = (s_w^{l+1} · δ^{l+1} W^{l+1}) ⊙ g(H^l).
 //! With seed = 1, δ^l(x) = ∂f(x)/∂h^l computed with g in place of φ' (quasi-Jacobian, Eq. S13):
 //! this gives the structured empirical (SG-)NTK. With seed = (f − Y)/d it gives the GD/SGL
-//! gradient: ∇_{W^l} L = σw/√n_{l−1} · δ^lᵀ A^{l−1}, ∇_{b^l} L = σb · Σ_i δ^l_i.
+//! gradient: ∇_{W^l} L = s_w^l · δ^lᵀ A^{l−1}, ∇_{b^l} L = s_b^l · Σ_i δ^l_i.
 //! One recursion serves both, so the kernel that is measured is the one that drives training.
 
 use burn::tensor::Tensor;
 
-use crate::activation::{Activation, Surrogate};
+use crate::activation::Surrogate;
 use crate::mlp::Ensemble;
+#[cfg(doc)]
+use crate::mlp::MlpConfig;
 use crate::op::{apply_activation, apply_surrogate};
 
 /// Pre-activations H^l (l = 1 … L) and activations A^l (l = 0 … L−1) of a forward pass,
@@ -30,11 +34,6 @@ impl ForwardCache {
     }
 }
 
-/// Scale σw/√n of the layer whose input has width n.
-fn weight_scale(sigma_w: f64, n_in: usize) -> f64 {
-    sigma_w / (n_in as f64).sqrt()
-}
-
 /// Forward pass keeping every layer, on inputs `x: [N, n_0]` (inner backend).
 pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
     let cfg = ensemble.config();
@@ -44,13 +43,11 @@ pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
     let mut pre = Vec::with_capacity(cfg.depth());
     let depth = cfg.depth();
     for (l, layer) in ensemble.layers().iter().enumerate() {
+        let (sw, sb) = cfg.layer_scales(l);
         let w = layer.weight.clone().inner();
         let b = layer.bias.clone().inner();
-        let h = act[l]
-            .clone()
-            .matmul(w.swap_dims(1, 2))
-            .mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]))
-            + b.unsqueeze_dim::<3>(1).mul_scalar(cfg.sigma_b);
+        let h = act[l].clone().matmul(w.swap_dims(1, 2)).mul_scalar(sw)
+            + b.unsqueeze_dim::<3>(1).mul_scalar(sb);
         if l + 1 < depth {
             act.push(apply_activation(h.clone(), cfg.activation));
         }
@@ -71,24 +68,20 @@ pub fn backward_deltas(
     let depth = cfg.depth();
     let mut deltas = vec![seed];
     for l in (1..depth).rev() {
-        // δ^l = (σw/√n_l · δ^{l+1} W^{l+1}) ⊙ g(H^l); layers[l] is W^{l+1}.
+        // δ^l = (s_w^{l+1} · δ^{l+1} W^{l+1}) ⊙ g(H^l); layers[l] is W^{l+1}.
         let w = ensemble.layers()[l].weight.clone().inner();
         let upstream = deltas
             .last()
             .unwrap()
             .clone()
             .matmul(w)
-            .mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]));
-        let gh = derivative(cfg.activation, g, cache.pre[l - 1].clone());
+            .mul_scalar(cfg.layer_scales(l).0);
+        // g(H^l) with g = σ̃, or φ' for Surrogate::True
+        let gh = apply_surrogate(cache.pre[l - 1].clone(), cfg.activation, g);
         deltas.push(upstream * gh);
     }
     deltas.reverse();
     deltas
-}
-
-/// g(h) with g = σ̃, or φ' for [`Surrogate::True`].
-pub fn derivative<const D: usize>(activation: Activation, g: Surrogate, h: Tensor<D>) -> Tensor<D> {
-    apply_surrogate(h, activation, g)
 }
 
 /// Loss gradient of every member from the backward vectors: (∇W^l `[E, n_l, n_{l−1}]`,
@@ -103,16 +96,13 @@ pub fn parameter_gradients(
         .iter()
         .enumerate()
         .map(|(l, delta)| {
+            let (sw, sb) = cfg.layer_scales(l);
             let gw = delta
                 .clone()
                 .swap_dims(1, 2)
                 .matmul(cache.act[l].clone())
-                .mul_scalar(weight_scale(cfg.sigma_w, cfg.widths[l]));
-            let gb = delta
-                .clone()
-                .sum_dim(1)
-                .squeeze_dim::<2>(1)
-                .mul_scalar(cfg.sigma_b);
+                .mul_scalar(sw);
+            let gb = delta.clone().sum_dim(1).squeeze_dim::<2>(1).mul_scalar(sb);
             (gw, gb)
         })
         .collect()

@@ -4,11 +4,14 @@
 //! α_i = 2πi/100 − π, and kernel slices are taken against α = 0, i.e. x = (0, 1).
 
 use std::f64::consts::PI;
+use std::fmt;
+use std::str::FromStr;
 
 use nalgebra::DMatrix;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// Default seed of the training angles of Fig. 1/2 and Fig. 3.
 pub const DEFAULT_DATA_SEED: u64 = 2024;
@@ -57,6 +60,105 @@ pub fn grid_subset(grid: &[f64], count: usize, seed: u64) -> Vec<f64> {
     idx.into_iter().map(|i| grid[i]).collect()
 }
 
+/// The 15 training angles of the paper's Fig. 1, 2 and B.1, as the authors' published code draws
+/// them (JAX 0.4.26: `PRNGKey(2)`, split into 3, `uniform(second key, (15,), -π, π)`; float32
+/// values widened to f64, in the order drawn). Provenance: `crates/experiments/data/paper-data.json`.
+pub const PAPER_TRAIN_ANGLES: [f64; 15] = [
+    -1.1745926141738892,
+    -2.4250686168670654,
+    -2.4657034873962402,
+    1.0474662780761719,
+    1.8972047567367554,
+    -2.9864375591278076,
+    -0.06456051766872406,
+    -1.7713344097137451,
+    1.7098395824432373,
+    1.8946220874786377,
+    0.4341278076171875,
+    3.052441358566284,
+    -0.42121556401252747,
+    2.8263049125671387,
+    1.436213493347168,
+];
+
+/// The 15 indices into the 100-angle test grid of the paper's Fig. 3 and B.2 (JAX 0.4.26:
+/// `PRNGKey(3)`, split into 3, `choice(second key, arange(100), (15,), replace=False)`).
+pub const PAPER_GRID_INDICES: [usize; 15] =
+    [54, 69, 18, 41, 23, 50, 65, 82, 63, 3, 0, 4, 58, 79, 95];
+
+/// Where the training points of a figure come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// The paper's own 15 + 15 points ([`PAPER_TRAIN_ANGLES`], [`PAPER_GRID_INDICES`]).
+    Paper,
+    /// Points drawn from a seed ([`uniform_angles`], [`grid_subset`]).
+    #[default]
+    Seeded,
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataSource::Paper => "paper",
+            DataSource::Seeded => "seeded",
+        })
+    }
+}
+
+impl FromStr for DataSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "paper" => Ok(DataSource::Paper),
+            "seeded" => Ok(DataSource::Seeded),
+            _ => Err(format!("unknown data source `{s}` (use paper or seeded)")),
+        }
+    }
+}
+
+/// The training angles of Fig. 1/2/B.1, sorted: the paper's 15 or `count` seeded uniform angles.
+pub fn train_angles(source: DataSource, count: usize, seed: u64) -> Result<Vec<f64>, String> {
+    match source {
+        DataSource::Seeded => Ok(uniform_angles(count, seed)),
+        DataSource::Paper => {
+            if count != PAPER_TRAIN_ANGLES.len() {
+                return Err(format!(
+                    "data = paper has {} training points, not {count}",
+                    PAPER_TRAIN_ANGLES.len()
+                ));
+            }
+            let mut a = PAPER_TRAIN_ANGLES.to_vec();
+            a.sort_by(|p, q| p.total_cmp(q));
+            Ok(a)
+        }
+    }
+}
+
+/// The training angles of Fig. 3/B.2 taken from `grid`, sorted: the paper's 15 grid points (the
+/// grid must be the paper's 100 angles) or `count` seeded ones.
+pub fn train_grid_angles(
+    source: DataSource,
+    grid: &[f64],
+    count: usize,
+    seed: u64,
+) -> Result<Vec<f64>, String> {
+    match source {
+        DataSource::Seeded => Ok(grid_subset(grid, count, seed)),
+        DataSource::Paper => {
+            if count != PAPER_GRID_INDICES.len() || grid.len() != 100 {
+                return Err(format!(
+                    "data = paper uses 15 points of the 100-angle grid, not {count} of {}",
+                    grid.len()
+                ));
+            }
+            let mut idx = PAPER_GRID_INDICES.to_vec();
+            idx.sort_unstable();
+            Ok(idx.into_iter().map(|i| grid[i]).collect())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +181,28 @@ mod tests {
         let s = grid_subset(&g, 15, 3);
         assert_eq!(s.len(), 15);
         assert!(s.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn paper_points_are_the_published_ones() {
+        // The grid indices give exactly the angles the authors' code lists for Fig. 3.
+        let g = test_grid(100);
+        let a = train_grid_angles(DataSource::Paper, &g, 15, 0).unwrap();
+        assert_eq!(a.len(), 15);
+        assert_eq!(a[0], -PI); // index 0
+        assert!(a.contains(&0.0)); // index 50
+        assert!(
+            (a.iter().find(|v| **v > 0.25 && **v < 0.26).unwrap() - 0.25132741228718336).abs()
+                < 1e-15
+        );
+        let b = train_angles(DataSource::Paper, 15, 0).unwrap();
+        assert!(b.windows(2).all(|w| w[0] < w[1]));
+        assert!(b.contains(&-1.1745926141738892) && b.contains(&3.052441358566284));
+        // f32 values widened: every angle is exactly representable in f32.
+        assert!(PAPER_TRAIN_ANGLES.iter().all(|v| (*v as f32) as f64 == *v));
+        assert!(train_angles(DataSource::Paper, 14, 0).is_err());
+        assert!(train_grid_angles(DataSource::Paper, &test_grid(50), 15, 0).is_err());
+        assert_eq!("paper".parse::<DataSource>(), Ok(DataSource::Paper));
+        assert!("papr".parse::<DataSource>().is_err());
     }
 }

@@ -33,6 +33,14 @@ pub enum SpecError {
         /// The offending value.
         value: f64,
     },
+    /// `name:` with nothing after the colon (write `name` for the default, or `name:VALUE`).
+    #[error("in `{spec}`: the parameter after `:` is empty (write `{name}:VALUE`, or `{name}` for the default)")]
+    EmptyParameter {
+        /// The whole spec.
+        spec: String,
+        /// The family name.
+        name: String,
+    },
     /// A parameter was given to a family that takes none.
     #[error("in `{spec}`: `{name}` takes no parameter")]
     UnexpectedParameter {
@@ -118,6 +126,43 @@ pub enum ModelError {
         /// The rule it breaks.
         rule: &'static str,
     },
+    /// A value that the f32 arithmetic of training cannot represent (it overflows, or underflows
+    /// to 0, once rounded to f32, directly or in a constant derived from it).
+    #[error("{name} = {value:e} does not fit the f32 arithmetic of training: {rule}")]
+    NotRepresentableInF32 {
+        /// The setting or data.
+        name: String,
+        /// Its value.
+        value: f64,
+        /// What it must satisfy.
+        rule: &'static str,
+    },
+    /// Inputs or targets whose value overflows the backend's f32 tensors.
+    #[error("{what} value {value:e} at row {row}, column {col} overflows f32 (the precision of the computation; |x| must stay below 3.4e38)")]
+    DataOverflowsF32 {
+        /// "inputs" or "targets".
+        what: &'static str,
+        /// Row of the first bad value.
+        row: usize,
+        /// Column of the first bad value.
+        col: usize,
+        /// The value.
+        value: f64,
+    },
+    /// Parameters became NaN or ±∞ (possibly while the loss stayed finite: sign(NaN) hides a
+    /// NaN hidden layer from the output).
+    #[error("training diverged by step {step}: the parameters of layer {layer} of network {member} are not finite (NaN or ±inf); try a smaller learning rate or surrogate parameter")]
+    NonFiniteParameters {
+        /// Steps done when the check ran.
+        step: usize,
+        /// Layer l (1-based).
+        layer: usize,
+        /// Member k of the ensemble.
+        member: usize,
+    },
+    /// A size that does not fit into memory (checked before allocating).
+    #[error(transparent)]
+    Memory(#[from] crate::limits::MemoryError),
     /// A backend could not be started or is not compiled in.
     #[error("backend `{backend}`: {reason}")]
     Backend {

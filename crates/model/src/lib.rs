@@ -20,6 +20,7 @@ pub mod data;
 pub mod error;
 pub mod flat;
 pub mod fused;
+pub mod limits;
 pub mod mlp;
 pub mod op;
 pub mod snn;
@@ -29,6 +30,7 @@ pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
 pub use error::{ModelError, SpecError};
 pub use flat::{flat_gradients, train_flat, FlatParamModel};
+pub use limits::{check_memory, MemoryError};
 pub use mlp::{
     check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble,
     HostLayer, HostParams, LearningRule, Mlp, MlpConfig,

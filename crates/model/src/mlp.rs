@@ -6,7 +6,10 @@
 //! f(x)       = h^L(x)
 //! ```
 //!
-//! All W, b ~ N(0, 1); the last layer's W^L, b^L are multiplied once by κ at initialization.
+//! All W, b ~ N(0, 1). The last-layer scale κ multiplies the network function, g = κ f
+//! (SPEC §1, Sec. C.2.1): the last layer is κ · (σw/√n_{L−1} · W^L a^{L−1} + σb · b^L) in every
+//! forward pass, so every gradient carries one factor κ. [`MlpConfig::layer_scales`] is the one
+//! place where these factors are defined.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use nalgebra::{DMatrix, DVector};
@@ -30,7 +33,8 @@ pub struct MlpConfig {
     pub sigma_b: f64,
     /// Activation φ of the hidden layers.
     pub activation: Activation,
-    /// Last-layer scale κ (> 0), applied to W^L and b^L at initialization.
+    /// Last-layer scale κ (> 0): the network computes g = κ f (an output multiplier, not a change
+    /// of the initial values).
     pub kappa: f64,
 }
 
@@ -66,9 +70,32 @@ impl MlpConfig {
         *self.widths.last().expect("validated config has widths")
     }
 
+    /// The multipliers (s_w, s_b) of layer `l` (0-based, l = 0 … L−1): its pre-activation is
+    /// h = s_w · W a + s_b · b with s_w = κ_l σw/√n_l and s_b = κ_l σb, where κ_l = κ for the last
+    /// layer and 1 otherwise (SPEC §1). Every forward, backward and kernel computation uses these.
+    pub fn layer_scales(&self, l: usize) -> (f64, f64) {
+        let kappa = if l + 1 == self.depth() {
+            self.kappa
+        } else {
+            1.0
+        };
+        (
+            kappa * self.sigma_w / (self.widths[l] as f64).sqrt(),
+            kappa * self.sigma_b,
+        )
+    }
+
     /// Number of parameters P.
     pub fn num_params(&self) -> usize {
         self.widths.windows(2).map(|w| w[1] * (w[0] + 1)).sum()
+    }
+
+    /// P = Σ_l n_l (n_{l−1} + 1) with overflow checks (`None` when it overflows 64 bits).
+    pub fn checked_num_params(&self) -> Option<u64> {
+        self.widths.windows(2).try_fold(0u64, |acc, w| {
+            let layer = (w[1] as u64).checked_mul((w[0] as u64).checked_add(1)?)?;
+            acc.checked_add(layer)
+        })
     }
 
     /// Checks every setting; the error names the bad one.
@@ -81,6 +108,11 @@ impl MlpConfig {
         if let Some(layer) = self.widths.iter().position(|&n| n == 0) {
             return Err(ModelError::ZeroWidth { layer });
         }
+        let params = self.checked_num_params().unwrap_or(u64::MAX);
+        crate::limits::check_memory(
+            "one network",
+            &[("parameters", params), ("bytes each", BYTES_PER_PARAMETER)],
+        )?;
         if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
             return Err(ModelError::NonPositiveSigmaW(self.sigma_w));
         }
@@ -103,6 +135,10 @@ impl MlpConfig {
     }
 }
 
+/// Memory per parameter and network while an ensemble is built and trained: the f64 host draw,
+/// its staging copy and the device's f32 tensor (8 + 4 + 4 bytes).
+pub const BYTES_PER_PARAMETER: u64 = 16;
+
 /// One layer's raw parameters on the host: `weight` is n_out × n_in, `bias` has n_out entries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostLayer {
@@ -115,22 +151,20 @@ pub struct HostLayer {
 /// The raw parameters (W^l, b^l) of one network, layer by layer.
 pub type HostParams = Vec<HostLayer>;
 
-/// Draws member `k` of an ensemble seeded with `seed`: all W, b ~ N(0, 1), last layer × κ.
+/// Draws member `k` of an ensemble seeded with `seed`: all W, b ~ N(0, 1) (κ is not part of the
+/// draw: it scales the output, see [`MlpConfig::layer_scales`]).
 ///
 /// The draw depends only on (seed, k): ChaCha8 seeded with `seed`, on stream `k`.
 pub fn init_member(config: &MlpConfig, seed: u64, k: usize) -> HostParams {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(k as u64);
-    let depth = config.depth();
     let mut normal = move || -> f64 { StandardNormal.sample(&mut rng) };
     config
         .widths
         .windows(2)
-        .enumerate()
-        .map(|(l, w)| {
-            let scale = if l + 1 == depth { config.kappa } else { 1.0 };
-            let weight = DMatrix::from_fn(w[1], w[0], |_, _| scale * normal());
-            let bias = DVector::from_fn(w[1], |_, _| scale * normal());
+        .map(|w| {
+            let weight = DMatrix::from_fn(w[1], w[0], |_, _| normal());
+            let bias = DVector::from_fn(w[1], |_, _| normal());
             HostLayer { weight, bias }
         })
         .collect()
@@ -188,6 +222,25 @@ pub fn tensor_to_matrix(t: Tensor<2>) -> DMatrix<f64> {
     DMatrix::from_row_slice(r, c, &v)
 }
 
+/// Checks that every entry of `x` survives rounding to f32 (|x| ≤ f32::MAX; call after
+/// [`check_finite`]).
+pub fn check_fits_f32(x: &DMatrix<f64>, what: &'static str) -> Result<(), ModelError> {
+    for r in 0..x.nrows() {
+        for c in 0..x.ncols() {
+            let v = x[(r, c)];
+            if !(v as f32).is_finite() {
+                return Err(ModelError::DataOverflowsF32 {
+                    what,
+                    row: r,
+                    col: c,
+                    value: v,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every entry of `x` is finite.
 pub fn check_finite(x: &DMatrix<f64>, what: &'static str) -> Result<(), ModelError> {
     for r in 0..x.nrows() {
@@ -216,6 +269,17 @@ impl Ensemble {
         if members == 0 {
             return Err(ModelError::EmptyEnsemble);
         }
+        crate::limits::check_memory(
+            "the ensemble",
+            &[
+                ("networks", members as u64),
+                (
+                    "parameters",
+                    config.checked_num_params().unwrap_or(u64::MAX),
+                ),
+                ("bytes each", BYTES_PER_PARAMETER),
+            ],
+        )?;
         let params: Vec<HostParams> = (0..members).map(|k| init_member(config, seed, k)).collect();
         Self::from_host(config, &params, device)
     }
@@ -330,7 +394,16 @@ impl Ensemble {
         out
     }
 
-    /// Checks that `x` is a finite `[d, n_0]` matrix.
+    /// Whether the parameters are f32 (or narrower) tensors, as on every backend here: inputs,
+    /// targets and settings must then fit f32.
+    pub fn is_f32(&self) -> bool {
+        self.layers
+            .first()
+            .is_some_and(|l| l.weight.dtype() != burn::tensor::DType::F64)
+    }
+
+    /// Checks that `x` is a finite `[d, n_0]` matrix (whose entries fit f32 when the parameters
+    /// are f32).
     pub fn check_inputs(&self, x: &DMatrix<f64>) -> Result<(), ModelError> {
         if x.ncols() != self.config.input_dim() {
             return Err(ModelError::ShapeMismatch {
@@ -339,7 +412,43 @@ impl Ensemble {
                 got: format!("{} columns", x.ncols()),
             });
         }
-        check_finite(x, "inputs")
+        check_finite(x, "inputs")?;
+        if self.is_f32() {
+            check_fits_f32(x, "inputs")?;
+        }
+        Ok(())
+    }
+
+    /// Fails with [`ModelError::NonFiniteParameters`] (naming the first bad layer and member)
+    /// when a weight or bias is NaN or ±∞; `step` is the number of steps done. Training checks
+    /// this at every recording step and at the end: a diverged run's loss can stay finite when
+    /// sign(NaN) = 0 hides a NaN hidden layer from the output.
+    pub fn check_parameters_finite(&self, step: usize) -> Result<(), ModelError> {
+        for (l, layer) in self.layers.iter().enumerate() {
+            let weight = layer.weight.clone().inner();
+            let bias = layer.bias.clone().inner();
+            if weight.clone().is_finite().all().into_scalar::<bool>()
+                && bias.clone().is_finite().all().into_scalar::<bool>()
+            {
+                continue;
+            }
+            // Locate the member: the first non-finite entry of [E, n_out, n_in] / [E, n_out].
+            let [_, n_out, n_in] = weight.dims();
+            let first_bad = |v: Vec<f64>, per: usize| {
+                v.iter()
+                    .position(|x| !x.is_finite())
+                    .map(|i| i / per.max(1))
+            };
+            let member = first_bad(weight.into_data().iter::<f64>().collect(), n_out * n_in)
+                .or_else(|| first_bad(bias.into_data().iter::<f64>().collect(), n_out))
+                .unwrap_or(0);
+            return Err(ModelError::NonFiniteParameters {
+                step,
+                layer: l + 1,
+                member,
+            });
+        }
+        Ok(())
     }
 
     /// Forward pass on device inputs `x: [d, n_0]`: outputs `[E, d, n_L]`.
@@ -353,14 +462,10 @@ impl Ensemble {
         let depth = self.layers.len();
         let mut out = None;
         for (l, layer) in self.layers.iter().enumerate() {
-            let n_in = self.config.widths[l] as f64;
+            let (sw, sb) = self.config.layer_scales(l);
             let wt = layer.weight.clone().swap_dims(1, 2);
-            let h = a.matmul(wt).mul_scalar(self.config.sigma_w / n_in.sqrt())
-                + layer
-                    .bias
-                    .clone()
-                    .unsqueeze_dim::<3>(1)
-                    .mul_scalar(self.config.sigma_b);
+            let h = a.matmul(wt).mul_scalar(sw)
+                + layer.bias.clone().unsqueeze_dim::<3>(1).mul_scalar(sb);
             if l + 1 == depth {
                 out = Some(h);
                 break;

@@ -80,10 +80,55 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Checks the learning rate.
+    /// Checks the learning rate, and that the loss curve (steps + 1 values) fits into memory.
     pub fn validate(&self) -> Result<(), ModelError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(ModelError::NonPositiveLearningRate(self.lr));
+        }
+        let values = (self.steps as u64).saturating_add(1);
+        crate::limits::check_memory("the loss curve", &[("loss values", values), ("bytes", 8)])?;
+        Ok(())
+    }
+
+    /// Checks that every constant of a run in f32 arithmetic survives rounding to f32: η, σw, σb
+    /// and κ are finite and not flushed to 0, and for the activation's and the surrogate's
+    /// parameter p so are p² and 1/p (the formulas use −p²z², 2p/√π and −z/p).
+    pub fn check_f32(&self, mlp: &crate::mlp::MlpConfig) -> Result<(), ModelError> {
+        fn fits(v: f64) -> bool {
+            let f = v as f32;
+            v.is_finite() && f.is_finite() && (v == 0.0 || f.abs() >= f32::MIN_POSITIVE)
+        }
+        let scalars = [
+            ("learning rate", self.lr),
+            ("sigma_w", mlp.sigma_w),
+            ("sigma_b", mlp.sigma_b),
+            ("kappa", mlp.kappa),
+        ];
+        for (name, v) in scalars {
+            if !fits(v) {
+                return Err(ModelError::NotRepresentableInF32 {
+                    name: name.into(),
+                    value: v,
+                    rule: "it must lie within f32's normal range (about 1.2e-38 to 3.4e38)",
+                });
+            }
+        }
+        let params = [
+            (mlp.activation.to_string(), mlp.activation.parameter()),
+            (
+                self.rule.backward_derivative().to_string(),
+                self.rule.backward_derivative().parameter(),
+            ),
+        ];
+        for (spec, p) in params {
+            if let Some(p) = p.filter(|p| !(fits(*p) && fits(p * p) && fits(1.0 / p))) {
+                return Err(ModelError::NotRepresentableInF32 {
+                    name: format!("the parameter of `{spec}`"),
+                    value: p,
+                    rule:
+                        "p, p² and 1/p must lie within f32's normal range (about 1e-19 ≤ p ≤ 1e19)",
+                });
+            }
         }
         Ok(())
     }
@@ -124,7 +169,11 @@ impl TrainSet {
                 got: "0 points".into(),
             });
         }
-        check_finite(&self.y, "targets")
+        check_finite(&self.y, "targets")?;
+        if ensemble.is_f32() {
+            crate::mlp::check_fits_f32(&self.y, "targets")?;
+        }
+        Ok(())
     }
 }
 
@@ -236,6 +285,9 @@ where
         return crate::fused::train_fused(ensemble, data, config, record_at, isa, hook);
     }
     config.validate()?;
+    if ensemble.is_f32() {
+        config.check_f32(ensemble.config())?;
+    }
     data.validate(ensemble)?;
     let device = ensemble.device().clone();
     let x = matrix_to_tensor(&data.x, &device).inner();
@@ -249,6 +301,7 @@ where
     for step in 0..=config.steps {
         if record_at.contains(&step) {
             flush(&mut pending, &mut report, members, lr)?;
+            ensemble.check_parameters_finite(step)?;
             hook(step, ensemble)?;
         }
         let last = step == config.steps;
@@ -261,6 +314,7 @@ where
             flush(&mut pending, &mut report, members, lr)?;
         }
     }
+    ensemble.check_parameters_finite(config.steps)?;
     Ok(report)
 }
 
@@ -328,6 +382,5 @@ pub fn gradients(
         g.weight = t.weight.grad(&grads).expect("weight is a tracked leaf");
         g.bias = t.bias.grad(&grads).expect("bias is a tracked leaf");
     }
-    // κ must not rescale gradients: to_host only downloads.
     Ok((losses, grad_ens.to_host()))
 }

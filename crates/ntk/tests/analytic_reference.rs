@@ -1,8 +1,6 @@
-//! Every curve, layer and probe of `shared/reference/kernels.json` (an independent numpy
+//! Every curve, layer and probe of `tests/data/kernels.json` (an independent numpy
 //! implementation, cross-checked against neural-tangents) to relative 1e-9 (absolute 1e-12 near 0);
 //! `null` entries (the singular sign NTK) must be +∞.
-
-use std::path::PathBuf;
 
 use serde_json::Value;
 use sgntk_model::nalgebra::DMatrix;
@@ -10,15 +8,10 @@ use sgntk_model::{Activation, Surrogate};
 use sgntk_ntk::{kernel_layers, kernel_matrix, KernelKind, KernelSpec};
 
 fn reference() -> Value {
-    // CARGO_MANIFEST_DIR = <workspace>/crates/ntk; the reference lives in <workspace>/../shared.
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/kernels.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "reference kernels not found at {} ({e}); the `shared/` folder must sit beside the workspace checkout",
-            path.display()
-        )
-    });
+    // Copied into the repository (see tests/data/README.md for its provenance).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kernels.json");
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reference kernels not found at {path} ({e})"));
     serde_json::from_str(&text).expect("kernels.json is valid JSON")
 }
 

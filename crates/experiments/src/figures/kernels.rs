@@ -9,18 +9,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sgntk_model::data::{circle_points, targets, test_grid, uniform_angles};
+use sgntk_model::data::{circle_points, targets, test_grid, train_angles, DataSource};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet};
 use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels, KernelPair};
 use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec, Method};
 
-use super::{cache, chunk_ensemble, chunks, figure_bar, parallel_map, plots, widths};
-use super::{ChunkCount, RunOptions};
-use crate::cache::exact;
+use super::{chunk_ensemble, chunks, figure_bar, plots, run_chunks, widths};
+use super::{ChunkCount, ChunkJob, RunOptions};
+use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
 use crate::settings::KernelFigure;
+use crate::shard::training_cost;
 
 /// Kernel slices of one (m, n) cell.
 #[derive(Clone, Debug)]
@@ -33,10 +34,27 @@ pub struct KernelCell {
     pub init: Vec<Vec<f64>>,
     /// Empirical slices after `steps` training steps, one per network.
     pub trained: Vec<Vec<f64>>,
+    /// Empirical slices at each of the settings' `record_steps`, one per network each.
+    pub recorded: Vec<Vec<Vec<f64>>>,
+    /// ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F on the training set for t in `record_steps` then `steps`, one
+    /// value per network each.
+    pub train_change: Vec<Vec<f64>>,
     /// The analytic kernel (infinite width, same m).
     pub analytic: Vec<f64>,
     /// Mean training loss at t = 0 and after training.
     pub loss: (f64, f64),
+}
+
+impl KernelCell {
+    /// The slices at recorded step number `i` of [`KernelFigure::recorded_steps`] (0 = t 0, the
+    /// last = `steps`).
+    pub fn slices_at(&self, i: usize) -> &[Vec<f64>] {
+        match i {
+            0 => &self.init,
+            i if i <= self.recorded.len() => &self.recorded[i - 1],
+            _ => &self.trained,
+        }
+    }
 }
 
 /// Everything Fig. 1/2 and B.3/B.4 plot.
@@ -59,12 +77,38 @@ pub struct KernelData {
 /// A saved chunk of trained networks.
 #[derive(Serialize, Deserialize)]
 struct ChunkKernels {
+    /// Slices at t = 0, `record_steps`…, `steps`: `[record][net][grid point]`.
     #[serde(with = "exact")]
-    init: Vec<Vec<f64>>,
+    slices: Vec<Vec<Vec<f64>>>,
+    /// Relative kernel change on the training set at `record_steps`…, `steps`: `[record][net]`.
     #[serde(with = "exact")]
-    trained: Vec<Vec<f64>>,
+    train_change: Vec<Vec<f64>>,
     #[serde(with = "exact")]
     loss: (f64, f64),
+}
+
+/// ‖a − b‖_F / ‖b‖_F.
+fn rel_frobenius(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+    (a - b).norm() / b.norm()
+}
+
+impl Validate for ChunkKernels {
+    /// (recorded steps, networks in the chunk, points of a slice)
+    type Expect = (usize, usize, usize);
+    fn check(&self, &(records, nets, points): &Self::Expect) -> Result<(), String> {
+        if self.slices.len() != records {
+            return Err(format!(
+                "slices: {} records, expected {records}",
+                self.slices.len()
+            ));
+        }
+        for (r, s) in self.slices.iter().enumerate() {
+            check_curves(&format!("slices[{r}]"), s, nets, points)?;
+        }
+        let changes = records.saturating_sub(1);
+        check_curves("train_change", &self.train_change, changes, nets)?;
+        check_finite("loss", &[self.loss.0, self.loss.1])
+    }
 }
 
 /// What a chunk's result depends on (the cache key).
@@ -78,8 +122,10 @@ struct ChunkKey<'a> {
     sigma_b: f64,
     surrogate: Surrogate,
     steps: usize,
+    record_steps: &'a [usize],
     lr: f64,
     train_points: usize,
+    data: DataSource,
     data_seed: u64,
     grid: usize,
     seed: u64,
@@ -110,20 +156,28 @@ fn analytic_slice(
     Ok(kernel_matrix(&spec, kind, x, x0)?.iter().copied().collect())
 }
 
-/// Trains (or loads) every cell's networks and computes the empirical and analytic slices.
+/// Trains (or loads) every cell's networks and computes the empirical and analytic slices
+/// (`None` for a sharded run, which only trains its chunks).
 pub(crate) fn compute(
     s: &KernelFigure,
     opts: &RunOptions,
     name: &str,
     count: &mut ChunkCount,
-) -> Result<KernelData, ExpError> {
+) -> Result<Option<KernelData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
     let device = opts.backend.device()?;
     let grid = test_grid(s.grid);
     let x = circle_points(&grid);
     let x0 = circle_points(&[0.0]);
-    let train_angles = uniform_angles(s.train_points, s.data_seed);
+    let train_angles =
+        train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
     let xt = circle_points(&train_angles);
+    // One kernel evaluation per record gives both the slice K(x(α_i), x(0)) (rows 0..G, column 0)
+    // and the training-set kernel Θ(X, X) (rows G.., columns 1..).
+    let g = grid.len();
+    let x1 = stack(&x, &xt);
+    let x2 = stack(&x0, &xt);
+    let record_at = s.recorded_steps();
     let data = TrainSet {
         y: targets(&xt),
         x: xt,
@@ -137,99 +191,115 @@ pub(crate) fn compute(
     } else {
         (LearningRule::Gd, KernelPair::NTK)
     };
-    let cache = cache(opts);
     let backend = opts.backend.to_string();
     let parts = chunks(s.nets, s.chunk);
-    let total = (s.ms.len() * s.widths.len() * parts.len() * s.steps) as u64;
-    let pb = figure_bar(opts, total, name);
+    let pb = figure_bar(opts, 0, name);
     let config = |m: f64, width: usize| MlpConfig {
         sigma_w: s.sigma_w,
         sigma_b: s.sigma_b,
         ..MlpConfig::new(widths(width, s.depth), Activation::Erf { m })
     };
     // every (m, n, chunk) is one independent job
-    let jobs: Vec<(f64, usize, Range<usize>)> =
+    let cells_of_jobs: Vec<(f64, usize, Range<usize>)> =
         s.ms.iter()
             .flat_map(|&m| s.widths.iter().map(move |&w| (m, w)))
             .flat_map(|(m, w)| parts.iter().map(move |r| (m, w, r.clone())))
             .collect();
-    let results = parallel_map(jobs.len(), opts.threads, |i| {
-        let (m, width, range) = jobs[i].clone();
-        let key = ChunkKey {
-            what: "kernel-slices",
-            m,
-            width,
-            depth: s.depth,
-            sigma_w: s.sigma_w,
-            sigma_b: s.sigma_b,
-            surrogate: s.surrogate,
-            steps: s.steps,
-            lr: s.lr,
-            train_points: s.train_points,
-            data_seed: s.data_seed,
-            grid: s.grid,
-            seed: opts.seed,
-            backend: &backend,
-            members: (range.start, range.end),
-        };
-        let (chunk, hit) = cache.get_or_compute(&key, || {
-            let mut ens = chunk_ensemble(&config(m, width), opts.seed, range.clone(), &device)?;
-            let train_cfg = TrainConfig {
-                rule,
-                lr: s.lr,
+    let jobs: Vec<ChunkJob<ChunkKey<'_>, (usize, usize, usize)>> = cells_of_jobs
+        .iter()
+        .map(|(m, width, range)| ChunkJob {
+            key: ChunkKey {
+                what: "kernel-slices",
+                m: *m,
+                width: *width,
+                depth: s.depth,
+                sigma_w: s.sigma_w,
+                sigma_b: s.sigma_b,
+                surrogate: s.surrogate,
                 steps: s.steps,
-                ..TrainConfig::default()
-            };
-            let tick = (s.steps / 100).max(1);
-            let mut last = 0;
-            let (report, rec) = train_with_kernels(
-                &mut ens,
-                &data,
-                &train_cfg,
-                &[0, s.steps],
-                &x,
-                &x0,
-                pair,
-                tick,
-                |t| {
-                    pb.inc((t - last) as u64);
-                    last = t;
-                },
-            )?;
-            let slices = |i: usize| -> Vec<Vec<f64>> {
-                rec[i]
-                    .kernels
+                record_steps: &s.record_steps,
+                lr: s.lr,
+                train_points: s.train_points,
+                data: s.data,
+                data_seed: s.data_seed,
+                grid: s.grid,
+                seed: opts.seed,
+                backend: &backend,
+                members: (range.start, range.end),
+            },
+            expect: (record_at.len(), range.len(), g),
+            cost: training_cost(&widths(*width, s.depth), range.len(), s.steps),
+            steps: s.steps as u64,
+        })
+        .collect();
+    let results = run_chunks(opts, &jobs, &pb, count, |i| {
+        let (m, width, range) = cells_of_jobs[i].clone();
+        let mut ens = chunk_ensemble(&config(m, width), opts.seed, range, &device)?;
+        let train_cfg = TrainConfig {
+            rule,
+            lr: s.lr,
+            steps: s.steps,
+            ..TrainConfig::default()
+        };
+        let tick = (s.steps / 100).max(1);
+        let mut last = 0;
+        let (report, rec) = train_with_kernels(
+            &mut ens,
+            &data,
+            &train_cfg,
+            &record_at,
+            &x1,
+            &x2,
+            pair,
+            tick,
+            |t| {
+                pb.inc((t - last) as u64);
+                last = t;
+            },
+        )?;
+        let slices = rec
+            .iter()
+            .map(|r| {
+                r.kernels
                     .iter()
-                    .map(|k| k.iter().copied().collect())
+                    .map(|k| k.rows(0, g).column(0).iter().copied().collect())
                     .collect()
-            };
-            Ok(ChunkKernels {
-                init: slices(0),
-                trained: slices(rec.len() - 1),
-                loss: (
-                    report.loss[0],
-                    *report.loss.last().expect("steps + 1 losses"),
-                ),
             })
-        })?;
-        if hit {
-            pb.inc(s.steps as u64);
-        }
-        Ok((chunk, hit))
+            .collect();
+        let d = data.x.nrows();
+        let train_kernel = |k: &DMatrix<f64>| k.view((g, 1), (d, d)).into_owned();
+        let train_change = rec[1..]
+            .iter()
+            .map(|r| {
+                r.kernels
+                    .iter()
+                    .zip(&rec[0].kernels)
+                    .map(|(kt, k0)| rel_frobenius(&train_kernel(kt), &train_kernel(k0)))
+                    .collect()
+            })
+            .collect();
+        Ok(ChunkKernels {
+            slices,
+            train_change,
+            loss: (
+                report.loss[0],
+                *report.loss.last().expect("steps + 1 losses"),
+            ),
+        })
     })?;
+    let Some(results) = results else {
+        return Ok(None);
+    };
     let mut cells: Vec<KernelCell> = Vec::new();
-    for ((m, width, range), (chunk, hit)) in jobs.iter().zip(results) {
-        if hit {
-            count.resumed += 1;
-        } else {
-            count.trained += 1;
-        }
+    for ((m, width, range), chunk) in cells_of_jobs.iter().zip(results) {
         if cells.last().is_none_or(|c| c.m != *m || c.width != *width) {
             cells.push(KernelCell {
                 m: *m,
                 width: *width,
                 init: Vec::new(),
                 trained: Vec::new(),
+                recorded: vec![Vec::new(); s.record_steps.len()],
+                train_change: vec![Vec::new(); s.record_steps.len() + 1],
                 analytic: analytic_slice(s, Activation::Erf { m: *m }, &x, &x0)?,
                 loss: (0.0, 0.0),
             });
@@ -238,18 +308,36 @@ pub(crate) fn compute(
         let w = range.len() as f64 / s.nets as f64;
         cell.loss.0 += w * chunk.loss.0;
         cell.loss.1 += w * chunk.loss.1;
-        cell.init.extend(chunk.init);
-        cell.trained.extend(chunk.trained);
+        let mut slices = chunk.slices.into_iter();
+        cell.init.extend(slices.next().expect("t = 0 recorded"));
+        for (r, sl) in cell.recorded.iter_mut().zip(slices.by_ref()) {
+            r.extend(sl);
+        }
+        cell.trained
+            .extend(slices.next().expect("t = steps recorded"));
+        for (c, v) in cell.train_change.iter_mut().zip(chunk.train_change) {
+            c.extend(v);
+        }
     }
-    pb.finish_and_clear();
     let limit = analytic_slice(s, Activation::Sign, &x, &x0)?;
-    Ok(KernelData {
+    Ok(Some(KernelData {
         settings: s.clone(),
         grid,
         train_angles,
         cells,
         limit,
         sgl,
+    }))
+}
+
+/// The rows of `a` above the rows of `b`.
+fn stack(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    DMatrix::from_fn(a.nrows() + b.nrows(), a.ncols(), |i, j| {
+        if i < a.nrows() {
+            a[(i, j)]
+        } else {
+            b[(i - a.nrows(), j)]
+        }
     })
 }
 
@@ -275,8 +363,20 @@ fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
     (num / den).sqrt()
 }
 
-/// Least-squares slope of log y against log x (None with fewer than two usable points).
-pub fn fit_loglog_slope(x: &[f64], y: &[f64]) -> Option<f64> {
+/// A least-squares line log y = a + slope · log x.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogLogFit {
+    /// The slope.
+    pub slope: f64,
+    /// Its standard error from the residuals (NaN with only two distinct points).
+    pub stderr: f64,
+    /// Number of points used.
+    pub points: usize,
+}
+
+/// Least-squares fit of log y against log x over the points with x, y > 0 and finite (None with
+/// fewer than two usable points or one distinct x).
+pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<LogLogFit> {
     let pts: Vec<(f64, f64)> = x
         .iter()
         .zip(y)
@@ -291,13 +391,36 @@ pub fn fit_loglog_slope(x: &[f64], y: &[f64]) -> Option<f64> {
     let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
     let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
     let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    (sxx > 0.0).then(|| sxy / sxx)
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let rss: f64 = pts
+        .iter()
+        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .sum();
+    let stderr = if pts.len() > 2 {
+        (rss / (n - 2.0) / sxx).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some(LogLogFit {
+        slope,
+        stderr,
+        points: pts.len(),
+    })
+}
+
+/// Least-squares slope of log y against log x (None with fewer than two usable points).
+pub fn fit_loglog_slope(x: &[f64], y: &[f64]) -> Option<f64> {
+    loglog_fit(x, y).map(|f| f.slope)
 }
 
 /// Fig. 1/2: writes the CSV of every slice, the plots, and returns the summary.
 pub(crate) fn write_slices(
     d: &KernelData,
     stem: &Path,
+    format: crate::plot::Format,
 ) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["curve", "m", "width", "t", "net", "delta_alpha", "value"]);
@@ -345,12 +468,28 @@ pub(crate) fn write_slices(
             .map(|(a, b)| rel_diff(b, a))
             .sum::<f64>()
             / c.init.len() as f64;
+        let at_steps: Vec<serde_json::Value> = s
+            .recorded_steps()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                json!({
+                    "t": t,
+                    "rel_error_of_mean": rel_diff(&mean_curve(c.slices_at(i)), &c.analytic),
+                    "mean_train_kernel_change": (i > 0).then(|| mean(&c.train_change[i - 1])),
+                })
+            })
+            .collect();
+        let sup = sup_train_change(c);
         cells_json.push(json!({
             "m": c.m,
             "width": c.width,
             "rel_error_of_mean_t0": rel_diff(&mean0, &c.analytic),
             "rel_error_of_mean_trained": rel_diff(&mean_t, &c.analytic),
             "mean_rel_kernel_change": change,
+            "sup_train_kernel_change": mean(&sup),
+            "sup_train_kernel_change_stderr": stderr(&sup),
+            "at_steps": at_steps,
             "loss_t0": c.loss.0,
             "loss_trained": c.loss.1,
         }));
@@ -368,19 +507,56 @@ pub(crate) fn write_slices(
     }
     let csv = stem.with_extension("csv");
     table.write(&csv)?;
-    let mut files = plots::kernel_slices(d, stem)?;
+    let mut files = plots::kernel_slices(d, stem, format)?;
     files.insert(0, csv);
+    // Thm. 2.5: sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F = O(n^(−1/2)): the slope in n should be ≤ −1/2.
+    let change_slopes: Vec<serde_json::Value> =
+        s.ms.iter()
+            .map(|&m| {
+                let (mut x, mut y) = (Vec::new(), Vec::new());
+                for c in d.cells.iter().filter(|c| c.m == m) {
+                    for v in sup_train_change(c) {
+                        x.push(c.width as f64);
+                        y.push(v);
+                    }
+                }
+                json!({ "m": m, "fit_over_nets": loglog_fit(&x, &y) })
+            })
+            .collect();
     let summary = json!({
         "kernel": if d.sgl { "sg-ntk" } else { "ntk" },
+        "data": s.data,
         "train_angles": d.train_angles,
+        "recorded_steps": s.recorded_steps(),
+        "plotted_step": s.steps,
+        "sup_train_kernel_change_vs_width": change_slopes,
         "cells": cells_json,
     });
     Ok((summary, files))
 }
 
-/// Per-network MSEs of a cell at stage 0 (init) or 1 (trained), and the MSE of their mean.
-pub(crate) fn cell_mses(c: &KernelCell, stage: usize) -> (Vec<f64>, f64) {
-    let curves = if stage == 0 { &c.init } else { &c.trained };
+/// Per network, sup over the recorded t > 0 of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
+fn sup_train_change(c: &KernelCell) -> Vec<f64> {
+    (0..c.init.len())
+        .map(|k| c.train_change.iter().map(|t| t[k]).fold(0.0, f64::max))
+        .collect()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Standard error of the mean of `v`.
+fn stderr(v: &[f64]) -> f64 {
+    let m = mean(v);
+    let n = v.len() as f64;
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0) / n).sqrt()
+}
+
+/// Per-network MSEs of a cell at recorded step number `i` (see [`KernelCell::slices_at`]), and
+/// the MSE of their mean.
+pub(crate) fn cell_mses(c: &KernelCell, i: usize) -> (Vec<f64>, f64) {
+    let curves = c.slices_at(i);
     let per_net: Vec<f64> = curves.iter().map(|k| mse(k, &c.analytic)).collect();
     (per_net, mse(&mean_curve(curves), &c.analytic))
 }
@@ -389,17 +565,20 @@ pub(crate) fn cell_mses(c: &KernelCell, stage: usize) -> (Vec<f64>, f64) {
 pub(crate) fn write_mse(
     d: &KernelData,
     stem: &Path,
+    format: crate::plot::Format,
 ) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["m", "width", "t", "net", "mse"]);
     let mut slopes = Vec::new();
     for &m in &s.ms {
-        for stage in 0..2 {
-            let t = if stage == 0 { 0 } else { s.steps };
+        for (stage, &t) in s.recorded_steps().iter().enumerate() {
             let mut mean_mse = Vec::new();
             let mut widths = Vec::new();
+            let (mut pooled_w, mut pooled_mse) = (Vec::new(), Vec::new());
             for c in d.cells.iter().filter(|c| c.m == m) {
                 let (per_net, of_mean) = cell_mses(c, stage);
+                pooled_w.extend(per_net.iter().map(|_| c.width as f64));
+                pooled_mse.extend(&per_net);
                 for (k, v) in per_net.iter().enumerate() {
                     table.push(&[
                         Cell::Num(m),
@@ -433,15 +612,17 @@ pub(crate) fn write_mse(
                 "widths": widths,
                 "mean_mse": mean_mse,
                 "loglog_slope": fit_loglog_slope(&widths, &mean_mse),
+                "fit_over_nets": loglog_fit(&pooled_w, &pooled_mse),
             }));
         }
     }
     let csv = stem.with_extension("csv");
     table.write(&csv)?;
-    let mut files = plots::kernel_mse(d, stem)?;
+    let mut files = plots::kernel_mse(d, stem, format)?;
     files.insert(0, csv);
     let summary = json!({
         "kernel": if d.sgl { "sg-ntk" } else { "ntk" },
+        "recorded_steps": s.recorded_steps(),
         "slopes": slopes,
     });
     Ok((summary, files))

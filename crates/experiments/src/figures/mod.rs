@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sgntk_model::burn::tensor::Device;
 use sgntk_model::{
@@ -21,12 +22,13 @@ use sgntk_model::{
     TrainReport, TrainSet,
 };
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Validate};
 use crate::error::ExpError;
 use crate::settings::{Preset, Settings};
+use crate::shard::Shard;
 
-pub use kernels::{fit_loglog_slope, KernelCell, KernelData};
-pub use regression::{RegressionData, WidthResult};
+pub use kernels::{fit_loglog_slope, loglog_fit, KernelCell, KernelData, LogLogFit};
+pub use regression::{width_summary, RegressionData, WidthResult, WidthSummary};
 
 /// One of the paper's figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -73,6 +75,19 @@ impl FigureId {
             FigureId::B2 => "figb2",
             FigureId::B3 => "figb3",
             FigureId::B4 => "figb4",
+        }
+    }
+
+    /// The table of [`Settings`] (and of config files) that holds this figure's settings (B.3/B.4
+    /// are computed from the runs of Fig. 1/2).
+    pub fn settings_table(self) -> &'static str {
+        match self {
+            FigureId::Fig1 | FigureId::B3 => "fig1",
+            FigureId::Fig2 | FigureId::B4 => "fig2",
+            FigureId::Fig3a => "fig3a",
+            FigureId::Fig3b => "fig3b",
+            FigureId::B1 => "b1",
+            FigureId::B2 => "b2",
         }
     }
 
@@ -139,6 +154,27 @@ pub struct RunOptions {
     pub progress: bool,
     /// Chunks of networks trained at the same time, one per thread (results do not depend on it).
     pub threads: usize,
+    /// Image files each figure writes (PNG, SVG or both).
+    pub format: crate::plot::Format,
+    /// Train only this shard's chunks and write no figure (see [`crate::shard`]).
+    pub shard: Option<Shard>,
+}
+
+impl Default for RunOptions {
+    /// The quick preset into `figures/` on the default backend, seed 0, every CPU thread.
+    fn default() -> Self {
+        RunOptions {
+            out: PathBuf::from("figures"),
+            backend: BackendKind::default(),
+            seed: 0,
+            preset: Preset::Quick,
+            settings: Settings::preset(Preset::Quick),
+            progress: false,
+            threads: default_threads(),
+            format: crate::plot::Format::default(),
+            shard: None,
+        }
+    }
 }
 
 /// The number of CPU threads available.
@@ -182,27 +218,40 @@ pub(crate) struct ChunkCount {
     pub trained: usize,
 }
 
-/// Runs one figure and writes its files into `opts.out`.
-pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<FigureReport, ExpError> {
-    std::fs::create_dir_all(&opts.out).map_err(|e| ExpError::output(&opts.out, e))?;
+/// Runs one figure and writes its files into `opts.out`. With `opts.shard`, trains only that
+/// shard's chunks and returns `None` (a later run without a shard writes the figure).
+pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<Option<FigureReport>, ExpError> {
+    // Before any work: the output directory exists (or is created) and is writable.
+    crate::io::check_out_dir(&opts.out)?;
     let start = Instant::now();
     let s = &opts.settings;
     let stem = opts.out.join(id.stem());
     let mut count = ChunkCount::default();
-    let (settings, summary, files) = match id {
+    let json_path = stem.with_extension("json");
+    let settings = match id.settings_table() {
+        "fig1" => serde_json::to_value(&s.fig1),
+        "fig2" => serde_json::to_value(&s.fig2),
+        "fig3a" => serde_json::to_value(&s.fig3a),
+        "fig3b" => serde_json::to_value(&s.fig3b),
+        "b2" => serde_json::to_value(&s.b2),
+        _ => serde_json::to_value(&s.b1),
+    }
+    .map_err(|e| ExpError::output(&json_path, e))?;
+    claim_out_dir(opts, id, &settings)?;
+    let written = match id {
         FigureId::Fig1 | FigureId::Fig2 | FigureId::B3 | FigureId::B4 => {
             let ks = if matches!(id, FigureId::Fig1 | FigureId::B3) {
                 &s.fig1
             } else {
                 &s.fig2
             };
-            let data = kernels::compute(ks, opts, id.stem(), &mut count)?;
-            let (summary, files) = if matches!(id, FigureId::Fig1 | FigureId::Fig2) {
-                kernels::write_slices(&data, &stem)?
-            } else {
-                kernels::write_mse(&data, &stem)?
-            };
-            (serde_json::to_value(ks), summary, files)
+            match kernels::compute(ks, opts, id.stem(), &mut count)? {
+                None => None,
+                Some(data) if matches!(id, FigureId::Fig1 | FigureId::Fig2) => {
+                    Some(kernels::write_slices(&data, &stem, opts.format)?)
+                }
+                Some(data) => Some(kernels::write_mse(&data, &stem, opts.format)?),
+            }
         }
         FigureId::Fig3a | FigureId::Fig3b | FigureId::B2 => {
             let rs = match id {
@@ -210,14 +259,21 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<FigureReport, ExpEr
                 FigureId::Fig3b => &s.fig3b,
                 _ => &s.b2,
             };
-            let data = regression::compute(rs, opts, id.stem(), &mut count)?;
-            let (summary, files) = regression::write(&data, id == FigureId::Fig3b, &stem)?;
-            (serde_json::to_value(rs), summary, files)
+            match regression::compute(rs, opts, id.stem(), &mut count)? {
+                None => None,
+                Some(data) => Some(regression::write(
+                    &data,
+                    id == FigureId::Fig3b,
+                    &stem,
+                    opts.format,
+                )?),
+            }
         }
-        FigureId::B1 => {
-            let (summary, files) = target::write(&s.b1, &stem)?;
-            (serde_json::to_value(&s.b1), summary, files)
-        }
+        FigureId::B1 if opts.shard.is_some() => None,
+        FigureId::B1 => Some(target::write(&s.b1, &stem, opts.format)?),
+    };
+    let Some((summary, files)) = written else {
+        return Ok(None);
     };
     let json_path = stem.with_extension("json");
     let mut files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -229,7 +285,7 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<FigureReport, ExpEr
         backend: opts.backend.to_string(),
         seed: opts.seed,
         version: env!("CARGO_PKG_VERSION").to_string(),
-        settings: settings.map_err(|e| ExpError::output(&json_path, e))?,
+        settings,
         elapsed_s: start.elapsed().as_secs_f64(),
         resumed_chunks: count.resumed,
         trained_chunks: count.trained,
@@ -238,8 +294,136 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<FigureReport, ExpEr
     };
     let text =
         serde_json::to_string_pretty(&report).map_err(|e| ExpError::output(&json_path, e))?;
-    std::fs::write(&json_path, text + "\n").map_err(|e| ExpError::output(&json_path, e))?;
-    Ok(report)
+    crate::io::write_atomic(&json_path, (text + "\n").as_bytes())?;
+    Ok(Some(report))
+}
+
+/// Records in `OUT/cache/<fig>.run.json` what this figure's chunks in `OUT` were computed with
+/// (settings, seed, backend); a later run or shard on the same `OUT` with anything else is refused
+/// with an error instead of mixing chunks of two experiments. Atomic: concurrent shards that start
+/// together agree on one record.
+fn claim_out_dir(
+    opts: &RunOptions,
+    id: FigureId,
+    settings: &serde_json::Value,
+) -> Result<(), ExpError> {
+    let record = serde_json::json!({
+        "figure": id.stem(),
+        "settings": settings,
+        "seed": opts.seed,
+        "backend": opts.backend.to_string(),
+    });
+    let dir = opts.out.join("cache");
+    let path = dir.join(format!("{}.run.json", id.stem()));
+    std::fs::create_dir_all(&dir).map_err(|e| ExpError::output(&dir, e))?;
+    let text = serde_json::to_string_pretty(&record).map_err(|e| ExpError::output(&path, e))?;
+    // create-if-absent in one step: write a unique temporary file, then hard-link it into place
+    let tmp = crate::io::temp_path(&path, true);
+    std::fs::write(&tmp, &text).map_err(|e| ExpError::output(&tmp, e))?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(ExpError::output(&path, e)),
+    }
+    let existing = std::fs::read_to_string(&path).map_err(|e| ExpError::output(&path, e))?;
+    let old: serde_json::Value = serde_json::from_str(&existing).unwrap_or(serde_json::Value::Null);
+    if old == record {
+        return Ok(());
+    }
+    let what = first_difference("", &old, &record).unwrap_or_else(|| "the run record".into());
+    Err(ExpError::Usage(format!(
+        "{} holds {} chunks of a run with other settings ({what}); use another --out, or delete {} to mix them knowingly",
+        opts.out.display(),
+        id.stem(),
+        path.display()
+    )))
+}
+
+/// The first path at which two JSON values differ, with both values.
+fn first_difference(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                first_difference(
+                    &p,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                )
+            })
+        }
+        _ if a == b => None,
+        _ => Some(format!("{path}: {a} there, {b} now")),
+    }
+}
+
+/// One independent, cached unit of a figure's training.
+pub(crate) struct ChunkJob<K, E> {
+    /// Its cache key (every setting its numbers depend on).
+    pub key: K,
+    /// What the saved value must look like (see [`crate::cache::Validate`]).
+    pub expect: E,
+    /// Relative cost (for balancing shards).
+    pub cost: f64,
+    /// Training steps (for the progress bar).
+    pub steps: u64,
+}
+
+/// Loads each job's chunk from the cache or trains it with `train(i)` and saves it, `opts.threads`
+/// jobs at a time; the results come back in job order (they do not depend on the threads). With
+/// `opts.shard`, only the shard's jobs are run and `None` is returned.
+pub(crate) fn run_chunks<K, T>(
+    opts: &RunOptions,
+    jobs: &[ChunkJob<K, T::Expect>],
+    pb: &ProgressBar,
+    count: &mut ChunkCount,
+    train: impl Fn(usize) -> Result<T, ExpError> + Sync,
+) -> Result<Option<Vec<T>>, ExpError>
+where
+    K: Serialize + Sync,
+    T: Serialize + DeserializeOwned + Validate + Send,
+    T::Expect: Sync,
+{
+    let cache = cache(opts)?;
+    let owned: Vec<usize> = match opts.shard {
+        None => (0..jobs.len()).collect(),
+        Some(shard) => {
+            let costs: Vec<f64> = jobs.iter().map(|j| j.cost).collect();
+            let own = shard.owns(&costs);
+            (0..jobs.len()).filter(|&i| own[i]).collect()
+        }
+    };
+    pb.set_length(owned.iter().map(|&i| jobs[i].steps).sum());
+    let results = parallel_map(owned.len(), opts.threads, |n| {
+        let job = &jobs[owned[n]];
+        let (value, hit) = cache.get_or_compute(&job.key, &job.expect, || train(owned[n]))?;
+        if hit {
+            pb.inc(job.steps);
+        }
+        Ok((value, hit))
+    })?;
+    pb.finish_and_clear();
+    for (_, hit) in &results {
+        if *hit {
+            count.resumed += 1;
+        } else {
+            count.trained += 1;
+        }
+    }
+    if opts.shard.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(results.into_iter().map(|(v, _)| v).collect()))
 }
 
 /// The widths vector 2 → n → … → n → 1 of an MLP with `depth` layers.
@@ -343,13 +527,25 @@ pub(crate) fn figure_bar(opts: &RunOptions, total: u64, name: &str) -> ProgressB
     }
 }
 
-/// The cache of a run.
-pub(crate) fn cache(opts: &RunOptions) -> Cache {
-    Cache::new(&opts.out)
-}
-
-/// Root mean square of `a − b`.
-pub(crate) fn rms_diff(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len()).max(1) as f64;
-    (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / n).sqrt()
+/// The cache of a run. Its context — added here, once, to every figure's keys — holds the
+/// settings of this build and machine that decide the numbers besides the figure's settings: the
+/// backend, the training engine `Engine::Auto` resolves to there, the parameters' dtype and, for
+/// the fused engine, the instruction set (see [`crate::cache`]).
+pub(crate) fn cache(opts: &RunOptions) -> Result<Cache, ExpError> {
+    let device = opts.backend.device()?;
+    let probe_config = MlpConfig::new(widths(1, 2), sgntk_model::Activation::Sign);
+    let probe = chunk_ensemble(&probe_config, 0, 0..1, &device)?;
+    let engine = sgntk_model::Engine::default().resolve(&probe);
+    let dtype = probe
+        .layers()
+        .first()
+        .map(|l| format!("{:?}", l.weight.dtype()));
+    let isa = (engine == sgntk_model::Engine::Fused)
+        .then(|| format!("{:?}", sgntk_model::fused::Isa::detect()));
+    Ok(Cache::new(&opts.out).with_context(serde_json::json!({
+        "backend": opts.backend.to_string(),
+        "engine": engine,
+        "dtype": dtype,
+        "isa": isa,
+    })))
 }

@@ -1,171 +1,101 @@
-//! The figures' layouts, drawn with [`crate::plot`]: PNG and SVG next to each other.
+//! The figures' layouts, drawn with [`crate::plot`]: which curves, colours, scales and legend
+//! corners; plotters does the layout.
 
-use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
-use super::kernels::{cell_mses, KernelData};
-use super::regression::RegressionData;
+use super::kernels::{cell_mses, KernelCell, KernelData};
+use super::regression::{RegressionData, WidthResult};
 use crate::error::ExpError;
-use crate::plot::{render, Band, Figure, Mark, Panel, Scale, Series};
+use crate::plot::{render, Band, Figure, Format, LegendPos, Mark, Panel, RGBColor, Scale, Series};
 
-const BLUE: (u8, u8, u8) = (31, 119, 180);
-const ORANGE: (u8, u8, u8) = (255, 127, 14);
-const GREEN: (u8, u8, u8) = (44, 160, 44);
-const RED: (u8, u8, u8) = (214, 39, 40);
-const PURPLE: (u8, u8, u8) = (148, 103, 189);
-const BLACK: (u8, u8, u8) = (0, 0, 0);
-const GREY: (u8, u8, u8) = (120, 120, 120);
-const PALETTE: [(u8, u8, u8); 5] = [BLUE, ORANGE, GREEN, RED, PURPLE];
+const BLUE: RGBColor = RGBColor(31, 119, 180);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const GREEN: RGBColor = RGBColor(44, 160, 44);
+const BLACK: RGBColor = RGBColor(0, 0, 0);
+const GREY: RGBColor = RGBColor(120, 120, 120);
+const RED: RGBColor = RGBColor(214, 39, 40);
+const PALETTE: [RGBColor; 5] = [BLUE, ORANGE, GREEN, RED, RGBColor(148, 103, 189)];
 
-fn crosses(label: &str, x: &[f64], y: &[f64]) -> Series {
-    Series::crosses(label, x, y, BLACK, 6)
+type Files = Result<Vec<PathBuf>, ExpError>;
+
+fn draw(fig: Figure, stem: &Path, format: Format) -> Files {
+    render(&fig, stem, format).map_err(|e| ExpError::output(stem, e))
 }
 
-fn draw(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>, ExpError> {
-    render(fig, stem).map_err(|e| ExpError::output(stem, e))
+/// An opaque labelled series.
+fn line(label: &str, x: &[f64], y: &[f64], color: RGBColor, mark: Mark) -> Series {
+    Series::line(Some(label.into()), x, y, color, 1.0).mark(mark)
 }
 
-/// Faint lines for many networks: more networks, fainter lines.
-fn net_alpha(n: usize) -> f64 {
-    (3.0 / n.max(1) as f64).clamp(0.04, 0.6)
-}
-
-/// Fig. 1/2: one panel per (m, n), asinh y-axis.
-pub(crate) fn kernel_slices(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>, ExpError> {
-    let s = &d.settings;
-    let name = if d.sgl { "SG-NTK" } else { "NTK" };
-    let mut panels = Vec::new();
-    for (i, c) in d.cells.iter().enumerate() {
-        let mut p = Panel::new(
-            format!("m = {}, n = {}", c.m, c.width),
-            "Δα",
-            &format!("empirical {name}"),
-        );
-        p.x_range = Some((-PI, PI));
-        p.y_scale = Scale::Asinh { linear_width: 1.0 };
-        let alpha = net_alpha(c.init.len());
-        for (k, curve) in c.init.iter().enumerate() {
-            let label = (k == 0).then(|| "t = 0".to_string());
-            p.series
-                .push(Series::line(label, &d.grid, curve, BLUE, alpha, 1, false));
-        }
-        for (k, curve) in c.trained.iter().enumerate() {
-            let label = (k == 0).then(|| format!("t = {}", s.steps));
-            p.series
-                .push(Series::line(label, &d.grid, curve, ORANGE, alpha, 1, false));
-        }
-        p.series.push(Series::line(
-            Some("m → ∞".into()),
-            &d.grid,
-            &d.limit,
-            GREY,
-            1.0,
-            1,
-            false,
-        ));
-        p.series.push(Series::line(
-            Some(format!("analytic {name}")),
-            &d.grid,
-            &c.analytic,
-            BLACK,
-            1.0,
-            2,
-            true,
-        ));
-        p.legend = i == 0;
-        panels.push(p);
-    }
-    let fig = Figure {
-        title: Some(format!(
-            "Empirical {name} at t = 0 and t = {} ({}) vs analytic, {} nets per panel",
-            s.steps,
-            if d.sgl { "SGL" } else { "GD" },
-            s.nets
-        )),
-        rows: s.ms.len(),
-        cols: s.widths.len(),
-        panel_size: (420, 320),
-        panels,
+/// One faint line per network (more networks, fainter lines), the first one labelled.
+fn networks(label: &str, x: &[f64], ys: &[Vec<f64>], color: RGBColor, max: f64) -> Vec<Series> {
+    let alpha = (3.0 / ys.len().max(1) as f64).clamp(0.04, max);
+    let line = |(k, y): (usize, &Vec<f64>)| {
+        Series::line((k == 0).then(|| label.into()), x, y, color, alpha)
     };
-    draw(&fig, stem)
+    ys.iter().enumerate().map(line).collect()
+}
+
+/// Fig. 1/2: one panel per (m, n), asinh y axis, the legend in the first panel.
+pub(crate) fn kernel_slices(d: &KernelData, stem: &Path, format: Format) -> Files {
+    let (s, x, name) = (&d.settings, &d.grid, if d.sgl { "SG-NTK" } else { "NTK" });
+    let panel = |(i, c): (usize, &KernelCell)| {
+        let title = format!("m = {}, n = {}", c.m, c.width);
+        let mut p = Panel::new(title, "Δα", &format!("empirical {name}"));
+        p.y_scale = Scale::Asinh(1.0);
+        p.series = networks("t = 0", x, &c.init, BLUE, 0.6);
+        let t = format!("t = {}", s.steps);
+        p.series.extend(networks(&t, x, &c.trained, ORANGE, 0.6));
+        let limit = line("m → ∞", x, &d.limit, GREY, Mark::Line(1));
+        let analytic = format!("analytic {name}");
+        let analytic = line(&analytic, x, &c.analytic, BLACK, Mark::Dashed(2));
+        p.series.extend([limit, analytic]);
+        p.legend = (i == 0).then_some(LegendPos::LowerMiddle);
+        p
+    };
+    let (rule, t, nets) = (if d.sgl { "SGL" } else { "GD" }, s.steps, s.nets);
+    let title = format!(
+        "Empirical {name} at t = 0 and t = {t} ({rule}) vs analytic, {nets} nets per panel"
+    );
+    let panels = d.cells.iter().enumerate().map(panel).collect();
+    let grid = (s.ms.len(), s.widths.len());
+    draw(
+        Figure::new(Some(title), grid, (420, 320), panels),
+        stem,
+        format,
+    )
 }
 
 /// Fig. B.3/B.4: MSE vs width (log–log), one panel per m.
-pub(crate) fn kernel_mse(d: &KernelData, stem: &Path) -> Result<Vec<PathBuf>, ExpError> {
-    let s = &d.settings;
-    let name = if d.sgl { "SG-NTK" } else { "NTK" };
-    let mut panels = Vec::new();
-    for (i, &m) in s.ms.iter().enumerate() {
-        let mut p = Panel::new(
-            format!("m = {m}"),
-            "width n",
-            &format!("MSE to analytic {name}"),
-        );
-        p.x_scale = Scale::Log10;
-        p.y_scale = Scale::Log10;
-        for (stage, color, t) in [(0, BLUE, 0), (1, ORANGE, s.steps)] {
-            let (mut xs, mut ys, mut mx, mut my) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+pub(crate) fn kernel_mse(d: &KernelData, stem: &Path, format: Format) -> Files {
+    let (s, name) = (&d.settings, if d.sgl { "SG-NTK" } else { "NTK" });
+    let last = s.recorded_steps().len() - 1;
+    let panel = |(i, &m): (usize, &f64)| {
+        let y_label = format!("MSE to analytic {name}");
+        let mut p = Panel::new(format!("m = {m}"), "width n", &y_label);
+        (p.x_scale, p.y_scale) = (Scale::Log10, Scale::Log10);
+        let stages = [(0, BLUE, Mark::Line(2)), (last, ORANGE, Mark::Dashed(2))];
+        for (stage, color, mark) in stages {
+            let (mut xs, mut ys, mut mx, mut my) = (vec![], vec![], vec![], vec![]);
             for c in d.cells.iter().filter(|c| c.m == m) {
                 let (per_net, _) = cell_mses(c, stage);
-                for v in &per_net {
-                    xs.push(c.width as f64);
-                    ys.push(*v);
-                }
+                xs.extend(per_net.iter().map(|_| c.width as f64));
+                ys.extend(&per_net);
                 mx.push(c.width as f64);
                 my.push(per_net.iter().sum::<f64>() / per_net.len() as f64);
             }
-            p.series.push(Series {
-                label: Some(format!("t = {t}, per net")),
-                x: xs,
-                y: ys,
-                color,
-                alpha: 0.5,
-                mark: Mark::Dots { size: 3 },
-            });
-            p.series.push(Series::line(
-                Some(format!("t = {t}, mean")),
-                &mx,
-                &my,
-                color,
-                1.0,
-                2,
-                stage == 1,
-            ));
+            let t = if stage == 0 { 0 } else { s.steps };
+            let dots = Series::line(Some(format!("t = {t}, per net")), &xs, &ys, color, 0.5);
+            let mean = line(&format!("t = {t}, mean"), &mx, &my, color, mark);
+            p.series.extend([dots.mark(Mark::Dots(3)), mean]);
         }
-        p.legend = i == 0;
-        panels.push(p);
-    }
-    let fig = Figure {
-        title: Some(format!(
-            "MSE between empirical and analytic {name} vs width"
-        )),
-        rows: 1,
-        cols: s.ms.len(),
-        panel_size: (440, 360),
-        panels,
+        p.legend = (i == 0).then_some(LegendPos::LowerLeft);
+        p
     };
-    draw(&fig, stem)
-}
-
-fn gp_band(d: &RegressionData) -> Band {
-    Band {
-        label: Some("GP mean ± 2 std".into()),
-        x: d.grid.clone(),
-        lower: d
-            .gp_mean
-            .iter()
-            .zip(&d.gp_std)
-            .map(|(m, s)| m - 2.0 * s)
-            .collect(),
-        upper: d
-            .gp_mean
-            .iter()
-            .zip(&d.gp_std)
-            .map(|(m, s)| m + 2.0 * s)
-            .collect(),
-        color: (170, 170, 170),
-        alpha: 0.45,
-    }
+    let title = format!("MSE between empirical and analytic {name} vs width");
+    let panels = s.ms.iter().enumerate().map(panel).collect();
+    let fig = Figure::new(Some(title), (1, s.ms.len()), (440, 360), panels);
+    draw(fig, stem, format)
 }
 
 /// Fig. 3a / B.2 (every network, one panel per width) and Fig. 3b (ensemble means, one panel).
@@ -173,125 +103,77 @@ pub(crate) fn regression(
     d: &RegressionData,
     means_only: bool,
     stem: &Path,
-) -> Result<Vec<PathBuf>, ExpError> {
-    let s = &d.settings;
-    let base = |title: String| {
-        let mut p = Panel::new(title, "α", "f(x(α))");
-        p.x_range = Some((-PI, PI));
-        p.bands.push(gp_band(d));
-        p.legend = true;
-        p
-    };
-    let finish = |p: &mut Panel| {
-        p.series.push(Series::line(
-            Some("SG-NTK GP mean".into()),
-            &d.grid,
-            &d.gp_mean,
-            BLACK,
-            1.0,
-            2,
-            true,
-        ));
-        p.series
-            .push(crosses("training points", &d.train.0, &d.train.1));
-    };
-    let panels = if means_only {
-        let mut p = base(format!("ensemble means ({} nets each)", s.nets));
-        for (i, w) in d.widths.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            p.series.push(Series::line(
-                Some(format!("n = {}", w.width)),
-                &d.grid,
-                &w.mean,
-                color,
-                1.0,
-                2,
-                false,
-            ));
-        }
-        finish(&mut p);
-        vec![p]
-    } else {
-        d.widths
+    format: Format,
+) -> Files {
+    let (s, x) = (&d.settings, &d.grid);
+    let two_std = |k: f64| {
+        d.gp_mean
             .iter()
-            .map(|w| {
-                let mut p = base(format!(
-                    "n = {}, {} nets, t = {}, κ = {}",
-                    w.width,
-                    w.outputs.len(),
-                    s.steps,
-                    s.kappa
-                ));
-                let alpha = net_alpha(w.outputs.len()).min(0.15);
-                for (k, o) in w.outputs.iter().enumerate() {
-                    let label = (k == 0).then(|| "networks".to_string());
-                    p.series
-                        .push(Series::line(label, &d.grid, o, BLUE, alpha, 1, false));
-                }
-                p.series.push(Series::line(
-                    Some("ensemble mean".into()),
-                    &d.grid,
-                    &w.mean,
-                    BLUE,
-                    1.0,
-                    3,
-                    false,
-                ));
-                p.series.push(Series::line(
-                    Some("Σ kernel regression".into()),
-                    &d.grid,
-                    &d.sigma_regression,
-                    GREEN,
-                    1.0,
-                    2,
-                    false,
-                ));
-                finish(&mut p);
-                p
-            })
+            .zip(&d.gp_std)
+            .map(|(m, s)| m + k * s)
             .collect()
     };
-    let cols = panels.len();
-    let fig = Figure {
-        title: Some(format!(
-            "{} networks, SGL with surrogate {} vs the SG-NTK GP",
-            s.activation, s.surrogate
-        )),
-        rows: 1,
-        cols,
-        panel_size: (760, 500),
-        panels,
+    let panel = |title: String, curves: Vec<Series>| {
+        let mut p = Panel::new(title, "α", "f(x(α))");
+        p.bands.push(Band {
+            label: Some("GP mean ± 2 std".into()),
+            x: x.clone(),
+            lower: two_std(-2.0),
+            upper: two_std(2.0),
+            color: RGBColor(170, 170, 170),
+            alpha: 0.45,
+        });
+        p.series = curves;
+        let gp = line("SG-NTK GP mean", x, &d.gp_mean, BLACK, Mark::Dashed(2));
+        let train = Series::crosses("training points", &d.train.0, &d.train.1);
+        p.series.extend([gp, train]);
+        p.legend = Some(LegendPos::LowerRight);
+        p
     };
-    draw(&fig, stem)
+    let panels: Vec<Panel> = if means_only {
+        let title = format!("ensemble means ({} nets each)", s.nets);
+        let colors = PALETTE.iter().cycle();
+        let mean = |(w, c): (&WidthResult, &RGBColor)| {
+            line(&format!("n = {}", w.width), x, &w.mean, *c, Mark::Line(2))
+        };
+        vec![panel(
+            title,
+            d.widths.iter().zip(colors).map(mean).collect(),
+        )]
+    } else {
+        let width = |w: &WidthResult| {
+            let mut curves = networks("networks", x, &w.outputs, BLUE, 0.15);
+            let mean = line("ensemble mean", x, &w.mean, BLUE, Mark::Line(3));
+            let sigma = &d.sigma_regression;
+            let sigma = line("Σ kernel regression", x, sigma, GREEN, Mark::Line(2));
+            curves.extend([mean, sigma]);
+            let (n, nets, t, kappa) = (w.width, w.outputs.len(), s.steps, s.kappa);
+            panel(
+                format!("n = {n}, {nets} nets, t = {t}, κ = {kappa}"),
+                curves,
+            )
+        };
+        d.widths.iter().map(width).collect()
+    };
+    let (act, sur) = (&s.activation, &s.surrogate);
+    let title = format!("{act} networks, SGL with surrogate {sur} vs the SG-NTK GP");
+    let fig = Figure::new(Some(title), (1, panels.len()), (760, 500), panels);
+    draw(fig, stem, format)
 }
 
 /// Fig. B.1: the target and the training points.
 pub(crate) fn target(
-    grid: &[f64],
+    x: &[f64],
     y: &[f64],
-    train: &[f64],
+    xt: &[f64],
     yt: &[f64],
     stem: &Path,
-) -> Result<Vec<PathBuf>, ExpError> {
+    format: Format,
+) -> Files {
     let mut p = Panel::new("target f(x(α)) on the unit circle", "α", "f");
-    p.x_range = Some((-PI, PI));
-    p.series.push(Series::line(
-        Some("target".into()),
-        grid,
-        y,
-        BLUE,
-        1.0,
-        2,
-        false,
-    ));
-    p.series.push(crosses("training points", train, yt));
-    p.legend = true;
-    let fig = Figure {
-        title: None,
-        rows: 1,
-        cols: 1,
-        panel_size: (640, 420),
-        panels: vec![p],
-    };
-    draw(&fig, stem)
+    let target = line("target", x, y, BLUE, Mark::Line(2));
+    p.series
+        .extend([target, Series::crosses("training points", xt, yt)]);
+    p.legend = Some(LegendPos::UpperLeft);
+    draw(Figure::new(None, (1, 1), (640, 420), vec![p]), stem, format)
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use sgntk_model::data::{circle_points, targets, test_grid, uniform_angles};
+use sgntk_model::data::{circle_points, targets, test_grid, train_angles};
 
 use super::plots;
 use crate::error::ExpError;
@@ -14,10 +14,11 @@ use crate::settings::TargetFigure;
 pub(crate) fn write(
     s: &TargetFigure,
     stem: &Path,
+    format: crate::plot::Format,
 ) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
     let grid = test_grid(s.grid);
     let y: Vec<f64> = targets(&circle_points(&grid)).iter().copied().collect();
-    let train = uniform_angles(s.train_points, s.data_seed);
+    let train = train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
     let yt: Vec<f64> = targets(&circle_points(&train)).iter().copied().collect();
     let mut table = Table::new(&["curve", "alpha", "value"]);
     for (name, xs, ys) in [("target", &grid, &y), ("train", &train, &yt)] {
@@ -27,7 +28,7 @@ pub(crate) fn write(
     }
     let csv = stem.with_extension("csv");
     table.write(&csv)?;
-    let mut files = plots::target(&grid, &y, &train, &yt, stem)?;
+    let mut files = plots::target(&grid, &y, &train, &yt, stem, format)?;
     files.insert(0, csv);
     let (lo, hi) = y
         .iter()

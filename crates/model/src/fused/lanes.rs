@@ -144,6 +144,8 @@ impl crate::activation::Elementwise for Lane {
     fn recip(self) -> Self {
         self.map(|x| 1.0 / x)
     }
+    /// sign(x), with sign(NaN) = NaN: a NaN pre-activation must reach the loss (and the
+    /// divergence check) instead of becoming 0.
     #[inline(always)]
     fn sign(self) -> Self {
         self.map(|x| {
@@ -151,14 +153,17 @@ impl crate::activation::Elementwise for Lane {
                 1.0
             } else if x < 0.0 {
                 -1.0
-            } else {
+            } else if x == 0.0 {
                 0.0
+            } else {
+                x
             }
         })
     }
+    /// max(x, 0), with relu(NaN) = NaN (as for [`Self::sign`]).
     #[inline(always)]
     fn relu(self) -> Self {
-        self.map(|x| if x > 0.0 { x } else { 0.0 })
+        self.map(|x| if x <= 0.0 { 0.0 } else { x })
     }
 }
 
@@ -182,6 +187,18 @@ mod tests {
         assert!(worst_erf < 1e-6, "erf absolute error {worst_erf}");
         assert_eq!(erf(0.0), 0.0);
         assert!(exp(-1e4) >= 0.0 && exp(-1e4) < 1e-37);
+    }
+
+    #[test]
+    fn sign_and_relu_keep_nan() {
+        use crate::activation::Elementwise;
+        let lane = Lane::splat(f32::NAN);
+        assert!(lane.sign().0.iter().all(|v| v.is_nan()));
+        assert!(lane.relu().0.iter().all(|v| v.is_nan()));
+        assert!(lane.heaviside().0.iter().all(|v| v.is_nan()));
+        let mixed = Lane(std::array::from_fn(|i| i as f32 - 3.0));
+        assert_eq!(mixed.sign().0[..5], [-1.0, -1.0, -1.0, 0.0, 1.0]);
+        assert_eq!(mixed.relu().0[..5], [0.0, 0.0, 0.0, 0.0, 1.0]);
     }
 
     #[test]

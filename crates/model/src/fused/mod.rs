@@ -10,10 +10,12 @@
 //! compiled for AVX-512, AVX2 + FMA and portable code, chosen at run time ([`Isa`]); results
 //! agree across them to f32 rounding.
 
-pub mod kernels;
-pub mod lanes;
-pub mod net;
-pub mod simd;
+// Crate-private: the SIMD types execute AVX instructions in safe methods, which is sound only
+// inside the step compiled for them and entered after feature detection (see `net::step`).
+pub(crate) mod kernels;
+pub(crate) mod lanes;
+pub(crate) mod net;
+pub(crate) mod simd;
 
 use rayon::prelude::*;
 
@@ -40,6 +42,7 @@ where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
 {
     config.validate()?;
+    config.check_f32(ensemble.config())?;
     data.validate(ensemble)?;
     if !isa.is_supported() {
         return Err(ModelError::Backend {
@@ -50,8 +53,12 @@ where
     let mlp = ensemble.config().clone();
     let shape = Shape::new(&mlp, data.x.nrows());
     let rule = StepRule {
-        sigma_w: mlp.sigma_w as f32,
-        sigma_b: mlp.sigma_b as f32,
+        scales: (0..mlp.depth())
+            .map(|l| {
+                let (sw, sb) = mlp.layer_scales(l);
+                (sw as f32, sb as f32)
+            })
+            .collect(),
         activation: mlp.activation,
         backward: config.rule.backward_derivative(),
     };
@@ -105,6 +112,7 @@ where
         done = stop;
         if trained && (record_at.contains(&stop) || stop == config.steps) {
             *ensemble = upload(ensemble, &shape, &members);
+            ensemble.check_parameters_finite(stop)?;
         }
         if record_at.contains(&stop) {
             hook(stop, ensemble)?;

@@ -46,12 +46,10 @@ impl Shape {
 }
 
 /// The constants of one training run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StepRule {
-    /// σw.
-    pub sigma_w: f32,
-    /// σb.
-    pub sigma_b: f32,
+    /// (s_w, s_b) of every layer, from [`crate::MlpConfig::layer_scales`] (κ on the last layer).
+    pub scales: Vec<(f32, f32)>,
     /// φ.
     pub activation: Activation,
     /// The backward derivative (σ̃, or φ' for [`Surrogate::True`]).
@@ -180,7 +178,8 @@ fn step_body<S: Simd16, const R: usize>(
 ) -> f64 {
     let depth = shape.depth();
     let panels = shape.panels;
-    let scale = |l: usize| rule.sigma_w / (shape.widths[l] as f32).sqrt();
+    let scale = |l: usize| rule.scales[l].0;
+    let bias_scale = |l: usize| rule.scales[l].1;
     for l in 0..depth {
         let (stride, n_out) = (shape.strides[l], shape.widths[l + 1]);
         for q in 0..panels {
@@ -188,7 +187,7 @@ fn step_body<S: Simd16, const R: usize>(
                 &net.w[l],
                 &net.b[l],
                 scale(l),
-                rule.sigma_b,
+                bias_scale(l),
                 &work.act[l][q * stride..(q + 1) * stride],
                 &mut work.pre[l][q * n_out..(q + 1) * n_out],
             );
@@ -242,7 +241,7 @@ fn step_body<S: Simd16, const R: usize>(
             panels,
             scale(l),
             lr * scale(l),
-            lr * rule.sigma_b,
+            lr * bias_scale(l),
             t,
             &mut work.scaled,
         );

@@ -71,16 +71,16 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Dense layer h' = σw/√n W a + σb b (NTK parameterization), with a scale κ on W and b at
-/// initialization (κ = 1 except for the last layer, SPEC §5 last bullet):
+/// Dense layer h' = κ · (σw/√n W a + σb b) (NTK parameterization) with an output multiplier κ
+/// (κ = 1 except for the last layer, where it is the last-layer scale of SPEC §1/§5, g = κ f):
 ///
 /// ```text
-/// P = σw² Σ + σb²,   Σ' = κ² P,   I' = P + κ² σw² I.
+/// P = σw² Σ + σb²,   Σ' = κ² P,   I' = κ² (P + σw² I).
 /// ```
 ///
 /// With I the kernel of the layers below (already multiplied by the elementwise derivative
-/// kernel), this is I^{l+1} = Σ^{l+1} + I^l Σ̃^{l+1} (Remark E.3), and with κ on the last layer the
-/// driving kernel Σ^L + κ² I^{L−1} Σ̃^L and the f_0 covariance κ² Σ^L.
+/// kernel), this is I^{l+1} = Σ^{l+1} + I^l Σ̃^{l+1} (Remark E.3); with κ on the last layer the
+/// driving kernel is κ² I^L and the f_0 covariance κ² Σ^L (every gradient carries one factor κ).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dense {
     /// σw.
@@ -118,7 +118,7 @@ impl LayerMap for Dense {
             k11,
             k12: k2 * p12,
             k22,
-            ntk: p12 + mul_inf_safe(k2 * self.sigma_w * self.sigma_w, s.ntk),
+            ntk: k2 * (p12 + mul_inf_safe(self.sigma_w * self.sigma_w, s.ntk)),
         }
     }
 

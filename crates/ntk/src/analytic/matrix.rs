@@ -114,6 +114,27 @@ fn layered(
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
     check_inputs(x1, x2)?;
     let net: Network = spec.network(kind)?;
+    // Before allocating: the per-point variance traces (L + 1 values each) and the output
+    // matrices (built three times over: per thread, assembled, as matrices).
+    let (n1, n2) = (x1.nrows() as u64, x2.nrows() as u64);
+    let depth = spec.depth as u64;
+    sgntk_model::check_memory(
+        "the variance traces",
+        &[
+            ("points", n1 + n2),
+            ("layers + 1", depth.saturating_add(1)),
+            ("bytes", 8),
+        ],
+    )?;
+    let matrices = if all_layers { depth } else { 1 };
+    sgntk_model::check_memory(
+        "the kernel matrices",
+        &[
+            ("matrices", matrices),
+            ("entries", n1.saturating_mul(n2)),
+            ("bytes", 24),
+        ],
+    )?;
     let (r1, r2) = (rows(x1), rows(x2));
     let n0 = x1.ncols() as f64;
     let sq = |r: &Vec<f64>| r.iter().map(|v| v * v).sum::<f64>() / n0;
@@ -147,7 +168,7 @@ fn layered(
 /// which carries the true derivative g1; columns of `x2` carry g2).
 ///
 /// [`KernelKind::Nngp`] gives κ² Σ^L (the covariance of f_0), the others the driving kernel
-/// Σ^L + κ² I^{L−1} Σ̃^L. Entries may be +∞ (the singular sign NTK, Sec. 2.3).
+/// κ² I^L (g = κ f, SPEC §5). Entries may be +∞ (the singular sign NTK, Sec. 2.3).
 pub fn kernel_matrix(
     spec: &KernelSpec,
     kind: KernelKind,

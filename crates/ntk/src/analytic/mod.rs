@@ -9,6 +9,9 @@
 //! Input → Dense(σw, σb) → Elementwise(φ, g1, g2) → Dense(σw, σb) → … → Dense(σw, σb, κ)
 //! ```
 //!
+//! (κ: the last-layer scale, an output multiplier g = κ f that turns every kernel into κ² times
+//! itself, SPEC §1/§5.)
+//!
 //! where the dense map is Σ ↦ σw² Σ + σb², I ↦ σw² I + Σ' and the elementwise map is
 //! Λ ↦ E[φ(u) φ(v)], I ↦ I · E[g1(u) g2(v)] with (u, v) ~ N(0, Λ). Together they give the recursion
 //! of SPEC §5 (S8–S20, Remark E.3):
@@ -34,7 +37,7 @@ pub use layers::{Dense, Elementwise, LayerMap, Network, PairState};
 pub use matrix::{kernel_layers, kernel_matrix, kernel_pair};
 pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
-    TrainTime,
+    TrainTime, MAX_CONDITION, VARIANCE_TOLERANCE,
 };
 pub use quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
 pub use spec::{KernelKind, KernelSpec, Method};
@@ -97,6 +100,33 @@ pub enum KernelError {
         /// Column of the first infinite entry.
         col: usize,
     },
+    /// K(X, X) is positive definite but too ill-conditioned for an accurate GP solve.
+    #[error("K(X, X) is ill-conditioned: condition number ≈ {condition:.1e} exceeds {threshold:.0e}, so the GP solve would lose its accuracy to rounding; remove (nearly) duplicate training points")]
+    IllConditioned {
+        /// The estimate ‖K‖₂ / λ_min((K + Kᵀ)/2), an upper bound on σ_max/σ_min of K.
+        condition: f64,
+        /// The largest accepted estimate.
+        threshold: f64,
+    },
+    /// A GP variance that is NaN, or negative beyond rounding.
+    #[error("GP variance at test point {point} is {variance:e}, negative beyond rounding (scale {scale:e}); the kernel system is numerically unreliable")]
+    NegativeVariance {
+        /// Test point (row).
+        point: usize,
+        /// Γ(x, x).
+        variance: f64,
+        /// The size of the terms Γ(x, x) is computed from.
+        scale: f64,
+    },
+    /// (Id − η K/d)^t overflows: discrete gradient descent diverges at this learning rate.
+    #[error("(Id - lr K(X, X)/d)^t overflows at lr = {lr:e}: discrete gradient descent diverges on this kernel (it needs |1 - lr λ/d| < 1 for every eigenvalue λ of K(X, X)); use a smaller --lr")]
+    Diverges {
+        /// The learning rate.
+        lr: f64,
+    },
+    /// A size that does not fit into memory (checked before allocating).
+    #[error(transparent)]
+    Memory(#[from] sgntk_model::MemoryError),
     /// The LU solve failed (exactly singular K(X, X)).
     #[error("K(X, X) is singular: LU solve failed (smallest eigenvalue of the symmetrized matrix {min_eigenvalue:e})")]
     SolveFailed {

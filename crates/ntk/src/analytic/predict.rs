@@ -11,6 +11,13 @@
 //!
 //! (S18–S20 with the transposes of an asymmetric kernel in the right places). t = ∞ drops the
 //! exponential. Every K_XX⁻¹ is an LU solve.
+//!
+//! Numerical safeguards: K_XX must be positive definite with a condition estimate of at most
+//! [`MAX_CONDITION`]; the exponential is replaced by its t = ∞ limit 0 once
+//! ‖e^{−η K t/d}‖₂ ≤ e^{−η t λ_min/d} is below f64 rounding (λ_min of the symmetrized K), so
+//! the matrix exponential only ever sees arguments of norm ≤ 40 · [`MAX_CONDITION`]; the
+//! discrete power is taken by repeated squaring for any whole t; a mean or covariance that is not
+//! finite, or a variance negative beyond rounding, is an error.
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -46,11 +53,27 @@ pub struct GpPrediction {
 }
 
 impl GpPrediction {
-    /// Standard deviations √max(Γ(x, x), 0).
+    /// Standard deviations √max(Γ(x, x), 0): a variance below 0 by rounding (at most
+    /// [`VARIANCE_TOLERANCE`] relative, which [`predict`] checks) gives 0; NaN stays NaN.
     pub fn std(&self) -> DVector<f64> {
-        self.cov.diagonal().map(|v| v.max(0.0).sqrt())
+        self.cov
+            .diagonal()
+            .map(|v| if v.is_nan() { v } else { v.max(0.0).sqrt() })
     }
 }
+
+/// The largest accepted condition estimate ‖K‖₂ / λ_min((K + Kᵀ)/2) of K(X, X) (an upper bound
+/// on σ_max/σ_min of K). An f64 solve loses about log10 of the condition number of its ~16
+/// digits; 1e10 keeps ~6 (two training points 1e-7 apart give ~2e14 and means off by 1e5).
+pub const MAX_CONDITION: f64 = 1e10;
+
+/// Relative size of a negative variance that is still rounding: Γ(x, x) is a sum of terms of
+/// size `scale`, each accurate to about [`MAX_CONDITION`] · ε relative.
+pub const VARIANCE_TOLERANCE: f64 = MAX_CONDITION * f64::EPSILON;
+
+/// s · λ_min beyond which ‖e^{−sK}‖₂ ≤ e^{−s λ_min} < 4.3e-18 is below f64 rounding of
+/// Id − e^{−sK}: the result is the t = ∞ one.
+const NEGLIGIBLE_DECAY: f64 = 40.0;
 
 fn shape(cond: bool, msg: impl FnOnce() -> String) -> Result<(), KernelError> {
     if cond {
@@ -74,12 +97,15 @@ fn finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// Checks that the symmetrized (K + Kᵀ)/2 is positive definite (Remark E.4) and returns its
-/// smallest eigenvalue.
+/// Checks that the symmetrized S = (K + Kᵀ)/2 is positive definite (Remark E.4) and that K is
+/// well enough conditioned to solve with; returns λ_min(S).
 ///
-/// Fails with [`KernelError::SingularKernel`] for +∞ entries, and with
+/// Fails with [`KernelError::SingularKernel`] for +∞ entries, with
 /// [`KernelError::NotPositiveDefinite`] when λ_min ≤ n · ε · |λ_max| (numerically singular or
-/// indefinite).
+/// indefinite), and with [`KernelError::IllConditioned`] when ‖K‖₂ / λ_min(S) exceeds
+/// [`MAX_CONDITION`] (‖K‖₂ bounded by min(‖K‖_F, √(‖K‖₁ ‖K‖_∞)); since xᵀKx = xᵀSx,
+/// σ_min(K) ≥ λ_min(S), so this bounds σ_max/σ_min of K from above, within √n of it for a
+/// symmetric K).
 pub fn check_positive_definite(k: &DMatrix<f64>) -> Result<f64, KernelError> {
     shape(k.is_square() && k.nrows() > 0, || {
         format!(
@@ -105,11 +131,57 @@ pub fn check_positive_definite(k: &DMatrix<f64>) -> Result<f64, KernelError> {
             max_eigenvalue: max,
         });
     }
+    let condition = norm2_bound(k) / min;
+    if !(condition <= MAX_CONDITION) {
+        return Err(KernelError::IllConditioned {
+            condition,
+            threshold: MAX_CONDITION,
+        });
+    }
     Ok(min)
 }
 
-/// The matrix function Id − exp(−η K t/d) (or Id − (Id − η K/d)^t).
-fn decay(k_xx: &DMatrix<f64>, time: TrainTime) -> Result<Option<DMatrix<f64>>, KernelError> {
+/// An upper bound on ‖K‖₂: min(‖K‖_F, √(‖K‖₁ ‖K‖_∞)).
+fn norm2_bound(k: &DMatrix<f64>) -> f64 {
+    let one = k.column_iter().map(|c| c.abs().sum()).fold(0.0, f64::max);
+    let inf = k.row_iter().map(|r| r.abs().sum()).fold(0.0, f64::max);
+    k.norm().min((one * inf).sqrt())
+}
+
+/// Mᵗ for a whole t ≥ 0 by repeated squaring (O(log t) products for any finite t); `None` when
+/// an entry overflows. Stops early once the running square is exactly 0, and then so is Mᵗ.
+fn matrix_power(m: &DMatrix<f64>, t: f64) -> Option<DMatrix<f64>> {
+    let n = m.nrows();
+    let finite = |x: &DMatrix<f64>| x.iter().all(|v| v.is_finite());
+    let mut result = DMatrix::<f64>::identity(n, n);
+    let mut base = m.clone();
+    let mut e = t;
+    while e > 0.0 {
+        if e % 2.0 == 1.0 {
+            result = &result * &base;
+        }
+        e = (e / 2.0).floor();
+        if e > 0.0 {
+            base = &base * &base;
+            if base.iter().all(|v| *v == 0.0) {
+                return Some(DMatrix::zeros(n, n));
+            }
+        }
+        if !(finite(&result) && finite(&base)) {
+            return None;
+        }
+    }
+    Some(result)
+}
+
+/// The matrix function Id − exp(−η K t/d) (or Id − (Id − η K/d)^t); `None` for t = ∞ and
+/// wherever the exponential (power) is 0 to f64 precision. `min_eigenvalue` = λ_min((K + Kᵀ)/2)
+/// from [`check_positive_definite`].
+fn decay(
+    k_xx: &DMatrix<f64>,
+    time: TrainTime,
+    min_eigenvalue: f64,
+) -> Result<Option<DMatrix<f64>>, KernelError> {
     let d = k_xx.nrows();
     let id = DMatrix::<f64>::identity(d, d);
     match time {
@@ -129,19 +201,28 @@ fn decay(k_xx: &DMatrix<f64>, time: TrainTime) -> Result<Option<DMatrix<f64>>, K
                     requirement: "must be finite and > 0",
                 });
             }
-            let step = k_xx * (lr / d as f64);
+            let s = lr / d as f64;
             let e = if discrete {
-                if t.fract() != 0.0 || t > u32::MAX as f64 {
+                if t.fract() != 0.0 {
                     return Err(KernelError::BadParameter {
                         name: "t",
                         value: t,
-                        requirement: "must be a whole number of steps <= u32::MAX when discrete",
+                        requirement: "must be a whole number of steps when discrete",
                     });
                 }
-                (&id - step).pow(t as u32)
+                matrix_power(&(&id - k_xx * s), t).ok_or(KernelError::Diverges { lr })?
             } else {
-                (step * -t).exp()
+                // ‖e^{−sK t}‖₂ ≤ e^{−s t λ_min}: beyond NEGLIGIBLE_DECAY it is 0 in f64 (t = ∞),
+                // below it s t ‖K‖₂ ≤ 40 · MAX_CONDITION, where Padé scaling and squaring is safe.
+                let st = s * t;
+                if st * min_eigenvalue >= NEGLIGIBLE_DECAY {
+                    return Ok(None);
+                }
+                (k_xx * -st).exp()
             };
+            if e.iter().all(|v| *v == 0.0) {
+                return Ok(None);
+            }
             finite("the matrix exponential/power", &e)?;
             Ok(Some(id - e))
         }
@@ -194,7 +275,7 @@ pub fn predict(
     let lu = k_xx.clone().lu();
     let solve_failed = || KernelError::SolveFailed { min_eigenvalue };
     // A = K_tX K_XX⁻¹ M, M = Id − E commutes with K_XX.
-    let a = match decay(k_xx, time)? {
+    let a = match decay(k_xx, time, min_eigenvalue)? {
         None => {
             // Aᵀ = K_XX⁻ᵀ K_tXᵀ
             let at = k_xx
@@ -209,8 +290,21 @@ pub fn predict(
     finite("A = K(x, X) K(X, X)^-1 (Id - e^(-eta K t/d))", &a)?;
     let mean = &a * y;
     let c = &a * sigma_tx.transpose();
-    let cov = sigma_tt - &c - c.transpose() + &a * sigma_xx * a.transpose();
+    let q = &a * sigma_xx * a.transpose();
+    let cov = sigma_tt - &c - c.transpose() + &q;
     let cov = (&cov + cov.transpose()) * 0.5;
+    finite("the GP mean", &mean)?;
+    finite("the GP covariance", &cov)?;
+    for i in 0..n {
+        let scale = sigma_tt[(i, i)].abs() + 2.0 * c[(i, i)].abs() + q[(i, i)].abs();
+        if cov[(i, i)] < -VARIANCE_TOLERANCE * scale {
+            return Err(KernelError::NegativeVariance {
+                point: i,
+                variance: cov[(i, i)],
+                scale,
+            });
+        }
+    }
     Ok(GpPrediction { mean, cov })
 }
 

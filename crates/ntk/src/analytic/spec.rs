@@ -81,7 +81,8 @@ pub struct KernelSpec {
     pub activation: Activation,
     /// Surrogate derivative σ̃ (used by [`KernelKind::SgNtk`]).
     pub surrogate: Surrogate,
-    /// Last-layer scale κ (> 0): the driving kernel is Σ^L + κ² I^{L−1} Σ̃^L and f_0 ~ GP(0, κ² Σ^L).
+    /// Last-layer scale κ (> 0), g = κ f (SPEC §1/§5): the driving kernel is κ² I^L and
+    /// f_0 ~ GP(0, κ² Σ^L).
     pub kappa: f64,
     /// Closed forms or quadrature.
     pub method: Method,
@@ -137,6 +138,12 @@ impl KernelSpec {
         if self.depth == 0 {
             return Err(KernelError::ZeroDepth);
         }
+        // The layer stack: 2L − 1 boxed maps of at most a few hundred bytes.
+        let maps = (self.depth as u64).saturating_mul(2);
+        sgntk_model::check_memory(
+            "the analytic layer stack",
+            &[("layers", maps), ("bytes", 256)],
+        )?;
         let bad = |name, value, requirement| {
             Err(KernelError::BadParameter {
                 name,

@@ -66,6 +66,18 @@ pub enum EmpiricalError {
     /// Only scalar-output networks have a scalar kernel.
     #[error("empirical kernels need a scalar output (n_L = 1), got n_L = {0}")]
     NotScalarOutput(usize),
+    /// The kernel overflowed the f32 arithmetic of the networks.
+    #[error("the empirical kernel of network {member} is {value} at ({row}, {col}): the f32 computation overflowed (inputs this large do not fit f32 arithmetic; rescale them)")]
+    NonFinite {
+        /// Member of the ensemble.
+        member: usize,
+        /// Row (first argument).
+        row: usize,
+        /// Column (second argument).
+        col: usize,
+        /// The value.
+        value: f64,
+    },
     /// A model error (bad inputs, shapes, …).
     #[error(transparent)]
     Model(#[from] sgntk_model::ModelError),

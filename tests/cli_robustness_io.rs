@@ -1,0 +1,561 @@
+//! Robustness of the `sgntk` command line's files (issue 13): the resume cache never loads a
+//! corrupted entry, concurrent runs on one `--out` succeed, outputs are written atomically and
+//! `--out` is checked before any work, CSV inputs never lose a row to a mistaken header.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn sgntk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sgntk"))
+        .args(args)
+        .output()
+        .expect("run sgntk")
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sgntk-cli-io-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// Asserts exit status 2 and a single stderr line containing every `needle`.
+fn assert_fails(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
+
+fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "status {:?}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Tiny Fig. 3a (regression: 2 chunks of 2 networks) and Fig. 1 (kernels, for B.3: 2 widths × 2
+/// chunks of 1 network).
+const TINY: &str = "
+[fig3a]
+widths = [8]
+nets = 4
+steps = 20
+chunk = 2
+[fig1]
+ms = [2.0]
+widths = [8, 32]
+nets = 2
+steps = 6
+record_steps = [3]
+chunk = 1
+grid = 12
+";
+
+fn figure(which: &str, cfg: &str, out: &Path) -> Output {
+    sgntk(&[
+        "figure",
+        which,
+        "--config",
+        cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "1",
+    ])
+}
+
+/// The entries of a cache directory (`<SHA-256>.json`), sorted.
+fn entries(out: &Path) -> Vec<PathBuf> {
+    let is_entry = |p: &Path| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        name.strip_suffix(".json")
+            .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    let mut v: Vec<PathBuf> = std::fs::read_dir(out.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| is_entry(p))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file in `dir` (recursively) whose name marks a temporary file.
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            found.extend(temporaries(&p));
+        } else if p.to_string_lossy().contains(".tmp") {
+            found.push(p);
+        }
+    }
+    found
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An entry with its stored value edited and a matching checksum: what a deliberate edit (or a
+/// bug that wrote bad numbers) leaves, which only the shape and finiteness checks catch.
+fn reseal(text: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let (_, body) = text
+        .trim_end()
+        .strip_prefix("{\"sha256\":\"")
+        .and_then(|t| t.split_once("\",\"entry\":"))
+        .expect("entry format");
+    let body = body.strip_suffix('}').unwrap();
+    let at = body.rfind("\"value\":").unwrap() + "\"value\":".len();
+    let mut value: Value = serde_json::from_str(&body[at..body.len() - 1]).unwrap();
+    edit(&mut value);
+    let body = format!("{}{value}}}", &body[..at]);
+    format!(
+        "{{\"sha256\":\"{}\",\"entry\":{body}}}\n",
+        sha256_hex(&body)
+    )
+}
+
+const NAN_BITS: u64 = 0x7ff8_0000_0000_0000;
+
+/// The curves of one record of an entry's value: a regression chunk's `outputs` (one per
+/// network), a kernel chunk's slices at t = 0 (`slices[0]`, one per network).
+fn curves(v: &mut Value) -> &mut Vec<Value> {
+    let obj = v.as_object_mut().unwrap();
+    if obj.contains_key("outputs") {
+        return obj.get_mut("outputs").unwrap().as_array_mut().unwrap();
+    }
+    obj.get_mut("slices").unwrap().as_array_mut().unwrap()[0]
+        .as_array_mut()
+        .unwrap()
+}
+
+/// The first network's curve.
+fn first_curve(v: &mut Value) -> &mut Vec<Value> {
+    curves(v)[0].as_array_mut().unwrap()
+}
+
+/// Flips the lowest bit of one digit inside the stored value (a digit stays a digit).
+fn flip_bit_in_value(text: &str) -> String {
+    let at = text.rfind("\"value\":").unwrap();
+    let pos = at + text[at..].find(|c: char| c.is_ascii_digit()).unwrap() + 3;
+    let mut bytes = text.as_bytes().to_vec();
+    assert!(bytes[pos].is_ascii_digit());
+    bytes[pos] ^= 1;
+    String::from_utf8(bytes).unwrap()
+}
+
+type Corruption = (&'static str, Box<dyn Fn(&str) -> String>);
+
+fn corruptions() -> Vec<Corruption> {
+    vec![
+        ("one flipped bit", Box::new(flip_bit_in_value)),
+        (
+            "truncated file",
+            Box::new(|t: &str| t[..t.len() / 2].to_string()),
+        ),
+        (
+            "stored NaN",
+            Box::new(|t: &str| reseal(t, |v| first_curve(v)[1] = NAN_BITS.into())),
+        ),
+        (
+            "shortened vector",
+            Box::new(|t: &str| {
+                reseal(t, |v| {
+                    first_curve(v).pop();
+                })
+            }),
+        ),
+        (
+            "emptied vector",
+            Box::new(|t: &str| reseal(t, |v| curves(v).clear())),
+        ),
+        (
+            "network dropped",
+            Box::new(|t: &str| {
+                reseal(t, |v| {
+                    curves(v).pop();
+                })
+            }),
+        ),
+    ]
+}
+
+/// Runs `which` once, then for every corruption of one cache entry runs it again: each rerun
+/// warns on stderr, recomputes that one chunk (never loads it), writes the same CSV as the
+/// uncorrupted run and restores the entry.
+fn corrupted_cache_is_recomputed(which: &str, stem: &str, dir: &Path) {
+    let cfg = write(dir, "tiny.toml", TINY);
+    let out = dir.join("out");
+    assert_ok(&figure(which, &cfg, &out));
+    let reference = read(&out.join(format!("{stem}.csv")));
+    let files = entries(&out);
+    let n = files.len();
+    assert!(n >= 2, "{files:?}");
+    let pristine: Vec<String> = files.iter().map(|p| read(p)).collect();
+    // The resealing helper reproduces the stored format exactly.
+    assert_eq!(reseal(&pristine[0], |_| ()), pristine[0]);
+    // A clean rerun resumes everything.
+    let o = figure(which, &cfg, &out);
+    assert_ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+    assert_eq!(json(&out.join(format!("{stem}.json")))["resumed_chunks"], n);
+
+    for (what, corrupt) in corruptions() {
+        let bad = corrupt(&pristine[0]);
+        assert_ne!(bad, pristine[0], "{what}");
+        std::fs::write(&files[0], &bad).unwrap();
+        let o = figure(which, &cfg, &out);
+        assert_ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("warning: cache entry") && err.contains("corrupted"),
+            "{which}, {what}: no warning in: {err}"
+        );
+        let report = json(&out.join(format!("{stem}.json")));
+        assert_eq!(report["trained_chunks"], 1, "{which}, {what}: {report}");
+        assert_eq!(report["resumed_chunks"], n - 1, "{which}, {what}");
+        assert_eq!(
+            read(&out.join(format!("{stem}.csv"))),
+            reference,
+            "{which}, {what}: the figure changed"
+        );
+        assert_eq!(
+            read(&files[0]),
+            pristine[0],
+            "{which}, {what}: not restored"
+        );
+    }
+    assert_eq!(entries(&out), files);
+    assert!(temporaries(&out).is_empty(), "{:?}", temporaries(&out));
+}
+
+#[test]
+fn corrupted_regression_cache_entries_are_recomputed() {
+    corrupted_cache_is_recomputed("3a", "fig3a", &scratch("corrupt-3a"));
+}
+
+#[test]
+fn corrupted_kernel_cache_entries_are_recomputed() {
+    // Fig. B.3 (a shortened slice used to panic in the MSE statistics).
+    corrupted_cache_is_recomputed("b3", "figb3", &scratch("corrupt-b3"));
+}
+
+#[test]
+fn cache_entries_carry_format_program_and_engine() {
+    let dir = scratch("header");
+    let cfg = write(&dir, "tiny.toml", TINY);
+    let out = dir.join("out");
+    assert_ok(&figure("3a", &cfg, &out));
+    for p in entries(&out) {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        assert_eq!(name.len(), 64, "SHA-256 file name: {name}");
+        let e = json(&p);
+        let text = read(&p);
+        let body = text
+            .trim_end()
+            .split_once(",\"entry\":")
+            .unwrap()
+            .1
+            .strip_suffix('}')
+            .unwrap();
+        assert_eq!(e["sha256"], sha256_hex(body));
+        let h = &e["entry"]["header"];
+        assert_eq!(h["format"], 2, "{h}");
+        assert_eq!(
+            h["program"],
+            format!("sgntk {}", env!("CARGO_PKG_VERSION")),
+            "{h}"
+        );
+        assert_eq!(h["context"]["backend"], "flex", "{h}");
+        assert!(h["context"]["engine"].is_string(), "{h}");
+        assert!(h["context"]["dtype"].is_string(), "{h}");
+        // The file name is the hash of the canonical header and key.
+        let id = serde_json::json!({"header": h, "key": e["entry"]["key"]}).to_string();
+        assert_eq!(sha256_hex(&id), name);
+    }
+}
+
+/// Two identical runs started at the same moment on one `--out` both succeed, and the cache then
+/// holds each entry once, intact (a third run resumes every chunk).
+#[test]
+fn concurrent_runs_on_one_out_both_succeed() {
+    let dir = scratch("concurrent");
+    let cfg = write(&dir, "tiny.toml", TINY);
+    for trial in 0..3 {
+        let out = dir.join(format!("out{trial}"));
+        let start = || {
+            Command::new(env!("CARGO_BIN_EXE_sgntk"))
+                .args([
+                    "figure",
+                    "3a",
+                    "--config",
+                    &cfg,
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--threads",
+                    "1",
+                ])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (start(), start());
+        for child in [a, b] {
+            let o = child.wait_with_output().unwrap();
+            assert_ok(&o);
+        }
+        assert_eq!(entries(&out).len(), 2, "trial {trial}");
+        assert!(temporaries(&out).is_empty(), "{:?}", temporaries(&out));
+        let o = figure("3a", &cfg, &out);
+        assert_ok(&o);
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+        assert_eq!(json(&out.join("fig3a.json"))["resumed_chunks"], 2);
+    }
+}
+
+fn train_files(dir: &Path) -> (String, String) {
+    let train = write(
+        dir,
+        "train.csv",
+        "x0,x1,y\n1,0,0.5\n0,1,-0.5\n-1,0,0.25\n0,-1,0\n",
+    );
+    let test = write(dir, "test.csv", "0.6,0.8\n-0.8,0.6\n");
+    (train, test)
+}
+
+/// `train` writes integer steps into loss.csv, both files complete, and no temporaries.
+#[test]
+fn train_writes_integer_steps_and_no_temporaries() {
+    let dir = scratch("train");
+    let (train, test) = train_files(&dir);
+    let out = dir.join("new").join("run");
+    let o = sgntk(&[
+        "train",
+        "--activation",
+        "erf:2",
+        "--mode",
+        "gd",
+        "--width",
+        "8",
+        "--nets",
+        "2",
+        "--steps",
+        "3",
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let loss = read(&out.join("loss.csv"));
+    let lines: Vec<&str> = loss.lines().collect();
+    assert_eq!(lines[0], "step,loss");
+    for (t, l) in lines[1..].iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("{t},")),
+            "loss.csv line {}: {l}",
+            t + 2
+        );
+    }
+    assert_eq!(lines.len(), 5);
+    assert_eq!(read(&out.join("outputs.csv")).lines().count(), 3);
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+}
+
+/// An unusable `--out` is reported at once, before any training or measuring (the sizes here
+/// would take minutes).
+#[test]
+fn unusable_out_fails_before_any_work() {
+    let dir = scratch("late-out");
+    let (train, test) = train_files(&dir);
+    let file = write(&dir, "a-file", "x");
+    let start = Instant::now();
+    assert_fails(
+        &sgntk(&[
+            "train",
+            "--activation",
+            "erf:2",
+            "--mode",
+            "gd",
+            "--width",
+            "2000",
+            "--nets",
+            "50",
+            "--steps",
+            "1000000",
+            "--train",
+            &train,
+            "--test",
+            &test,
+            "--out",
+            &file,
+        ]),
+        &["a-file", "not a directory"],
+    );
+    let below = format!("{file}/sub");
+    assert_fails(
+        &sgntk(&[
+            "train",
+            "--activation",
+            "erf:2",
+            "--mode",
+            "gd",
+            "--width",
+            "2000",
+            "--nets",
+            "50",
+            "--steps",
+            "1000000",
+            "--train",
+            &train,
+            "--test",
+            &test,
+            "--out",
+            &below,
+        ]),
+        &["a-file"],
+    );
+    let cfg = write(
+        &dir,
+        "big.toml",
+        "[fig3a]\nwidths = [2000]\nnets = 64\nsteps = 1000000\nchunk = 8\n",
+    );
+    assert_fails(
+        &sgntk(&["figure", "3a", "--config", &cfg, "--out", &file]),
+        &["a-file", "not a directory"],
+    );
+    let folder = dir.join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    assert_fails(
+        &sgntk(&[
+            "bench",
+            "--widths",
+            "3000",
+            "--nets",
+            "100",
+            "--steps",
+            "100000",
+            "--out",
+            folder.to_str().unwrap(),
+        ]),
+        &["folder", "is a directory"],
+    );
+    assert_fails(
+        &sgntk(&[
+            "bench",
+            "--widths",
+            "3000",
+            "--nets",
+            "100",
+            "--steps",
+            "100000",
+            "--out",
+            &format!("{file}/bench.csv"),
+        ]),
+        &["a-file"],
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "took {:?}: the checks came after the work",
+        start.elapsed()
+    );
+}
+
+/// `bench --out` creates the folder of its file.
+#[test]
+fn bench_out_creates_its_folder() {
+    let dir = scratch("bench");
+    let out = dir.join("a").join("b").join("bench.csv");
+    let o = sgntk(&[
+        "bench",
+        "--widths",
+        "4",
+        "--nets",
+        "1",
+        "--steps",
+        "1",
+        "--engines",
+        "fused",
+        "--generic-width",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let t = read(&out);
+    assert!(
+        t.starts_with("case,width,nets,ms,gflops,matmul_gflops\n"),
+        "{t}"
+    );
+    assert!(t.lines().count() >= 2, "{t}");
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+}
+
+/// A one-column CSV keeps its first row behind a byte-order mark; an unparsable first cell that
+/// is not a name is an error, not a dropped "header".
+#[test]
+fn one_column_csv_never_loses_its_first_row() {
+    let dir = scratch("bom");
+    let kernel = |x: &str| {
+        sgntk(&[
+            "kernel",
+            "--kind",
+            "nngp",
+            "--activation",
+            "erf:2",
+            "--x",
+            x,
+        ])
+    };
+    let rows = |o: &Output| {
+        assert_ok(o);
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let bom = write(&dir, "bom.csv", "\u{feff}0.5\n1\n-2\n");
+    assert_eq!(rows(&kernel(&bom)), 3);
+    let named = write(&dir, "named.csv", "\u{feff}x\n0.5\n1\n-2\n");
+    assert_eq!(rows(&kernel(&named)), 3);
+    let plain = write(&dir, "plain.csv", "0.5\n1\n-2\n");
+    assert_eq!(
+        kernel(&bom).stdout,
+        kernel(&plain).stdout,
+        "the byte-order mark changed the numbers"
+    );
+    let mangled = write(&dir, "mangled.csv", "0.5x\n1\n-2\n");
+    assert_fails(&kernel(&mangled), &["mangled.csv", "line 1", "`0.5x`"]);
+    let symbol = write(&dir, "symbol.csv", "?\n1\n-2\n");
+    assert_fails(&kernel(&symbol), &["symbol.csv", "line 1"]);
+}
