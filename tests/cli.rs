@@ -686,18 +686,22 @@ fn every_figure_at_a_tiny_scale() {
             assert!((-2.0..-0.3).contains(&slope), "{stem}: slope {slope}");
         }
     }
-    // Fig. 3a: the ensemble mean follows the SG-NTK GP more closely than the Σ regression and stays
-    // inside its ±2σ band.
+    // Fig. 3a: the statistics are there and well formed (16 networks are too few for a verdict:
+    // see fig3a_networks_are_distributed_as_the_sgntk_gp for the real check).
     let w = json(&out.join("fig3a.json"))["summary"]["widths"][0].clone();
-    assert!(
-        w["rms_mean_vs_gp_mean"].as_f64().unwrap()
-            < w["rms_mean_vs_sigma_regression"].as_f64().unwrap(),
-        "{w}"
-    );
-    assert!(
-        w["fraction_inside_2std_band"].as_f64().unwrap() >= 0.9,
-        "{w}"
-    );
+    for key in ["coverage", "mean_inside_band"] {
+        let v = w[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    for key in [
+        "std_ratio",
+        "mean_z_rms",
+        "mean_z_rms_vs_sigma_regression",
+        "sampling_floor",
+    ] {
+        assert!(w[key].as_f64().unwrap() > 0.0, "{key}: {w}");
+    }
+    assert_eq!(w["grid_points"], 85);
     assert!(w["final_train_loss"].as_f64().unwrap() < 0.05, "{w}");
     // Fig. 3b reused Fig. 3a's width-64 networks.
     assert_eq!(json(&out.join("fig3b.json"))["resumed_chunks"], 2);
@@ -751,7 +755,8 @@ fn interrupted_figure_resumes_to_the_same_numbers() {
         std::fs::read_dir(&cache)
             .map(|d| {
                 d.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".json") && !n.ends_with(".run.json"))
                     .count()
             })
             .unwrap_or(0)
@@ -781,5 +786,47 @@ fn interrupted_figure_resumes_to_the_same_numbers() {
     assert!(
         same,
         "fig3a.csv of the resumed run differs from the uninterrupted one"
+    );
+}
+
+/// Fig. 3a's claim, checked with enough networks to fail: 96 sign networks of width 64 after 1000
+/// SGL steps are distributed as the SG-NTK GP says. Sample sizes and margins:
+/// - coverage over 96 × 85 (network, grid point) pairs ≈ 0.954 for GP-distributed networks; its
+///   standard error over networks is ~0.01 here, and [0.88, 0.99] is more than 5 of them away from
+///   the 0.6 an ensemble twice as wide as the GP gives (Fig. B.2 at the quick preset);
+/// - std_ratio: the relative standard error of one ensemble std with N = 96 is 1/√(2(N−1)) ≈ 0.073;
+///   [0.75, 1.25] is ±3.4 of them;
+/// - the ensemble mean is closer to the GP mean than to the Σ regression in units of the sampling
+///   floor GP std/√N (mean_z_rms ≈ 1 means "within sampling error"): measured 1.8 vs 2.9; the
+///   margin 0.5 is above 2 standard errors of an RMS over ~10 effectively independent grid points
+///   (1/√(2·10) ≈ 0.22).
+#[test]
+fn fig3a_networks_are_distributed_as_the_sgntk_gp() {
+    let dir = scratch("fig3a-stats");
+    let cfg = write(
+        &dir,
+        "c.toml",
+        "[fig3a]\nwidths = [64]\nnets = 96\nsteps = 1000\nchunk = 8\n",
+    );
+    let out = dir.join("out");
+    let o = sgntk(&[
+        "figure",
+        "3a",
+        "--config",
+        &cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w = json(&out.join("fig3a.json"))["summary"]["widths"][0].clone();
+    let get = |k: &str| w[k].as_f64().unwrap();
+    assert_eq!(w["nets"], 96);
+    assert!((0.88..=0.99).contains(&get("coverage")), "{w}");
+    assert!((0.75..=1.25).contains(&get("std_ratio")), "{w}");
+    assert!(
+        get("mean_z_rms") + 0.5 < get("mean_z_rms_vs_sigma_regression"),
+        "ensemble mean not closer to the GP mean than to the Σ regression: {w}"
     );
 }

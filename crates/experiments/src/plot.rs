@@ -67,14 +67,14 @@ pub struct Series {
 impl Series {
     /// A thin polyline.
     pub fn line(label: Option<String>, x: &[f64], y: &[f64], color: RGBColor, alpha: f64) -> Self {
-        let (x, y) = (x.to_vec(), y.to_vec());
+        let (x, y, mark) = (x.to_vec(), y.to_vec(), Mark::Line(1));
         Series {
             label,
             x,
             y,
             color,
             alpha,
-            mark: Mark::Line(1),
+            mark,
         }
     }
 
@@ -128,13 +128,9 @@ pub struct Panel {
 impl Panel {
     /// An empty panel with linear axes and no legend.
     pub fn new(title: impl Into<String>, x_label: &str, y_label: &str) -> Self {
-        let (title, x_label, y_label) = (title.into(), x_label.into(), y_label.into());
-        Panel {
-            title,
-            x_label,
-            y_label,
-            ..Default::default()
-        }
+        let mut p = Panel::default();
+        (p.title, p.x_label, p.y_label) = (title.into(), x_label.into(), y_label.into());
+        p
     }
 }
 
@@ -236,10 +232,8 @@ impl ValueFormatter<f64> for AsinhCoord {
 fn round_ticks(lo: f64, hi: f64, k0: i32, min: usize, max: usize) -> Vec<f64> {
     let k1 = lo.abs().max(hi.abs()).log10().ceil() as i32;
     let level = |ms: &[f64]| {
-        let pm = |k| {
-            ms.iter()
-                .flat_map(move |m| [m * 10f64.powi(k), -m * 10f64.powi(k)])
-        };
+        let pm = |k: i32| ms.iter().map(move |m| m * 10f64.powi(k));
+        let pm = |k: i32| pm(k).flat_map(|v| [v, -v]);
         let inside = |v: &f64| (lo..=hi).contains(v);
         let mut t: Vec<f64> = (k0..=k1).flat_map(pm).chain([0.0]).filter(inside).collect();
         t.sort_by(f64::total_cmp);
@@ -257,6 +251,8 @@ fn round_ticks(lo: f64, hi: f64, k0: i32, min: usize, max: usize) -> Vec<f64> {
     t
 }
 
+const SUP: [char; 11] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹', '⁻'];
+
 /// A tick value as text: decimals from 10⁻³ to 10⁴, `m×10ᵏ` beyond; a true minus sign.
 pub fn tick_label(v: f64) -> String {
     let k = (v.abs().log10() + 1e-9).floor() as i32;
@@ -264,11 +260,7 @@ pub fn tick_label(v: f64) -> String {
         true => s.trim_end_matches('0').trim_end_matches('.').to_string(),
         false => s,
     };
-    let sup = |c: char| {
-        "⁰¹²³⁴⁵⁶⁷⁸⁹⁻"
-            .chars()
-            .nth(c.to_digit(10).unwrap_or(10) as usize)
-    };
+    let sup = |c: char| SUP.get(c.to_digit(10).map_or(10, |d| d as usize)).copied();
     let s = match (v == 0.0, (-3..4).contains(&k)) {
         (true, _) => "0".to_string(),
         (false, true) => trim(format!("{v:.*}", (3 - k).max(0) as usize)),
@@ -308,17 +300,12 @@ fn runs<T: Copy>(items: impl IntoIterator<Item = T>, ok: impl Fn(&T) -> bool) ->
 /// An axis' range from its drawable data: linear x tight, else with 5 % margins (in the axis'
 /// own scale).
 fn data_range(p: &Panel, x_axis: bool) -> Result<(f64, f64), PlotError> {
-    let (scale, axis) = if x_axis {
-        (p.x_scale, "x")
-    } else {
-        (p.y_scale, "y")
-    };
+    let (scale, axis) = [(p.y_scale, "y"), (p.x_scale, "x")][usize::from(x_axis)];
     let bad = |m: String| Err(PlotError::Invalid(format!("panel `{}`: {m}", p.title)));
     let series = p.series.iter().map(|s| if x_axis { &s.x } else { &s.y });
     let lower = p.bands.iter().map(|b| if x_axis { &b.x } else { &b.lower });
-    let all = series
-        .chain(lower)
-        .chain(p.bands.iter().map(|b| &b.upper).filter(|_| !x_axis));
+    let upper = p.bands.iter().map(|b| &b.upper).filter(|_| !x_axis);
+    let all = series.chain(lower).chain(upper);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for &v in all.flatten().filter(|v| drawable(scale, **v)) {
         (lo, hi) = (lo.min(v), hi.max(v));
@@ -348,14 +335,12 @@ fn check(fig: &Figure) -> Result<(), PlotError> {
         return bad(format!("{n} panels do not fit a {rows}x{cols} grid"));
     }
     for p in &fig.panels {
-        let series = p
-            .series
-            .iter()
-            .map(|s| (&s.label, s.x.len(), [s.y.len(); 2]));
+        let lens = |l, x: &Vec<f64>, y: &Vec<f64>, z: &Vec<f64>| (l, x.len(), [y.len(), z.len()]);
+        let series = p.series.iter().map(|s| lens(&s.label, &s.x, &s.y, &s.y));
         let bands = p
             .bands
             .iter()
-            .map(|b| (&b.label, b.x.len(), [b.lower.len(), b.upper.len()]));
+            .map(|b| lens(&b.label, &b.x, &b.lower, &b.upper));
         if let Some((label, x, y)) = series.chain(bands).find(|(_, x, y)| y != &[*x; 2]) {
             let (t, l) = (&p.title, label.as_deref().unwrap_or("unlabelled"));
             return bad(format!("panel `{t}`: `{l}` has {x} x but {y:?} y values"));
@@ -409,11 +394,9 @@ where
     for b in &p.bands {
         let fill = b.color.mix(b.alpha).filled();
         let cols = b.x.iter().zip(b.lower.iter().zip(&b.upper));
-        let cols: Vec<_> = cols.map(|(x, (l, u))| (*x, *l, *u)).collect();
-        for (i, run) in runs(cols, |&(x, l, u)| ok(&(x, l)) && ok(&(x, u)))
-            .iter()
-            .enumerate()
-        {
+        let cols = cols.map(|(x, (l, u))| (*x, *l, *u));
+        let runs = runs(cols, |&(x, l, u)| ok(&(x, l)) && ok(&(x, u)));
+        for (i, run) in runs.iter().enumerate() {
             let lower = run.iter().rev().map(|&(x, l, _)| (x, l));
             let outline: Vec<_> = run.iter().map(|&(x, _, u)| (x, u)).chain(lower).collect();
             let anno = c.draw_series([Polygon::new(outline, fill)]).map_err(e)?;
@@ -425,34 +408,24 @@ where
     }
     for s in &p.series {
         let (color, key) = (s.color.mix(s.alpha), s.color.mix(s.alpha.max(0.6)));
+        let (st, ks) = (move |w| color.stroke_width(w), move |w| key.stroke_width(w));
         let points = s.x.iter().copied().zip(s.y.iter().copied());
         for (i, run) in runs(points, ok).into_iter().enumerate() {
             let anno = match (s.mark, run.into_iter()) {
-                (Mark::Line(w), r) => c.draw_series(LineSeries::new(r, color.stroke_width(w))),
-                (Mark::Dashed(w), r) => {
-                    c.draw_series(DashedLineSeries::new(r, 6, 4, color.stroke_width(w)))
-                }
-                (Mark::Crosses(n), r) => {
-                    c.draw_series(r.map(|q| Cross::new(q, n, color.stroke_width(2))))
-                }
+                (Mark::Line(w), r) => c.draw_series(LineSeries::new(r, st(w))),
+                (Mark::Dashed(w), r) => c.draw_series(DashedLineSeries::new(r, 6, 4, st(w))),
+                (Mark::Crosses(n), r) => c.draw_series(r.map(|q| Cross::new(q, n, st(2)))),
                 (Mark::Dots(n), r) => c.draw_series(r.map(|q| Circle::new(q, n, color.filled()))),
             }
             .map_err(e)?;
-            let Some(label) = s.label.as_ref().filter(|_| i == 0) else {
-                continue;
-            };
+            let label = s.label.as_ref().filter(|_| i == 0);
+            let Some(label) = label else { continue };
             let (anno, line) = (anno.label(label), [(0, 0), (24, 0)]);
             let at = move |(x, y): (i32, i32)| line.map(|(dx, dy)| (x + dx, y + dy));
             match s.mark {
-                Mark::Line(w) => {
-                    anno.legend(move |p| PathElement::new(at(p), key.stroke_width(w.max(2))))
-                }
-                Mark::Dashed(w) => {
-                    anno.legend(move |p| DashedPathElement::new(at(p), 6, 4, key.stroke_width(w)))
-                }
-                Mark::Crosses(n) => {
-                    anno.legend(move |(x, y)| Cross::new((x + 12, y), n, key.stroke_width(2)))
-                }
+                Mark::Line(w) => anno.legend(move |p| PathElement::new(at(p), ks(w.max(2)))),
+                Mark::Dashed(w) => anno.legend(move |p| DashedPathElement::new(at(p), 6, 4, ks(w))),
+                Mark::Crosses(n) => anno.legend(move |(x, y)| Cross::new((x + 12, y), n, ks(2))),
                 Mark::Dots(n) => {
                     anno.legend(move |(x, y)| Circle::new((x + 12, y), n + 1, key.filled()))
                 }

@@ -60,7 +60,15 @@ pub fn human_bytes(bytes: u64) -> String {
 impl fmt::Display for MemoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.factors.iter().map(|(n, _)| n.as_str()).collect();
-        let values: Vec<String> = self.factors.iter().map(|(_, v)| v.to_string()).collect();
+        // u64::MAX stands for a count that itself overflowed (callers saturate).
+        let values: Vec<String> = self
+            .factors
+            .iter()
+            .map(|(_, v)| match *v {
+                u64::MAX => "≥2^64".to_string(),
+                v => v.to_string(),
+            })
+            .collect();
         let total = match self.bytes {
             Some(b) => format!("{} bytes ({})", b, human_bytes(b)),
             None => "more than 2^64 bytes".into(),
@@ -105,7 +113,8 @@ impl std::error::Error for MemoryError {}
 
 /// Checks that the product of `factors` (bytes) fits into this machine's memory
 /// ([`available_memory`]) and returns it. The product is computed with overflow checks, before
-/// anything is allocated; name the first factor as what is counted (e.g. `networks`).
+/// anything is allocated; name the first factor as what is counted (e.g. `networks`), and pass
+/// `u64::MAX` for a count that itself overflowed.
 pub fn check_memory(what: &str, factors: &[(&str, u64)]) -> Result<u64, MemoryError> {
     check_memory_within(what, factors, available_memory())
 }

@@ -123,7 +123,10 @@ impl TrainConfig {
         for (spec, p) in params {
             if let Some(p) = p.filter(|p| !(fits(*p) && fits(p * p) && fits(1.0 / p))) {
                 return Err(ModelError::NotRepresentableInF32 {
-                    name: format!("the parameter of `{spec}`"),
+                    name: format!(
+                        "the parameter of `{}`",
+                        spec.split(':').next().unwrap_or("")
+                    ),
                     value: p,
                     rule:
                         "p, p² and 1/p must lie within f32's normal range (about 1e-19 ≤ p ≤ 1e19)",

@@ -243,8 +243,23 @@ fn fused_engine_matches_autodiff_on_every_isa() {
             random_task(5, 2, 1),
         ),
     ];
-    for (widths, act, rule, task) in cases {
-        let config = MlpConfig::new(widths.clone(), act.parse().unwrap());
+    // κ = 1 for the cases above; κ (the output scale g = κ f) enters the last layer's forward and
+    // therefore every gradient: the same sign and erf cases again with κ = 0.2 and 0.5.
+    let kappas = [1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.5];
+    let cases = cases.into_iter().chain([
+        (
+            vec![2, 40, 40, 1],
+            "sign",
+            LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+            circle_task(),
+        ),
+        (vec![2, 48, 32, 1], "erf:2", LearningRule::Gd, circle_task()),
+    ]);
+    for ((widths, act, rule, task), kappa) in cases.zip(kappas) {
+        let config = MlpConfig {
+            kappa,
+            ..MlpConfig::new(widths.clone(), act.parse().unwrap())
+        };
         let cfg = |engine| TrainConfig {
             rule,
             lr: 0.1,
@@ -270,7 +285,7 @@ fn fused_engine_matches_autodiff_on_every_isa() {
             let d = params_rel_diff(&ens.to_host(), &oracle.to_host());
             assert!(
                 d < 1e-4,
-                "{widths:?} {act} {isa:?}: fused vs autodiff {d:e}"
+                "{widths:?} {act} κ = {kappa} {isa:?}: fused vs autodiff {d:e}"
             );
             assert_eq!(lf.loss.len(), 101);
             for t in [0, 1, 50, 100] {
@@ -329,4 +344,33 @@ fn auto_engine_is_fused_on_cpu_and_hooks_see_each_step() {
     .unwrap();
     assert_eq!(seen[1].1, b.to_host());
     assert_eq!(seen[2].1, a.to_host());
+}
+
+/// κ is an output scale (SPEC §1): the same draw with κ = 0.2 computes 0.2 × the κ = 1 network
+/// (the initial values do not change).
+#[test]
+fn kappa_scales_the_network_function() {
+    let device = BackendKind::Flex.device().unwrap();
+    let task = circle_task();
+    let plain = MlpConfig::paper(64, "erf:2".parse().unwrap());
+    let scaled = MlpConfig {
+        kappa: 0.2,
+        ..plain.clone()
+    };
+    let a = Ensemble::init(&plain, 2, 9, &device).unwrap();
+    let b = Ensemble::init(&scaled, 2, 9, &device).unwrap();
+    assert_eq!(
+        a.to_host(),
+        b.to_host(),
+        "κ does not change the initial values"
+    );
+    for (fa, fb) in a
+        .predict(&task.x)
+        .unwrap()
+        .iter()
+        .zip(b.predict(&task.x).unwrap())
+    {
+        let rel = (&fb - fa * 0.2).abs().max() / fa.abs().max();
+        assert!(rel < 1e-6, "g = κ f: {rel:e}");
+    }
 }

@@ -303,3 +303,39 @@ fn kernels_recorded_during_training_equal_separate_runs() {
         train_with_kernels(&mut s, &set, &cfg(5), &[0], &xs, &x0, pair, 1, |_| {}).unwrap_err();
     assert!(matches!(err, EmpiricalError::NoTrueJacobian { .. }));
 }
+
+/// κ (g = κ f, SPEC §1): the structured kernel of a κ = 0.3 network equals the brute-force
+/// Jacobian kernel through the autodiff forward (which carries κ), and for the same draw every
+/// empirical kernel is κ² times the κ = 1 one (f32: relative 1e-5).
+#[test]
+fn kappa_multiplies_empirical_kernels_by_kappa_squared() {
+    let device = BackendKind::Flex.device().unwrap();
+    let x1 = probe_points(2);
+    let x2 = x1.rows(1, 3).into_owned();
+    let plain = MlpConfig::new(vec![2, 48, 32, 1], Activation::Erf { m: 2.0 });
+    for kappa in [0.3, 0.2] {
+        let scaled = MlpConfig {
+            kappa,
+            ..plain.clone()
+        };
+        let a = Mlp::init(&plain, 7, &device).unwrap();
+        let b = Mlp::init(&scaled, 7, &device).unwrap();
+        for pair in [
+            KernelPair::NTK,
+            KernelPair::sg_ntk("erf-prime".parse().unwrap()),
+        ] {
+            let ka = empirical_kernel(&a.0, &x1, &x2, pair).unwrap().remove(0);
+            let kb = empirical_kernel(&b.0, &x1, &x2, pair).unwrap().remove(0);
+            let generic = jacobian_kernel(&b, &x1, &x2, pair).unwrap();
+            assert!(
+                rel(&kb, &generic) < 1e-4,
+                "κ = {kappa} {pair:?}: structured vs generic"
+            );
+            let ratio = rel(&kb, &(&ka * (kappa * kappa)));
+            assert!(
+                ratio < 1e-5,
+                "κ = {kappa} {pair:?}: K_κ vs κ² K_1 off by {ratio:e}"
+            );
+        }
+    }
+}

@@ -319,7 +319,10 @@ fn claim_out_dir(
     let text = serde_json::to_string_pretty(&record).map_err(|e| ExpError::output(&path, e))?;
     // create-if-absent in one step: write a unique temporary file, then hard-link it into place
     let tmp = crate::io::temp_path(&path, true);
-    std::fs::write(&tmp, &text).map_err(|e| ExpError::output(&tmp, e))?;
+    if let Err(e) = std::fs::write(&tmp, &text) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ExpError::output(&path, e));
+    }
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {

@@ -59,11 +59,8 @@ pub(crate) fn kernel_slices(d: &KernelData, stem: &Path, format: Format) -> File
     );
     let panels = d.cells.iter().enumerate().map(panel).collect();
     let grid = (s.ms.len(), s.widths.len());
-    draw(
-        Figure::new(Some(title), grid, (420, 320), panels),
-        stem,
-        format,
-    )
+    let fig = Figure::new(Some(title), grid, (420, 320), panels);
+    draw(fig, stem, format)
 }
 
 /// Fig. B.3/B.4: MSE vs width (log–log), one panel per m.
@@ -106,13 +103,8 @@ pub(crate) fn regression(
     format: Format,
 ) -> Files {
     let (s, x) = (&d.settings, &d.grid);
-    let two_std = |k: f64| {
-        d.gp_mean
-            .iter()
-            .zip(&d.gp_std)
-            .map(|(m, s)| m + k * s)
-            .collect()
-    };
+    let gp = d.gp_mean.iter().zip(&d.gp_std);
+    let two_std = |k: f64| gp.clone().map(|(m, s)| m + k * s).collect();
     let panel = |title: String, curves: Vec<Series>| {
         let mut p = Panel::new(title, "α", "f(x(α))");
         p.bands.push(Band {
@@ -136,10 +128,8 @@ pub(crate) fn regression(
         let mean = |(w, c): (&WidthResult, &RGBColor)| {
             line(&format!("n = {}", w.width), x, &w.mean, *c, Mark::Line(2))
         };
-        vec![panel(
-            title,
-            d.widths.iter().zip(colors).map(mean).collect(),
-        )]
+        let means = d.widths.iter().zip(colors).map(mean).collect();
+        vec![panel(title, means)]
     } else {
         let width = |w: &WidthResult| {
             let mut curves = networks("networks", x, &w.outputs, BLUE, 0.15);
@@ -148,10 +138,8 @@ pub(crate) fn regression(
             let sigma = line("Σ kernel regression", x, sigma, GREEN, Mark::Line(2));
             curves.extend([mean, sigma]);
             let (n, nets, t, kappa) = (w.width, w.outputs.len(), s.steps, s.kappa);
-            panel(
-                format!("n = {n}, {nets} nets, t = {t}, κ = {kappa}"),
-                curves,
-            )
+            let title = format!("n = {n}, {nets} nets, t = {t}, κ = {kappa}");
+            panel(title, curves)
         };
         d.widths.iter().map(width).collect()
     };
@@ -172,8 +160,8 @@ pub(crate) fn target(
 ) -> Files {
     let mut p = Panel::new("target f(x(α)) on the unit circle", "α", "f");
     let target = line("target", x, y, BLUE, Mark::Line(2));
-    p.series
-        .extend([target, Series::crosses("training points", xt, yt)]);
+    let train = Series::crosses("training points", xt, yt);
+    p.series.extend([target, train]);
     p.legend = Some(LegendPos::UpperLeft);
     draw(Figure::new(None, (1, 1), (640, 420), vec![p]), stem, format)
 }
