@@ -2,7 +2,9 @@
 //! and every figure at a tiny scale (files written, summary numbers sane, resume gives the same
 //! numbers as an uninterrupted run).
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::*;
+
 use std::process::{Command, Output};
 
 use sgntk::experiments::io::parse_csv;
@@ -11,27 +13,6 @@ use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{Activation, BackendKind, Ensemble, MlpConfig, Surrogate};
 use sgntk::ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
 use sgntk::ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, TrainTime};
-
-fn sgntk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sgntk"))
-        .args(args)
-        .output()
-        .expect("run sgntk")
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sgntk-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
 
 fn csv_of(m: &DMatrix<f64>, header: Option<&str>) -> String {
     let mut s = header.map(|h| format!("{h}\n")).unwrap_or_default();
@@ -50,18 +31,6 @@ fn stdout_matrix(o: &Output) -> DMatrix<f64> {
         String::from_utf8_lossy(&o.stderr)
     );
     parse_csv(&String::from_utf8_lossy(&o.stdout), "stdout").unwrap()
-}
-
-/// Asserts exit status 2 and a single stderr line containing every `needle`.
-fn assert_fails(o: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` not in: {err}");
-    }
 }
 
 fn points() -> DMatrix<f64> {
@@ -621,10 +590,6 @@ nets = 8
 steps = 600
 chunk = 4
 ";
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn every_figure_at_a_tiny_scale() {

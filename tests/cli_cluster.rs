@@ -3,35 +3,11 @@
 //! directory, refusal of chunks from other settings, `sgntk sweep`, and the scripts of
 //! `sgntk slurm --print`.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::*;
+
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn sgntk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sgntk"))
-        .args(args)
-        .output()
-        .expect("run sgntk")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sgntk-cluster-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "status {:?}: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// Two widths of different cost, 7 chunks each, few steps: shards must balance and cover them.
 const SMALL: &str = "[b2]\nwidths = [16, 48]\nnets = 7\nsteps = 150\nchunk = 1\n";
@@ -69,7 +45,7 @@ fn sharded_runs_assemble_to_the_unsharded_figure_byte_for_byte() {
     let cfg = dir.join("c.toml");
     std::fs::write(&cfg, SMALL).unwrap();
     let whole = dir.join("whole");
-    ok(&figure(&whole, &cfg, &["--threads", "2"]));
+    assert_ok(&figure(&whole, &cfg, &["--threads", "2"]));
     let want_csv = std::fs::read(whole.join("figb2.csv")).unwrap();
     let want = json(&whole.join("figb2.json"));
     let all_chunks = chunk_files(&whole);
@@ -81,7 +57,7 @@ fn sharded_runs_assemble_to_the_unsharded_figure_byte_for_byte() {
             let shard = format!("{k}/{n}");
             let before = chunk_files(&out).len();
             let o = figure(&out, &cfg, &["--shard", &shard, "--threads", "1"]);
-            ok(&o);
+            assert_ok(&o);
             assert!(
                 !out.join("figb2.json").exists(),
                 "a shard must not write the figure"
@@ -98,7 +74,7 @@ fn sharded_runs_assemble_to_the_unsharded_figure_byte_for_byte() {
         );
         // assemble: nothing left to train
         let o = figure(&out, &cfg, &[]);
-        ok(&o);
+        assert_ok(&o);
         let got = json(&out.join("figb2.json"));
         assert_eq!(got["trained_chunks"], 0, "n = {n}");
         assert_eq!(got["resumed_chunks"], 14);
@@ -144,7 +120,7 @@ fn concurrent_shards_on_one_directory_write_each_chunk_once() {
             .collect();
         for h in handles {
             let (s, o) = h.join().unwrap();
-            ok(&o.unwrap_or_else(|e| panic!("shard {s}: {e}")));
+            assert_ok(&o.unwrap_or_else(|e| panic!("shard {s}: {e}")));
         }
     });
     assert_eq!(chunk_files(&out).len(), 14);
@@ -155,7 +131,7 @@ fn concurrent_shards_on_one_directory_write_each_chunk_once() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let o = figure(&out, &cfg, &[]);
-    ok(&o);
+    assert_ok(&o);
     let j = json(&out.join("figb2.json"));
     assert_eq!(j["trained_chunks"], 0);
     assert_eq!(j["resumed_chunks"], 14);
@@ -169,7 +145,7 @@ fn chunks_of_other_settings_are_refused() {
     let cfg = dir.join("c.toml");
     std::fs::write(&cfg, SMALL).unwrap();
     let out = dir.join("out");
-    ok(&figure(&out, &cfg, &["--shard", "0/3"]));
+    assert_ok(&figure(&out, &cfg, &["--shard", "0/3"]));
     let other = dir.join("other.toml");
     std::fs::write(&other, SMALL.replace("steps = 150", "steps = 151")).unwrap();
     for extra in [&["--shard", "1/3"][..], &[][..]] {
@@ -207,7 +183,7 @@ fn sweep_runs_every_grid_point_and_tabulates_them() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    ok(&o);
+    assert_ok(&o);
     let dirs: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -272,7 +248,7 @@ fn slurm_print_writes_an_array_and_an_assemble_job() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    ok(&o);
+    assert_ok(&o);
     let job = std::fs::read_to_string(out.join("slurm/job.sbatch")).unwrap();
     let asm = std::fs::read_to_string(out.join("slurm/assemble.sbatch")).unwrap();
     assert!(job.contains("#SBATCH --array=0-31"), "{job}");

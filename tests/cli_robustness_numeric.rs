@@ -2,41 +2,11 @@
 //! correct result or one line `error: …` with status 2, never a hang, an abort, or NaN/inf
 //! written with status 0.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-fn sgntk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sgntk"))
-        .args(args)
-        .output()
-        .expect("run sgntk")
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sgntk-numeric-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-/// Asserts exit status 2 and a single stderr line containing every `needle`.
-fn assert_fails(o: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` not in: {err}");
-    }
-}
+use std::path::Path;
+use std::process::Output;
 
 fn stdout_of(o: &Output) -> String {
     assert!(

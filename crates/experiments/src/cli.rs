@@ -498,7 +498,6 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
             .max(1),
         shard: args.shard,
         format: args.format,
-        ..RunOptions::default()
     };
     crate::io::check_out_dir(&opts.out)?;
     for id in figures {

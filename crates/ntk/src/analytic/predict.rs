@@ -132,7 +132,7 @@ pub fn check_positive_definite(k: &DMatrix<f64>) -> Result<f64, KernelError> {
         });
     }
     let condition = norm2_bound(k) / min;
-    if !(condition <= MAX_CONDITION) {
+    if condition.is_nan() || condition > MAX_CONDITION {
         return Err(KernelError::IllConditioned {
             condition,
             threshold: MAX_CONDITION,
