@@ -462,7 +462,8 @@ fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<(), 
     Ok(())
 }
 
-fn one_line(e: &impl std::fmt::Display) -> String {
+/// An error message on one line (TOML errors span several).
+pub(crate) fn one_line(e: &impl std::fmt::Display) -> String {
     e.to_string()
         .lines()
         .map(str::trim)

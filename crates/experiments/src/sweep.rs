@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::error::ExpError;
 use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{Cell, Table};
-use crate::settings::{Preset, Settings};
+use crate::settings::{one_line, Preset, Settings};
 
 /// A parsed sweep file.
 #[derive(Clone, Debug, Deserialize)]
@@ -249,15 +249,6 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
-}
-
-fn one_line(e: &impl std::fmt::Display) -> String {
-    e.to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
