@@ -795,3 +795,10 @@ fn fig3a_networks_are_distributed_as_the_sgntk_gp() {
         "ensemble mean not closer to the GP mean than to the Σ regression: {w}"
     );
 }
+
+/// A missing required flag is named in the one-line error (clap lists them on later lines).
+#[test]
+fn missing_required_arguments_are_named() {
+    let o = sgntk(&["train", "--activation", "erf:2", "--width", "8"]);
+    assert_fails(&o, &["required arguments", "--mode <MODE>", "--out <OUT>"]);
+}

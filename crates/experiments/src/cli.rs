@@ -682,13 +682,16 @@ fn clap_exit(e: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let text = e.render().to_string();
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("invalid arguments");
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("error: {first} (see --help)");
+    // "the following required arguments were not provided:" lists them on the next lines
+    let mut message = first.to_string();
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
+        message = format!("{first} {}", listed.join(", "));
+    }
+    eprintln!("error: {message} (see --help)");
     ExitCode::from(2)
 }
 
