@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Two widths of different cost, 7 chunks each, few steps: shards must balance and cover them.
 const SMALL: &str = "[b2]\nwidths = [16, 48]\nnets = 7\nsteps = 150\nchunk = 1\n";
@@ -95,32 +95,21 @@ fn concurrent_shards_on_one_directory_write_each_chunk_once() {
     std::fs::write(&cfg, SMALL).unwrap();
     let out = dir.join("out");
     // the same shard twice and the other shard, all started together
-    let spawn = |shard: &'static str| {
-        Command::new(env!("CARGO_BIN_EXE_sgntk"))
-            .args([
-                "figure",
-                "b2",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--seed",
-                "5",
-                "--threads",
-                "1",
-                "--shard",
-                shard,
-            ])
-            .output()
-    };
     std::thread::scope(|scope| {
         let handles: Vec<_> = ["0/2", "1/2", "0/2"]
             .into_iter()
-            .map(|s| scope.spawn(move || (s, spawn(s))))
+            .map(|s| {
+                let (out, cfg) = (&out, &cfg);
+                scope.spawn(move || (s, figure(out, cfg, &["--threads", "1", "--shard", s])))
+            })
             .collect();
         for h in handles {
             let (s, o) = h.join().unwrap();
-            assert_ok(&o.unwrap_or_else(|e| panic!("shard {s}: {e}")));
+            assert!(
+                o.status.success(),
+                "shard {s}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
     });
     assert_eq!(chunk_files(&out).len(), 14);

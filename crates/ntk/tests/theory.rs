@@ -10,26 +10,10 @@
 
 use std::f64::consts::PI;
 
+use sgntk_model::data::{circle_points as circle, targets as target};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, Surrogate};
 use sgntk_ntk::{gp_predict, kernel_matrix, nadaraya_watson, KernelKind, KernelSpec, TrainTime};
-
-fn circle(angles: &[f64]) -> DMatrix<f64> {
-    DMatrix::from_fn(angles.len(), 2, |i, j| {
-        if j == 0 {
-            angles[i].sin()
-        } else {
-            angles[i].cos()
-        }
-    })
-}
-
-fn target(x: &DMatrix<f64>) -> DMatrix<f64> {
-    DMatrix::from_fn(x.nrows(), 1, |i, _| {
-        let (a, b) = (x[(i, 0)], x[(i, 1)]);
-        4.0 * a * b * b - 0.8 * a * a * a + 1.2 * b * b - 0.8 * a * a * b
-    })
-}
 
 /// 15 fixed training angles (irrational steps, none on the test grid) and the 100-angle grid.
 fn task() -> (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
