@@ -497,14 +497,18 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
-
-        #[test]
-        fn csv_reader_never_panics_on_random_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            let text = String::from_utf8_lossy(&bytes);
-            let _ = parse_csv(&text, "t");
+    /// 256 cases from a fixed seed (CI sees the same cases every run); `PROPTEST_RNG_SEED=N`
+    /// explores others.
+    fn seeded() -> proptest::prelude::ProptestConfig {
+        let mut config = proptest::prelude::ProptestConfig::with_cases(256);
+        if config.rng_seed == proptest::test_runner::RngSeed::Random {
+            config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5947_4e54);
         }
+        config
+    }
+
+    proptest::proptest! {
+        #![proptest_config(seeded())]
 
         #[test]
         fn csv_reader_never_panics_on_csv_like_text(

@@ -295,6 +295,7 @@ impl Settings {
         if self.b1.train_points == 0 || self.b1.grid < 2 {
             return Err("[b1] train_points must be ≥ 1 and grid ≥ 2".into());
         }
+        check_train_points(self.b1.train_points).map_err(|e| format!("[b1] {e}"))?;
         check_grid(self.b1.grid, false).map_err(|e| format!("[b1] {e}"))?;
         train_angles(self.b1.data, self.b1.train_points, self.b1.data_seed)
             .map_err(|e| format!("[b1] {e}"))?;
@@ -338,7 +339,19 @@ fn check_common(
     if train_points == 0 || grid < 2 {
         return Err("train_points must be ≥ 1 and grid ≥ 2".into());
     }
+    check_train_points(train_points)?;
     check_grid(grid, true)
+}
+
+/// Before drawing the training points: their kernel matrix (train_points² f64 values) fits.
+fn check_train_points(train_points: usize) -> Result<(), String> {
+    let n = train_points as u64;
+    sgntk_model::check_memory(
+        "train_points",
+        &[("training points", n), ("training points", n), ("bytes", 8)],
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// Before allocating: the largest grid-sized array fits into memory (the GP covariance over the
@@ -543,5 +556,23 @@ mod tests {
             .to_string();
         assert!(err.contains("[fig2]") && err.contains("nets"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn absurd_train_points_fail_before_allocating() {
+        // Found by the TOML property test: this used to abort the process in `uniform_angles`.
+        for table in ["fig1", "fig3a", "b1"] {
+            let err = Settings::preset(Preset::Quick)
+                .with_overrides(
+                    &format!("[{table}]\ntrain_points = 8662270369921768792\n"),
+                    "c.toml",
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("[{table}]")) && err.contains("train_points"),
+                "{err}"
+            );
+        }
     }
 }

@@ -47,12 +47,22 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
+/// 256 cases from a fixed seed (CI sees the same cases every run); `PROPTEST_RNG_SEED=N`
+/// explores others.
+fn seeded() -> ProptestConfig {
+    let mut config = ProptestConfig::with_cases(256);
+    if config.rng_seed == proptest::test_runner::RngSeed::Random {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5947_4e54);
+    }
+    config
+}
+
 fn settings() -> Settings {
     Settings::preset(Preset::Quick)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(seeded())]
 
     #[test]
     fn toml_reader_never_panics_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
