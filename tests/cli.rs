@@ -7,7 +7,11 @@ use common::*;
 
 use std::process::{Command, Output};
 
+use sgntk::experiments::figures::{
+    MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+};
 use sgntk::experiments::io::parse_csv;
+use sgntk::experiments::FigureId;
 use sgntk::model::data::{circle_points, targets, test_grid};
 use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{Activation, BackendKind, Ensemble, MlpConfig, Surrogate};
@@ -589,7 +593,18 @@ widths = [64]
 nets = 8
 steps = 600
 chunk = 4
+[snn]
+widths = [16, 128]
+nets = 4
+steps = 100
+grid = 24
 ";
+
+/// The typed summary of figure `stem` in `out`.
+fn summary<T: serde::de::DeserializeOwned>(out: &std::path::Path, stem: &str) -> T {
+    let j = json(&out.join(format!("{stem}.json")));
+    serde_json::from_value(j["summary"].clone()).unwrap_or_else(|e| panic!("{stem}: {e}"))
+}
 
 #[test]
 fn every_figure_at_a_tiny_scale() {
@@ -607,9 +622,10 @@ fn every_figure_at_a_tiny_scale() {
         "3",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for stem in [
-        "fig1", "fig2", "fig3a", "fig3b", "figb1", "figb2", "figb3", "figb4",
-    ] {
+    // Every registered figure wrote its four files and its report.
+    let stems: Vec<&str> = FigureId::all().map(FigureId::stem).collect();
+    assert!(stems.len() >= 9, "{stems:?}");
+    for stem in stems {
         for ext in ["png", "svg", "csv", "json"] {
             let p = out.join(format!("{stem}.{ext}"));
             let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -625,18 +641,15 @@ fn every_figure_at_a_tiny_scale() {
     // Fig. 1 / 2: training lowers the loss, and the wider networks' mean kernel is closer to the
     // analytic one at t = 0.
     for stem in ["fig1", "fig2"] {
-        let cells = json(&out.join(format!("{stem}.json")))["summary"]["cells"].clone();
-        let cells = cells.as_array().unwrap();
-        assert_eq!(cells.len(), 4);
-        for c in cells {
-            assert!(
-                c["loss_trained"].as_f64().unwrap() < c["loss_t0"].as_f64().unwrap(),
-                "{c}"
-            );
+        let s: SlicesSummary = summary(&out, stem);
+        assert_eq!(s.cells.len(), 4);
+        assert_eq!(s.recorded_steps, vec![0, 10, 60]);
+        for c in &s.cells {
+            assert!(c.loss_trained < c.loss_t0, "{c:?}");
+            assert_eq!(c.at_steps.len(), 3);
         }
-        for pair in cells.chunks(2) {
-            let narrow = pair[0]["rel_error_of_mean_t0"].as_f64().unwrap();
-            let wide = pair[1]["rel_error_of_mean_t0"].as_f64().unwrap();
+        for pair in s.cells.chunks(2) {
+            let (narrow, wide) = (pair[0].rel_error_of_mean_t0, pair[1].rel_error_of_mean_t0);
             assert!(
                 wide < narrow,
                 "{stem}: width 128 error {wide} ≥ width 16 error {narrow}"
@@ -645,38 +658,40 @@ fn every_figure_at_a_tiny_scale() {
     }
     // B.3 / B.4: MSE to the analytic kernel falls with width at t = 0.
     for stem in ["figb3", "figb4"] {
-        let s = json(&out.join(format!("{stem}.json")))["summary"]["slopes"].clone();
-        for fit in s.as_array().unwrap().iter().filter(|f| f["t"] == 0) {
-            let slope = fit["loglog_slope"].as_f64().unwrap();
+        let s: MseSummary = summary(&out, stem);
+        for fit in s.slopes.iter().filter(|f| f.t == 0) {
+            let slope = fit.loglog_slope.unwrap();
             assert!((-2.0..-0.3).contains(&slope), "{stem}: slope {slope}");
         }
     }
     // Fig. 3a: the statistics are there and well formed (16 networks are too few for a verdict:
     // see fig3a_networks_are_distributed_as_the_sgntk_gp for the real check).
-    let w = json(&out.join("fig3a.json"))["summary"]["widths"][0].clone();
-    for key in ["coverage", "mean_inside_band"] {
-        let v = w[key].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&v), "{key} {v}");
-    }
-    for key in [
-        "std_ratio",
-        "mean_z_rms",
-        "mean_z_rms_vs_sigma_regression",
-        "sampling_floor",
+    let s: RegressionSummary = summary(&out, "fig3a");
+    let w = &s.widths[0];
+    assert!((0.0..=1.0).contains(&w.coverage), "{w:?}");
+    assert!((0.0..=1.0).contains(&w.mean_inside_band), "{w:?}");
+    for v in [
+        w.std_ratio,
+        w.mean_z_rms,
+        w.mean_z_rms_vs_sigma_regression,
+        w.sampling_floor,
     ] {
-        assert!(w[key].as_f64().unwrap() > 0.0, "{key}: {w}");
+        assert!(v > 0.0, "{w:?}");
     }
-    assert_eq!(w["grid_points"], 85);
-    assert!(w["final_train_loss"].as_f64().unwrap() < 0.05, "{w}");
+    assert_eq!(w.grid_points, 85);
+    assert!(w.final_train_loss < 0.05, "{w:?}");
     // Fig. 3b reused Fig. 3a's width-64 networks.
     assert_eq!(json(&out.join("fig3b.json"))["resumed_chunks"], 2);
-    assert_eq!(
-        json(&out.join("figb1.json"))["summary"]["train_targets"]
-            .as_array()
-            .unwrap()
-            .len(),
-        15
-    );
+    let b1: TargetSummary = summary(&out, "figb1");
+    assert_eq!(b1.train_targets.len(), 15);
+    // The LIF network: training lowers the loss; its kernel concentrates with width (4 nets of
+    // width 16 against 4 of width 128: a relative spread ~√8 ≈ 2.8 times smaller is expected).
+    let snn: SnnSummary = summary(&out, "snn");
+    let (narrow, wide) = (&snn.widths[0], &snn.widths[1]);
+    for w in [narrow, wide] {
+        assert!(w.loss_trained < w.loss_t0, "{w:?}");
+    }
+    assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
 }
 
 #[test]

@@ -325,7 +325,7 @@ pub struct TrainArgs {
 /// `sgntk figure`.
 #[derive(Debug, Args)]
 pub struct FigureArgs {
-    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4 or all.
+    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn (see `sgntk figure list`) or all.
     pub which: String,
     /// Scale: quick (minutes on a laptop) or paper (the paper's settings).
     #[arg(long, value_enum, default_value = "quick")]
@@ -475,7 +475,7 @@ fn parse_time(s: &str) -> Result<Time, String> {
 /// Parses `figure`'s argument: one figure or `all`.
 pub fn parse_figures(which: &str) -> Result<Vec<FigureId>, ExpError> {
     if which.trim().eq_ignore_ascii_case("all") {
-        Ok(FigureId::ALL.to_vec())
+        Ok(FigureId::all().collect())
     } else {
         Ok(vec![which.parse::<FigureId>().map_err(ExpError::Usage)?])
     }
@@ -483,6 +483,17 @@ pub fn parse_figures(which: &str) -> Result<Vec<FigureId>, ExpError> {
 
 /// Runs figures and prints one line per figure with its summary location.
 pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
+    if args.which.trim().eq_ignore_ascii_case("list") {
+        for f in FigureId::all() {
+            println!(
+                "{:5} [{}] {}",
+                f.short_name(),
+                f.settings_table(),
+                f.title()
+            );
+        }
+        return Ok(());
+    }
     let figures = parse_figures(&args.which)?;
     let settings = Settings::load(args.preset, args.data, args.config.as_deref())?;
     let opts = RunOptions {
@@ -707,9 +718,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Flags of the per-figure example binaries.
+/// Flags of the `figure` example.
 #[derive(Debug, Parser)]
 struct ExampleArgs {
+    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn or all.
+    which: String,
     /// Run at the paper's scale instead of the quick preset.
     #[arg(long)]
     paper: bool,
@@ -727,14 +740,15 @@ struct ExampleArgs {
     config: Option<PathBuf>,
 }
 
-/// Entry point of `examples/<fig>.rs`: the quick preset, `--paper` for the paper's scale.
-pub fn example_main(id: FigureId) -> ExitCode {
+/// Entry point of `examples/figure.rs`: any registered figure at the quick preset, `--paper` for
+/// the paper's scale.
+pub fn example_main() -> ExitCode {
     let a = match ExampleArgs::try_parse() {
         Ok(a) => a,
         Err(e) => return clap_exit(e),
     };
     let args = FigureArgs {
-        which: id.stem().trim_start_matches("fig").to_string(),
+        which: a.which,
         preset: if a.paper {
             Preset::Paper
         } else {

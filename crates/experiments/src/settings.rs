@@ -123,6 +123,78 @@ pub struct TargetFigure {
     pub grid: usize,
 }
 
+/// `sgntk figure snn`: the empirical SG-NTK of discrete-time LIF spiking networks (Heaviside
+/// spikes, the surrogate on both sides) at initialization and after SGL through time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnnFigure {
+    /// Numbers of LIF neurons n (one row of panels each).
+    pub widths: Vec<usize>,
+    /// Networks (seeds) per width.
+    pub nets: usize,
+    /// Training steps t.
+    pub steps: usize,
+    /// Simulation steps T of the network.
+    pub time_steps: usize,
+    /// Membrane leak β ∈ [0, 1].
+    pub beta: f64,
+    /// Firing threshold θ > 0.
+    pub theta: f64,
+    /// Learning rate η.
+    pub lr: f64,
+    /// Surrogate derivative σ̃ of SGL and of the kernel.
+    pub surrogate: Surrogate,
+    /// Number of training points (uniform angles, as in Fig. 1/2).
+    pub train_points: usize,
+    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
+    pub data: DataSource,
+    /// Seed of the training angles (`data = "seeded"`).
+    pub data_seed: u64,
+    /// Test-grid size (angles Δα of the kernel slice).
+    pub grid: usize,
+}
+
+impl SnnFigure {
+    /// The LIF network of width `width` (σw = 1, σb = 0.1, Heaviside spikes).
+    pub fn config(&self, width: usize) -> sgntk_model::SnnConfig {
+        sgntk_model::SnnConfig {
+            beta: self.beta,
+            theta: self.theta,
+            ..sgntk_model::SnnConfig::new(width, self.time_steps)
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.widths.is_empty() || self.widths.contains(&0) || self.nets < 2 {
+            return Err(format!(
+                "need a non-empty list of positive widths and nets ≥ 2, got {:?} and {}",
+                self.widths, self.nets
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("lr must be a positive number, got {}", self.lr));
+        }
+        for &w in &self.widths {
+            self.config(w).validate().map_err(|e| e.to_string())?;
+            let n = w as u64;
+            sgntk_model::check_memory("widths", &[("neurons", n), ("neurons", n), ("bytes", 8)])
+                .map_err(|e| e.to_string())?;
+        }
+        let t = self.time_steps as u64;
+        sgntk_model::check_memory("time_steps", &[("time steps", t), ("bytes", 64)])
+            .map_err(|e| e.to_string())?;
+        if self.train_points == 0 || self.grid < 2 {
+            return Err("train_points must be ≥ 1 and grid ≥ 2".into());
+        }
+        check_train_points(self.train_points)?;
+        check_grid(self.grid, false)?;
+        check_steps(self.steps)?;
+        train_angles(self.data, self.train_points, self.data_seed)?;
+        Ok(())
+    }
+}
+
 /// Settings of every figure. B.3 and B.4 use `fig1` and `fig2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +211,8 @@ pub struct Settings {
     pub b1: TargetFigure,
     /// Fig. B.2 (κ = 0.2).
     pub b2: RegressionFigure,
+    /// The LIF spiking network's kernel (`sgntk figure snn`).
+    pub snn: SnnFigure,
 }
 
 /// The data source of a preset: the paper's points at paper scale, seeded ones in the quick runs.
@@ -227,7 +301,35 @@ impl Settings {
                 grid: 400,
             },
             b2,
+            snn: SnnFigure {
+                widths: match preset {
+                    Preset::Paper => vec![128, 512],
+                    Preset::Quick => vec![64, 256],
+                },
+                nets: 8,
+                steps: match preset {
+                    Preset::Paper => 500,
+                    Preset::Quick => 300,
+                },
+                time_steps: 4,
+                beta: 0.8,
+                theta: 0.5,
+                lr: 0.1,
+                surrogate: erf_prime,
+                train_points: 15,
+                data: preset_data(preset),
+                data_seed: DEFAULT_DATA_SEED,
+                grid: 48,
+            },
         }
+    }
+
+    /// The table `name` of these settings as JSON (`fig1`, `b2`, `snn`, …).
+    pub fn table(&self, name: &str) -> Result<serde_json::Value, String> {
+        let all = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        all.get(name)
+            .cloned()
+            .ok_or_else(|| format!("no settings table `{name}`"))
     }
 
     /// The preset's settings overridden by the TOML text `config` (`origin` names it in errors).
@@ -254,6 +356,7 @@ impl Settings {
         self.fig3b.data = data;
         self.b2.data = data;
         self.b1.data = data;
+        self.snn.data = data;
         self
     }
 
@@ -295,6 +398,7 @@ impl Settings {
         if self.b1.train_points == 0 || self.b1.grid < 2 {
             return Err("[b1] train_points must be ≥ 1 and grid ≥ 2".into());
         }
+        self.snn.validate().map_err(|e| format!("[snn] {e}"))?;
         check_train_points(self.b1.train_points).map_err(|e| format!("[b1] {e}"))?;
         check_grid(self.b1.grid, false).map_err(|e| format!("[b1] {e}"))?;
         train_angles(self.b1.data, self.b1.train_points, self.b1.data_seed)

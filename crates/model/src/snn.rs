@@ -108,7 +108,14 @@ pub struct SnnParams {
 impl SnnParams {
     /// i.i.d. N(0, 1) parameters from `seed` (ChaCha8; W_in, W_rec, b, w_out, b_out in order).
     pub fn init(config: &SnnConfig, seed: u64) -> Self {
+        Self::init_member(config, seed, 0)
+    }
+
+    /// Member `k` of an ensemble seeded with `seed`: ChaCha8 seeded with `seed`, on stream `k`
+    /// (member 0 is [`SnnParams::init`]).
+    pub fn init_member(config: &SnnConfig, seed: u64, k: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(k as u64);
         let mut normal = move || -> f64 { StandardNormal.sample(&mut rng) };
         let (n, n0) = (config.width, config.input_dim);
         SnnParams {

@@ -8,7 +8,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sgntk_model::data::{circle_points, targets, test_grid, train_angles, DataSource};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet};
@@ -16,12 +15,183 @@ use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels, 
 use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec, Method};
 
 use super::{chunk_ensemble, chunks, figure_bar, plots, run_chunks, widths};
-use super::{ChunkCount, ChunkJob, RunOptions};
+use super::{ChunkCount, ChunkJob, Figure, RunOptions, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
-use crate::settings::KernelFigure;
+use crate::settings::{KernelFigure, Settings};
 use crate::shard::training_cost;
+
+/// Fig. 1 / Fig. 2: empirical kernel slices at t = 0 and after training vs the analytic kernel,
+/// one panel per (m, n).
+pub struct KernelSlices {
+    /// File stem and name.
+    pub stem: &'static str,
+    /// One-line description.
+    pub title: &'static str,
+    /// Settings table.
+    pub table: &'static str,
+    /// The settings in that table.
+    pub settings: fn(&Settings) -> &KernelFigure,
+}
+
+/// Fig. B.3 / B.4: MSE of the empirical kernels to the analytic one vs width, from the networks
+/// of a [`KernelSlices`] figure.
+pub struct KernelMse {
+    /// File stem and name.
+    pub stem: &'static str,
+    /// One-line description.
+    pub title: &'static str,
+    /// Settings table (the one of the slices figure whose networks it reuses).
+    pub table: &'static str,
+    /// The settings in that table.
+    pub settings: fn(&Settings) -> &KernelFigure,
+}
+
+impl Figure for KernelSlices {
+    fn stem(&self) -> &'static str {
+        self.stem
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn settings_table(&self) -> &'static str {
+        self.table
+    }
+    fn run(
+        &self,
+        opts: &RunOptions,
+        stem: &Path,
+        count: &mut ChunkCount,
+    ) -> Result<Option<Written>, ExpError> {
+        let Some(data) = compute((self.settings)(&opts.settings), opts, self.stem, count)? else {
+            return Ok(None);
+        };
+        let (summary, files) = write_slices(&data, stem, opts.format)?;
+        Written::new(&summary, files, stem).map(Some)
+    }
+}
+
+impl Figure for KernelMse {
+    fn stem(&self) -> &'static str {
+        self.stem
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn settings_table(&self) -> &'static str {
+        self.table
+    }
+    fn run(
+        &self,
+        opts: &RunOptions,
+        stem: &Path,
+        count: &mut ChunkCount,
+    ) -> Result<Option<Written>, ExpError> {
+        let Some(data) = compute((self.settings)(&opts.settings), opts, self.stem, count)? else {
+            return Ok(None);
+        };
+        let (summary, files) = write_mse(&data, stem, opts.format)?;
+        Written::new(&summary, files, stem).map(Some)
+    }
+}
+
+/// The summary of Fig. 1 / 2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlicesSummary {
+    /// `ntk` (GD) or `sg-ntk` (SGL).
+    pub kernel: String,
+    /// Where the training points came from.
+    pub data: DataSource,
+    /// The training angles.
+    pub train_angles: Vec<f64>,
+    /// 0, `record_steps`…, `steps`.
+    pub recorded_steps: Vec<usize>,
+    /// The step of the plotted trained kernel.
+    pub plotted_step: usize,
+    /// Per m: the fit of log sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F against log n over all networks (Thm. 2.5:
+    /// slope ≤ −1/2).
+    pub sup_train_kernel_change_vs_width: Vec<WidthSlope>,
+    /// One per (m, n) cell, m-major.
+    pub cells: Vec<CellSummary>,
+}
+
+/// A fit over widths for one m.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WidthSlope {
+    /// m of erf_m.
+    pub m: f64,
+    /// The fit over every network (None with fewer than two usable widths).
+    pub fit_over_nets: Option<LogLogFit>,
+}
+
+/// The numbers of one (m, n) cell of Fig. 1 / 2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// m of erf_m.
+    pub m: f64,
+    /// Hidden width n.
+    pub width: usize,
+    /// ‖mean slice − analytic‖ / ‖analytic‖ at t = 0.
+    pub rel_error_of_mean_t0: f64,
+    /// The same after training.
+    pub rel_error_of_mean_trained: f64,
+    /// Mean over networks of ‖slice_t − slice_0‖ / ‖slice_0‖.
+    pub mean_rel_kernel_change: f64,
+    /// Mean over networks of sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
+    pub sup_train_kernel_change: f64,
+    /// Its standard error.
+    pub sup_train_kernel_change_stderr: f64,
+    /// The same numbers at every recorded step.
+    pub at_steps: Vec<StepSummary>,
+    /// Mean training loss at t = 0.
+    pub loss_t0: f64,
+    /// Mean training loss after training.
+    pub loss_trained: f64,
+}
+
+/// A cell's numbers at one recorded step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// The step t.
+    pub t: usize,
+    /// ‖mean slice − analytic‖ / ‖analytic‖.
+    pub rel_error_of_mean: f64,
+    /// Mean over networks of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set (None at t = 0).
+    pub mean_train_kernel_change: Option<f64>,
+}
+
+/// The summary of Fig. B.3 / B.4.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MseSummary {
+    /// `ntk` or `sg-ntk`.
+    pub kernel: String,
+    /// 0, `record_steps`…, `steps`.
+    pub recorded_steps: Vec<usize>,
+    /// One per (m, t).
+    pub slopes: Vec<MseSlope>,
+}
+
+/// MSE vs width for one (m, t).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MseSlope {
+    /// m of erf_m.
+    pub m: f64,
+    /// The step t.
+    pub t: usize,
+    /// The widths.
+    pub widths: Vec<f64>,
+    /// Mean over networks of the MSE, per width.
+    pub mean_mse: Vec<f64>,
+    /// Slope of log mean MSE against log n.
+    pub loglog_slope: Option<f64>,
+    /// The fit over every network's MSE, with its standard error.
+    pub fit_over_nets: Option<LogLogFit>,
+}
+
+fn kernel_name(sgl: bool) -> String {
+    if sgl { "sg-ntk" } else { "ntk" }.to_string()
+}
 
 /// Kernel slices of one (m, n) cell.
 #[derive(Clone, Debug)]
@@ -368,8 +538,8 @@ fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
 pub struct LogLogFit {
     /// The slope.
     pub slope: f64,
-    /// Its standard error from the residuals (NaN with only two distinct points).
-    pub stderr: f64,
+    /// Its standard error from the residuals (None with only two points).
+    pub stderr: Option<f64>,
     /// Number of points used.
     pub points: usize,
 }
@@ -399,11 +569,7 @@ pub fn loglog_fit(x: &[f64], y: &[f64]) -> Option<LogLogFit> {
         .iter()
         .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
         .sum();
-    let stderr = if pts.len() > 2 {
-        (rss / (n - 2.0) / sxx).sqrt()
-    } else {
-        f64::NAN
-    };
+    let stderr = (pts.len() > 2).then(|| (rss / (n - 2.0) / sxx).sqrt());
     Some(LogLogFit {
         slope,
         stderr,
@@ -421,7 +587,7 @@ pub(crate) fn write_slices(
     d: &KernelData,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
+) -> Result<(SlicesSummary, Vec<PathBuf>), ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["curve", "m", "width", "t", "net", "delta_alpha", "value"]);
     let mut cells_json = Vec::new();
@@ -468,31 +634,29 @@ pub(crate) fn write_slices(
             .map(|(a, b)| rel_diff(b, a))
             .sum::<f64>()
             / c.init.len() as f64;
-        let at_steps: Vec<serde_json::Value> = s
+        let at_steps = s
             .recorded_steps()
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, t)| {
-                json!({
-                    "t": t,
-                    "rel_error_of_mean": rel_diff(&mean_curve(c.slices_at(i)), &c.analytic),
-                    "mean_train_kernel_change": (i > 0).then(|| mean(&c.train_change[i - 1])),
-                })
+            .map(|(i, t)| StepSummary {
+                t,
+                rel_error_of_mean: rel_diff(&mean_curve(c.slices_at(i)), &c.analytic),
+                mean_train_kernel_change: (i > 0).then(|| mean(&c.train_change[i - 1])),
             })
             .collect();
         let sup = sup_train_change(c);
-        cells_json.push(json!({
-            "m": c.m,
-            "width": c.width,
-            "rel_error_of_mean_t0": rel_diff(&mean0, &c.analytic),
-            "rel_error_of_mean_trained": rel_diff(&mean_t, &c.analytic),
-            "mean_rel_kernel_change": change,
-            "sup_train_kernel_change": mean(&sup),
-            "sup_train_kernel_change_stderr": stderr(&sup),
-            "at_steps": at_steps,
-            "loss_t0": c.loss.0,
-            "loss_trained": c.loss.1,
-        }));
+        cells_json.push(CellSummary {
+            m: c.m,
+            width: c.width,
+            rel_error_of_mean_t0: rel_diff(&mean0, &c.analytic),
+            rel_error_of_mean_trained: rel_diff(&mean_t, &c.analytic),
+            mean_rel_kernel_change: change,
+            sup_train_kernel_change: mean(&sup),
+            sup_train_kernel_change_stderr: stderr(&sup),
+            at_steps,
+            loss_t0: c.loss.0,
+            loss_trained: c.loss.1,
+        });
     }
     for (a, v) in d.grid.iter().zip(&d.limit) {
         table.push(&[
@@ -510,7 +674,7 @@ pub(crate) fn write_slices(
     let mut files = plots::kernel_slices(d, stem, format)?;
     files.insert(0, csv);
     // Thm. 2.5: sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F = O(n^(−1/2)): the slope in n should be ≤ −1/2.
-    let change_slopes: Vec<serde_json::Value> =
+    let change_slopes =
         s.ms.iter()
             .map(|&m| {
                 let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -520,18 +684,21 @@ pub(crate) fn write_slices(
                         y.push(v);
                     }
                 }
-                json!({ "m": m, "fit_over_nets": loglog_fit(&x, &y) })
+                WidthSlope {
+                    m,
+                    fit_over_nets: loglog_fit(&x, &y),
+                }
             })
             .collect();
-    let summary = json!({
-        "kernel": if d.sgl { "sg-ntk" } else { "ntk" },
-        "data": s.data,
-        "train_angles": d.train_angles,
-        "recorded_steps": s.recorded_steps(),
-        "plotted_step": s.steps,
-        "sup_train_kernel_change_vs_width": change_slopes,
-        "cells": cells_json,
-    });
+    let summary = SlicesSummary {
+        kernel: kernel_name(d.sgl),
+        data: s.data,
+        train_angles: d.train_angles.clone(),
+        recorded_steps: s.recorded_steps(),
+        plotted_step: s.steps,
+        sup_train_kernel_change_vs_width: change_slopes,
+        cells: cells_json,
+    };
     Ok((summary, files))
 }
 
@@ -566,7 +733,7 @@ pub(crate) fn write_mse(
     d: &KernelData,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
+) -> Result<(MseSummary, Vec<PathBuf>), ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["m", "width", "t", "net", "mse"]);
     let mut slopes = Vec::new();
@@ -606,25 +773,25 @@ pub(crate) fn write_mse(
                 widths.push(c.width as f64);
                 mean_mse.push(per_net.iter().sum::<f64>() / per_net.len() as f64);
             }
-            slopes.push(json!({
-                "m": m,
-                "t": t,
-                "widths": widths,
-                "mean_mse": mean_mse,
-                "loglog_slope": fit_loglog_slope(&widths, &mean_mse),
-                "fit_over_nets": loglog_fit(&pooled_w, &pooled_mse),
-            }));
+            slopes.push(MseSlope {
+                m,
+                t,
+                loglog_slope: fit_loglog_slope(&widths, &mean_mse),
+                fit_over_nets: loglog_fit(&pooled_w, &pooled_mse),
+                widths,
+                mean_mse,
+            });
         }
     }
     let csv = stem.with_extension("csv");
     table.write(&csv)?;
     let mut files = plots::kernel_mse(d, stem, format)?;
     files.insert(0, csv);
-    let summary = json!({
-        "kernel": if d.sgl { "sg-ntk" } else { "ntk" },
-        "recorded_steps": s.recorded_steps(),
-        "slopes": slopes,
-    });
+    let summary = MseSummary {
+        kernel: kernel_name(d.sgl),
+        recorded_steps: s.recorded_steps(),
+        slopes,
+    };
     Ok((summary, files))
 }
 

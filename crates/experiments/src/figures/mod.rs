@@ -5,11 +5,12 @@
 mod kernels;
 mod plots;
 mod regression;
+mod snn;
 mod target;
 
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -27,82 +28,121 @@ use crate::error::ExpError;
 use crate::settings::{Preset, Settings};
 use crate::shard::Shard;
 
-pub use kernels::{fit_loglog_slope, loglog_fit, KernelCell, KernelData, LogLogFit};
-pub use regression::{width_summary, RegressionData, WidthResult, WidthSummary};
+pub use kernels::{
+    fit_loglog_slope, loglog_fit, CellSummary, KernelCell, KernelData, KernelMse, KernelSlices,
+    LogLogFit, MseSlope, MseSummary, SlicesSummary, StepSummary, WidthSlope,
+};
+pub use regression::{
+    width_summary, Regression, RegressionData, RegressionSummary, WidthResult, WidthSummary,
+};
+pub use snn::{SnnKernels, SnnSummary, SnnWidthSummary};
+pub use target::{Target, TargetSummary};
 
-/// One of the paper's figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum FigureId {
-    /// Fig. 1: empirical NTK at t = 0 and after GD vs the analytic NTK.
-    Fig1,
-    /// Fig. 2: empirical SG-NTK at t = 0 and after SGL vs the analytic SG-NTK.
-    Fig2,
-    /// Fig. 3a: sign networks trained by SGL vs the SG-NTK GP.
-    Fig3a,
-    /// Fig. 3b: ensemble means of several widths vs the SG-NTK GP.
-    Fig3b,
-    /// Fig. B.1: the target and the training points.
-    B1,
-    /// Fig. B.2: Fig. 3a with last-layer scale κ = 0.2.
-    B2,
-    /// Fig. B.3: MSE of the empirical NTK vs width (from Fig. 1).
-    B3,
-    /// Fig. B.4: MSE of the empirical SG-NTK vs width (from Fig. 2).
-    B4,
+/// A figure: settings → training (cached chunks) → typed summary → CSV and plot. Adding a figure
+/// is one module implementing this trait plus one line in [`REGISTRY`]; the CLI (`sgntk figure`,
+/// `figure all`, sweeps, Slurm), the `figure` example and the tests find it there.
+pub trait Figure: Sync {
+    /// File stem of its outputs and its name on the command line (`fig1`, `figb2`, `snn`; the
+    /// `fig` prefix may be left out there).
+    fn stem(&self) -> &'static str;
+    /// One-line description.
+    fn title(&self) -> &'static str;
+    /// The table of [`Settings`] (and of config files) it reads.
+    fn settings_table(&self) -> &'static str;
+    /// Trains or loads its chunks; unless `opts.shard` is set, writes `stem.csv` and the plot and
+    /// returns the summary with the files written (a sharded run returns `None`).
+    fn run(
+        &self,
+        opts: &RunOptions,
+        stem: &Path,
+        count: &mut ChunkCount,
+    ) -> Result<Option<Written>, ExpError>;
 }
 
-impl FigureId {
-    /// Every figure, in the order `figure all` runs them (B.3/B.4 reuse Fig. 1/2's cache).
-    pub const ALL: [FigureId; 8] = [
-        FigureId::B1,
-        FigureId::Fig1,
-        FigureId::Fig2,
-        FigureId::B3,
-        FigureId::B4,
-        FigureId::Fig3a,
-        FigureId::Fig3b,
-        FigureId::B2,
-    ];
+/// What a figure wrote: its summary (a typed struct, serialized) and its files.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The summary numbers of the JSON report.
+    pub summary: serde_json::Value,
+    /// Files written (CSV, PNG, SVG).
+    pub files: Vec<PathBuf>,
+}
 
-    /// File stem of the figure's outputs (`fig1`, `fig3a`, `figb2`, …).
-    pub fn stem(self) -> &'static str {
-        match self {
-            FigureId::Fig1 => "fig1",
-            FigureId::Fig2 => "fig2",
-            FigureId::Fig3a => "fig3a",
-            FigureId::Fig3b => "fig3b",
-            FigureId::B1 => "figb1",
-            FigureId::B2 => "figb2",
-            FigureId::B3 => "figb3",
-            FigureId::B4 => "figb4",
-        }
+impl Written {
+    /// Serializes the typed `summary` of the figure at `stem`.
+    pub(crate) fn new(
+        summary: &impl Serialize,
+        files: Vec<PathBuf>,
+        stem: &Path,
+    ) -> Result<Self, ExpError> {
+        let summary = serde_json::to_value(summary).map_err(|e| ExpError::output(stem, e))?;
+        Ok(Written { summary, files })
+    }
+}
+
+/// Every figure, in the order `figure all` runs them (B.3/B.4 reuse the networks of Fig. 1/2,
+/// Fig. 3b those of Fig. 3a's width).
+#[rustfmt::skip]
+pub static REGISTRY: [&dyn Figure; 9] = [
+    &Target { stem: "figb1", title: "Target function and training points", table: "b1" },
+    &KernelSlices { stem: "fig1", title: "Empirical NTK (t = 0 and after GD) vs the analytic NTK", table: "fig1", settings: |s| &s.fig1 },
+    &KernelSlices { stem: "fig2", title: "Empirical SG-NTK (t = 0 and after SGL) vs the analytic SG-NTK", table: "fig2", settings: |s| &s.fig2 },
+    &KernelMse { stem: "figb3", title: "MSE of the empirical NTK to the analytic NTK vs width", table: "fig1", settings: |s| &s.fig1 },
+    &KernelMse { stem: "figb4", title: "MSE of the empirical SG-NTK to the analytic SG-NTK vs width", table: "fig2", settings: |s| &s.fig2 },
+    &Regression { stem: "fig3a", title: "Sign networks trained by SGL vs the SG-NTK GP", table: "fig3a", settings: |s| &s.fig3a, means_only: false },
+    &Regression { stem: "fig3b", title: "Ensemble means over widths vs the SG-NTK GP", table: "fig3b", settings: |s| &s.fig3b, means_only: true },
+    &Regression { stem: "figb2", title: "Sign networks with last-layer scale κ vs the SG-NTK GP", table: "b2", settings: |s| &s.b2, means_only: false },
+    &SnnKernels { stem: "snn", title: "Empirical SG-NTK of a LIF spiking network at init and after SGL through time", table: "snn" },
+];
+
+/// A figure of the [`REGISTRY`], named by its stem.
+#[derive(Clone, Copy)]
+pub struct FigureId(&'static dyn Figure);
+
+impl FigureId {
+    /// Every registered figure, in the order `figure all` runs them.
+    pub fn all() -> impl Iterator<Item = FigureId> {
+        REGISTRY.iter().map(|f| FigureId(*f))
     }
 
-    /// The table of [`Settings`] (and of config files) that holds this figure's settings (B.3/B.4
-    /// are computed from the runs of Fig. 1/2).
+    /// The registered figure.
+    pub fn figure(self) -> &'static dyn Figure {
+        self.0
+    }
+
+    /// File stem of the figure's outputs (`fig1`, `fig3a`, `figb2`, `snn`, …).
+    pub fn stem(self) -> &'static str {
+        self.0.stem()
+    }
+
+    /// The table of [`Settings`] (and of config files) that holds this figure's settings.
     pub fn settings_table(self) -> &'static str {
-        match self {
-            FigureId::Fig1 | FigureId::B3 => "fig1",
-            FigureId::Fig2 | FigureId::B4 => "fig2",
-            FigureId::Fig3a => "fig3a",
-            FigureId::Fig3b => "fig3b",
-            FigureId::B1 => "b1",
-            FigureId::B2 => "b2",
-        }
+        self.0.settings_table()
     }
 
     /// One-line description.
     pub fn title(self) -> &'static str {
-        match self {
-            FigureId::Fig1 => "Empirical NTK (t = 0 and after GD) vs the analytic NTK",
-            FigureId::Fig2 => "Empirical SG-NTK (t = 0 and after SGL) vs the analytic SG-NTK",
-            FigureId::Fig3a => "Sign networks trained by SGL vs the SG-NTK GP",
-            FigureId::Fig3b => "Ensemble means over widths vs the SG-NTK GP",
-            FigureId::B1 => "Target function and training points",
-            FigureId::B2 => "Sign networks with last-layer scale κ vs the SG-NTK GP",
-            FigureId::B3 => "MSE of the empirical NTK to the analytic NTK vs width",
-            FigureId::B4 => "MSE of the empirical SG-NTK to the analytic SG-NTK vs width",
-        }
+        self.0.title()
+    }
+
+    /// The name on the command line: the stem without its `fig` prefix (`1`, `3a`, `b2`, `snn`).
+    pub fn short_name(self) -> &'static str {
+        let stem = self.stem();
+        stem.strip_prefix("fig").unwrap_or(stem)
+    }
+}
+
+impl PartialEq for FigureId {
+    fn eq(&self, other: &Self) -> bool {
+        self.stem() == other.stem()
+    }
+}
+
+impl Eq for FigureId {}
+
+impl fmt::Debug for FigureId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FigureId({})", self.stem())
     }
 }
 
@@ -112,28 +152,28 @@ impl fmt::Display for FigureId {
     }
 }
 
+impl Serialize for FigureId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.stem())
+    }
+}
+
 impl FromStr for FigureId {
     type Err = String;
 
+    /// A registered figure by name: `3a`, `fig3a`, `Fig. 3a`, `B.2`, `snn` (case and dots ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim().to_ascii_lowercase();
+        let t = s.trim().to_ascii_lowercase().replace(['.', ' '], "");
         let t = t.strip_prefix("fig").unwrap_or(&t);
-        let t = t.strip_prefix('.').unwrap_or(t);
-        Ok(match t.replace('.', "").as_str() {
-            "1" => FigureId::Fig1,
-            "2" => FigureId::Fig2,
-            "3a" => FigureId::Fig3a,
-            "3b" => FigureId::Fig3b,
-            "b1" => FigureId::B1,
-            "b2" => FigureId::B2,
-            "b3" => FigureId::B3,
-            "b4" => FigureId::B4,
-            _ => {
-                return Err(format!(
-                    "unknown figure `{s}` (expected 1, 2, 3a, 3b, b1, b2, b3, b4 or all)"
-                ))
-            }
-        })
+        FigureId::all()
+            .find(|f| f.short_name() == t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FigureId::all().map(FigureId::short_name).collect();
+                format!(
+                    "unknown figure `{s}` (expected {} or all)",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -213,8 +253,10 @@ pub struct FigureReport {
 
 /// Counts of resumed / trained chunks.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ChunkCount {
+pub struct ChunkCount {
+    /// Chunks loaded from the cache.
     pub resumed: usize,
+    /// Chunks trained in this run.
     pub trained: usize,
 }
 
@@ -224,59 +266,22 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<Option<FigureReport
     // Before any work: the output directory exists (or is created) and is writable.
     crate::io::check_out_dir(&opts.out)?;
     let start = Instant::now();
-    let s = &opts.settings;
     let stem = opts.out.join(id.stem());
-    let mut count = ChunkCount::default();
     let json_path = stem.with_extension("json");
-    let settings = match id.settings_table() {
-        "fig1" => serde_json::to_value(&s.fig1),
-        "fig2" => serde_json::to_value(&s.fig2),
-        "fig3a" => serde_json::to_value(&s.fig3a),
-        "fig3b" => serde_json::to_value(&s.fig3b),
-        "b2" => serde_json::to_value(&s.b2),
-        _ => serde_json::to_value(&s.b1),
-    }
-    .map_err(|e| ExpError::output(&json_path, e))?;
+    let settings = opts
+        .settings
+        .table(id.settings_table())
+        .map_err(|e| ExpError::output(&json_path, e))?;
     claim_out_dir(opts, id, &settings)?;
-    let written = match id {
-        FigureId::Fig1 | FigureId::Fig2 | FigureId::B3 | FigureId::B4 => {
-            let ks = if matches!(id, FigureId::Fig1 | FigureId::B3) {
-                &s.fig1
-            } else {
-                &s.fig2
-            };
-            match kernels::compute(ks, opts, id.stem(), &mut count)? {
-                None => None,
-                Some(data) if matches!(id, FigureId::Fig1 | FigureId::Fig2) => {
-                    Some(kernels::write_slices(&data, &stem, opts.format)?)
-                }
-                Some(data) => Some(kernels::write_mse(&data, &stem, opts.format)?),
-            }
-        }
-        FigureId::Fig3a | FigureId::Fig3b | FigureId::B2 => {
-            let rs = match id {
-                FigureId::Fig3a => &s.fig3a,
-                FigureId::Fig3b => &s.fig3b,
-                _ => &s.b2,
-            };
-            match regression::compute(rs, opts, id.stem(), &mut count)? {
-                None => None,
-                Some(data) => Some(regression::write(
-                    &data,
-                    id == FigureId::Fig3b,
-                    &stem,
-                    opts.format,
-                )?),
-            }
-        }
-        FigureId::B1 if opts.shard.is_some() => None,
-        FigureId::B1 => Some(target::write(&s.b1, &stem, opts.format)?),
-    };
-    let Some((summary, files)) = written else {
+    let mut count = ChunkCount::default();
+    let Some(written) = id.figure().run(opts, &stem, &mut count)? else {
         return Ok(None);
     };
-    let json_path = stem.with_extension("json");
-    let mut files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let mut files: Vec<String> = written
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     files.push(json_path.display().to_string());
     let report = FigureReport {
         figure: id.stem().to_string(),
@@ -289,7 +294,7 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<Option<FigureReport
         elapsed_s: start.elapsed().as_secs_f64(),
         resumed_chunks: count.resumed,
         trained_chunks: count.trained,
-        summary,
+        summary: written.summary,
         files,
     };
     let text =

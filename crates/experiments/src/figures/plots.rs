@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::kernels::{cell_mses, KernelCell, KernelData};
 use super::regression::{RegressionData, WidthResult};
+use super::snn::{mean_and_std, SnnWidth};
 use crate::error::ExpError;
 use crate::plot::{render, Band, Figure, Format, LegendPos, Mark, Panel, RGBColor, Scale, Series};
+use crate::settings::SnnFigure;
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
@@ -164,4 +166,61 @@ pub(crate) fn target(
     p.series.extend([target, train]);
     p.legend = Some(LegendPos::UpperLeft);
     draw(Figure::new(None, (1, 1), (640, 420), vec![p]), stem, format)
+}
+
+/// `figure snn`: per width, the kernel slices (mean ± std over networks at t = 0 and after
+/// training) and the trained networks.
+pub(crate) fn snn(
+    s: &SnnFigure,
+    widths: &[SnnWidth],
+    x: &[f64],
+    target: &[f64],
+    train: &(Vec<f64>, Vec<f64>),
+    stem: &Path,
+    format: Format,
+) -> Files {
+    let mut panels = Vec::new();
+    for (i, w) in widths.iter().enumerate() {
+        let (n, t) = (w.width, s.time_steps);
+        let mut k = Panel::new(format!("n = {n}, T = {t}"), "Δα", "K(x(Δα), x(0))");
+        let trained = format!("t = {}", s.steps);
+        let stages = [
+            ("t = 0", &w.init, BLUE),
+            (trained.as_str(), &w.trained, ORANGE),
+        ];
+        for (stage, curves, color) in stages {
+            let (mean, std) = mean_and_std(curves);
+            let (lower, upper) = mean.iter().zip(&std).map(|(m, s)| (m - s, m + s)).unzip();
+            let label = Some(format!("{stage}: mean ± std"));
+            let x = x.to_vec();
+            k.bands.push(Band {
+                label,
+                x: x.clone(),
+                lower,
+                upper,
+                color,
+                alpha: 0.25,
+            });
+            k.series
+                .push(Series::line(None, &x, &mean, color, 1.0).mark(Mark::Line(2)));
+        }
+        k.legend = (i == 0).then_some(LegendPos::LowerMiddle);
+        let mut f = Panel::new(format!("trained networks, n = {n}"), "α", "f(x(α))");
+        f.series = networks("networks", x, &w.outputs, BLUE, 0.35);
+        f.series
+            .push(line("target", x, target, BLACK, Mark::Dashed(2)));
+        f.series
+            .push(Series::crosses("training points", &train.0, &train.1));
+        f.legend = (i == 0).then_some(LegendPos::LowerRight);
+        panels.extend([k, f]);
+    }
+    let (b, th, sur, t, nets) = (s.beta, s.theta, s.surrogate, s.steps, s.nets);
+    let title = format!(
+        "LIF networks (β = {b}, θ = {th}): SG-NTK slices and SGL through time with {sur}, {t} steps, {nets} nets"
+    );
+    draw(
+        Figure::new(Some(title), (widths.len(), 2), (520, 360), panels),
+        stem,
+        format,
+    )
 }

@@ -6,18 +6,69 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles};
+use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
 use sgntk_model::{LearningRule, MlpConfig, Surrogate, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, Method, TrainTime};
 
 use super::{chunk_ensemble, chunks, figure_bar, plots, run_chunks};
-use super::{train_with_progress, widths, ChunkCount, ChunkJob, RunOptions};
+use super::{train_with_progress, widths, ChunkCount, ChunkJob, Figure, RunOptions, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
-use crate::settings::RegressionFigure;
+use crate::settings::{RegressionFigure, Settings};
 use crate::shard::training_cost;
+
+/// Fig. 3a / 3b / B.2: trained networks (or their ensemble means) vs the SG-NTK GP and the Σ
+/// regression.
+pub struct Regression {
+    /// File stem and name.
+    pub stem: &'static str,
+    /// One-line description.
+    pub title: &'static str,
+    /// Settings table.
+    pub table: &'static str,
+    /// The settings in that table.
+    pub settings: fn(&Settings) -> &RegressionFigure,
+    /// Plot only the ensemble means of the widths (Fig. 3b), not every network.
+    pub means_only: bool,
+}
+
+impl Figure for Regression {
+    fn stem(&self) -> &'static str {
+        self.stem
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn settings_table(&self) -> &'static str {
+        self.table
+    }
+    fn run(
+        &self,
+        opts: &RunOptions,
+        stem: &Path,
+        count: &mut ChunkCount,
+    ) -> Result<Option<Written>, ExpError> {
+        let Some(data) = compute((self.settings)(&opts.settings), opts, self.stem, count)? else {
+            return Ok(None);
+        };
+        let (summary, files) = write(&data, self.means_only, stem, opts.format)?;
+        Written::new(&summary, files, stem).map(Some)
+    }
+}
+
+/// The summary of Fig. 3a / 3b / B.2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegressionSummary {
+    /// How κ enters (an output scale).
+    pub kappa_convention: String,
+    /// Where the training points came from.
+    pub data: DataSource,
+    /// The training angles.
+    pub train_angles: Vec<f64>,
+    /// One per width.
+    pub widths: Vec<WidthSummary>,
+}
 
 /// The trained ensemble of one width.
 #[derive(Clone, Debug)]
@@ -315,7 +366,7 @@ pub(crate) fn write(
     means_only: bool,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
+) -> Result<(RegressionSummary, Vec<PathBuf>), ExpError> {
     let mut table = Table::new(&["curve", "width", "net", "alpha", "value"]);
     let mut curve =
         |name: &str, width: Option<usize>, net: Option<usize>, xs: &[f64], ys: &[f64]| {
@@ -346,11 +397,11 @@ pub(crate) fn write(
     table.write(&csv)?;
     let mut files = plots::regression(d, means_only, stem, format)?;
     files.insert(0, csv);
-    let summary = json!({
-        "kappa_convention": "output scale: the networks compute g = kappa * f (SPEC 1, paper Sec. C.2.1); kernels are kappa^2 times the kappa = 1 ones",
-        "data": d.settings.data,
-        "train_angles": d.train.0,
-        "widths": d.widths.iter().map(|w| width_summary(d, w)).collect::<Vec<_>>(),
-    });
+    let summary = RegressionSummary {
+        kappa_convention: "output scale: the networks compute g = kappa * f (SPEC 1, paper Sec. C.2.1); kernels are kappa^2 times the kappa = 1 ones".into(),
+        data: d.settings.data,
+        train_angles: d.train.0.clone(),
+        widths: d.widths.iter().map(|w| width_summary(d, w)).collect(),
+    };
     Ok((summary, files))
 }

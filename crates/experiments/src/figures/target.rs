@@ -2,20 +2,67 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_angles};
 
-use super::plots;
+use super::{plots, ChunkCount, Figure, RunOptions, Written};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
 use crate::settings::TargetFigure;
 
+/// Fig. B.1: the target and the training points (nothing is trained).
+pub struct Target {
+    /// File stem and name.
+    pub stem: &'static str,
+    /// One-line description.
+    pub title: &'static str,
+    /// Settings table.
+    pub table: &'static str,
+}
+
+impl Figure for Target {
+    fn stem(&self) -> &'static str {
+        self.stem
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn settings_table(&self) -> &'static str {
+        self.table
+    }
+    fn run(
+        &self,
+        opts: &RunOptions,
+        stem: &Path,
+        _count: &mut ChunkCount,
+    ) -> Result<Option<Written>, ExpError> {
+        if opts.shard.is_some() {
+            return Ok(None);
+        }
+        let (summary, files) = write(&opts.settings.b1, stem, opts.format)?;
+        Written::new(&summary, files, stem).map(Some)
+    }
+}
+
+/// The summary of Fig. B.1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    /// The training angles.
+    pub train_angles: Vec<f64>,
+    /// Their targets.
+    pub train_targets: Vec<f64>,
+    /// Smallest target value on the plotted curve.
+    pub target_min: f64,
+    /// Largest target value on the plotted curve.
+    pub target_max: f64,
+}
+
 /// Writes the CSV and the plot of the target; returns the summary and the files.
-pub(crate) fn write(
+fn write(
     s: &TargetFigure,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(serde_json::Value, Vec<PathBuf>), ExpError> {
+) -> Result<(TargetSummary, Vec<PathBuf>), ExpError> {
     let grid = test_grid(s.grid);
     let y: Vec<f64> = targets(&circle_points(&grid)).iter().copied().collect();
     let train = train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
@@ -35,11 +82,11 @@ pub(crate) fn write(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(*v), b.max(*v))
         });
-    let summary = json!({
-        "train_angles": train,
-        "train_targets": yt,
-        "target_min": lo,
-        "target_max": hi,
-    });
+    let summary = TargetSummary {
+        train_angles: train,
+        train_targets: yt,
+        target_min: lo,
+        target_max: hi,
+    };
     Ok((summary, files))
 }

@@ -1,0 +1,323 @@
+//! `sgntk figure snn`: the empirical kernel of discrete-time LIF spiking networks trained by SGL
+//! through time, at initialization and after training — Fig. 2's question for an SNN.
+//!
+//! The spike function (Heaviside) has no useful derivative, so the kernel uses the surrogate on
+//! both sides, K(x, x') = J̃(x) J̃(x')ᵀ, computed by the generic per-sample-Jacobian path
+//! ([`jacobian_kernel`]; no SNN-specific kernel code). Slices K(x(Δα), x(0)) as in Fig. 1/2.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sgntk_model::data::{circle_points, targets, test_grid, train_angles};
+use sgntk_model::{train_flat, LearningRule, Snn, SnnParams, TrainConfig, TrainSet};
+use sgntk_ntk::empirical::{jacobian_kernel, KernelPair};
+
+use super::kernels::mean_curve;
+use super::{figure_bar, plots, run_chunks, ChunkCount, ChunkJob, Figure, RunOptions, Written};
+use crate::cache::{check_curves, check_finite, exact, Validate};
+use crate::error::ExpError;
+use crate::io::{Cell, Table};
+use crate::settings::SnnFigure;
+
+/// The LIF network figure (settings table `snn`).
+pub struct SnnKernels {
+    /// File stem and name.
+    pub stem: &'static str,
+    /// One-line description.
+    pub title: &'static str,
+    /// Settings table.
+    pub table: &'static str,
+}
+
+/// The summary of `figure snn`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnnSummary {
+    /// The training angles.
+    pub train_angles: Vec<f64>,
+    /// One per width.
+    pub widths: Vec<SnnWidthSummary>,
+}
+
+/// The numbers of one width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnnWidthSummary {
+    /// Number of LIF neurons n.
+    pub width: usize,
+    /// Networks.
+    pub nets: usize,
+    /// ‖std over networks‖ / ‖mean‖ of the slice at t = 0 (falls as the kernel concentrates).
+    pub rel_spread_t0: f64,
+    /// The same after training.
+    pub rel_spread_trained: f64,
+    /// Mean over networks of ‖slice_t − slice_0‖ / ‖slice_0‖ (falls with width in the lazy regime).
+    pub mean_rel_kernel_change: f64,
+    /// Mean training loss at t = 0.
+    pub loss_t0: f64,
+    /// Mean training loss after training.
+    pub loss_trained: f64,
+}
+
+/// One width's networks, as [`plots::snn`] draws them.
+pub(crate) struct SnnWidth {
+    pub width: usize,
+    /// Slices K(x(Δα), x(0)) at t = 0, one per network.
+    pub init: Vec<Vec<f64>>,
+    /// The same after training.
+    pub trained: Vec<Vec<f64>>,
+    /// Each trained network's outputs on the grid.
+    pub outputs: Vec<Vec<f64>>,
+    /// Mean training loss at t = 0 and after training.
+    pub loss: (f64, f64),
+}
+
+/// A saved network: its two slices, its outputs and its losses.
+#[derive(Serialize, Deserialize)]
+struct ChunkSnn {
+    #[serde(with = "exact")]
+    slices: Vec<Vec<f64>>,
+    #[serde(with = "exact")]
+    outputs: Vec<f64>,
+    #[serde(with = "exact")]
+    loss: (f64, f64),
+}
+
+impl Validate for ChunkSnn {
+    /// Points of the grid.
+    type Expect = usize;
+    fn check(&self, &points: &usize) -> Result<(), String> {
+        check_curves("slices", &self.slices, 2, points)?;
+        check_curves("outputs", std::slice::from_ref(&self.outputs), 1, points)?;
+        check_finite("loss", &[self.loss.0, self.loss.1])
+    }
+}
+
+/// What a network's numbers depend on (the cache key).
+#[derive(Serialize)]
+struct ChunkKey<'a> {
+    what: &'static str,
+    settings: &'a SnnFigure,
+    width: usize,
+    seed: u64,
+    backend: &'a str,
+    member: usize,
+}
+
+impl Figure for SnnKernels {
+    fn stem(&self) -> &'static str {
+        self.stem
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn settings_table(&self) -> &'static str {
+        self.table
+    }
+    fn run(
+        &self,
+        opts: &RunOptions,
+        stem: &Path,
+        count: &mut ChunkCount,
+    ) -> Result<Option<Written>, ExpError> {
+        let s = &opts.settings.snn;
+        s.validate().map_err(ExpError::Usage)?;
+        let device = opts.backend.device()?;
+        let grid = test_grid(s.grid);
+        let xs = circle_points(&grid);
+        let x0 = circle_points(&[0.0]);
+        let angles = train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
+        let x = circle_points(&angles);
+        let set = TrainSet { y: targets(&x), x };
+        let pair = KernelPair {
+            g1: s.surrogate,
+            g2: s.surrogate,
+        };
+        let config = TrainConfig {
+            rule: LearningRule::Sgl(s.surrogate),
+            lr: s.lr,
+            steps: s.steps,
+            ..TrainConfig::default()
+        };
+        let settings = SnnFigure {
+            widths: Vec::new(),
+            nets: 0,
+            ..s.clone()
+        };
+        let backend = opts.backend.to_string();
+        let members: Vec<(usize, usize)> = s
+            .widths
+            .iter()
+            .flat_map(|&w| (0..s.nets).map(move |k| (w, k)))
+            .collect();
+        let jobs: Vec<ChunkJob<ChunkKey<'_>, usize>> = members
+            .iter()
+            .map(|&(width, member)| ChunkJob {
+                key: ChunkKey {
+                    what: "snn-kernel",
+                    settings: &settings,
+                    width,
+                    seed: opts.seed,
+                    backend: &backend,
+                    member,
+                },
+                expect: grid.len(),
+                // recurrent weights: n² per time step
+                cost: (width * width * s.time_steps * s.steps) as f64,
+                steps: s.steps as u64,
+            })
+            .collect();
+        let pb = figure_bar(opts, 0, self.stem);
+        let slice = |snn: &Snn| -> Result<Vec<f64>, ExpError> {
+            Ok(jacobian_kernel(snn, &xs, &x0, pair)?
+                .iter()
+                .copied()
+                .collect())
+        };
+        let results = run_chunks(opts, &jobs, &pb, count, |i| {
+            let (width, member) = members[i];
+            let c = s.config(width);
+            let mut snn =
+                Snn::from_host(&c, &SnnParams::init_member(&c, opts.seed, member), &device)?;
+            let init = slice(&snn)?;
+            let report = train_flat(&mut snn, &set, &config, &[], |_, _| Ok(()))?;
+            pb.inc(s.steps as u64);
+            let loss = (
+                report.loss[0],
+                *report.loss.last().expect("steps + 1 losses"),
+            );
+            Ok(ChunkSnn {
+                slices: vec![init, slice(&snn)?],
+                outputs: snn.predict(&xs)?.iter().copied().collect(),
+                loss,
+            })
+        })?;
+        let Some(results) = results else {
+            return Ok(None);
+        };
+        let mut widths: Vec<SnnWidth> = Vec::new();
+        for (&(width, _), chunk) in members.iter().zip(results) {
+            if widths.last().is_none_or(|w| w.width != width) {
+                widths.push(SnnWidth {
+                    width,
+                    init: Vec::new(),
+                    trained: Vec::new(),
+                    outputs: Vec::new(),
+                    loss: (0.0, 0.0),
+                });
+            }
+            let w = widths.last_mut().expect("pushed above");
+            let [init, trained]: [Vec<f64>; 2] =
+                chunk.slices.try_into().expect("validated: two slices");
+            w.init.push(init);
+            w.trained.push(trained);
+            w.outputs.push(chunk.outputs);
+            w.loss.0 += chunk.loss.0 / s.nets as f64;
+            w.loss.1 += chunk.loss.1 / s.nets as f64;
+        }
+        let files = write_csv(&widths, &grid, stem)?;
+        let mut files = vec![files];
+        let target: Vec<f64> = targets(&xs).iter().copied().collect();
+        let train = (angles.clone(), set.y.iter().copied().collect());
+        files.extend(plots::snn(
+            s,
+            &widths,
+            &grid,
+            &target,
+            &train,
+            stem,
+            opts.format,
+        )?);
+        let summary = SnnSummary {
+            train_angles: angles,
+            widths: widths.iter().map(width_summary).collect(),
+        };
+        Written::new(&summary, files, stem).map(Some)
+    }
+}
+
+/// ‖a‖ for a curve.
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// Mean and sample standard deviation over curves, point by point.
+pub(crate) fn mean_and_std(curves: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    let mean = mean_curve(curves);
+    let n = curves.len() as f64;
+    let std = (0..mean.len())
+        .map(|j| {
+            let ss: f64 = curves.iter().map(|c| (c[j] - mean[j]).powi(2)).sum();
+            (ss / (n - 1.0).max(1.0)).sqrt()
+        })
+        .collect();
+    (mean, std)
+}
+
+/// ‖std over curves‖ / ‖mean‖.
+fn rel_spread(curves: &[Vec<f64>]) -> f64 {
+    let (mean, std) = mean_and_std(curves);
+    norm(&std) / norm(&mean)
+}
+
+fn width_summary(w: &SnnWidth) -> SnnWidthSummary {
+    let change = w
+        .init
+        .iter()
+        .zip(&w.trained)
+        .map(|(a, b)| {
+            let d: Vec<f64> = a.iter().zip(b).map(|(p, q)| q - p).collect();
+            norm(&d) / norm(a)
+        })
+        .sum::<f64>()
+        / w.init.len() as f64;
+    SnnWidthSummary {
+        width: w.width,
+        nets: w.init.len(),
+        rel_spread_t0: rel_spread(&w.init),
+        rel_spread_trained: rel_spread(&w.trained),
+        mean_rel_kernel_change: change,
+        loss_t0: w.loss.0,
+        loss_trained: w.loss.1,
+    }
+}
+
+/// `stem.csv`: every slice and every trained network's function, one value per row.
+fn write_csv(widths: &[SnnWidth], grid: &[f64], stem: &Path) -> Result<PathBuf, ExpError> {
+    let mut table = Table::new(&["curve", "width", "net", "alpha", "value"]);
+    for w in widths {
+        let curves = [
+            ("kernel_t0", &w.init),
+            ("kernel_trained", &w.trained),
+            ("network", &w.outputs),
+        ];
+        for (name, curves) in curves {
+            for (k, c) in curves.iter().enumerate() {
+                for (a, v) in grid.iter().zip(c) {
+                    table.push(&[
+                        Cell::Text(name),
+                        Cell::Int(w.width),
+                        Cell::Int(k),
+                        Cell::Num(*a),
+                        Cell::Num(*v),
+                    ]);
+                }
+            }
+        }
+    }
+    let csv = stem.with_extension("csv");
+    table.write(&csv)?;
+    Ok(csv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_of_identical_curves_is_zero_and_of_opposite_ones_infinite() {
+        let c = vec![vec![1.0, 2.0], vec![1.0, 2.0], vec![1.0, 2.0]];
+        assert_eq!(rel_spread(&c), 0.0);
+        // curves 1 ± 1 at every point: std = √2 (n − 1 = 1), mean = 1
+        let c = vec![vec![0.0, 0.0], vec![2.0, 2.0]];
+        assert!((rel_spread(&c) - 2f64.sqrt()).abs() < 1e-15);
+    }
+}
