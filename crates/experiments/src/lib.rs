@@ -3,6 +3,21 @@
 //! Drivers for the paper's experiments and the `sgntk` command-line tool: settings and presets
 //! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]) and data
 //! files in and out ([`io`]).
+//!
+//! A figure from the library: Fig. B.1 (nothing to train) into a directory, with its typed summary:
+//!
+//! ```
+//! use sgntk_experiments::figures::TargetSummary;
+//! use sgntk_experiments::{run_figure, RunOptions};
+//! let out = std::env::temp_dir().join(format!("sgntk-doctest-{}", std::process::id()));
+//! let opts = RunOptions { out: out.clone(), ..RunOptions::default() }; // quick preset
+//! let report = run_figure("b1".parse()?, &opts)?.expect("not sharded");
+//! let summary: TargetSummary = serde_json::from_value(report.summary)?;
+//! assert_eq!(summary.train_targets.len(), 15);
+//! assert!(out.join("figb1.png").exists() && out.join("figb1.json").exists());
+//! # std::fs::remove_dir_all(&out)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod bench;
 pub mod cache;

@@ -168,11 +168,6 @@ impl Activation {
             _ => None,
         }
     }
-
-    /// The activation's own name, e.g. `erf:5`.
-    pub fn spec(&self) -> String {
-        self.to_string()
-    }
 }
 
 /// A surrogate derivative σ̃ used in the backward pass in place of φ' (SPEC §2 table).
@@ -275,11 +270,6 @@ impl Surrogate {
             Surrogate::Boxcar { w } => vec![-w, w],
             _ => vec![],
         }
-    }
-
-    /// An upper bound on |σ̃| (None for `true`, which depends on the activation).
-    pub fn is_bounded(&self) -> bool {
-        !matches!(self, Surrogate::True)
     }
 }
 

@@ -3,13 +3,22 @@
 //! NTK-parameterized MLPs and ensembles on any burn device, activations and surrogate
 //! derivatives, the surrogate-gradient autodiff op, and GD/SGL training (SPEC §1–3).
 //!
+//! Train four sign networks by SGL with the surrogate erf' on the paper's circle task:
+//!
 //! ```
-//! use sgntk_model::{Activation, BackendKind, Ensemble, MlpConfig};
-//! let device = BackendKind::Flex.device().unwrap();
-//! let config = MlpConfig::paper(16, "erf:2".parse::<Activation>().unwrap());
-//! let nets = Ensemble::init(&config, 4, 7, &device).unwrap();
-//! let x = nalgebra::DMatrix::from_row_slice(1, 2, &[0.0, 1.0]);
-//! assert_eq!(nets.predict(&x).unwrap().len(), 4);
+//! use sgntk_model::{data, train, BackendKind, Ensemble, LearningRule, MlpConfig};
+//! use sgntk_model::{TrainConfig, TrainSet};
+//! let device = BackendKind::Flex.device()?;
+//! let config = MlpConfig::paper(64, "sign".parse()?); // 2 → 64 → 64 → 1, σw = 1, σb = 0.1
+//! let mut nets = Ensemble::init(&config, 4, 7, &device)?; // 4 members from seed 7
+//! let x = data::circle_points(&data::PAPER_TRAIN_ANGLES);
+//! let set = TrainSet { y: data::targets(&x), x };
+//! let rule = LearningRule::Sgl("erf-prime:1".parse()?);
+//! let cfg = TrainConfig { rule, lr: 0.1, steps: 200, ..TrainConfig::default() };
+//! let report = train(&mut nets, &set, &cfg, &[], |_, _| Ok(()))?;
+//! assert!(report.loss[200] < report.loss[0]); // mean loss over the 4 networks
+//! assert_eq!(nets.predict(&set.x)?.len(), 4); // one output matrix per network
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
 

@@ -127,20 +127,20 @@ impl LayerMap for Dense {
     }
 }
 
-/// Elementwise layer a = φ(h) with derivative g1 on the first argument and g2 on the second:
+/// Nonlinearity layer a = φ(h) with derivative g1 on the first argument and g2 on the second:
 ///
 /// ```text
 /// Σ' = E[φ(u) φ(v)],   I' = I · E[g1(u) g2(v)],   (u, v) ~ N(0, Λ).
 /// ```
 #[derive(Clone, Debug)]
-pub struct Elementwise {
+pub struct Nonlinearity {
     phi: ScalarFn,
     derivs: Option<(ScalarFn, ScalarFn)>,
     method: Method,
     rule: Arc<GaussHermiteRule>,
 }
 
-impl Elementwise {
+impl Nonlinearity {
     /// The map for activation φ and derivatives (g1, g2) (`None`: NNGP only, I' = 0).
     ///
     /// Fails for combinations the method cannot evaluate (Dirac deltas under pure quadrature).
@@ -166,7 +166,7 @@ impl Elementwise {
                 }
             }
         }
-        Ok(Elementwise {
+        Ok(Nonlinearity {
             phi,
             derivs,
             method,
@@ -179,7 +179,7 @@ impl Elementwise {
     }
 }
 
-impl LayerMap for Elementwise {
+impl LayerMap for Nonlinearity {
     fn variance(&self, k: f64) -> f64 {
         self.expect(&self.phi, &self.phi, k, k, k)
     }

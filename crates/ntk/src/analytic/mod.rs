@@ -6,7 +6,7 @@
 //! through a stack of [`LayerMap`]s. An MLP is the fold
 //!
 //! ```text
-//! Input → Dense(σw, σb) → Elementwise(φ, g1, g2) → Dense(σw, σb) → … → Dense(σw, σb, κ)
+//! Input → Dense(σw, σb) → Nonlinearity(φ, g1, g2) → Dense(σw, σb) → … → Dense(σw, σb, κ)
 //! ```
 //!
 //! (κ: the last-layer scale, an output multiplier g = κ f that turns every kernel into κ² times
@@ -33,7 +33,7 @@ pub mod quadrature;
 pub mod spec;
 
 pub use closed_form::{pair_expectation, ScalarFn};
-pub use layers::{Dense, Elementwise, LayerMap, Network, PairState};
+pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState};
 pub use matrix::{kernel_layers, kernel_matrix, kernel_pair};
 pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sgntk_model::{Activation, MlpConfig, Surrogate};
 
-use super::layers::{Dense, Elementwise, LayerMap, Network};
+use super::layers::{Dense, LayerMap, Network, Nonlinearity};
 use super::quadrature::GaussHermiteRule;
 use super::KernelError;
 
@@ -166,7 +166,7 @@ impl KernelSpec {
         Ok(())
     }
 
-    /// The layer stack for `kind`: Dense → (Elementwise → Dense)^{L−1}, κ in the last Dense.
+    /// The layer stack for `kind`: Dense → (Nonlinearity → Dense)^{L−1}, κ in the last Dense.
     pub fn network(&self, kind: KernelKind) -> Result<Network, KernelError> {
         self.validate()?;
         let rule = GaussHermiteRule::new(self.method.degree())?;
@@ -175,7 +175,7 @@ impl KernelSpec {
         layers.push(Box::new(Dense::new(self.sigma_w, self.sigma_b, last(0))));
         for l in 1..self.depth {
             let derivs = kind.derivatives(self.surrogate);
-            layers.push(Box::new(Elementwise::new(
+            layers.push(Box::new(Nonlinearity::new(
                 self.activation,
                 derivs,
                 self.method,
