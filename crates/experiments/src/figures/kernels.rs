@@ -5,7 +5,7 @@
 //! carries the true derivative), x(α) = (sin α, cos α), so Δα = α_i.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_angles, DataSource};
@@ -22,77 +22,37 @@ use crate::io::{Cell, Table};
 use crate::settings::{KernelFigure, Settings};
 use crate::shard::training_cost;
 
-/// Fig. 1 / Fig. 2: empirical kernel slices at t = 0 and after training vs the analytic kernel,
-/// one panel per (m, n).
-pub struct KernelSlices {
-    /// File stem and name.
-    pub stem: &'static str,
-    /// One-line description.
-    pub title: &'static str,
-    /// Settings table.
-    pub table: &'static str,
-    /// The settings in that table.
+/// Fig. 1 / 2 and B.3 / B.4: erf_m networks of one settings table trained by GD or SGL, and their
+/// empirical kernels against the analytic one (both plots come from the same cached networks).
+pub struct Kernels {
+    /// The settings table's values.
     pub settings: fn(&Settings) -> &KernelFigure,
+    /// What is plotted.
+    pub plot: KernelPlot,
 }
 
-/// Fig. B.3 / B.4: MSE of the empirical kernels to the analytic one vs width, from the networks
-/// of a [`KernelSlices`] figure.
-pub struct KernelMse {
-    /// File stem and name.
-    pub stem: &'static str,
-    /// One-line description.
-    pub title: &'static str,
-    /// Settings table (the one of the slices figure whose networks it reuses).
-    pub table: &'static str,
-    /// The settings in that table.
-    pub settings: fn(&Settings) -> &KernelFigure,
+/// The plot of a [`Kernels`] figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPlot {
+    /// Fig. 1 / 2: slices at t = 0 and after training, one panel per (m, n).
+    Slices,
+    /// Fig. B.3 / B.4: MSE to the analytic kernel vs width, one panel per m.
+    Mse,
 }
 
-impl Figure for KernelSlices {
-    fn stem(&self) -> &'static str {
-        self.stem
-    }
-    fn title(&self) -> &'static str {
-        self.title
-    }
-    fn settings_table(&self) -> &'static str {
-        self.table
-    }
+impl Figure for Kernels {
     fn run(
         &self,
         opts: &RunOptions,
         stem: &Path,
         count: &mut ChunkCount,
     ) -> Result<Option<Written>, ExpError> {
-        let Some(data) = compute((self.settings)(&opts.settings), opts, self.stem, count)? else {
-            return Ok(None);
+        let write = match self.plot {
+            KernelPlot::Slices => write_slices,
+            KernelPlot::Mse => write_mse,
         };
-        let (summary, files) = write_slices(&data, stem, opts.format)?;
-        Written::new(&summary, files, stem).map(Some)
-    }
-}
-
-impl Figure for KernelMse {
-    fn stem(&self) -> &'static str {
-        self.stem
-    }
-    fn title(&self) -> &'static str {
-        self.title
-    }
-    fn settings_table(&self) -> &'static str {
-        self.table
-    }
-    fn run(
-        &self,
-        opts: &RunOptions,
-        stem: &Path,
-        count: &mut ChunkCount,
-    ) -> Result<Option<Written>, ExpError> {
-        let Some(data) = compute((self.settings)(&opts.settings), opts, self.stem, count)? else {
-            return Ok(None);
-        };
-        let (summary, files) = write_mse(&data, stem, opts.format)?;
-        Written::new(&summary, files, stem).map(Some)
+        let data = compute((self.settings)(&opts.settings), opts, stem, count)?;
+        data.map(|d| write(&d, stem, opts.format)).transpose()
     }
 }
 
@@ -331,7 +291,7 @@ fn analytic_slice(
 pub(crate) fn compute(
     s: &KernelFigure,
     opts: &RunOptions,
-    name: &str,
+    stem: &Path,
     count: &mut ChunkCount,
 ) -> Result<Option<KernelData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
@@ -363,7 +323,7 @@ pub(crate) fn compute(
     };
     let backend = opts.backend.to_string();
     let parts = chunks(s.nets, s.chunk);
-    let pb = figure_bar(opts, 0, name);
+    let pb = figure_bar(opts, stem);
     let config = |m: f64, width: usize| MlpConfig {
         sigma_w: s.sigma_w,
         sigma_b: s.sigma_b,
@@ -587,7 +547,7 @@ pub(crate) fn write_slices(
     d: &KernelData,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(SlicesSummary, Vec<PathBuf>), ExpError> {
+) -> Result<Written, ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["curve", "m", "width", "t", "net", "delta_alpha", "value"]);
     let mut cells_json = Vec::new();
@@ -699,7 +659,7 @@ pub(crate) fn write_slices(
         sup_train_kernel_change_vs_width: change_slopes,
         cells: cells_json,
     };
-    Ok((summary, files))
+    Written::new(&summary, files, stem)
 }
 
 /// Per network, sup over the recorded t > 0 of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
@@ -733,7 +693,7 @@ pub(crate) fn write_mse(
     d: &KernelData,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(MseSummary, Vec<PathBuf>), ExpError> {
+) -> Result<Written, ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["m", "width", "t", "net", "mse"]);
     let mut slopes = Vec::new();
@@ -792,7 +752,7 @@ pub(crate) fn write_mse(
         recorded_steps: s.recorded_steps(),
         slopes,
     };
-    Ok((summary, files))
+    Written::new(&summary, files, stem)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use crate::settings::{Preset, Settings};
 use crate::shard::Shard;
 
 pub use kernels::{
-    fit_loglog_slope, loglog_fit, CellSummary, KernelCell, KernelData, KernelMse, KernelSlices,
+    fit_loglog_slope, loglog_fit, CellSummary, KernelCell, KernelData, KernelPlot, Kernels,
     LogLogFit, MseSlope, MseSummary, SlicesSummary, StepSummary, WidthSlope,
 };
 pub use regression::{
@@ -38,17 +38,11 @@ pub use regression::{
 pub use snn::{SnnKernels, SnnSummary, SnnWidthSummary};
 pub use target::{Target, TargetSummary};
 
-/// A figure: settings → training (cached chunks) → typed summary → CSV and plot. Adding a figure
-/// is one module implementing this trait plus one line in [`REGISTRY`]; the CLI (`sgntk figure`,
-/// `figure all`, sweeps, Slurm), the `figure` example and the tests find it there.
+/// A figure's computation: settings → training (cached chunks) → typed summary → CSV and plot.
+/// Adding a figure is one module implementing this trait plus one [`Registered`] line in
+/// [`REGISTRY`]; the CLI (`sgntk figure`, `figure all`, sweeps, Slurm), the `figure` example and
+/// the tests find it there.
 pub trait Figure: Sync {
-    /// File stem of its outputs and its name on the command line (`fig1`, `figb2`, `snn`; the
-    /// `fig` prefix may be left out there).
-    fn stem(&self) -> &'static str;
-    /// One-line description.
-    fn title(&self) -> &'static str;
-    /// The table of [`Settings`] (and of config files) it reads.
-    fn settings_table(&self) -> &'static str;
     /// Trains or loads its chunks; unless `opts.shard` is set, writes `stem.csv` and the plot and
     /// returns the summary with the files written (a sharded run returns `None`).
     fn run(
@@ -57,6 +51,19 @@ pub trait Figure: Sync {
         stem: &Path,
         count: &mut ChunkCount,
     ) -> Result<Option<Written>, ExpError>;
+}
+
+/// A line of the [`REGISTRY`]: a figure's names and its computation.
+pub struct Registered {
+    /// File stem of its outputs and its name on the command line (`fig1`, `figb2`, `snn`; the
+    /// `fig` prefix may be left out there).
+    pub stem: &'static str,
+    /// One-line description.
+    pub title: &'static str,
+    /// The table of [`Settings`] (and of config files) it reads.
+    pub table: &'static str,
+    /// What it computes.
+    pub figure: &'static dyn Figure,
 }
 
 /// What a figure wrote: its summary (a typed struct, serialized) and its files.
@@ -83,46 +90,46 @@ impl Written {
 /// Every figure, in the order `figure all` runs them (B.3/B.4 reuse the networks of Fig. 1/2,
 /// Fig. 3b those of Fig. 3a's width).
 #[rustfmt::skip]
-pub static REGISTRY: [&dyn Figure; 9] = [
-    &Target { stem: "figb1", title: "Target function and training points", table: "b1" },
-    &KernelSlices { stem: "fig1", title: "Empirical NTK (t = 0 and after GD) vs the analytic NTK", table: "fig1", settings: |s| &s.fig1 },
-    &KernelSlices { stem: "fig2", title: "Empirical SG-NTK (t = 0 and after SGL) vs the analytic SG-NTK", table: "fig2", settings: |s| &s.fig2 },
-    &KernelMse { stem: "figb3", title: "MSE of the empirical NTK to the analytic NTK vs width", table: "fig1", settings: |s| &s.fig1 },
-    &KernelMse { stem: "figb4", title: "MSE of the empirical SG-NTK to the analytic SG-NTK vs width", table: "fig2", settings: |s| &s.fig2 },
-    &Regression { stem: "fig3a", title: "Sign networks trained by SGL vs the SG-NTK GP", table: "fig3a", settings: |s| &s.fig3a, means_only: false },
-    &Regression { stem: "fig3b", title: "Ensemble means over widths vs the SG-NTK GP", table: "fig3b", settings: |s| &s.fig3b, means_only: true },
-    &Regression { stem: "figb2", title: "Sign networks with last-layer scale κ vs the SG-NTK GP", table: "b2", settings: |s| &s.b2, means_only: false },
-    &SnnKernels { stem: "snn", title: "Empirical SG-NTK of a LIF spiking network at init and after SGL through time", table: "snn" },
+pub static REGISTRY: [Registered; 9] = [
+    Registered { stem: "figb1", table: "b1", figure: &Target, title: "Target function and training points" },
+    Registered { stem: "fig1", table: "fig1", figure: &Kernels { settings: |s| &s.fig1, plot: KernelPlot::Slices }, title: "Empirical NTK (t = 0 and after GD) vs the analytic NTK" },
+    Registered { stem: "fig2", table: "fig2", figure: &Kernels { settings: |s| &s.fig2, plot: KernelPlot::Slices }, title: "Empirical SG-NTK (t = 0 and after SGL) vs the analytic SG-NTK" },
+    Registered { stem: "figb3", table: "fig1", figure: &Kernels { settings: |s| &s.fig1, plot: KernelPlot::Mse }, title: "MSE of the empirical NTK to the analytic NTK vs width" },
+    Registered { stem: "figb4", table: "fig2", figure: &Kernels { settings: |s| &s.fig2, plot: KernelPlot::Mse }, title: "MSE of the empirical SG-NTK to the analytic SG-NTK vs width" },
+    Registered { stem: "fig3a", table: "fig3a", figure: &Regression { settings: |s| &s.fig3a, means_only: false }, title: "Sign networks trained by SGL vs the SG-NTK GP" },
+    Registered { stem: "fig3b", table: "fig3b", figure: &Regression { settings: |s| &s.fig3b, means_only: true }, title: "Ensemble means over widths vs the SG-NTK GP" },
+    Registered { stem: "figb2", table: "b2", figure: &Regression { settings: |s| &s.b2, means_only: false }, title: "Sign networks with last-layer scale κ vs the SG-NTK GP" },
+    Registered { stem: "snn", table: "snn", figure: &SnnKernels, title: "Empirical SG-NTK of a LIF spiking network at init and after SGL through time" },
 ];
 
 /// A figure of the [`REGISTRY`], named by its stem.
 #[derive(Clone, Copy)]
-pub struct FigureId(&'static dyn Figure);
+pub struct FigureId(&'static Registered);
 
 impl FigureId {
     /// Every registered figure, in the order `figure all` runs them.
     pub fn all() -> impl Iterator<Item = FigureId> {
-        REGISTRY.iter().map(|f| FigureId(*f))
+        REGISTRY.iter().map(FigureId)
     }
 
-    /// The registered figure.
+    /// What the figure computes.
     pub fn figure(self) -> &'static dyn Figure {
-        self.0
+        self.0.figure
     }
 
     /// File stem of the figure's outputs (`fig1`, `fig3a`, `figb2`, `snn`, …).
     pub fn stem(self) -> &'static str {
-        self.0.stem()
+        self.0.stem
     }
 
     /// The table of [`Settings`] (and of config files) that holds this figure's settings.
     pub fn settings_table(self) -> &'static str {
-        self.0.settings_table()
+        self.0.table
     }
 
     /// One-line description.
     pub fn title(self) -> &'static str {
-        self.0.title()
+        self.0.title
     }
 
     /// The name on the command line: the stem without its `fig` prefix (`1`, `3a`, `b2`, `snn`).
@@ -526,10 +533,12 @@ pub(crate) fn parallel_map<T: Send>(
     Ok(out)
 }
 
-/// The progress bar of a figure (hidden when `opts.progress` is false).
-pub(crate) fn figure_bar(opts: &RunOptions, total: u64, name: &str) -> ProgressBar {
+/// The progress bar of the figure at `stem` (hidden when `opts.progress` is false); its length
+/// is set by [`run_chunks`].
+pub(crate) fn figure_bar(opts: &RunOptions, stem: &Path) -> ProgressBar {
     if opts.progress {
-        crate::progress::bar(total, format!("{name}: training steps"))
+        let name = stem.file_name().unwrap_or_default().to_string_lossy();
+        crate::progress::bar(0, format!("{name}: training steps"))
     } else {
         ProgressBar::hidden()
     }

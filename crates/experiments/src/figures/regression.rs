@@ -3,7 +3,7 @@
 //! the Σ-only kernel regression.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
@@ -21,39 +21,22 @@ use crate::shard::training_cost;
 /// Fig. 3a / 3b / B.2: trained networks (or their ensemble means) vs the SG-NTK GP and the Σ
 /// regression.
 pub struct Regression {
-    /// File stem and name.
-    pub stem: &'static str,
-    /// One-line description.
-    pub title: &'static str,
-    /// Settings table.
-    pub table: &'static str,
-    /// The settings in that table.
+    /// The settings table's values.
     pub settings: fn(&Settings) -> &RegressionFigure,
     /// Plot only the ensemble means of the widths (Fig. 3b), not every network.
     pub means_only: bool,
 }
 
 impl Figure for Regression {
-    fn stem(&self) -> &'static str {
-        self.stem
-    }
-    fn title(&self) -> &'static str {
-        self.title
-    }
-    fn settings_table(&self) -> &'static str {
-        self.table
-    }
     fn run(
         &self,
         opts: &RunOptions,
         stem: &Path,
         count: &mut ChunkCount,
     ) -> Result<Option<Written>, ExpError> {
-        let Some(data) = compute((self.settings)(&opts.settings), opts, self.stem, count)? else {
-            return Ok(None);
-        };
-        let (summary, files) = write(&data, self.means_only, stem, opts.format)?;
-        Written::new(&summary, files, stem).map(Some)
+        let data = compute((self.settings)(&opts.settings), opts, stem, count)?;
+        data.map(|d| write(&d, self.means_only, stem, opts.format))
+            .transpose()
     }
 }
 
@@ -145,7 +128,7 @@ fn chunk_settings(s: &RegressionFigure) -> RegressionFigure {
 pub(crate) fn compute(
     s: &RegressionFigure,
     opts: &RunOptions,
-    name: &str,
+    stem: &Path,
     count: &mut ChunkCount,
 ) -> Result<Option<RegressionData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
@@ -189,7 +172,7 @@ pub(crate) fn compute(
     let backend = opts.backend.to_string();
     let key_settings = chunk_settings(s);
     let parts = chunks(s.nets, s.chunk);
-    let pb = figure_bar(opts, 0, name);
+    let pb = figure_bar(opts, stem);
     let config = |width: usize| MlpConfig {
         sigma_w: s.sigma_w,
         sigma_b: s.sigma_b,
@@ -366,7 +349,7 @@ pub(crate) fn write(
     means_only: bool,
     stem: &Path,
     format: crate::plot::Format,
-) -> Result<(RegressionSummary, Vec<PathBuf>), ExpError> {
+) -> Result<Written, ExpError> {
     let mut table = Table::new(&["curve", "width", "net", "alpha", "value"]);
     let mut curve =
         |name: &str, width: Option<usize>, net: Option<usize>, xs: &[f64], ys: &[f64]| {
@@ -403,5 +386,5 @@ pub(crate) fn write(
         train_angles: d.train.0.clone(),
         widths: d.widths.iter().map(|w| width_summary(d, w)).collect(),
     };
-    Ok((summary, files))
+    Written::new(&summary, files, stem)
 }

@@ -20,14 +20,7 @@ use crate::io::{Cell, Table};
 use crate::settings::SnnFigure;
 
 /// The LIF network figure (settings table `snn`).
-pub struct SnnKernels {
-    /// File stem and name.
-    pub stem: &'static str,
-    /// One-line description.
-    pub title: &'static str,
-    /// Settings table.
-    pub table: &'static str,
-}
+pub struct SnnKernels;
 
 /// The summary of `figure snn`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,15 +96,6 @@ struct ChunkKey<'a> {
 }
 
 impl Figure for SnnKernels {
-    fn stem(&self) -> &'static str {
-        self.stem
-    }
-    fn title(&self) -> &'static str {
-        self.title
-    }
-    fn settings_table(&self) -> &'static str {
-        self.table
-    }
     fn run(
         &self,
         opts: &RunOptions,
@@ -165,7 +149,7 @@ impl Figure for SnnKernels {
                 steps: s.steps as u64,
             })
             .collect();
-        let pb = figure_bar(opts, 0, self.stem);
+        let pb = figure_bar(opts, stem);
         let slice = |snn: &Snn| -> Result<Vec<f64>, ExpError> {
             Ok(jacobian_kernel(snn, &xs, &x0, pair)?
                 .iter()

@@ -1,6 +1,6 @@
 //! Fig. B.1: the target function on the circle and the 15 training points of Fig. 1/2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_angles};
@@ -11,25 +11,9 @@ use crate::io::{Cell, Table};
 use crate::settings::TargetFigure;
 
 /// Fig. B.1: the target and the training points (nothing is trained).
-pub struct Target {
-    /// File stem and name.
-    pub stem: &'static str,
-    /// One-line description.
-    pub title: &'static str,
-    /// Settings table.
-    pub table: &'static str,
-}
+pub struct Target;
 
 impl Figure for Target {
-    fn stem(&self) -> &'static str {
-        self.stem
-    }
-    fn title(&self) -> &'static str {
-        self.title
-    }
-    fn settings_table(&self) -> &'static str {
-        self.table
-    }
     fn run(
         &self,
         opts: &RunOptions,
@@ -39,8 +23,7 @@ impl Figure for Target {
         if opts.shard.is_some() {
             return Ok(None);
         }
-        let (summary, files) = write(&opts.settings.b1, stem, opts.format)?;
-        Written::new(&summary, files, stem).map(Some)
+        write(&opts.settings.b1, stem, opts.format).map(Some)
     }
 }
 
@@ -58,11 +41,7 @@ pub struct TargetSummary {
 }
 
 /// Writes the CSV and the plot of the target; returns the summary and the files.
-fn write(
-    s: &TargetFigure,
-    stem: &Path,
-    format: crate::plot::Format,
-) -> Result<(TargetSummary, Vec<PathBuf>), ExpError> {
+fn write(s: &TargetFigure, stem: &Path, format: crate::plot::Format) -> Result<Written, ExpError> {
     let grid = test_grid(s.grid);
     let y: Vec<f64> = targets(&circle_points(&grid)).iter().copied().collect();
     let train = train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
@@ -88,5 +67,5 @@ fn write(
         target_min: lo,
         target_max: hi,
     };
-    Ok((summary, files))
+    Written::new(&summary, files, stem)
 }
