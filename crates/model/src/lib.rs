@@ -32,6 +32,7 @@ pub mod fused;
 pub mod limits;
 pub mod mlp;
 pub mod op;
+pub mod residual;
 pub mod snn;
 pub mod train;
 
@@ -45,6 +46,7 @@ pub use mlp::{
     HostLayer, HostParams, LearningRule, Mlp, MlpConfig,
 };
 pub use op::surrogate_activation;
+pub use residual::{ResidualConfig, ResidualNet};
 pub use snn::{Snn, SnnConfig, SnnParams};
 pub use train::{gradients, train, Engine, TrainConfig, TrainReport, TrainSet};
 

@@ -194,6 +194,50 @@ impl LayerMap for Nonlinearity {
     }
 }
 
+/// Residual block y = h + F(h) around the maps `inner` of the branch F (typically
+/// Nonlinearity(φ, g1, g2) → Dense(σw, σb), widths equal):
+///
+/// ```text
+/// Σ' = Σ + Σ_F,   I' = I + I_F,   (Σ_F, I_F) = the fold of `inner` over (Σ, I).
+/// ```
+///
+/// The skip path passes h and its parameter gradients unchanged. The branch's weights are drawn
+/// independently of h and have mean zero, so every cross term — Cov(h(x), F(x')) in Σ', and
+/// ⟨∂h(x)/∂θ, ∂F(x')/∂θ⟩ = σw/√n Σ_j W_ij g(h_j(x')) ⟨∂h_i(x)/∂θ, ∂h_j(x')/∂θ⟩ in I', which is
+/// O(1/√n) — vanishes in the infinite-width limit. For the branch Nonlinearity → Dense this is
+/// Σ' = Σ + σw² E[φ(u)φ(v)] + σb², I' = I (1 + σw² E[g1(u) g2(v)]) + σw² E[φ(u)φ(v)] + σb².
+#[derive(Debug)]
+pub struct Residual {
+    inner: Vec<Box<dyn LayerMap>>,
+}
+
+impl Residual {
+    /// A residual block around the branch `inner` (applied in order).
+    pub fn new(inner: Vec<Box<dyn LayerMap>>) -> Self {
+        Residual { inner }
+    }
+}
+
+impl LayerMap for Residual {
+    fn variance(&self, k: f64) -> f64 {
+        k + self.inner.iter().fold(k, |k, m| m.variance(k))
+    }
+
+    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState {
+        let branch = self.inner.iter().fold(*s, |state, m| m.apply(&state));
+        PairState {
+            k11,
+            k12: s.k12 + branch.k12,
+            k22,
+            ntk: s.ntk + branch.ntk,
+        }
+    }
+
+    fn ends_layer(&self) -> bool {
+        true
+    }
+}
+
 /// A stack of layer maps; the kernel is their fold.
 #[derive(Debug)]
 pub struct Network {

@@ -112,25 +112,37 @@ fn layered(
     x2: &DMatrix<f64>,
     all_layers: bool,
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
+    fold_matrices(&spec.network(kind)?, kind, x1, x2, all_layers)
+}
+
+/// The fold of `net` over every pair of rows: the output kernel, or (`all_layers`) the kernel
+/// after every map that ends a layer.
+fn fold_matrices(
+    net: &Network,
+    kind: KernelKind,
+    x1: &DMatrix<f64>,
+    x2: &DMatrix<f64>,
+    all_layers: bool,
+) -> Result<Vec<DMatrix<f64>>, KernelError> {
     check_inputs(x1, x2)?;
-    let net: Network = spec.network(kind)?;
-    // Before allocating: the per-point variance traces (L + 1 values each) and the output
+    // Before allocating: the per-point variance traces (maps + 1 values each) and the output
     // matrices (built three times over: per thread, assembled, as matrices).
     let (n1, n2) = (x1.nrows() as u64, x2.nrows() as u64);
-    let depth = spec.depth as u64;
+    let maps = net.layers().len() as u64;
     sgntk_model::check_memory(
         "the variance traces",
         &[
             ("points", n1 + n2),
-            ("layers + 1", depth.saturating_add(1)),
+            ("maps + 1", maps.saturating_add(1)),
             ("bytes", 8),
         ],
     )?;
-    let matrices = if all_layers { depth } else { 1 };
+    let layers = net.layers().iter().filter(|m| m.ends_layer()).count();
+    let outputs = if all_layers { layers } else { 1 };
     sgntk_model::check_memory(
         "the kernel matrices",
         &[
-            ("matrices", matrices),
+            ("matrices", outputs as u64),
             ("entries", n1.saturating_mul(n2)),
             ("bytes", 24),
         ],
@@ -140,7 +152,6 @@ fn layered(
     let sq = |r: &Vec<f64>| r.iter().map(|v| v * v).sum::<f64>() / n0;
     let t1: Vec<Vec<f64>> = r1.iter().map(|r| net.variance_trace(sq(r))).collect();
     let t2: Vec<Vec<f64>> = r2.iter().map(|r| net.variance_trace(sq(r))).collect();
-    let outputs = if all_layers { spec.depth } else { 1 };
     let data = fill(r1.len(), r2.len(), outputs, |i, j, vals| {
         let s0 = PairState::from_inputs(&r1[i], &r2[j]);
         let mut l = 0;
@@ -162,6 +173,18 @@ fn layered(
         check_output(m)?;
     }
     Ok(mats)
+}
+
+/// The kernel matrix of any composition of layer maps (the public way in for new architectures,
+/// e.g. [`crate::analytic::residual_network`]): Σ at the output for [`KernelKind::Nngp`], I
+/// otherwise. The derivative pair is the one each [`super::Nonlinearity`] of `net` was built with.
+pub fn network_kernel_matrix(
+    net: &Network,
+    kind: KernelKind,
+    x1: &DMatrix<f64>,
+    x2: &DMatrix<f64>,
+) -> Result<DMatrix<f64>, KernelError> {
+    Ok(fold_matrices(net, kind, x1, x2, false)?.remove(0))
 }
 
 /// The analytic kernel matrix K(X1, X2) at the output layer (rows of `x1` are the first argument,

@@ -30,16 +30,18 @@ pub mod layers;
 pub mod matrix;
 pub mod predict;
 pub mod quadrature;
+pub mod residual;
 pub mod spec;
 
 pub use closed_form::{pair_expectation, ScalarFn};
-pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState};
-pub use matrix::{kernel_layers, kernel_matrix, kernel_pair};
+pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Residual};
+pub use matrix::{kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix};
 pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
     TrainTime, MAX_CONDITION, VARIANCE_TOLERANCE,
 };
 pub use quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
+pub use residual::residual_network;
 pub use spec::{KernelKind, KernelSpec, Method};
 
 use thiserror::Error;

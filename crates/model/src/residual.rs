@@ -1,0 +1,209 @@
+//! A residual MLP in NTK parameterization, as a [`FlatParamModel`] (training by GD/SGL through
+//! burn's autodiff with [`crate::train_flat`], empirical kernels through per-sample Jacobians):
+//!
+//! ```text
+//! h^0     = σw/√n_0 · W^0 x + σb · b^0                                  (n units)
+//! h^{r+1} = h^r + σw/√n · W^{r+1} φ(h^r) + σb · b^{r+1},   r = 0 … B−1   (B residual blocks)
+//! f(x)    = κ (σw/√n · w_outᵀ φ(h^B) + σb · b_out)
+//! ```
+//!
+//! Every parameter is drawn i.i.d. N(0, 1); κ is the output scale of SPEC §1 (g = κ f). Every φ
+//! goes through the surrogate op, so SGL uses σ̃ in each block's branch while the skip path passes
+//! gradients unchanged. With B = 0 this is the MLP 2 → n → 1 of [`crate::MlpConfig`] (tested). Its
+//! infinite-width kernels: `sgntk_ntk::analytic::residual_network`.
+
+use burn::tensor::{Device, Tensor};
+use nalgebra::{DMatrix, DVector};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::activation::{Activation, Surrogate};
+use crate::error::ModelError;
+use crate::flat::FlatParamModel;
+use crate::mlp::{check_finite, matrix_to_tensor, tensor_to_matrix};
+use crate::op::surrogate_activation;
+
+/// Hyper-parameters of a residual MLP.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResidualConfig {
+    /// Input dimension n_0.
+    pub input_dim: usize,
+    /// Width n of every hidden layer.
+    pub width: usize,
+    /// Residual blocks B.
+    pub blocks: usize,
+    /// σw.
+    pub sigma_w: f64,
+    /// σb.
+    pub sigma_b: f64,
+    /// Output scale κ (g = κ f).
+    pub kappa: f64,
+    /// φ.
+    pub activation: Activation,
+}
+
+impl ResidualConfig {
+    /// 2 → n → (B blocks) → 1 with σw = 1, σb = 0.1, κ = 1 (the paper's scales).
+    pub fn new(width: usize, blocks: usize, activation: Activation) -> Self {
+        ResidualConfig {
+            input_dim: 2,
+            width,
+            blocks,
+            sigma_w: 1.0,
+            sigma_b: 0.1,
+            kappa: 1.0,
+            activation,
+        }
+    }
+
+    /// Checks the hyper-parameters.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |name: &'static str, value: f64, rule: &'static str| {
+            ModelError::InvalidParameter { name, value, rule }
+        };
+        if self.input_dim == 0 || self.width == 0 {
+            return Err(ModelError::ShapeMismatch {
+                what: "residual network (input_dim, width)".into(),
+                expected: "both ≥ 1".into(),
+                got: format!("{}, {}", self.input_dim, self.width),
+            });
+        }
+        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
+            return Err(bad("sigma_w", self.sigma_w, "must be finite and > 0"));
+        }
+        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
+            return Err(bad("sigma_b", self.sigma_b, "must be finite and ≥ 0"));
+        }
+        if !(self.kappa.is_finite() && self.kappa > 0.0) {
+            return Err(bad("kappa", self.kappa, "must be finite and > 0"));
+        }
+        let n = self.width as u64;
+        let params = (self.blocks as u64)
+            .checked_add(1)
+            .and_then(|b| b.checked_mul(n.saturating_mul(n)))
+            .unwrap_or(u64::MAX);
+        crate::check_memory("residual network", &[("weights", params), ("bytes", 8)])?;
+        Ok(())
+    }
+
+    /// The shapes of the flat parameters: W^0, b^0, (W^r, b^r) per block, w_out, b_out.
+    fn shapes(&self) -> Vec<usize> {
+        let (n, n0) = (self.width, self.input_dim);
+        let mut s = vec![n * n0, n];
+        for _ in 0..self.blocks {
+            s.extend([n * n, n]);
+        }
+        s.extend([n, 1]);
+        s
+    }
+}
+
+/// A residual MLP with its parameters on a device.
+#[derive(Clone, Debug)]
+pub struct ResidualNet {
+    config: ResidualConfig,
+    params: Vec<Tensor<1>>,
+    device: Device,
+}
+
+impl ResidualNet {
+    /// Member `k` of an ensemble seeded with `seed`: every parameter i.i.d. N(0, 1) from ChaCha8
+    /// seeded with `seed` on stream `k`, in the order of the flat parameters.
+    pub fn init(
+        config: &ResidualConfig,
+        seed: u64,
+        k: usize,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(k as u64);
+        let params = config
+            .shapes()
+            .into_iter()
+            .map(|len| {
+                let v: Vec<f64> = (0..len).map(|_| StandardNormal.sample(&mut rng)).collect();
+                matrix_to_tensor(&DMatrix::from_vec(1, len, v), device).reshape([len])
+            })
+            .collect();
+        Ok(ResidualNet {
+            config: config.clone(),
+            params,
+            device: device.clone(),
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ResidualConfig {
+        &self.config
+    }
+
+    /// The flat parameters on the host, in order (W row-major).
+    pub fn to_host(&self) -> Vec<DVector<f64>> {
+        self.params
+            .iter()
+            .map(|t| DVector::from_iterator(t.dims()[0], t.clone().into_data().iter::<f64>()))
+            .collect()
+    }
+
+    /// Outputs on host inputs (`N × n_0` → `N × 1`).
+    pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
+        if x.ncols() != self.config.input_dim {
+            return Err(ModelError::ShapeMismatch {
+                what: "inputs".into(),
+                expected: format!("N x {}", self.config.input_dim),
+                got: format!("{} x {}", x.nrows(), x.ncols()),
+            });
+        }
+        check_finite(x, "inputs")?;
+        let xt = matrix_to_tensor(x, &self.device);
+        let f = self.forward_with(&self.params, &xt, Surrogate::True);
+        Ok(tensor_to_matrix(f.reshape([x.nrows(), 1])))
+    }
+}
+
+impl FlatParamModel for ResidualNet {
+    fn parameters(&self) -> Vec<Tensor<1>> {
+        self.params.clone()
+    }
+
+    fn set_parameters(&mut self, params: Vec<Tensor<1>>) {
+        self.params = params;
+    }
+
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+        let c = &self.config;
+        let (n, n0) = (c.width, c.input_dim);
+        let [d, _] = x.dims();
+        let s_in = c.sigma_w / (n0 as f64).sqrt();
+        let s_hid = c.sigma_w / (n as f64).sqrt();
+        let dense =
+            |a: Tensor<2>, w: &Tensor<1>, b: &Tensor<1>, rows: usize, cols: usize, s: f64| {
+                let w = w.clone().reshape([rows, cols]);
+                let b = b.clone().reshape([1, rows]);
+                a.matmul(w.transpose()).mul_scalar(s) + b.mul_scalar(c.sigma_b)
+            };
+        let phi = |h: Tensor<2>| surrogate_activation(h, c.activation, backward);
+        let mut h = dense(x.clone(), &params[0], &params[1], n, n0, s_in);
+        for r in 0..c.blocks {
+            let (w, b) = (&params[2 + 2 * r], &params[3 + 2 * r]);
+            h = h.clone() + dense(phi(h), w, b, n, n, s_hid);
+        }
+        let last = 2 + 2 * c.blocks;
+        let f = dense(phi(h), &params[last], &params[last + 1], 1, n, s_hid);
+        f.mul_scalar(c.kappa).reshape([d])
+    }
+
+    fn activation(&self) -> Activation {
+        self.config.activation
+    }
+
+    fn input_dim(&self) -> usize {
+        self.config.input_dim
+    }
+
+    fn device(&self) -> Device {
+        self.device.clone()
+    }
+}

@@ -1,0 +1,56 @@
+//! Infinite-width kernels of the residual MLP `sgntk_model::ResidualNet` (no anchor — not the
+//! paper, not neural-tangents — has an SG-NTK for residual networks):
+//!
+//! ```text
+//! Input → Dense(σw, σb) → Residual(Nonlinearity(φ, g1, g2) → Dense(σw, σb))^B
+//!       → Nonlinearity(φ, g1, g2) → Dense(σw, σb, κ)
+//! ```
+//!
+//! With Σ⁰ = σw²/n0 ⟨x, x'⟩ + σb² = I⁰ and (u, v) ~ N(0, Λ^r) at each block r (SPEC §5 notation):
+//!
+//! ```text
+//! Σ^{r+1} = Σ^r + σw² E[φ(u)φ(v)] + σb²
+//! I^{r+1} = I^r (1 + σw² E[g1(u) g2(v)]) + σw² E[φ(u)φ(v)] + σb²
+//! ```
+//!
+//! followed by the MLP's output layer (Remark E.3): Σ = κ²(σw² E\[φ(u)φ(v)\] + σb²),
+//! I = κ²(Σ/κ² + σw² E\[g1(u) g2(v)\] I^B). See [`super::Residual`] for why the skip path adds no
+//! cross terms.
+
+use sgntk_model::{ResidualConfig, Surrogate};
+
+use super::layers::{Dense, LayerMap, Network, Nonlinearity, Residual};
+use super::quadrature::GaussHermiteRule;
+use super::spec::{KernelKind, Method};
+use super::KernelError;
+
+/// The layer maps of the residual network `config` for the kernel `kind` (`surrogate` is σ̃ of
+/// the SG-NTK); evaluate with [`super::network_kernel_matrix`].
+pub fn residual_network(
+    config: &ResidualConfig,
+    kind: KernelKind,
+    surrogate: Surrogate,
+    method: Method,
+) -> Result<Network, KernelError> {
+    config
+        .validate()
+        .map_err(|e| KernelError::Unsupported(e.to_string()))?;
+    let rule = GaussHermiteRule::new(method.degree())?;
+    let derivs = kind.derivatives(surrogate);
+    let nonlinearity = || -> Result<Box<dyn LayerMap>, KernelError> {
+        let map = Nonlinearity::new(config.activation, derivs, method, rule.clone())?;
+        Ok(Box::new(map))
+    };
+    let (sw, sb) = (config.sigma_w, config.sigma_b);
+    let mut layers: Vec<Box<dyn LayerMap>> = vec![Box::new(Dense::new(sw, sb, 1.0))];
+    for _ in 0..config.blocks {
+        let branch = vec![
+            nonlinearity()?,
+            Box::new(Dense::new(sw, sb, 1.0)) as Box<dyn LayerMap>,
+        ];
+        layers.push(Box::new(Residual::new(branch)));
+    }
+    layers.push(nonlinearity()?);
+    layers.push(Box::new(Dense::new(sw, sb, config.kappa)));
+    Ok(Network::new(layers))
+}
