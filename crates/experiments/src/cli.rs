@@ -63,8 +63,8 @@ pub enum Command {
     /// 3b (ensemble means over widths), b1 (target and training points), b2 (3a with κ = 0.2),
     /// b3 / b4 (MSE of the empirical NTK / SG-NTK vs width, from the runs of 1 / 2), all.
     ///
-    /// Outputs in --out: <fig>.png, <fig>.svg, <fig>.csv (the plotted data, long format) and
-    /// <fig>.json (settings, seed, backend, elapsed time, summary numbers). Trained networks are
+    /// Outputs in --out: FIG.png, FIG.svg, FIG.csv (the plotted data, long format) and
+    /// FIG.json (settings, seed, backend, elapsed time, summary numbers). Trained networks are
     /// saved in --out/cache as they finish: re-running the same command resumes an interrupted run
     /// and gives the same numbers. A --config TOML file overrides any preset setting, e.g.
     /// `[fig3a]` `widths = [100]` `nets = 20`; unknown keys are errors.
@@ -339,7 +339,7 @@ pub struct FigureArgs {
     /// Output directory; re-running with the same directory resumes finished networks.
     #[arg(long, default_value = "figures")]
     pub out: PathBuf,
-    /// TOML file overriding preset settings, one table per figure ([fig1], [fig3a], [b2], …).
+    /// TOML file overriding preset settings, one table per figure (tables fig1, fig3a, b2, …).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Training points of every figure: paper (the paper's own 15 + 15 points) or seeded (drawn

@@ -171,8 +171,8 @@ pub enum PlotError {
     Draw(String),
 }
 
-/// The asinh axis `v' = asinh(v / w)` over `[lo, hi]`, ticks at round values (see
-/// [`round_ticks`]; plotters' linear ones on very narrow ranges).
+/// The asinh axis `v' = asinh(v / w)` over `[lo, hi]`, ticks at round values (0 and ±m·10^k;
+/// plotters' linear ones on very narrow ranges).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AsinhCoord {
     lo: f64,
@@ -360,8 +360,8 @@ fn log_axis(lo: f64, hi: f64) -> WithKeyPoints<LogCoord<f64>> {
 fn chart<DB: DrawingBackend, X, Y>(
     area: &DrawingArea<DB, Shift>,
     p: &Panel,
-    x: X,
-    y: Y,
+    (x, x_size): (X, f64),
+    (y, y_size): (Y, f64),
 ) -> Result<(), String>
 where
     X: AsRangedCoord<Value = f64>,
@@ -382,8 +382,8 @@ where
         .y_desc(&p.y_label)
         .x_labels(7)
         .y_labels(8)
-        .x_label_formatter(&|v| tick_label(*v))
-        .y_label_formatter(&|v| tick_label(*v))
+        .x_label_formatter(&|v| tick_label(snap(*v, x_size)))
+        .y_label_formatter(&|v| tick_label(snap(*v, y_size)))
         .label_style(font(14.0))
         .axis_desc_style(font(16.0))
         .bold_line_style(BLACK.mix(0.1))
@@ -446,16 +446,26 @@ where
     Ok(())
 }
 
+/// A tick value that is rounding noise next to the axis' size (−0.2 + 0.2 = 5.6e-17) as 0.
+fn snap(v: f64, size: f64) -> f64 {
+    if v.abs() < 1e-9 * size {
+        0.0
+    } else {
+        v
+    }
+}
+
 /// Draws one panel with the coordinates of its scales.
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<(), String> {
     let range = |x_axis| data_range(p, x_axis).map_err(|e| e.to_string());
     let ((x0, x1), (y0, y1)) = (range(true)?, range(false)?);
+    let (xs, ys) = (x0.abs().max(x1.abs()), y0.abs().max(y1.abs()));
     macro_rules! with_y {
         ($x:expr) => {
             match p.y_scale {
-                Scale::Linear => chart(area, p, $x, y0..y1),
-                Scale::Log10 => chart(area, p, $x, log_axis(y0, y1)),
-                Scale::Asinh(w) => chart(area, p, $x, AsinhCoord::new(y0, y1, w)),
+                Scale::Linear => chart(area, p, ($x, xs), (y0..y1, ys)),
+                Scale::Log10 => chart(area, p, ($x, xs), (log_axis(y0, y1), ys)),
+                Scale::Asinh(w) => chart(area, p, ($x, xs), (AsinhCoord::new(y0, y1, w), ys)),
             }
         };
     }
@@ -531,6 +541,14 @@ pub fn render(fig: &Figure, stem: &Path, format: Format) -> Result<Vec<PathBuf>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounding_noise_ticks_read_zero() {
+        // plotters' linear key points on [−0.3, 1]: −0.2 + 0.2 = 5.55e-17 was labelled 5.55×10⁻¹⁷
+        assert_eq!(tick_label(snap(-0.2 + 0.2 - 2.7e-17, 1.0)), "0");
+        assert_eq!(tick_label(snap(1e-12, 1e-11)), "10⁻¹²");
+        assert_eq!(tick_label(snap(0.2, 1.0)), "0.2");
+    }
 
     #[test]
     fn asinh_axis_round_trips_and_ticks_at_round_values() {

@@ -30,7 +30,7 @@ pub trait FlatParamModel {
 }
 
 /// Trains any [`FlatParamModel`] by full-batch GD / SGL with burn's autodiff, with the loss, the
-/// learning rule and the report of [`crate::train`]: L = 1/(2d) Σ_i (f(x_i) − y_i)².
+/// learning rule and the report of [`crate::train()`]: L = 1/(2d) Σ_i (f(x_i) − y_i)².
 ///
 /// `hook(t, model)` is called before step t for every t in `record_at` (t = steps: after the last
 /// step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`].

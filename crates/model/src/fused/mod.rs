@@ -2,8 +2,8 @@
 //!
 //! Each member is trained on the host in f32 with the explicit δ-recursion of
 //! [`crate::backprop`] (no tape), its training points held as lanes of 16-wide vectors
-//! ([`lanes`]): the forward product, the transposed product Wᵀδ and the rank-d update
-//! W ← W − η s δ Aᵀ run as register-tiled FMA loops ([`kernels`]), the last two in one sweep
+//! (`lanes`): the forward product, the transposed product Wᵀδ and the rank-d update
+//! W ← W − η s δ Aᵀ run as register-tiled FMA loops (`kernels`), the last two in one sweep
 //! over each block of W, so a width-500 layer is read from cache twice per step instead of
 //! being read and written several times by separate tensor operations. Members run in parallel
 //! on rayon's pool; each member's numbers do not depend on the thread count. The step is
@@ -29,7 +29,7 @@ use crate::mlp::{DeviceLayer, Ensemble};
 use crate::train::{TrainConfig, TrainReport, TrainSet};
 
 /// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`
-/// (see [`crate::train`] for the meaning of the arguments).
+/// (see [`crate::train()`] for the meaning of the arguments).
 pub fn train_fused<F>(
     ensemble: &mut Ensemble,
     data: &TrainSet,

@@ -15,7 +15,7 @@ pub struct RecordedKernels {
     pub kernels: Vec<DMatrix<f64>>,
 }
 
-/// Trains `ensemble` like [`sgntk_model::train`] and records the structured empirical kernel
+/// Trains `ensemble` like [`sgntk_model::train()`] and records the structured empirical kernel
 /// Î(x1, x2) (`pair`) of every member at each step in `record_at`.
 ///
 /// `on_step(t)` is called at every recorded step and every `tick` steps (for progress bars);
