@@ -6,7 +6,11 @@ use burn::tensor::{Device, Tensor};
 
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
-use crate::mlp::{matrix_to_tensor, DeviceLayer, LearningRule, Mlp};
+use nalgebra::DMatrix;
+
+use crate::mlp::{
+    check_finite, matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp,
+};
 use crate::train::{TrainConfig, TrainReport, TrainSet};
 
 /// A scalar-output model seen as a function of a list of flat parameter tensors.
@@ -27,6 +31,25 @@ pub trait FlatParamModel {
     fn input_dim(&self) -> usize;
     /// The (autodiff) device of the parameters.
     fn device(&self) -> Device;
+}
+
+/// The outputs of any [`FlatParamModel`] on host inputs (`N × n_0` → `N × 1`), after checking
+/// their shape and finiteness.
+pub fn predict_flat<M: FlatParamModel>(
+    model: &M,
+    x: &DMatrix<f64>,
+) -> Result<DMatrix<f64>, ModelError> {
+    if x.ncols() != model.input_dim() {
+        return Err(ModelError::ShapeMismatch {
+            what: "inputs".into(),
+            expected: format!("N x {}", model.input_dim()),
+            got: format!("{} x {}", x.nrows(), x.ncols()),
+        });
+    }
+    check_finite(x, "inputs")?;
+    let xt = matrix_to_tensor(x, &model.device());
+    let f = model.forward_with(&model.parameters(), &xt, Surrogate::True);
+    Ok(tensor_to_matrix(f.reshape([x.nrows(), 1])))
 }
 
 /// Trains any [`FlatParamModel`] by full-batch GD / SGL with burn's autodiff, with the loss, the

@@ -21,8 +21,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
-use crate::flat::FlatParamModel;
-use crate::mlp::{check_finite, matrix_to_tensor, tensor_to_matrix};
+use crate::flat::{predict_flat, FlatParamModel};
+use crate::mlp::matrix_to_tensor;
 use crate::op::surrogate_activation;
 
 /// Hyper-parameters of an LIF network.
@@ -208,17 +208,7 @@ impl Snn {
 
     /// Outputs on host inputs (`N × n_0` → `N × 1`).
     pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
-        if x.ncols() != self.config.input_dim {
-            return Err(ModelError::ShapeMismatch {
-                what: "inputs".into(),
-                expected: format!("N x {}", self.config.input_dim),
-                got: format!("{} x {}", x.nrows(), x.ncols()),
-            });
-        }
-        check_finite(x, "inputs")?;
-        let xt = matrix_to_tensor(x, &self.device);
-        let f = self.forward_with(&self.params, &xt, Surrogate::True);
-        Ok(tensor_to_matrix(f.reshape([x.nrows(), 1])))
+        predict_flat(self, x)
     }
 }
 
