@@ -188,6 +188,7 @@ impl SnnFigure {
             return Err("train_points must be ≥ 1 and grid ≥ 2".into());
         }
         check_train_points(self.train_points)?;
+        check_nets(self.nets, self.widths.len(), self.grid)?;
         check_grid(self.grid, false)?;
         check_steps(self.steps)?;
         train_angles(self.data, self.train_points, self.data_seed)?;
@@ -444,7 +445,22 @@ fn check_common(
         return Err("train_points must be ≥ 1 and grid ≥ 2".into());
     }
     check_train_points(train_points)?;
+    check_nets(nets, widths.len(), grid)?;
     check_grid(grid, true)
+}
+
+/// Before building the job list: every network's outputs on the grid (nets × widths × grid f64
+/// values) fit into memory.
+fn check_nets(nets: usize, widths: usize, grid: usize) -> Result<(), String> {
+    let factors = [
+        ("networks", nets as u64),
+        ("widths", widths as u64),
+        ("grid points", grid as u64),
+        ("bytes", 8),
+    ];
+    sgntk_model::check_memory("nets", &factors)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Before drawing the training points: their kernel matrix (train_points² f64 values) fits.
@@ -675,6 +691,23 @@ mod tests {
                 .to_string();
             assert!(
                 err.contains(&format!("[{table}]")) && err.contains("train_points"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn absurd_nets_fail_before_allocating() {
+        for table in ["fig1", "b2", "snn"] {
+            let err = Settings::preset(Preset::Quick)
+                .with_overrides(
+                    &format!("[{table}]\nnets = 1000000000000000000\n"),
+                    "c.toml",
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("[{table}]")) && err.contains("nets"),
                 "{err}"
             );
         }
