@@ -30,8 +30,10 @@ pub struct BenchOptions {
     pub widths: Vec<usize>,
     /// Ensemble sizes E (1 = a single network).
     pub nets: Vec<usize>,
-    /// Timed training steps per case (after one warm-up step).
+    /// Timed training steps per case.
     pub steps: usize,
+    /// Untimed training steps before them (at least 1).
+    pub warmup: usize,
     /// Backend.
     pub backend: BackendKind,
     /// Engines of the training steps (each timed on every case).
@@ -55,6 +57,8 @@ pub struct BenchRow {
     pub gflops: Option<f64>,
     /// GFLOP/s of burn's matmul on the same shapes in the same run.
     pub matmul_gflops: Option<f64>,
+    /// Lowrank engine: hidden units whose sign changed, per network and step (timed steps).
+    pub changed_units_per_step: Option<f64>,
 }
 
 fn step_flops(widths: &[usize], d: usize, e: usize) -> f64 {
@@ -177,6 +181,9 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             r.gflops.map_or("-".into(), |g| format!("{g:.1}")),
             r.matmul_gflops.map_or("-".into(), |g| format!("{g:.1}")),
         );
+        if let Some(c) = r.changed_units_per_step {
+            println!("{:<34} changed units per network and step: {c:.1}", "");
+        }
         rows.push(r);
     };
     for &width in &o.widths {
@@ -207,11 +214,14 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                     steps,
                     engine,
                 };
-                train(&mut ens, &data, &cfg(1), &[], |_, _| Ok(()))?;
+                train(&mut ens, &data, &cfg(o.warmup.max(1)), &[], |_, _| Ok(()))?;
                 let t = Instant::now();
-                train(&mut ens, &data, &cfg(o.steps), &[], |_, _| Ok(()))?;
+                let report = train(&mut ens, &data, &cfg(o.steps), &[], |_, _| Ok(()))?;
                 // `steps` updates plus one final loss evaluation
                 let s = t.elapsed().as_secs_f64() / o.steps as f64;
+                let p = report.plan;
+                // one managed layer (n → n) per network: checks = examined columns / n
+                let checks = p.checked_columns as f64 / width as f64;
                 emit(BenchRow {
                     case: format!("{name} [{:?}]", engine.resolve(&ens)).to_lowercase(),
                     width,
@@ -219,6 +229,8 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                     ms: 1e3 * s,
                     gflops: Some(flops / s / 1e9),
                     matmul_gflops: Some(flops / mm / 1e9),
+                    changed_units_per_step: (p.checked_columns > 0)
+                        .then(|| p.changed_columns as f64 / checks),
                 });
             }
         }
@@ -238,6 +250,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             ms: 1e3 * s,
             gflops: None,
             matmul_gflops: None,
+            changed_units_per_step: None,
         });
         if o.generic_width == Some(width) {
             let one = Mlp(Ensemble::init(&config, 1, 0, &device)?);
@@ -255,6 +268,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                 ms: 1e3 * ts,
                 gflops: None,
                 matmul_gflops: None,
+                changed_units_per_step: None,
             });
             emit(BenchRow {
                 case: format!("generic kernel 15x100, 1 net ({:.0}x)", tg / ts),
@@ -263,6 +277,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                 ms: 1e3 * tg,
                 gflops: None,
                 matmul_gflops: None,
+                changed_units_per_step: None,
             });
         }
     }
@@ -280,6 +295,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             ms: 1e3 * s,
             gflops: None,
             matmul_gflops: None,
+            changed_units_per_step: None,
         });
     }
     Ok(rows)

@@ -162,10 +162,14 @@ pub struct BenchArgs {
     /// Timed steps per case.
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
+    /// Untimed training steps before the timed ones (late training, where few sign units
+    /// change, is what the lowrank engine speeds up).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Compute backend: flex, ndarray or wgpu.
     #[arg(long, value_parser = parse_backend, default_value = "flex")]
     pub backend: BackendKind,
-    /// Training engines to time: auto, fused, explicit, autodiff (comma-separated).
+    /// Training engines to time: auto, fused, lowrank, explicit, autodiff (comma-separated).
     #[arg(long, value_delimiter = ',', value_parser = parse_engine, default_value = "fused,explicit")]
     pub engines: Vec<sgntk_model::Engine>,
     /// Width at which the generic per-sample-Jacobian kernel is timed too (0 = never).
@@ -434,10 +438,11 @@ fn parse_engine(s: &str) -> Result<sgntk_model::Engine, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "auto" => Ok(Engine::Auto),
         "fused" => Ok(Engine::Fused),
+        "lowrank" => Ok(Engine::Lowrank),
         "explicit" => Ok(Engine::Explicit),
         "autodiff" => Ok(Engine::Autodiff),
         other => Err(format!(
-            "unknown engine `{other}` (expected auto, fused, explicit or autodiff)"
+            "unknown engine `{other}` (expected auto, fused, lowrank, explicit or autodiff)"
         )),
     }
 }
@@ -550,13 +555,21 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
         widths: a.widths.clone(),
         nets: a.nets.clone(),
         steps: a.steps,
+        warmup: a.warmup,
         backend: a.backend,
         engines: a.engines.clone(),
         generic_width: (a.generic_width > 0).then_some(a.generic_width),
     })?;
     if let Some(out) = &a.out {
-        let mut t =
-            crate::io::Table::new(&["case", "width", "nets", "ms", "gflops", "matmul_gflops"]);
+        let mut t = crate::io::Table::new(&[
+            "case",
+            "width",
+            "nets",
+            "ms",
+            "gflops",
+            "matmul_gflops",
+            "changed_units_per_step",
+        ]);
         for r in &rows {
             use crate::io::Cell;
             let opt = |v: Option<f64>| v.map_or(Cell::Empty, Cell::Num);
@@ -567,6 +580,7 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
                 Cell::Num(r.ms),
                 opt(r.gflops),
                 opt(r.matmul_gflops),
+                opt(r.changed_units_per_step),
             ]);
         }
         t.write(out)?;

@@ -32,11 +32,15 @@ pub struct TrainConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
-    /// [`Engine::Fused`] on a CPU device with f32 parameters, else [`Engine::Explicit`].
+    /// [`Engine::Lowrank`] on a CPU device with f32 parameters, else [`Engine::Explicit`].
     #[default]
     Auto,
     /// The fused host-CPU engine of [`crate::fused`] (f32, vectorized, one member per thread).
     Fused,
+    /// The fused engine with deferred low-rank updates and, for sign/step networks,
+    /// pre-activations updated through the units that changed ([`crate::fused::Plan::tuned`]):
+    /// the same numbers up to f32 rounding, less work per step.
+    Lowrank,
     /// The explicit δ-recursion of [`crate::backprop`] as burn tensor operations, without an
     /// autodiff tape: runs on any device (GPU included) and dtype.
     Explicit,
@@ -58,7 +62,7 @@ impl Engine {
                     .first()
                     .is_some_and(|l| l.weight.dtype() == burn::tensor::DType::F32);
                 if cpu && f32_params {
-                    Engine::Fused
+                    Engine::Lowrank
                 } else {
                     Engine::Explicit
                 }
@@ -142,6 +146,9 @@ impl TrainConfig {
 pub struct TrainReport {
     /// Mean over members of the training loss before step t, for t = 0 … steps (steps + 1 entries).
     pub loss: Vec<f64>,
+    /// What the fused engine's [`crate::fused::Plan`] did (zero for other engines).
+    #[serde(default)]
+    pub plan: crate::fused::PlanStats,
 }
 
 /// Training data on the host: inputs `d × n_0`, targets `d × n_L`.
@@ -282,10 +289,15 @@ where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
 {
     let engine = config.engine.resolve(ensemble);
-    if engine == Engine::Fused {
+    let plan = match engine {
+        Engine::Fused => Some(crate::fused::Plan::EAGER),
+        Engine::Lowrank => Some(crate::fused::Plan::tuned(ensemble.config().activation)),
+        _ => None,
+    };
+    if let Some(plan) = plan {
         // train_fused validates the same way.
         let isa = crate::fused::Isa::detect();
-        return crate::fused::train_fused(ensemble, data, config, record_at, isa, hook);
+        return crate::fused::train_fused(ensemble, data, config, record_at, isa, plan, hook);
     }
     config.validate()?;
     if ensemble.is_f32() {

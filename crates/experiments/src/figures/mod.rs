@@ -547,7 +547,7 @@ pub(crate) fn figure_bar(opts: &RunOptions, stem: &Path) -> ProgressBar {
 /// The cache of a run. Its context — added here, once, to every figure's keys — holds the
 /// settings of this build and machine that decide the numbers besides the figure's settings: the
 /// backend, the training engine `Engine::Auto` resolves to there, the parameters' dtype and, for
-/// the fused engine, the instruction set (see [`crate::cache`]).
+/// the fused engines, the instruction set and the lowrank plan (see [`crate::cache`]).
 pub(crate) fn cache(opts: &RunOptions) -> Result<Cache, ExpError> {
     let device = opts.backend.device()?;
     let probe_config = MlpConfig::new(widths(1, 2), sgntk_model::Activation::Sign);
@@ -557,12 +557,19 @@ pub(crate) fn cache(opts: &RunOptions) -> Result<Cache, ExpError> {
         .layers()
         .first()
         .map(|l| format!("{:?}", l.weight.dtype()));
-    let isa = (engine == sgntk_model::Engine::Fused)
-        .then(|| format!("{:?}", sgntk_model::fused::Isa::detect()));
+    let isa = matches!(
+        engine,
+        sgntk_model::Engine::Fused | sgntk_model::Engine::Lowrank
+    )
+    .then(|| format!("{:?}", sgntk_model::fused::Isa::detect()));
     Ok(Cache::new(&opts.out).with_context(serde_json::json!({
         "backend": opts.backend.to_string(),
         "engine": engine,
         "dtype": dtype,
         "isa": isa,
+        // the lowrank engine's arrangement for sign networks (the others use the plain step)
+        "plan": (engine == sgntk_model::Engine::Lowrank).then(|| {
+            format!("{:?}", sgntk_model::fused::Plan::tuned(sgntk_model::Activation::Sign))
+        }),
     })))
 }

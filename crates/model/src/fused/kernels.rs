@@ -3,10 +3,12 @@
 //! With W row-major (n_out × n_in), A = n_in lanes, Δ = n_out lanes:
 //! - [`forward`]: Z = s · W A + σb · b (one 16-wide FMA per weight, `R` rows at a time so each
 //!   loaded activation lane feeds `R` accumulators);
-//! - [`backward_update`]: T = s · Wᵀ Δ with the old W, then W ← W − c · Δ Aᵀ and
-//!   b ← b − c_b · Σ_p Δ_p, in one sweep: a tile of R rows × 32 columns of W is loaded into
-//!   registers once, accumulated into Tᵀ, updated with the transposed activations Aᵀ (see
-//!   [`transpose`]) and stored.
+//! - [`sweep`]: Tᵀ += Δᵀ W with the old W and/or the rank update W ← W + S Aᵀ (S = −c Δ of one
+//!   step, or the stacked updates of several deferred steps), in one pass: a tile of R rows ×
+//!   32 columns of W is loaded into registers once, accumulated into Tᵀ, updated with the
+//!   transposed activations Aᵀ (see [`transpose`]) and stored;
+//! - the thin products of deferred updates and incremental forwards ([`cross`], [`apply`],
+//!   [`add_rows`], [`forward_columns`]): a rank-16 factor against a lane matrix.
 //!
 //! Everything is `#[inline(always)]` and generic over the vector type [`Simd16`], so the step
 //! compiled with AVX-512 or AVX2 enabled (see `super::step`) runs on those registers.
@@ -14,17 +16,21 @@
 use super::lanes::{Lane, LANES};
 use super::simd::Simd16;
 
-/// Z[i] = s · Σ_j W[i, j] A[j] + bias_scale · b[i], for every lane.
+/// Z[i] = s · Σ_j W[i, j] A[j] + bias_scale · b[i], for every lane, with W row-major with row
+/// length `stride` ≥ a.len() (the padding columns are skipped).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn forward<S: Simd16, const R: usize>(
     w: &[f32],
+    stride: usize,
     b: &[f32],
     s: f32,
     bias_scale: f32,
     a: &[Lane],
     z: &mut [Lane],
 ) {
-    let n_in = a.len();
+    let n_in = stride;
+    let a = &a[..a.len().min(stride)];
     let n_out = z.len();
     assert!(w.len() == n_out * n_in && b.len() == n_out);
     let finish = |acc: S, i: usize, z: &mut [Lane]| {
@@ -73,103 +79,91 @@ pub fn transpose(a: &[Lane], at: &mut [f32]) {
     }
 }
 
-/// Backward pass and update of one layer over `panels` groups of 16 points.
-///
-/// If `t` is given: t_q[j] = s · Σ_i W[i, j] Δ_q[i] for every panel q (with W before the
-/// update). Then W[i, :] ← W[i, :] − c · Σ_q Σ_p Δ_q[i]_p Aᵀ_q[p, :] and
-/// b[i] ← b[i] − c_b · Σ_q Σ_p Δ_q[i]_p. Panel q of `delta` is `delta[q·n_out..]`, of `at`
-/// `at[q·16·n_in..]` (from [`transpose`]), of `t` `t[q·n_in..]`. Lanes of Δ outside the
-/// training points must be zero; n_in must be a multiple of 16. `tt` (panels · 16 · n_in) and
-/// `scaled` are scratch space.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub fn backward_update<S: Simd16, const R: usize>(
-    w: &mut [f32],
-    b: &mut [f32],
-    delta: &[Lane],
-    at: &[f32],
-    panels: usize,
-    s: f32,
-    c: f32,
-    c_b: f32,
-    t: Option<(&mut [Lane], &mut [f32])>,
-    scaled: &mut Vec<Lane>,
-) {
-    let n_out = b.len();
-    let n_in = w.len() / n_out.max(1);
-    assert!(w.len() == n_out * n_in && delta.len() == panels * n_out && n_in.is_multiple_of(LANES));
-    assert!(at.len() == panels * LANES * n_in);
-    scaled.clear();
-    scaled.extend(delta.iter().map(|d| d.map(|v| -c * v)));
-    for q in 0..panels {
-        for i in 0..n_out {
-            b[i] -= c_b * delta[q * n_out + i].sum();
-        }
-    }
-    let mut tt = t.map(|(t, tt)| {
-        assert!(t.len() == panels * n_in && tt.len() == panels * LANES * n_in);
-        tt.fill(0.0);
-        (t, tt)
-    });
-    let mut i = 0;
-    while i < n_out {
-        let rows = R.min(n_out - i);
-        let tt_slice = tt.as_mut().map(|(_, tt)| &mut tt[..]);
-        if rows == R {
-            tile_backward_update::<S, R>(w, n_in, n_out, i, panels, delta, scaled, at, tt_slice);
-        } else {
-            let mut tt_slice = tt_slice;
-            for r in 0..rows {
-                let tr = tt_slice.as_deref_mut();
-                tile_backward_update::<S, 1>(w, n_in, n_out, i + r, panels, delta, scaled, at, tr);
-            }
-        }
-        i += rows;
-    }
-    if let Some((t, tt)) = tt {
-        for q in 0..panels {
-            for (j, tj) in t[q * n_in..(q + 1) * n_in].iter_mut().enumerate() {
-                for p in 0..LANES {
-                    tj.0[p] = s * tt[q * LANES * n_in + p * n_in + j];
-                }
-            }
+/// The transposed product of a [`sweep`]: Tᵀ_q[p, :] += Σ_i Δ_q[i]_p W[i, :] with the old W,
+/// for `panels` panels (Δ_q = `delta[q·n_out..]`, Tᵀ_q = `tt[q·16·n..]`, 16 rows of n).
+pub struct Transposed<'a> {
+    pub delta: &'a [Lane],
+    pub tt: &'a mut [f32],
+    pub panels: usize,
+}
+
+impl Transposed<'_> {
+    #[inline(always)]
+    fn reborrow(&mut self) -> Transposed<'_> {
+        Transposed {
+            delta: self.delta,
+            tt: &mut *self.tt,
+            panels: self.panels,
         }
     }
 }
 
-/// Rows i0..i0+R of W, 32 (then 16) columns at a time held in registers: first
-/// Tᵀ_q[p, j] += Σ_r Δ_q[i0+r]_p W[i0+r, j] with the old tile (if `tt` is given), then
-/// W[i0+r, j] += Σ_q Σ_p scaled_q[i0+r]_p Aᵀ_q[p, j], then the tile is stored.
-#[allow(clippy::too_many_arguments)]
+/// The rank update of a [`sweep`]: W[i, :] += Σ_q Σ_p S_q[i]_p Aᵀ_q[p, :] for `panels` panels
+/// (S_q = `scaled[q·n_out..]`, Aᵀ_q = `at[q·16·n..]` from [`transpose`]).
+#[derive(Clone, Copy)]
+pub struct RankUpdate<'a> {
+    pub scaled: &'a [Lane],
+    pub at: &'a [f32],
+    pub panels: usize,
+}
+
+/// One pass over the rows of W (n_out × n, n a multiple of 16), `R` rows at a time, doing
+/// either or both of the operations of [`Transposed`] and [`RankUpdate`] on each tile while it
+/// is in registers.
 #[inline(always)]
-fn tile_backward_update<S: Simd16, const R: usize>(
+pub fn sweep<S: Simd16, const R: usize>(
+    w: &mut [f32],
+    n_out: usize,
+    mut t: Option<Transposed<'_>>,
+    u: Option<RankUpdate<'_>>,
+) {
+    let n = w.len() / n_out.max(1);
+    assert!(w.len() == n_out * n && n.is_multiple_of(LANES));
+    if let Some(t) = &t {
+        assert!(t.delta.len() == t.panels * n_out && t.tt.len() == t.panels * LANES * n);
+    }
+    if let Some(u) = u {
+        assert!(u.scaled.len() == u.panels * n_out && u.at.len() == u.panels * LANES * n);
+    }
+    let mut i = 0;
+    while i < n_out {
+        let rows = R.min(n_out - i);
+        if rows == R {
+            tile::<S, R>(w, n, n_out, i, t.as_mut().map(Transposed::reborrow), u);
+        } else {
+            for r in 0..rows {
+                tile::<S, 1>(w, n, n_out, i + r, t.as_mut().map(Transposed::reborrow), u);
+            }
+        }
+        i += rows;
+    }
+}
+
+/// Rows i0..i0+R of W, 32 (then 16) columns at a time held in registers: first the
+/// [`Transposed`] accumulation with the old tile, then the [`RankUpdate`], then the tile is
+/// stored (only if it was updated).
+#[inline(always)]
+fn tile<S: Simd16, const R: usize>(
     w: &mut [f32],
     n: usize,
     n_out: usize,
     i0: usize,
-    panels: usize,
-    delta: &[Lane],
-    scaled: &[Lane],
-    at: &[f32],
-    mut tt: Option<&mut [f32]>,
+    mut t: Option<Transposed<'_>>,
+    u: Option<RankUpdate<'_>>,
 ) {
-    assert!(w.len() >= (i0 + R) * n && n.is_multiple_of(LANES));
-    assert!(delta.len() == panels * n_out && scaled.len() == panels * n_out && i0 + R <= n_out);
-    assert!(at.len() == panels * LANES * n);
-    if let Some(tt) = tt.as_deref() {
-        assert_eq!(tt.len(), panels * LANES * n);
-    }
+    assert!(w.len() >= (i0 + R) * n && i0 + R <= n_out);
     let base = w[i0 * n..].as_mut_ptr();
-    let mut j0 = 0;
-    // SAFETY (whole loop): rows i0..i0+R of w have n entries, the panels of at/tt have LANES
-    // rows of n entries, delta/scaled hold panels · n_out lanes, and every column is < n.
+    // SAFETY (whole function): rows i0..i0+R of w have n entries; the panels of at/tt have
+    // LANES rows of n entries and delta/scaled hold panels · n_out lanes (asserted by `sweep`);
+    // every column touched is < n.
     unsafe {
+        let mut j0 = 0;
         while j0 + 2 * LANES <= n {
             let mut tile: [[S; 2]; R] = std::array::from_fn(|r| {
                 let p = base.add(r * n + j0);
                 [S::load(p), S::load(p.add(LANES))]
             });
-            if let Some(tt) = tt.as_deref_mut() {
+            if let Some(Transposed { delta, tt, panels }) = t.as_mut().map(Transposed::reborrow) {
                 for q in 0..panels {
                     let d = delta.as_ptr().add(q * n_out + i0);
                     for p in 0..LANES {
@@ -185,29 +179,31 @@ fn tile_backward_update<S: Simd16, const R: usize>(
                     }
                 }
             }
-            for q in 0..panels {
-                let sc = scaled.as_ptr().add(q * n_out + i0);
-                for p in 0..LANES {
-                    let src = at.as_ptr().add((q * LANES + p) * n + j0);
-                    let (b0, b1) = (S::load(src), S::load(src.add(LANES)));
-                    for (r, row) in tile.iter_mut().enumerate() {
-                        let cv = S::splat((*sc.add(r)).0[p]);
-                        row[0] = S::fmadd(cv, b0, row[0]);
-                        row[1] = S::fmadd(cv, b1, row[1]);
+            if let Some(RankUpdate { scaled, at, panels }) = u {
+                for q in 0..panels {
+                    let sc = scaled.as_ptr().add(q * n_out + i0);
+                    for p in 0..LANES {
+                        let src = at.as_ptr().add((q * LANES + p) * n + j0);
+                        let (b0, b1) = (S::load(src), S::load(src.add(LANES)));
+                        for (r, row) in tile.iter_mut().enumerate() {
+                            let cv = S::splat((*sc.add(r)).0[p]);
+                            row[0] = S::fmadd(cv, b0, row[0]);
+                            row[1] = S::fmadd(cv, b1, row[1]);
+                        }
                     }
                 }
-            }
-            for (r, [v0, v1]) in tile.into_iter().enumerate() {
-                let p = base.add(r * n + j0);
-                v0.store(p);
-                v1.store(p.add(LANES));
+                for (r, [v0, v1]) in tile.into_iter().enumerate() {
+                    let p = base.add(r * n + j0);
+                    v0.store(p);
+                    v1.store(p.add(LANES));
+                }
             }
             j0 += 2 * LANES;
         }
         if j0 < n {
             // one chunk of 16 columns (n is a multiple of 16)
             let mut tile: [S; R] = std::array::from_fn(|r| S::load(base.add(r * n + j0)));
-            if let Some(tt) = tt {
+            if let Some(Transposed { delta, tt, panels }) = t.as_mut().map(Transposed::reborrow) {
                 for q in 0..panels {
                     let d = delta.as_ptr().add(q * n_out + i0);
                     for p in 0..LANES {
@@ -220,18 +216,177 @@ fn tile_backward_update<S: Simd16, const R: usize>(
                     }
                 }
             }
-            for q in 0..panels {
-                let sc = scaled.as_ptr().add(q * n_out + i0);
-                for p in 0..LANES {
-                    let b0 = S::load(at.as_ptr().add((q * LANES + p) * n + j0));
-                    for (r, row) in tile.iter_mut().enumerate() {
-                        *row = S::fmadd(S::splat((*sc.add(r)).0[p]), b0, *row);
+            if let Some(RankUpdate { scaled, at, panels }) = u {
+                for q in 0..panels {
+                    let sc = scaled.as_ptr().add(q * n_out + i0);
+                    for p in 0..LANES {
+                        let b0 = S::load(at.as_ptr().add((q * LANES + p) * n + j0));
+                        for (r, row) in tile.iter_mut().enumerate() {
+                            *row = S::fmadd(S::splat((*sc.add(r)).0[p]), b0, *row);
+                        }
                     }
                 }
+                for (r, v) in tile.into_iter().enumerate() {
+                    v.store(base.add(r * n + j0));
+                }
             }
-            for (r, v) in tile.into_iter().enumerate() {
-                v.store(base.add(r * n + j0));
+        }
+    }
+}
+
+/// t_q[j]_p = s · Tᵀ_q[p, j] for j < t.len() / panels: the lanes of a [`Transposed`] result.
+#[inline(always)]
+pub fn untranspose(tt: &[f32], s: f32, panels: usize, t: &mut [Lane]) {
+    let n = t.len() / panels.max(1);
+    assert!(t.len() == panels * n && tt.len() == panels * LANES * n);
+    for q in 0..panels {
+        for (j, tj) in t[q * n..(q + 1) * n].iter_mut().enumerate() {
+            for p in 0..LANES {
+                tj.0[p] = s * tt[q * LANES * n + p * n + j];
             }
+        }
+    }
+}
+
+/// out[r · P + q] = Σ_{k < n} x(r, k) · y[q · n + k] (lane-wise) for r < `rows`, with
+/// P = y.len() / n panels of y: the coefficients of a rank-16 factor (rows r = (slot, panel,
+/// lane) of a thin matrix given element-wise by `x`) against a lane matrix.
+#[inline(always)]
+pub fn cross<S: Simd16, const R: usize>(
+    rows: usize,
+    n: usize,
+    x: impl Fn(usize, usize) -> f32,
+    y: &[Lane],
+    out: &mut Vec<Lane>,
+) {
+    let panels = if n == 0 { 0 } else { y.len() / n };
+    assert_eq!(y.len(), panels * n);
+    out.clear();
+    out.resize(rows * panels, Lane::ZERO);
+    for q in 0..panels {
+        let yq = &y[q * n..(q + 1) * n];
+        let mut r0 = 0;
+        while r0 < rows {
+            let block = R.min(rows - r0);
+            let mut acc = [S::splat(0.0); R];
+            for (k, yk) in yq.iter().enumerate() {
+                // SAFETY: a lane holds 16 floats.
+                let yv = unsafe { S::load(yk.0.as_ptr()) };
+                for (r, acc_r) in acc.iter_mut().enumerate().take(block) {
+                    *acc_r = S::fmadd(S::splat(x(r0 + r, k)), yv, *acc_r);
+                }
+            }
+            for (r, acc_r) in acc.into_iter().enumerate().take(block) {
+                // SAFETY: a lane holds 16 floats.
+                unsafe { acc_r.store(out[(r0 + r) * panels + q].0.as_mut_ptr()) };
+            }
+            r0 += block;
+        }
+    }
+}
+
+/// u[q · n + i] += Σ_{r < rows} c(r, i) · g[r · P + q] (lane-wise) for i < n, q < P: a thin
+/// factor (element-wise `c`, rows r as in [`cross`]) times the coefficients `g` from [`cross`].
+#[inline(always)]
+pub fn apply<S: Simd16, const R: usize>(
+    rows: usize,
+    c: impl Fn(usize, usize) -> f32,
+    g: &[Lane],
+    u: &mut [Lane],
+    n: usize,
+) {
+    let panels = if rows == 0 { 0 } else { g.len() / rows };
+    assert!(g.len() == rows * panels && u.len() >= panels * n);
+    for q in 0..panels {
+        let mut i0 = 0;
+        while i0 < n {
+            let block = R.min(n - i0);
+            // SAFETY (loads and stores): lanes hold 16 floats; i0 + r < n.
+            let mut acc: [S; R] = std::array::from_fn(|r| unsafe {
+                S::load(u[q * n + i0 + r.min(block - 1)].0.as_ptr())
+            });
+            for r in 0..rows {
+                let gv = unsafe { S::load(g[r * panels + q].0.as_ptr()) };
+                for (b, acc_b) in acc.iter_mut().enumerate().take(block) {
+                    *acc_b = S::fmadd(S::splat(c(r, i0 + b)), gv, *acc_b);
+                }
+            }
+            for (b, acc_b) in acc.into_iter().enumerate().take(block) {
+                unsafe { acc_b.store(u[q * n + i0 + b].0.as_mut_ptr()) };
+            }
+            i0 += block;
+        }
+    }
+}
+
+/// Tᵀ_q[p, :] += Σ_{r < rows} m[r · P + q]_p · at[r · n + :] for every panel q < P and lane p:
+/// the transposed product of a thin factor's `at` rows (length n, a multiple of 16) with
+/// coefficients `m` from [`cross`].
+#[inline(always)]
+pub fn add_rows<S: Simd16>(tt: &mut [f32], m: &[Lane], at: &[f32], rows: usize, n: usize) {
+    let panels = if rows == 0 { 0 } else { m.len() / rows };
+    assert!(m.len() == rows * panels && at.len() >= rows * n && n.is_multiple_of(LANES));
+    assert!(tt.len() >= panels * LANES * n);
+    for q in 0..panels {
+        for p in 0..LANES {
+            let dst = &mut tt[(q * LANES + p) * n..(q * LANES + p + 1) * n];
+            let mut j0 = 0;
+            while j0 < n {
+                let width = (4 * LANES).min(n - j0) / LANES;
+                // SAFETY (loads and stores): columns j0 .. j0 + 16·width ≤ n of rows of n.
+                let mut acc: [S; 4] = std::array::from_fn(|c| unsafe {
+                    S::load(dst.as_ptr().add(j0 + LANES * c.min(width - 1)))
+                });
+                for r in 0..rows {
+                    let coef = S::splat(m[r * panels + q].0[p]);
+                    let src = at[r * n + j0..].as_ptr();
+                    for (c, acc_c) in acc.iter_mut().enumerate().take(width) {
+                        *acc_c = S::fmadd(coef, unsafe { S::load(src.add(LANES * c)) }, *acc_c);
+                    }
+                }
+                for (c, acc_c) in acc.into_iter().enumerate().take(width) {
+                    unsafe { acc_c.store(dst.as_mut_ptr().add(j0 + LANES * c)) };
+                }
+                j0 += width * LANES;
+            }
+        }
+    }
+}
+
+/// u[q · n_out + i] += Σ_k W[i, cols[k]] · da[q · K + k] (lane-wise, K = cols.len()): the
+/// product of W restricted to the columns `cols` (W row-major with row length `stride`).
+#[inline(always)]
+pub fn forward_columns<S: Simd16, const R: usize>(
+    w: &[f32],
+    stride: usize,
+    cols: &[usize],
+    da: &[Lane],
+    u: &mut [Lane],
+    n_out: usize,
+) {
+    let k_len = cols.len();
+    let panels = if k_len == 0 { 0 } else { da.len() / k_len };
+    assert!(da.len() == panels * k_len && u.len() >= panels * n_out);
+    assert!(w.len() >= n_out * stride && cols.iter().all(|&j| j < stride));
+    for q in 0..panels {
+        let daq = &da[q * k_len..(q + 1) * k_len];
+        let mut i0 = 0;
+        while i0 < n_out {
+            let block = R.min(n_out - i0);
+            // SAFETY (loads and stores): lanes hold 16 floats; i0 + r < n_out.
+            let mut acc: [S; R] = std::array::from_fn(|r| unsafe {
+                S::load(u[q * n_out + i0 + r.min(block - 1)].0.as_ptr())
+            });
+            for (&j, dj) in cols.iter().zip(daq) {
+                let dv = unsafe { S::load(dj.0.as_ptr()) };
+                for (r, acc_r) in acc.iter_mut().enumerate().take(block) {
+                    *acc_r = S::fmadd(S::splat(w[(i0 + r) * stride + j]), dv, *acc_r);
+                }
+            }
+            for (r, acc_r) in acc.into_iter().enumerate().take(block) {
+                unsafe { acc_r.store(u[q * n_out + i0 + r].0.as_mut_ptr()) };
+            }
+            i0 += block;
         }
     }
 }

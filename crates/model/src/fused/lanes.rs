@@ -60,7 +60,8 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
     let x = x.clamp(-87.0, 88.0);
-    let kf = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let kf = t - ROUND;
     let r = x - kf * LN2_HI - kf * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -69,7 +70,9 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
-    let k = kf as i32;
+    // k = kf as an integer, read from the mantissa of t (t's ulp is 1), which vectorizes where
+    // a saturating float-to-int cast does not.
+    let k = t.to_bits() as i32 - ROUND.to_bits() as i32;
     y * f32::from_bits(((k + 127) as u32) << 23)
 }
 
@@ -153,10 +156,9 @@ impl crate::activation::Elementwise for Lane {
                 1.0
             } else if x < 0.0 {
                 -1.0
-            } else if x == 0.0 {
-                0.0
             } else {
-                x
+                // ±0 → +0, NaN → NaN (branch-free, so the lane loop vectorizes)
+                x * 0.0 + 0.0
             }
         })
     }

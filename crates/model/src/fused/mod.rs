@@ -19,8 +19,8 @@ pub(crate) mod simd;
 
 use rayon::prelude::*;
 
-pub use net::Isa;
 use net::{HostNet, Shape, StepRule, Work};
+pub use net::{Isa, Plan, PlanStats};
 
 use crate::error::ModelError;
 use burn::tensor::{Tensor, TensorData};
@@ -28,14 +28,15 @@ use burn::tensor::{Tensor, TensorData};
 use crate::mlp::{DeviceLayer, Ensemble};
 use crate::train::{TrainConfig, TrainReport, TrainSet};
 
-/// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`
-/// (see [`crate::train()`] for the meaning of the arguments).
+/// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`,
+/// arranged as `plan` says (see [`crate::train()`] for the meaning of the other arguments).
 pub fn train_fused<F>(
     ensemble: &mut Ensemble,
     data: &TrainSet,
     config: &TrainConfig,
     record_at: &[usize],
     isa: Isa,
+    plan: Plan,
     mut hook: F,
 ) -> Result<TrainReport, ModelError>
 where
@@ -84,7 +85,7 @@ where
             .map(|(net, work)| {
                 let mut out = Vec::with_capacity(stop - done);
                 for _ in done..stop {
-                    let loss = net::step(isa, &shape, &rule, net, work, lr);
+                    let loss = net::step(isa, &shape, &rule, &plan, net, work, lr);
                     out.push(loss);
                     if !loss.is_finite() {
                         break;
@@ -111,7 +112,7 @@ where
         let trained = stop > done;
         done = stop;
         if trained && (record_at.contains(&stop) || stop == config.steps) {
-            *ensemble = upload(ensemble, &shape, &members);
+            *ensemble = upload(ensemble, &shape, isa, &members);
             ensemble.check_parameters_finite(stop)?;
         }
         if record_at.contains(&stop) {
@@ -122,7 +123,7 @@ where
     // t does not depend on where t falls, nor on the thread count).
     let finals: Vec<f64> = members
         .par_iter_mut()
-        .map(|(net, work)| net::step(isa, &shape, &rule, net, work, 0.0))
+        .map(|(net, work)| net::step(isa, &shape, &rule, &plan, net, work, 0.0))
         .collect();
     let mut last = 0.0;
     for v in finals {
@@ -137,7 +138,14 @@ where
         });
     }
     losses[config.steps] = last;
-    Ok(TrainReport { loss: losses })
+    let mut plan_stats = PlanStats::default();
+    for (_, work) in &members {
+        plan_stats.add(&work.stats);
+    }
+    Ok(TrainReport {
+        loss: losses,
+        plan: plan_stats,
+    })
 }
 
 /// Every member's parameters as a [`HostNet`] with its step buffers.
@@ -169,15 +177,19 @@ fn download(
 }
 
 /// The ensemble with the members' current parameters, on the ensemble's device.
-fn upload(ensemble: &Ensemble, shape: &Shape, members: &[(HostNet, Work)]) -> Ensemble {
+fn upload(ensemble: &Ensemble, shape: &Shape, isa: Isa, members: &[(HostNet, Work)]) -> Ensemble {
     let e = members.len();
+    let nets: Vec<HostNet> = members
+        .par_iter()
+        .map(|(net, _)| net::effective(isa, shape, net))
+        .collect();
     let device = ensemble.device();
     let layers = (0..ensemble.layers().len())
         .map(|l| {
             let (n_out, n_in) = (shape.widths[l + 1], shape.widths[l]);
             let mut w = Vec::with_capacity(e * n_out * n_in);
             let mut b = Vec::with_capacity(e * n_out);
-            for (net, _) in members {
+            for net in &nets {
                 net.push_rows(shape, l, &mut w, &mut b);
             }
             DeviceLayer {

@@ -1,7 +1,10 @@
 //! One network of the fused engine: f32 parameters on the host, the buffers of a training step,
 //! and the step itself compiled once per instruction set.
 
-use super::kernels::{backward_update, forward, transpose};
+use super::kernels::{
+    add_rows, apply, cross, forward, forward_columns, sweep, transpose, untranspose, RankUpdate,
+    Transposed,
+};
 use super::lanes::{Lane, LANES};
 use super::simd::{Portable, Simd16};
 use crate::activation::{Activation, Surrogate};
@@ -56,11 +59,115 @@ pub struct StepRule {
     pub backward: Surrogate,
 }
 
-/// f32 parameters of one network: W^l row-major with padded rows, b^l.
+/// How a step arranges its arithmetic on the hidden-to-hidden layers (1 ≤ l < L − 1). Every plan
+/// computes the same network up to f32 rounding; [`Plan::EAGER`] is the plain step.
+///
+/// - Deferred updates (`slots = k ≥ 1`): W = W_base + Σ_s S_s B_sᵀ is kept as W_base and at most
+///   k thin factor pairs (S_s: n_out × 16P, B_s: n_in × 16P). The update S_t A_tᵀ of a step is
+///   added to the last pair when A_t differs from its B in few columns J: those columns of
+///   W_base absorb S (B_J − A_{t,J})ᵀ, B_J ← A_{t,J}, then S ← S + S_t (W unchanged, then
+///   + S_t A_tᵀ). Otherwise a new pair (S_t, A_t) is opened, after folding all pairs into W_base
+///   in one pass when k are open. Products use W_base plus thin corrections
+///   (Wᵀ Δ = W_baseᵀ Δ + Σ_s B_s (S_sᵀ Δ)). With sign or step units that rarely change, one pair
+///   lives for many steps and W is read once per step and not written.
+/// - Carried pre-activations (`refresh_every = r > 0`): U = W A is kept from step to step:
+///   after an update U ← U + S_t (A_tᵀ A_t) (= W_{t+1} A_t), and in the next forward only the
+///   columns j whose activation changed are added, U ← U + W[:, j] (a_{t+1,j} − a_{t,j}). U is
+///   recomputed exactly every r steps and whenever more than half the columns changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Deferred factor pairs kept at most (0: update W every step).
+    pub slots: usize,
+    /// Recompute the carried pre-activations exactly every this many steps (0: never carry).
+    pub refresh_every: usize,
+}
+
+impl Plan {
+    /// The plain step: W updated every step, pre-activations recomputed.
+    pub const EAGER: Plan = Plan {
+        slots: 0,
+        refresh_every: 0,
+    };
+
+    /// The plan chosen by measurement for `activation` (see `sgntk bench --engines lowrank`):
+    /// for the binary activations (sign, step), one deferred pair and carried pre-activations;
+    /// for the others the plain step (their units all change every step, so neither pays).
+    pub fn tuned(activation: Activation) -> Plan {
+        match activation {
+            Activation::Sign | Activation::Step => Plan {
+                slots: 1,
+                refresh_every: 64,
+            },
+            _ => Plan::EAGER,
+        }
+    }
+
+    /// Whether layer `l` of a `depth`-layer network is handled by this plan's special paths.
+    fn manages(&self, l: usize, depth: usize) -> bool {
+        *self != Plan::EAGER && l >= 1 && l + 1 < depth
+    }
+
+    fn defers(&self, l: usize, depth: usize) -> bool {
+        self.slots > 0 && self.manages(l, depth)
+    }
+}
+
+/// What a [`Plan`] did, summed over networks, steps and managed layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanStats {
+    /// Forward products of managed layers carried incrementally.
+    pub carried: u64,
+    /// Forward products of managed layers recomputed in full.
+    pub recomputed: u64,
+    /// Input columns (units) whose activation changed, over the steps where this was checked.
+    pub changed_columns: u64,
+    /// Input columns examined in those steps (width × checks).
+    pub checked_columns: u64,
+    /// Folds of deferred updates into W.
+    pub folds: u64,
+    /// Updates added to an open deferred pair.
+    pub absorbed: u64,
+    /// Columns of W_base written by those (where the activation pattern had changed).
+    pub absorbed_columns: u64,
+}
+
+impl PlanStats {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &PlanStats) {
+        self.carried += other.carried;
+        self.recomputed += other.recomputed;
+        self.changed_columns += other.changed_columns;
+        self.checked_columns += other.checked_columns;
+        self.folds += other.folds;
+        self.absorbed += other.absorbed;
+        self.absorbed_columns += other.absorbed_columns;
+    }
+}
+
+/// Deferred updates of one layer: `slots` factor pairs S_j (P·n_out lanes each, stacked) and
+/// Aᵀ_j (P·16 rows of the padded input width each, stacked).
+#[derive(Clone, Debug, Default)]
+struct Pending {
+    scaled: Vec<Lane>,
+    at: Vec<f32>,
+    slots: usize,
+}
+
+impl Pending {
+    fn clear(&mut self) {
+        self.scaled.clear();
+        self.at.clear();
+        self.slots = 0;
+    }
+}
+
+/// f32 parameters of one network: W^l row-major with padded rows (the part not in `pending`),
+/// b^l, and the deferred updates of each layer (see [`Plan`]).
 #[derive(Clone, Debug)]
 pub struct HostNet {
     w: Vec<Vec<f32>>,
     b: Vec<Vec<f32>>,
+    pending: Vec<Pending>,
 }
 
 impl HostNet {
@@ -80,10 +187,14 @@ impl HostNet {
             w.push(wl);
             b.push(biases[l][k * n_out..(k + 1) * n_out].to_vec());
         }
-        HostNet { w, b }
+        let pending = vec![Pending::default(); w.len()];
+        HostNet { w, b, pending }
     }
 
     /// Appends layer `l`'s weights without padding (row-major) and biases to `weights`, `biases`.
+    ///
+    /// # Panics
+    /// If layer `l` has deferred updates (use [`effective`] first).
     pub fn push_rows(
         &self,
         shape: &Shape,
@@ -91,6 +202,7 @@ impl HostNet {
         weights: &mut Vec<f32>,
         biases: &mut Vec<f32>,
     ) {
+        assert_eq!(self.pending[l].slots, 0, "fold the deferred updates first");
         let (n_in, stride) = (shape.widths[l], shape.strides[l]);
         for row in self.w[l].chunks_exact(stride) {
             weights.extend_from_slice(&row[..n_in]);
@@ -117,6 +229,23 @@ pub struct Work {
     tt: Vec<f32>,
     delta: Vec<Lane>,
     scaled: Vec<Lane>,
+    /// Carried pre-activations of each layer (see [`Plan`]); empty where not carried.
+    memo: Vec<Memo>,
+    /// What the plan did so far.
+    pub stats: PlanStats,
+    /// Scratch of the thin products: changed columns, their activation changes, coefficients.
+    cols: Vec<usize>,
+    da: Vec<Lane>,
+    coef: Vec<Lane>,
+}
+
+/// U = W A (without scale and bias) of one layer and the A it was computed with.
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    u: Vec<Lane>,
+    prev: Vec<Lane>,
+    valid: bool,
+    age: usize,
 }
 
 impl Work {
@@ -146,6 +275,11 @@ impl Work {
             tt: Vec::new(),
             delta: Vec::new(),
             scaled: Vec::new(),
+            memo: vec![Memo::default(); depth],
+            stats: PlanStats::default(),
+            cols: Vec::new(),
+            da: Vec::new(),
+            coef: Vec::new(),
         };
         for point in 0..shape.points {
             let (q, p) = (point / LANES, point % LANES);
@@ -167,11 +301,12 @@ impl Work {
 
 /// The body of one full-batch step: forward pass, loss L = 1/(2d) Σ ‖f − y‖² (returned, before
 /// the update), then, if `lr > 0`, the δ-recursion of [`crate::backprop`] and the update, layer
-/// by layer from the top.
+/// by layer from the top, arranged as `plan` says.
 #[inline(always)]
 fn step_body<S: Simd16, const R: usize>(
     shape: &Shape,
     rule: &StepRule,
+    plan: &Plan,
     net: &mut HostNet,
     work: &mut Work,
     lr: f32,
@@ -182,15 +317,21 @@ fn step_body<S: Simd16, const R: usize>(
     let bias_scale = |l: usize| rule.scales[l].1;
     for l in 0..depth {
         let (stride, n_out) = (shape.strides[l], shape.widths[l + 1]);
-        for q in 0..panels {
-            forward::<S, R>(
-                &net.w[l],
-                &net.b[l],
-                scale(l),
-                bias_scale(l),
-                &work.act[l][q * stride..(q + 1) * stride],
-                &mut work.pre[l][q * n_out..(q + 1) * n_out],
-            );
+        if plan.manages(l, depth) {
+            managed_forward::<S, R>(shape, l, plan, net, work, scale(l), bias_scale(l));
+        } else {
+            let n_in = shape.widths[l];
+            for q in 0..panels {
+                forward::<S, R>(
+                    &net.w[l],
+                    stride,
+                    &net.b[l],
+                    scale(l),
+                    bias_scale(l),
+                    &work.act[l][q * stride..q * stride + n_in],
+                    &mut work.pre[l][q * n_out..(q + 1) * n_out],
+                );
+            }
         }
         if l + 1 < depth {
             let next_stride = shape.strides[l + 1];
@@ -223,7 +364,7 @@ fn step_body<S: Simd16, const R: usize>(
         return loss;
     }
     for l in (0..depth).rev() {
-        let (stride, n_in) = (shape.strides[l], shape.widths[l]);
+        let (stride, n_in, n_out) = (shape.strides[l], shape.widths[l], shape.widths[l + 1]);
         let at = &mut work.at[..panels * LANES * stride];
         for q in 0..panels {
             transpose(
@@ -231,20 +372,80 @@ fn step_body<S: Simd16, const R: usize>(
                 &mut at[q * LANES * stride..(q + 1) * LANES * stride],
             );
         }
+        let at = &*at;
+        // S = −c Δ with c = η s; b ← b − η s_b Σ_p Δ_p.
+        let c = lr * scale(l);
+        let c_b = lr * bias_scale(l);
+        work.scaled.clear();
+        work.scaled
+            .extend(work.delta.iter().map(|d| d.map(|v| -c * v)));
+        for q in 0..panels {
+            for (i, b) in net.b[l].iter_mut().enumerate() {
+                *b -= c_b * work.delta[q * n_out + i].sum();
+            }
+        }
+        let deferred = plan.defers(l, depth);
+        let pending = &mut net.pending[l];
+        // T = s · Wᵀ Δ with the W before this step's update (not needed below the first layer).
         let tt = &mut work.tt[..panels * LANES * stride];
-        let t = (l > 0).then(|| (&mut work.t[..panels * stride], tt));
-        backward_update::<S, R>(
+        if l > 0 {
+            tt.fill(0.0);
+        }
+        sweep::<S, R>(
             &mut net.w[l],
-            &mut net.b[l],
-            &work.delta,
-            at,
-            panels,
-            scale(l),
-            lr * scale(l),
-            lr * bias_scale(l),
-            t,
-            &mut work.scaled,
+            n_out,
+            (l > 0).then_some(Transposed {
+                delta: &work.delta,
+                tt: &mut *tt,
+                panels,
+            }),
+            (!deferred).then_some(RankUpdate {
+                scaled: &work.scaled,
+                at,
+                panels,
+            }),
         );
+        if l > 0 {
+            if pending.slots > 0 {
+                // + Σ_j A_j (S_jᵀ Δ): the deferred part of W.
+                let rows = pending.slots * panels * LANES;
+                let factor = &pending.scaled;
+                let x = |r: usize, i: usize| factor[(r / LANES) * n_out + i].0[r % LANES];
+                cross::<S, R>(rows, n_out, x, &work.delta, &mut work.coef);
+                add_rows::<S>(tt, &work.coef, &pending.at, rows, stride);
+            }
+            untranspose(tt, scale(l), panels, &mut work.t[..panels * stride]);
+        }
+        let memo = &mut work.memo[l];
+        if memo.valid {
+            // U ← U + S (Aᵀ A): the carried W A becomes W_{t+1} A_t.
+            let rows = panels * LANES;
+            cross::<S, R>(
+                rows,
+                stride,
+                |r, k| at[r * stride + k],
+                &work.act[l][..panels * stride],
+                &mut work.coef,
+            );
+            let scaled = &work.scaled;
+            let c = |r: usize, i: usize| scaled[(r / LANES) * n_out + i].0[r % LANES];
+            apply::<S, R>(rows, c, &work.coef, &mut memo.u, n_out);
+        }
+        if deferred {
+            let (cols, stats) = (&mut work.cols, &mut work.stats);
+            defer::<S, R>(
+                net,
+                l,
+                plan,
+                panels,
+                n_out,
+                stride,
+                &work.scaled,
+                at,
+                cols,
+                stats,
+            );
+        }
         if l > 0 {
             // δ^{l} = (s · W^{l+1}ᵀ δ^{l+1}) ⊙ g(H^l), on the n_l real rows of each panel.
             work.delta.clear();
@@ -257,6 +458,210 @@ fn step_body<S: Simd16, const R: usize>(
         }
     }
     loss
+}
+
+/// Adds this step's update S_t A_tᵀ of layer `l` to its deferred pairs (see [`Plan`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn defer<S: Simd16, const R: usize>(
+    net: &mut HostNet,
+    l: usize,
+    plan: &Plan,
+    panels: usize,
+    n_out: usize,
+    stride: usize,
+    scaled: &[Lane],
+    at: &[f32],
+    cols: &mut Vec<usize>,
+    stats: &mut PlanStats,
+) {
+    let rows = panels * LANES;
+    let pending = &mut net.pending[l];
+    if pending.slots > 0 {
+        // Columns where A_t differs from the last pair's B.
+        let last = (pending.slots - 1) * rows * stride;
+        let b = &pending.at[last..];
+        cols.clear();
+        for j in 0..stride {
+            if (0..rows).any(|r| b[r * stride + j] != at[r * stride + j]) {
+                cols.push(j);
+            }
+        }
+        if 4 * cols.len() <= stride {
+            let s_last = &pending.scaled[(pending.slots - 1) * panels * n_out..];
+            let w = &mut net.w[l];
+            for &j in cols.iter() {
+                // W_base[:, j] += S (B_j − A_{t,j})ᵀ, then B_j ← A_{t,j}.
+                let db: Vec<Lane> = (0..panels)
+                    .map(|q| {
+                        Lane(std::array::from_fn(|p| {
+                            let r = q * LANES + p;
+                            pending.at[last + r * stride + j] - at[r * stride + j]
+                        }))
+                    })
+                    .collect();
+                for i in 0..n_out {
+                    let mut sum = 0.0f32;
+                    for (q, dq) in db.iter().enumerate() {
+                        sum += s_last[q * n_out + i].zip(*dq, |x, y| x * y).sum();
+                    }
+                    w[i * stride + j] += sum;
+                }
+                for r in 0..rows {
+                    pending.at[last + r * stride + j] = at[r * stride + j];
+                }
+            }
+            let s_last = &mut pending.scaled[(pending.slots - 1) * panels * n_out..];
+            for (acc, s) in s_last.iter_mut().zip(scaled) {
+                *acc = acc.zip(*s, |x, y| x + y);
+            }
+            stats.absorbed += 1;
+            stats.absorbed_columns += cols.len() as u64;
+            return;
+        }
+    }
+    if pending.slots == plan.slots {
+        fold::<S, R>(net, l, panels, n_out);
+        stats.folds += 1;
+    }
+    let pending = &mut net.pending[l];
+    pending.scaled.extend_from_slice(scaled);
+    pending.at.extend_from_slice(at);
+    pending.slots += 1;
+}
+
+/// W_base ← W_base + Σ_s S_s B_sᵀ for the deferred pairs of layer `l`, in one pass.
+#[inline(always)]
+fn fold<S: Simd16, const R: usize>(net: &mut HostNet, l: usize, panels: usize, n_out: usize) {
+    let pending = &mut net.pending[l];
+    if pending.slots > 0 {
+        let update = RankUpdate {
+            scaled: &pending.scaled,
+            at: &pending.at,
+            panels: pending.slots * panels,
+        };
+        sweep::<S, R>(&mut net.w[l], n_out, None, Some(update));
+        pending.clear();
+    }
+}
+
+#[inline(always)]
+fn fold_all<S: Simd16, const R: usize>(shape: &Shape, net: &mut HostNet) {
+    for l in 0..shape.depth() {
+        fold::<S, R>(net, l, shape.panels, shape.widths[l + 1]);
+    }
+}
+
+/// `net` with its deferred updates folded into W (the network it computes), on `isa` and with
+/// the same arithmetic as a fold during training.
+///
+/// # Panics
+/// If `isa` is not supported by this CPU.
+pub fn effective(isa: Isa, shape: &Shape, net: &HostNet) -> HostNet {
+    assert!(isa.is_supported(), "{isa:?} is not supported here");
+    let mut out = net.clone();
+    if out.pending.iter().all(|p| p.slots == 0) {
+        return out;
+    }
+    let _flush = FlushDenormals::new();
+    match isa {
+        // SAFETY: the CPU supports the features the function is compiled for (checked above).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::fold_avx512(shape, &mut out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::fold_avx2(shape, &mut out) },
+        _ => fold_all::<Portable, 4>(shape, &mut out),
+    }
+    out
+}
+
+/// The forward product of a layer managed by `plan`: U = W A carried or recomputed (see
+/// [`Plan`]), then H = s · U + s_b · b.
+#[inline(always)]
+fn managed_forward<S: Simd16, const R: usize>(
+    shape: &Shape,
+    l: usize,
+    plan: &Plan,
+    net: &HostNet,
+    work: &mut Work,
+    s: f32,
+    s_b: f32,
+) {
+    let (stride, n_in, n_out, panels) = (
+        shape.strides[l],
+        shape.widths[l],
+        shape.widths[l + 1],
+        shape.panels,
+    );
+    let a = &work.act[l][..panels * stride];
+    let memo = &mut work.memo[l];
+    if memo.u.is_empty() {
+        memo.u = vec![Lane::ZERO; panels * n_out];
+        memo.prev = vec![Lane::ZERO; panels * stride];
+    }
+    let pending = &net.pending[l];
+    let rows = pending.slots * panels * LANES;
+    let factor = &pending.scaled;
+    let c = |r: usize, i: usize| factor[(r / LANES) * n_out + i].0[r % LANES];
+    let mut carry = plan.refresh_every > 0 && memo.valid && memo.age + 1 < plan.refresh_every;
+    if carry {
+        work.cols.clear();
+        for j in 0..n_in {
+            if (0..panels).any(|q| a[q * stride + j] != memo.prev[q * stride + j]) {
+                work.cols.push(j);
+            }
+        }
+        carry = 2 * work.cols.len() <= n_in;
+        work.stats.changed_columns += work.cols.len() as u64;
+        work.stats.checked_columns += n_in as u64;
+    }
+    if carry {
+        // U ← U + W[:, J] ΔA_J, W = W_base + Σ_j S_j Aᵀ_j.
+        work.da.clear();
+        for q in 0..panels {
+            for &j in &work.cols {
+                let (new, old) = (a[q * stride + j], memo.prev[q * stride + j]);
+                work.da.push(new.zip(old, |x, y| x - y));
+            }
+        }
+        let cols = &work.cols;
+        forward_columns::<S, R>(&net.w[l], stride, cols, &work.da, &mut memo.u, n_out);
+        if rows > 0 {
+            let x = |r: usize, k: usize| pending.at[r * stride + cols[k]];
+            cross::<S, R>(rows, cols.len(), x, &work.da, &mut work.coef);
+            apply::<S, R>(rows, c, &work.coef, &mut memo.u, n_out);
+        }
+        memo.age += 1;
+        work.stats.carried += 1;
+    } else {
+        for q in 0..panels {
+            forward::<S, R>(
+                &net.w[l],
+                stride,
+                &net.b[l],
+                1.0,
+                0.0,
+                &a[q * stride..q * stride + n_in],
+                &mut memo.u[q * n_out..(q + 1) * n_out],
+            );
+        }
+        if rows > 0 {
+            let x = |r: usize, k: usize| pending.at[r * stride + k];
+            cross::<S, R>(rows, stride, x, a, &mut work.coef);
+            apply::<S, R>(rows, c, &work.coef, &mut memo.u, n_out);
+        }
+        memo.age = 0;
+        memo.valid = plan.refresh_every > 0;
+        work.stats.recomputed += 1;
+    }
+    memo.prev.copy_from_slice(a);
+    let b = &net.b[l];
+    for q in 0..panels {
+        for (i, &bi) in b.iter().enumerate() {
+            let k = q * n_out + i;
+            work.pre[l][k] = memo.u[k].map(|v| v * s + s_b * bi);
+        }
+    }
 }
 
 /// The instruction sets the step is compiled for.
@@ -313,6 +718,7 @@ pub fn step(
     isa: Isa,
     shape: &Shape,
     rule: &StepRule,
+    plan: &Plan,
     net: &mut HostNet,
     work: &mut Work,
     lr: f32,
@@ -322,10 +728,10 @@ pub fn step(
     match isa {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::step_avx512(shape, rule, net, work, lr) },
+        Isa::Avx512 => unsafe { x86::step_avx512(shape, rule, plan, net, work, lr) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::step_avx2(shape, rule, net, work, lr) },
-        _ => step_body::<Portable, 4>(shape, rule, net, work, lr),
+        Isa::Avx2 => unsafe { x86::step_avx2(shape, rule, plan, net, work, lr) },
+        _ => step_body::<Portable, 4>(shape, rule, plan, net, work, lr),
     }
 }
 
@@ -387,21 +793,33 @@ mod x86 {
     pub(super) unsafe fn step_avx512(
         shape: &Shape,
         rule: &StepRule,
+        plan: &Plan,
         net: &mut HostNet,
         work: &mut Work,
         lr: f32,
     ) -> f64 {
-        step_body::<Avx512, 8>(shape, rule, net, work, lr)
+        step_body::<Avx512, 8>(shape, rule, plan, net, work, lr)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn fold_avx512(shape: &Shape, net: &mut HostNet) {
+        fold_all::<Avx512, 8>(shape, net)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fold_avx2(shape: &Shape, net: &mut HostNet) {
+        fold_all::<Avx2, 4>(shape, net)
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn step_avx2(
         shape: &Shape,
         rule: &StepRule,
+        plan: &Plan,
         net: &mut HostNet,
         work: &mut Work,
         lr: f32,
     ) -> f64 {
-        step_body::<Avx2, 4>(shape, rule, net, work, lr)
+        step_body::<Avx2, 4>(shape, rule, plan, net, work, lr)
     }
 }
