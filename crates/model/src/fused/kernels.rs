@@ -168,14 +168,22 @@ fn tile<S: Simd16, const R: usize>(
                     let d = delta.as_ptr().add(q * n_out + i0);
                     for p in 0..LANES {
                         let dst = tt.as_mut_ptr().add((q * LANES + p) * n + j0);
+                        // two chains per column block (even and odd rows) halve the FMA
+                        // latency each accumulation waits on
                         let (mut t0, mut t1) = (S::load(dst), S::load(dst.add(LANES)));
+                        let (mut u0, mut u1) = (S::splat(0.0), S::splat(0.0));
                         for (r, row) in tile.iter().enumerate() {
                             let dv = S::splat((*d.add(r)).0[p]);
-                            t0 = S::fmadd(dv, row[0], t0);
-                            t1 = S::fmadd(dv, row[1], t1);
+                            if r % 2 == 0 {
+                                t0 = S::fmadd(dv, row[0], t0);
+                                t1 = S::fmadd(dv, row[1], t1);
+                            } else {
+                                u0 = S::fmadd(dv, row[0], u0);
+                                u1 = S::fmadd(dv, row[1], u1);
+                            }
                         }
-                        t0.store(dst);
-                        t1.store(dst.add(LANES));
+                        S::add(t0, u0).store(dst);
+                        S::add(t1, u1).store(dst.add(LANES));
                     }
                 }
             }
@@ -387,6 +395,35 @@ pub fn forward_columns<S: Simd16, const R: usize>(
                 unsafe { acc_r.store(u[q * n_out + i0 + r].0.as_mut_ptr()) };
             }
             i0 += block;
+        }
+    }
+}
+
+/// Tᵀ_q[p, :] = Σ_i Δ_q[i]_p W[i, :] for every panel q (W: n_out rows of n, a multiple of 16;
+/// Tᵀ_q = `tt[q·16·n..]`, 16 rows of n): the read-only transposed product, with a block of
+/// 16 points × 16 columns of Tᵀ held in registers over all rows of W (W is read once, one cache
+/// line per row and block, each feeding 16 FMAs).
+#[inline(always)]
+pub fn transposed_product<S: Simd16>(w: &[f32], n_out: usize, delta: &[Lane], tt: &mut [f32]) {
+    let n = w.len() / n_out.max(1);
+    let panels = delta.len() / n_out.max(1);
+    assert!(w.len() == n_out * n && n.is_multiple_of(LANES) && delta.len() == panels * n_out);
+    assert!(tt.len() >= panels * LANES * n);
+    for q in 0..panels {
+        let dq = &delta[q * n_out..(q + 1) * n_out];
+        for j0 in (0..n).step_by(LANES) {
+            let mut acc = [S::splat(0.0); LANES];
+            for (i, di) in dq.iter().enumerate() {
+                // SAFETY: row i has n ≥ j0 + 16 entries.
+                let wv = unsafe { S::load(w.as_ptr().add(i * n + j0)) };
+                for (p, acc_p) in acc.iter_mut().enumerate() {
+                    *acc_p = S::fmadd(S::splat(di.0[p]), wv, *acc_p);
+                }
+            }
+            for (p, a) in acc.into_iter().enumerate() {
+                // SAFETY: row (q, p) of Tᵀ has n ≥ j0 + 16 entries.
+                unsafe { a.store(tt[(q * LANES + p) * n + j0..].as_mut_ptr()) };
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 //! and the step itself compiled once per instruction set.
 
 use super::kernels::{
-    add_rows, apply, cross, forward, forward_columns, sweep, transpose, untranspose, RankUpdate,
-    Transposed,
+    add_rows, apply, cross, forward, forward_columns, sweep, transpose, transposed_product,
+    untranspose, RankUpdate, Transposed,
 };
 use super::lanes::{Lane, LANES};
 use super::simd::{Portable, Simd16};
@@ -144,12 +144,13 @@ impl PlanStats {
     }
 }
 
-/// Deferred updates of one layer: `slots` factor pairs S_j (P·n_out lanes each, stacked) and
-/// Aᵀ_j (P·16 rows of the padded input width each, stacked).
+/// Deferred updates of one layer: `slots` factor pairs S_s (P·n_out lanes each, stacked) and
+/// B_sᵀ (P·16 rows of the padded input width each, stacked), and the last B as lanes.
 #[derive(Clone, Debug, Default)]
 struct Pending {
     scaled: Vec<Lane>,
     at: Vec<f32>,
+    pattern: Vec<Lane>,
     slots: usize,
 }
 
@@ -157,6 +158,7 @@ impl Pending {
     fn clear(&mut self) {
         self.scaled.clear();
         self.at.clear();
+        self.pattern.clear();
         self.slots = 0;
     }
 }
@@ -336,11 +338,9 @@ fn step_body<S: Simd16, const R: usize>(
         if l + 1 < depth {
             let next_stride = shape.strides[l + 1];
             for q in 0..panels {
-                for k in 0..n_out {
-                    let h = work.pre[l][q * n_out + k];
-                    work.act[l + 1][q * next_stride + k] = rule.activation.eval(h);
-                    work.deriv[l][q * n_out + k] = rule.backward.eval(&rule.activation, h);
-                }
+                let h = &work.pre[l][q * n_out..(q + 1) * n_out];
+                let a = &mut work.act[l + 1][q * next_stride..q * next_stride + n_out];
+                activate(rule, h, a, &mut work.deriv[l][q * n_out..(q + 1) * n_out]);
             }
         }
     }
@@ -365,12 +365,12 @@ fn step_body<S: Simd16, const R: usize>(
     }
     for l in (0..depth).rev() {
         let (stride, n_in, n_out) = (shape.strides[l], shape.widths[l], shape.widths[l + 1]);
+        let deferred = plan.defers(l, depth);
+        let a = &work.act[l][..panels * stride];
+        // Aᵀ for the rank update (a deferred layer transposes only when it opens a pair).
         let at = &mut work.at[..panels * LANES * stride];
-        for q in 0..panels {
-            transpose(
-                &work.act[l][q * stride..(q + 1) * stride],
-                &mut at[q * LANES * stride..(q + 1) * LANES * stride],
-            );
+        if !deferred {
+            transpose_panels(a, stride, at);
         }
         let at = &*at;
         // S = −c Δ with c = η s; b ← b − η s_b Σ_p Δ_p.
@@ -384,27 +384,31 @@ fn step_body<S: Simd16, const R: usize>(
                 *b -= c_b * work.delta[q * n_out + i].sum();
             }
         }
-        let deferred = plan.defers(l, depth);
         let pending = &mut net.pending[l];
         // T = s · Wᵀ Δ with the W before this step's update (not needed below the first layer).
         let tt = &mut work.tt[..panels * LANES * stride];
-        if l > 0 {
-            tt.fill(0.0);
+        if deferred {
+            // W is only read: the product alone, with Tᵀ in registers.
+            transposed_product::<S>(&net.w[l], n_out, &work.delta, tt);
+        } else {
+            if l > 0 {
+                tt.fill(0.0);
+            }
+            sweep::<S, R>(
+                &mut net.w[l],
+                n_out,
+                (l > 0).then_some(Transposed {
+                    delta: &work.delta,
+                    tt: &mut *tt,
+                    panels,
+                }),
+                Some(RankUpdate {
+                    scaled: &work.scaled,
+                    at,
+                    panels,
+                }),
+            );
         }
-        sweep::<S, R>(
-            &mut net.w[l],
-            n_out,
-            (l > 0).then_some(Transposed {
-                delta: &work.delta,
-                tt: &mut *tt,
-                panels,
-            }),
-            (!deferred).then_some(RankUpdate {
-                scaled: &work.scaled,
-                at,
-                panels,
-            }),
-        );
         if l > 0 {
             if pending.slots > 0 {
                 // + Σ_j A_j (S_jᵀ Δ): the deferred part of W.
@@ -420,30 +424,18 @@ fn step_body<S: Simd16, const R: usize>(
         if memo.valid {
             // U ← U + S (Aᵀ A): the carried W A becomes W_{t+1} A_t.
             let rows = panels * LANES;
-            cross::<S, R>(
-                rows,
-                stride,
-                |r, k| at[r * stride + k],
-                &work.act[l][..panels * stride],
-                &mut work.coef,
-            );
+            let x = |r: usize, k: usize| a[(r / LANES) * stride + k].0[r % LANES];
+            cross::<S, R>(rows, stride, x, a, &mut work.coef);
             let scaled = &work.scaled;
             let c = |r: usize, i: usize| scaled[(r / LANES) * n_out + i].0[r % LANES];
             apply::<S, R>(rows, c, &work.coef, &mut memo.u, n_out);
         }
         if deferred {
-            let (cols, stats) = (&mut work.cols, &mut work.stats);
+            let (cols, stats, at) = (&mut work.cols, &mut work.stats, &mut work.at);
+            let at = &mut at[..panels * LANES * stride];
+            let scaled = &work.scaled;
             defer::<S, R>(
-                net,
-                l,
-                plan,
-                panels,
-                n_out,
-                stride,
-                &work.scaled,
-                at,
-                cols,
-                stats,
+                net, l, plan, panels, n_out, stride, scaled, a, at, cols, stats,
             );
         }
         if l > 0 {
@@ -460,7 +452,15 @@ fn step_body<S: Simd16, const R: usize>(
     loss
 }
 
-/// Adds this step's update S_t A_tᵀ of layer `l` to its deferred pairs (see [`Plan`]).
+/// Aᵀ of every panel of `a` (P panels of `stride` lanes) into `at` (P · 16 rows of `stride`).
+fn transpose_panels(a: &[Lane], stride: usize, at: &mut [f32]) {
+    for (q, aq) in a.chunks_exact(stride).enumerate() {
+        transpose(aq, &mut at[q * LANES * stride..(q + 1) * LANES * stride]);
+    }
+}
+
+/// Adds this step's update S_t A_tᵀ of layer `l` (S_t = `scaled`, A_t = `a`) to its deferred
+/// pairs (see [`Plan`]); `at` is scratch for Aᵀ.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn defer<S: Simd16, const R: usize>(
@@ -471,34 +471,28 @@ fn defer<S: Simd16, const R: usize>(
     n_out: usize,
     stride: usize,
     scaled: &[Lane],
-    at: &[f32],
+    a: &[Lane],
+    at: &mut [f32],
     cols: &mut Vec<usize>,
     stats: &mut PlanStats,
 ) {
-    let rows = panels * LANES;
     let pending = &mut net.pending[l];
     if pending.slots > 0 {
         // Columns where A_t differs from the last pair's B.
-        let last = (pending.slots - 1) * rows * stride;
-        let b = &pending.at[last..];
         cols.clear();
         for j in 0..stride {
-            if (0..rows).any(|r| b[r * stride + j] != at[r * stride + j]) {
+            if (0..panels).any(|q| pending.pattern[q * stride + j] != a[q * stride + j]) {
                 cols.push(j);
             }
         }
         if 4 * cols.len() <= stride {
+            let last = (pending.slots - 1) * panels * LANES * stride;
             let s_last = &pending.scaled[(pending.slots - 1) * panels * n_out..];
             let w = &mut net.w[l];
             for &j in cols.iter() {
                 // W_base[:, j] += S (B_j − A_{t,j})ᵀ, then B_j ← A_{t,j}.
                 let db: Vec<Lane> = (0..panels)
-                    .map(|q| {
-                        Lane(std::array::from_fn(|p| {
-                            let r = q * LANES + p;
-                            pending.at[last + r * stride + j] - at[r * stride + j]
-                        }))
-                    })
+                    .map(|q| pending.pattern[q * stride + j].zip(a[q * stride + j], |b, x| b - x))
                     .collect();
                 for i in 0..n_out {
                     let mut sum = 0.0f32;
@@ -507,8 +501,12 @@ fn defer<S: Simd16, const R: usize>(
                     }
                     w[i * stride + j] += sum;
                 }
-                for r in 0..rows {
-                    pending.at[last + r * stride + j] = at[r * stride + j];
+                for q in 0..panels {
+                    let new = a[q * stride + j];
+                    pending.pattern[q * stride + j] = new;
+                    for p in 0..LANES {
+                        pending.at[last + (q * LANES + p) * stride + j] = new.0[p];
+                    }
                 }
             }
             let s_last = &mut pending.scaled[(pending.slots - 1) * panels * n_out..];
@@ -525,9 +523,49 @@ fn defer<S: Simd16, const R: usize>(
         stats.folds += 1;
     }
     let pending = &mut net.pending[l];
+    transpose_panels(a, stride, at);
     pending.scaled.extend_from_slice(scaled);
     pending.at.extend_from_slice(at);
+    pending.pattern.clear();
+    pending.pattern.extend_from_slice(a);
     pending.slots += 1;
+}
+
+/// `match value { x @ P1 => body, x @ P2 => body, … }`: `body` is compiled once per variant, with
+/// `x` known to be that variant, so a `match` on `x` inside it folds away (dispatch hoisted out of
+/// a loop in `body`).
+macro_rules! per_variant {
+    ($value:expr; $($pat:pat),+ => |$x:ident| $body:expr) => {
+        match $value {
+            $($x @ $pat => $body,)+
+        }
+    };
+}
+
+/// dst[k] = f(src[k]).
+#[inline(always)]
+fn each(src: &[Lane], dst: &mut [Lane], f: impl Fn(Lane) -> Lane) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f(*s);
+    }
+}
+
+/// A = φ(H) and G = g(H) (σ̃, or φ' for [`Surrogate::True`]) lane by lane, each a loop with the
+/// variant of φ and g fixed.
+#[inline(always)]
+fn activate(rule: &StepRule, h: &[Lane], a: &mut [Lane], g: &mut [Lane]) {
+    use Activation as A;
+    use Surrogate as G;
+    let phi = rule.activation;
+    per_variant!(phi; A::Erf { .. }, A::Sign, A::Step, A::Relu, A::Tanh, A::Identity
+        => |x| each(h, a, move |v| x.eval(v)));
+    match rule.backward {
+        G::True => per_variant!(phi; A::Erf { .. }, A::Sign, A::Step, A::Relu, A::Tanh, A::Identity
+            => |x| each(h, g, move |v| x.derivative(v))),
+        s => per_variant!(s; G::ErfPrime { .. }, G::FastSigmoid { .. }, G::Atan { .. },
+            G::Sigmoid { .. }, G::Triangle { .. }, G::Boxcar { .. }, G::StraightThrough, G::True
+            => |x| each(h, g, move |v| x.eval(&phi, v))),
+    }
 }
 
 /// W_base ← W_base + Σ_s S_s B_sᵀ for the deferred pairs of layer `l`, in one pass.

@@ -23,6 +23,8 @@ pub trait Simd16: Copy {
     fn splat(x: f32) -> Self;
     /// `a · b + c` lane-wise (fused where the CPU has FMA).
     fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `a + b` lane-wise.
+    fn add(a: Self, b: Self) -> Self;
 }
 
 /// Plain arrays: any CPU (the compiler vectorizes what it can).
@@ -45,6 +47,10 @@ impl Simd16 for Portable {
     #[inline(always)]
     fn fmadd(a: Self, b: Self, c: Self) -> Self {
         Portable(std::array::from_fn(|i| a.0[i] * b.0[i] + c.0[i]))
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        Portable(std::array::from_fn(|i| a.0[i] + b.0[i]))
     }
 }
 
@@ -79,6 +85,11 @@ mod x86 {
             // SAFETY: as above.
             Avx512(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
         }
+        #[inline(always)]
+        fn add(a: Self, b: Self) -> Self {
+            // SAFETY: as above.
+            Avx512(unsafe { _mm512_add_ps(a.0, b.0) })
+        }
     }
 
     /// Two AVX2 registers. Only used inside `#[target_feature(enable = "avx2,fma")]` code.
@@ -109,6 +120,11 @@ mod x86 {
                     _mm256_fmadd_ps(a.1, b.1, c.1),
                 )
             }
+        }
+        #[inline(always)]
+        fn add(a: Self, b: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { Avx2(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1)) }
         }
     }
 }
