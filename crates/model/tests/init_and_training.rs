@@ -384,7 +384,8 @@ fn kappa_scales_the_network_function() {
 /// after 1000 steps. Sign networks: a rounding-level difference eventually flips a unit whose
 /// pre-activation is near 0 and the trajectories part, for any two f32 arrangements (measured:
 /// the autodiff oracle and the fused step part the same way). So for sign + erf' (depth 3 and 4,
-/// width 64, 1000 steps: 15 refreshes, hundreds of absorbed updates) the test asserts that
+/// width 64, 1000 steps: 15 refreshes, hundreds of absorbed updates; and 37 points in three lane
+/// panels with two outputs) the test asserts that
 /// lowrank is as close to fused as the oracle is, layer by layer (at most 2× the oracle's
 /// distance + 1e-6), the losses agree to 1e-4 over the first 100 steps, and every path ran.
 #[test]
@@ -393,6 +394,15 @@ fn lowrank_engine_matches_fused_up_to_rounding() {
     use sgntk_model::Engine;
     let device = BackendKind::Flex.device().unwrap();
     let isa = Isa::detect();
+    // 37 points (three lane panels), 3 inputs, 2 outputs: the panel loops of every path.
+    let wide_task = {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        TrainSet {
+            x: DMatrix::from_fn(37, 3, |_, _| rng.random_range(-1.0..1.0)),
+            y: DMatrix::from_fn(37, 2, |_, _| rng.random_range(-1.0..1.0)),
+        }
+    };
     let run = |config: &MlpConfig, rule, engine, plan: Option<Plan>, steps| {
         let mut ens = Ensemble::init(config, 2, 7, &device).unwrap();
         let cfg = TrainConfig {
@@ -401,7 +411,11 @@ fn lowrank_engine_matches_fused_up_to_rounding() {
             steps,
             engine,
         };
-        let task = circle_task();
+        let task = if config.widths[0] == 3 {
+            wide_task.clone()
+        } else {
+            circle_task()
+        };
         let report = match plan {
             Some(plan) => train_fused(&mut ens, &task, &cfg, &[], isa, plan, |_, _| Ok(())),
             None => train(&mut ens, &task, &cfg, &[], |_, _| Ok(())),
@@ -422,12 +436,19 @@ fn lowrank_engine_matches_fused_up_to_rounding() {
         Plan {
             slots: 1,
             refresh_every: 64,
+            min_width: 0,
         },
         Plan {
             slots: 2,
             refresh_every: 16,
+            min_width: 0,
         },
     ];
+    // The tuned sign plan, on these narrow layers too.
+    let sign_plan = Plan {
+        min_width: 0,
+        ..Plan::tuned(Activation::Sign)
+    };
     for (widths, act, rule) in [
         (vec![2, 48, 32, 1], "erf:2", LearningRule::Gd),
         (
@@ -448,12 +469,17 @@ fn lowrank_engine_matches_fused_up_to_rounding() {
             assert!(stats.folds > 0 && stats.recomputed > 0, "{act}: {stats:?}");
         }
     }
-    for widths in [vec![2, 64, 64, 1], vec![2, 64, 64, 64, 1]] {
+    for widths in [
+        vec![2, 64, 64, 1],
+        vec![2, 64, 64, 64, 1],
+        vec![3, 40, 40, 2],
+    ] {
         let config = MlpConfig::new(widths.clone(), Activation::Sign);
         let rule = LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 });
         let (fused, lf, _) = run(&config, rule, Engine::Fused, None, 1000);
         let (oracle, _, _) = run(&config, rule, Engine::Autodiff, None, 1000);
-        let (low, ll, stats): (_, _, PlanStats) = run(&config, rule, Engine::Lowrank, None, 1000);
+        let (low, ll, stats): (_, _, PlanStats) =
+            run(&config, rule, Engine::Lowrank, Some(sign_plan), 1000);
         let spread = layer_diffs(&oracle, &fused);
         let ours = layer_diffs(&low, &fused);
         println!("{widths:?}: lowrank vs fused {ours:?}, autodiff vs fused {spread:?}, {stats:?}");
@@ -485,6 +511,7 @@ fn lowrank_engine_matches_fused_up_to_rounding() {
 /// network's (deferred updates included) and training goes on from the same state.
 #[test]
 fn lowrank_records_do_not_change_the_trajectory() {
+    use sgntk_model::fused::{train_fused, Isa, Plan};
     use sgntk_model::Engine;
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::new(vec![2, 48, 48, 1], Activation::Sign);
@@ -494,19 +521,26 @@ fn lowrank_records_do_not_change_the_trajectory() {
         steps,
         engine: Engine::Lowrank,
     };
+    let plan = Plan {
+        min_width: 0,
+        ..Plan::tuned(Activation::Sign)
+    };
+    let isa = Isa::detect();
     let init = Ensemble::init(&config, 2, 5, &device).unwrap();
     let mut seen = Vec::new();
     let mut a = init.clone();
-    train(&mut a, &circle_task(), &cfg(300), &[37, 150], |t, e| {
+    let task = circle_task();
+    train_fused(&mut a, &task, &cfg(300), &[37, 150], isa, plan, |t, e| {
         seen.push((t, e.to_host()));
         Ok(())
     })
     .unwrap();
     let mut b = init.clone();
-    train(&mut b, &circle_task(), &cfg(300), &[], |_, _| Ok(())).unwrap();
+    let rb = train_fused(&mut b, &task, &cfg(300), &[], isa, plan, |_, _| Ok(())).unwrap();
+    assert!(rb.plan.absorbed > 0 && rb.plan.carried > 0, "{:?}", rb.plan);
     assert_eq!(a.to_host(), b.to_host());
     let mut c = init.clone();
-    train(&mut c, &circle_task(), &cfg(37), &[], |_, _| Ok(())).unwrap();
+    train_fused(&mut c, &task, &cfg(37), &[], isa, plan, |_, _| Ok(())).unwrap();
     assert_eq!(seen[0].0, 37);
     assert_eq!(seen[0].1, c.to_host());
 }

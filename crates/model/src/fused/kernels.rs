@@ -7,6 +7,8 @@
 //!   step, or the stacked updates of several deferred steps), in one pass: a tile of R rows ×
 //!   32 columns of W is loaded into registers once, accumulated into Tᵀ, updated with the
 //!   transposed activations Aᵀ (see [`transpose`]) and stored;
+//! - [`transposed_product`]: Tᵀ = Δᵀ W alone (W only read), a block of 16 points × 16 columns
+//!   of Tᵀ in registers over all rows;
 //! - the thin products of deferred updates and incremental forwards ([`cross`], [`apply`],
 //!   [`add_rows`], [`forward_columns`]): a rank-16 factor against a lane matrix.
 //!

@@ -9,6 +9,12 @@
 //! on rayon's pool; each member's numbers do not depend on the thread count. The step is
 //! compiled for AVX-512, AVX2 + FMA and portable code, chosen at run time ([`Isa`]); results
 //! agree across them to f32 rounding.
+//!
+//! A [`Plan`] rearranges the hidden-to-hidden layers without changing the network computed
+//! ([`crate::Engine::Lowrank`]): deferred low-rank updates W = W_base + S Bᵀ, absorbed while the
+//! sign pattern holds, and pre-activations carried through the units that flip. For sign
+//! networks late in training a step then reads W once (Wᵀδ, `kernels::transposed_product`) and
+//! writes nothing; [`PlanStats`] counts what the plan did.
 
 // Crate-private: the SIMD types execute AVX instructions in safe methods, which is sound only
 // inside the step compiled for them and entered after feature detection (see `net::step`).
