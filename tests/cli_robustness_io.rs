@@ -474,7 +474,7 @@ fn bench_out_creates_its_folder() {
     assert_ok(&o);
     let t = read(&out);
     assert!(
-        t.starts_with("case,width,nets,ms,gflops,matmul_gflops\n"),
+        t.starts_with("case,width,nets,ms,gflops,matmul_gflops,changed_units_per_step\n"),
         "{t}"
     );
     assert!(t.lines().count() >= 2, "{t}");

@@ -269,7 +269,7 @@ pub fn cross<S: Simd16, const R: usize>(
     y: &[Lane],
     out: &mut Vec<Lane>,
 ) {
-    let panels = if n == 0 { 0 } else { y.len() / n };
+    let panels = y.len().checked_div(n).unwrap_or(0);
     assert_eq!(y.len(), panels * n);
     out.clear();
     out.resize(rows * panels, Lane::ZERO);
@@ -305,7 +305,7 @@ pub fn apply<S: Simd16, const R: usize>(
     u: &mut [Lane],
     n: usize,
 ) {
-    let panels = if rows == 0 { 0 } else { g.len() / rows };
+    let panels = g.len().checked_div(rows).unwrap_or(0);
     assert!(g.len() == rows * panels && u.len() >= panels * n);
     for q in 0..panels {
         let mut i0 = 0;
@@ -334,7 +334,7 @@ pub fn apply<S: Simd16, const R: usize>(
 /// coefficients `m` from [`cross`].
 #[inline(always)]
 pub fn add_rows<S: Simd16>(tt: &mut [f32], m: &[Lane], at: &[f32], rows: usize, n: usize) {
-    let panels = if rows == 0 { 0 } else { m.len() / rows };
+    let panels = m.len().checked_div(rows).unwrap_or(0);
     assert!(m.len() == rows * panels && at.len() >= rows * n && n.is_multiple_of(LANES));
     assert!(tt.len() >= panels * LANES * n);
     for q in 0..panels {
@@ -375,7 +375,7 @@ pub fn forward_columns<S: Simd16, const R: usize>(
     n_out: usize,
 ) {
     let k_len = cols.len();
-    let panels = if k_len == 0 { 0 } else { da.len() / k_len };
+    let panels = da.len().checked_div(k_len).unwrap_or(0);
     assert!(da.len() == panels * k_len && u.len() >= panels * n_out);
     assert!(w.len() >= n_out * stride && cols.iter().all(|&j| j < stride));
     for q in 0..panels {

@@ -66,8 +66,8 @@ pub struct StepRule {
 /// - Deferred updates (`slots = k ≥ 1`): W = W_base + Σ_s S_s B_sᵀ is kept as W_base and at most
 ///   k thin factor pairs (S_s: n_out × 16P, B_s: n_in × 16P). The update S_t A_tᵀ of a step is
 ///   added to the last pair when A_t differs from its B in few columns J: those columns of
-///   W_base absorb S (B_J − A_{t,J})ᵀ, B_J ← A_{t,J}, then S ← S + S_t (W unchanged, then
-///   + S_t A_tᵀ). Otherwise a new pair (S_t, A_t) is opened, after folding all pairs into W_base
+///   W_base absorb S (B_J − A_{t,J})ᵀ, B_J ← A_{t,J}, then S ← S + S_t (W is unchanged by the
+///   first two and gains S_t A_tᵀ by the third). Otherwise a new pair (S_t, A_t) is opened, after folding all pairs into W_base
 ///   in one pass when k are open. Products use W_base plus thin corrections
 ///   (Wᵀ Δ = W_baseᵀ Δ + Σ_s B_s (S_sᵀ Δ)). With sign or step units that rarely change, one pair
 ///   lives for many steps and W is read once per step and not written.
