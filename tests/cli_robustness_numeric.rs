@@ -309,6 +309,10 @@ fn absurd_sizes_are_one_line_errors() {
         &["--steps", "100000"],
     );
     assert_fails(
+        &sgntk(&["bench", "--warmup", "18446744073709551615"]),
+        &["--warmup", "100000"],
+    );
+    assert_fails(
         &sgntk(&["bench", "--widths", "100000", "--nets", "1"]),
         &["width 100000", "memory here"],
     );

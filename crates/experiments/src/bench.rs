@@ -137,13 +137,20 @@ pub const MAX_STEPS: usize = 100_000;
 const BENCH_BYTES_PER_PARAMETER: u64 = sgntk_model::mlp::BYTES_PER_PARAMETER + 8;
 
 impl BenchOptions {
-    /// Checks the sizes before anything is allocated or timed: steps in 1..=[`MAX_STEPS`], and
+    /// Checks the sizes before anything is allocated or timed: steps in 1..=[`MAX_STEPS`], warm-up
+    /// steps ≤ [`MAX_STEPS`], and
     /// every (width, nets) case and the kernel ensembles (10 networks) fit into memory.
     pub fn validate(&self) -> Result<(), ExpError> {
         if !(1..=MAX_STEPS).contains(&self.steps) {
             return Err(ExpError::Usage(format!(
                 "--steps must be between 1 and {MAX_STEPS} (timed steps per case), got {}",
                 self.steps
+            )));
+        }
+        if self.warmup > MAX_STEPS {
+            return Err(ExpError::Usage(format!(
+                "--warmup must be at most {MAX_STEPS} (untimed steps per case), got {}",
+                self.warmup
             )));
         }
         for &width in &self.widths {
