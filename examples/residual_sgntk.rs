@@ -22,6 +22,7 @@ use sgntk::ntk::{network_kernel_matrix, residual_network, KernelKind, Method};
 
 const WIDTHS: [usize; 3] = [32, 128, 512];
 const ERF_PRIME: Surrogate = Surrogate::ErfPrime { a: 1.0 };
+const BLUE: RGBColor = RGBColor(31, 119, 180);
 
 fn flag(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -59,6 +60,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             },
         ),
     ];
+    // a line over the grid of angles
+    let grid_line = |label, y: &[f64], color, alpha| Series::line(label, &grid, y, color, alpha);
     let mut panels = Vec::new();
     for (name, act, pair, kind) in rows {
         let mut mses = Vec::new();
@@ -86,29 +89,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                     *m += v / nets as f64;
                 }
                 let label = (k == 0).then(|| "networks, t = 0".to_string());
-                p.series.push(Series::line(
-                    label,
-                    &grid,
-                    &got,
-                    RGBColor(31, 119, 180),
-                    0.3,
-                ));
+                p.series.push(grid_line(label, &got, BLUE, 0.3));
             }
             mses.push(mse);
-            let mean = Series::line(
-                Some("mean".into()),
-                &grid,
-                &mean,
-                RGBColor(31, 119, 180),
-                1.0,
-            );
-            let analytic = Series::line(
-                Some("analytic".into()),
-                &grid,
-                &want,
-                RGBColor(0, 0, 0),
-                1.0,
-            );
+            let mean = grid_line(Some("mean".into()), &mean, BLUE, 1.0);
+            let analytic = grid_line(Some("analytic".into()), &want, RGBColor(0, 0, 0), 1.0);
             p.series
                 .extend([mean.mark(Mark::Line(2)), analytic.mark(Mark::Dashed(2))]);
             p.legend = (col == 0).then_some(LegendPos::LowerMiddle);

@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
@@ -37,6 +38,19 @@ fn stdout_matrix(o: &Output) -> DMatrix<f64> {
     parse_csv(&String::from_utf8_lossy(&o.stdout), "stdout").unwrap()
 }
 
+/// Five training inputs on the circle, and the table of their columns `x0, x1, y` (the targets).
+fn training_table() -> (DMatrix<f64>, DMatrix<f64>) {
+    let xt = circle_points(&[-2.0, -1.0, 0.3, 1.2, 2.4]);
+    let train = DMatrix::from_fn(5, 3, |i, j| {
+        if j < 2 {
+            xt[(i, j)]
+        } else {
+            targets(&xt)[(i, 0)]
+        }
+    });
+    (xt, train)
+}
+
 fn points() -> DMatrix<f64> {
     circle_points(&[-2.0, -0.5, 0.0, 0.7, 2.5])
 }
@@ -53,40 +67,18 @@ fn kernel_matches_the_library_in_full_precision() {
         (KernelKind::Nngp, "nngp", "erf:5", "erf-prime"),
         (KernelKind::SgNtk, "sgntk", "sign", "triangle:2"),
     ] {
-        let o = sgntk(&[
-            "kernel",
-            "--kind",
-            flag,
-            "--activation",
-            act,
-            "--surrogate",
-            sur,
-            "--x",
-            &xf,
-            "--y",
-            &yf,
-        ]);
+        let kernel = "kernel --kind {} --activation {} --surrogate {} --x {} --y {}";
+        let o = sgntk_line(kernel, &[&flag, &act, &sur, &xf, &yf]);
         let got = stdout_matrix(&o);
         let spec = KernelSpec::paper(act.parse().unwrap(), sur.parse().unwrap());
         let want = kernel_matrix(&spec, kind, &x, &y).unwrap();
         assert_eq!(got.shape(), (5, 2));
         assert_eq!(got, want, "{flag} {act}");
         // κ scales the network function (g = κ f): every kernel is κ² times the κ = 1 one.
-        let o = sgntk(&[
-            "kernel",
-            "--kind",
-            flag,
-            "--activation",
-            act,
-            "--surrogate",
-            sur,
-            "--x",
-            &xf,
-            "--y",
-            &yf,
-            "--kappa",
-            "0.2",
-        ]);
+        let o = sgntk_line(
+            &format!("{kernel} --kappa 0.2"),
+            &[&flag, &act, &sur, &xf, &yf],
+        );
         let scaled = stdout_matrix(&o);
         let rel = (&scaled - &got * 0.04).abs().max() / got.abs().max();
         assert!(
@@ -96,19 +88,10 @@ fn kernel_matches_the_library_in_full_precision() {
     }
     // Default --y = --x; the singular sign NTK writes `inf` on the diagonal; --out writes a file.
     let out = dir.join("k.csv");
-    let o = sgntk(&[
-        "kernel",
-        "--kind",
-        "ntk",
-        "--activation",
-        "sign",
-        "--x",
-        &xf,
-        "--depth",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = sgntk_line(
+        "kernel --kind ntk --activation sign --x {} --depth 2 --out {}",
+        &[&xf, &out],
+    );
     assert!(o.status.success());
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 5);
@@ -128,26 +111,11 @@ fn empirical_kernel_is_the_mean_over_networks() {
     let dir = scratch("empirical");
     let x = points();
     let xf = write(&dir, "x.csv", &csv_of(&x, None));
-    let o = sgntk(&[
-        "kernel",
-        "--kind",
-        "sgntk",
-        "--activation",
-        "erf:2",
-        "--surrogate",
-        "fast-sigmoid:2",
-        "--x",
-        &xf,
-        "--empirical",
-        "--width",
-        "16",
-        "--nets",
-        "3",
-        "--seed",
-        "7",
-        "--depth",
-        "3",
-    ]);
+    let o = sgntk_line(
+        "kernel --kind sgntk --activation erf:2 --surrogate fast-sigmoid:2 --x {} \
+         --empirical --width 16 --nets 3 --seed 7 --depth 3",
+        &[&xf],
+    );
     let got = stdout_matrix(&o);
     let device = BackendKind::Flex.device().unwrap();
     let cfg = MlpConfig::paper(16, Activation::Erf { m: 2.0 });
@@ -159,32 +127,13 @@ fn empirical_kernel_is_the_mean_over_networks() {
         "{got} vs {want}"
     );
 
+    let empirical = |line: &str| sgntk_line(line, &[&xf]);
     assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--x",
-            &xf,
-            "--empirical",
-        ]),
+        &empirical("kernel --kind ntk --activation erf:2 --x {} --empirical"),
         &["--width"],
     );
     assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "sign",
-            "--x",
-            &xf,
-            "--empirical",
-            "--width",
-            "8",
-        ]),
+        &empirical("kernel --kind ntk --activation sign --x {} --empirical --width 8"),
         &["sign"],
     );
 }
@@ -192,14 +141,7 @@ fn empirical_kernel_is_the_mean_over_networks() {
 #[test]
 fn predict_matches_the_library_and_writes_mean_std() {
     let dir = scratch("predict");
-    let xt = circle_points(&[-2.0, -1.0, 0.3, 1.2, 2.4]);
-    let train = DMatrix::from_fn(5, 3, |i, j| {
-        if j < 2 {
-            xt[(i, j)]
-        } else {
-            targets(&xt)[(i, 0)]
-        }
-    });
+    let (xt, train) = training_table();
     let test = circle_points(&test_grid(7));
     let tf = write(&dir, "train.csv", &csv_of(&train, Some("x0,x1,y")));
     let xf = write(&dir, "test.csv", &csv_of(&test, None));
@@ -225,23 +167,9 @@ fn predict_matches_the_library_and_writes_mean_std() {
             },
         ),
     ] {
-        let mut args = vec![
-            "predict",
-            "--kind",
-            "sgntk",
-            "--activation",
-            "sign",
-            "--train",
-            &tf,
-            "--test",
-            &xf,
-            "--time",
-            time,
-        ];
-        if discrete {
-            args.push("--discrete");
-        }
-        let o = sgntk(&args);
+        let predict = "predict --kind sgntk --activation sign --train {} --test {} --time {}";
+        let flag = if discrete { "--discrete" } else { "" };
+        let o = sgntk_line(&format!("{predict} {flag}"), &[&tf, &xf, &time]);
         let text = String::from_utf8_lossy(&o.stdout).to_string();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(text.starts_with("mean,std\n"), "{text} {err}");
@@ -253,63 +181,24 @@ fn predict_matches_the_library_and_writes_mean_std() {
     }
     // Σ-only regression interpolates the training points.
     let tf_as_test = write(&dir, "xt.csv", &csv_of(&xt, None));
-    let o = sgntk(&[
-        "predict",
-        "--kind",
-        "nngp",
-        "--activation",
-        "erf:2",
-        "--train",
-        &tf,
-        "--test",
-        &tf_as_test,
-    ]);
+    let o = sgntk_line(
+        "predict --kind nngp --activation erf:2 --train {} --test {}",
+        &[&tf, &tf_as_test],
+    );
     let got = stdout_matrix(&o);
     assert!((got.column(0) - targets(&xt)).amax() < 1e-8);
-    assert_fails(
-        &sgntk(&[
-            "predict",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--train",
-            &tf,
-            "--test",
-            &xf,
-            "--time",
-            "soon",
-        ]),
-        &["soon"],
-    );
-    assert_fails(
-        &sgntk(&[
-            "predict",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--train",
-            &tf,
-            "--test",
-            &xf,
-            "--discrete",
-        ]),
-        &["--discrete"],
-    );
+    let ntk = |extra: &str| {
+        let predict = "predict --kind ntk --activation erf:2 --train {} --test {}";
+        sgntk_line(&format!("{predict} {extra}"), &[&tf, &xf])
+    };
+    assert_fails(&ntk("--time soon"), &["soon"]);
+    assert_fails(&ntk("--discrete"), &["--discrete"]);
 }
 
 #[test]
 fn train_writes_outputs_and_loss_curve() {
     let dir = scratch("train");
-    let xt = circle_points(&[-2.0, -1.0, 0.3, 1.2, 2.4]);
-    let train = DMatrix::from_fn(5, 3, |i, j| {
-        if j < 2 {
-            xt[(i, j)]
-        } else {
-            targets(&xt)[(i, 0)]
-        }
-    });
+    let (_, train) = training_table();
     let tf = write(&dir, "train.csv", &csv_of(&train, None));
     let xf = write(
         &dir,
@@ -317,29 +206,11 @@ fn train_writes_outputs_and_loss_curve() {
         &csv_of(&circle_points(&test_grid(9)), None),
     );
     let out = dir.join("run");
-    let o = sgntk(&[
-        "train",
-        "--activation",
-        "sign",
-        "--surrogate",
-        "erf-prime",
-        "--mode",
-        "sgl",
-        "--width",
-        "32",
-        "--nets",
-        "3",
-        "--steps",
-        "200",
-        "--seed",
-        "1",
-        "--train",
-        &tf,
-        "--test",
-        &xf,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let sgl = "--mode sgl --width 32 --nets 3 --steps 200 --seed 1 --train {} --test {} --out {}";
+    let o = sgntk_line(
+        &format!("train --activation sign --surrogate erf-prime {sgl}"),
+        &[&tf, &xf, &out],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let outputs = std::fs::read_to_string(out.join("outputs.csv")).unwrap();
     assert!(outputs.starts_with("net_0,net_1,net_2\n"));
@@ -359,27 +230,10 @@ fn train_writes_outputs_and_loss_curve() {
     );
     // The same seed gives the same networks.
     let out2 = dir.join("run2");
-    let o = sgntk(&[
-        "train",
-        "--activation",
-        "sign",
-        "--mode",
-        "sgl",
-        "--width",
-        "32",
-        "--nets",
-        "3",
-        "--steps",
-        "200",
-        "--seed",
-        "1",
-        "--train",
-        &tf,
-        "--test",
-        &xf,
-        "--out",
-        out2.to_str().unwrap(),
-    ]);
+    let o = sgntk_line(
+        &format!("train --activation sign {sgl}"),
+        &[&tf, &xf, &out2],
+    );
     assert!(o.status.success());
     assert_eq!(
         outputs,
@@ -397,17 +251,10 @@ fn bad_inputs_give_one_line_errors_with_status_2() {
     let ragged = write(&dir, "ragged.csv", "0,1\n1\n");
     let train = write(&dir, "train.csv", "0,1,0.5\n1,0,0.2\n");
     let k = |x: &str, y: &str| {
-        sgntk(&[
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--x",
-            x,
-            "--y",
-            y,
-        ])
+        sgntk_line(
+            "kernel --kind ntk --activation erf:2 --x {} --y {}",
+            &[&x, &y],
+        )
     };
     assert_fails(&k(&good, &three), &["three.csv", "3 columns"]);
     assert_fails(&k(&nan, &good), &["nan.csv", "line 3", "NaN"]);
@@ -417,191 +264,62 @@ fn bad_inputs_give_one_line_errors_with_status_2() {
         &k(&dir.join("missing.csv").display().to_string(), &good),
         &["missing.csv"],
     );
-    assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "sine",
-            "--x",
-            &good,
-        ]),
-        &["sine"],
-    );
-    assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "sgntk",
-            "--activation",
-            "sign",
-            "--surrogate",
+    let on_good = |line: &str| sgntk_line(line, &[&good]);
+    let cases = [
+        ("kernel --kind ntk --activation sine --x {}", "sine"),
+        (
+            "kernel --kind sgntk --activation sign --surrogate bump --x {}",
             "bump",
-            "--x",
-            &good,
-        ]),
-        &["bump"],
-    );
+        ),
+        ("kernel --kind tangent --activation sign --x {}", "tangent"),
+        (
+            "kernel --kind ntk --activation erf:2 --x {} --sigma-w -1",
+            "sigma_w",
+        ),
+    ];
+    for (line, needle) in cases {
+        assert_fails(&on_good(line), &[needle]);
+    }
+    let predict = "predict --kind ntk --activation erf:2 --train {} --test {}";
     assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "tangent",
-            "--activation",
-            "sign",
-            "--x",
-            &good,
-        ]),
-        &["tangent"],
-    );
-    assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--x",
-            &good,
-            "--sigma-w",
-            "-1",
-        ]),
-        &["sigma_w"],
-    );
-    assert_fails(
-        &sgntk(&[
-            "predict",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--train",
-            &good,
-            "--test",
-            &good,
-        ]),
+        &sgntk_line(predict, &[&good, &good]),
         &["good.csv", "columns"],
     );
     assert_fails(
-        &sgntk(&[
-            "predict",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--train",
-            &train,
-            "--test",
-            &three,
-        ]),
+        &sgntk_line(predict, &[&train, &three]),
         &["three.csv", "3 columns"],
     );
+    let gd = "train --activation erf:2 --mode gd --width 8 --nets 2";
+    let files = "--train {} --test {} --out {}";
+    let train_gd = |line: String| sgntk_line(&line, &[&train, &good, &dir.join("o")]);
     assert_fails(
-        &sgntk(&[
-            "train",
-            "--activation",
-            "erf:2",
-            "--mode",
-            "gd",
-            "--width",
-            "8",
-            "--nets",
-            "2",
-            "--steps",
-            "5",
-            "--train",
-            &train,
-            "--test",
-            &good,
-            "--out",
-            dir.join("o").to_str().unwrap(),
-            "--backend",
-            "tpu",
-        ]),
+        &train_gd(format!("{gd} --steps 5 {files} --backend tpu")),
         &["tpu"],
     );
     assert_fails(
-        &sgntk(&[
-            "train",
-            "--activation",
-            "erf:2",
-            "--mode",
-            "gd",
-            "--width",
-            "8",
-            "--nets",
-            "2",
-            "--steps",
-            "50",
-            "--lr",
-            "80",
-            "--train",
-            &train,
-            "--test",
-            &good,
-            "--out",
-            dir.join("o").to_str().unwrap(),
-        ]),
+        &train_gd(format!("{gd} --steps 50 --lr 80 {files}")),
         &["learning rate"],
     );
     assert_fails(&sgntk(&["figure", "9"]), &["unknown figure `9`"]);
     let cfg = write(&dir, "bad.toml", "[fig1]\nwidht = [3]\n");
     assert_fails(
-        &sgntk(&[
-            "figure",
-            "1",
-            "--config",
-            &cfg,
-            "--out",
-            dir.join("f").to_str().unwrap(),
-        ]),
+        &sgntk_line("figure 1 --config {} --out {}", &[&cfg, &dir.join("f")]),
         &["bad.toml", "unknown key `fig1.widht`"],
     );
     assert_fails(&sgntk(&["frobnicate"]), &["frobnicate"]);
 }
 
 const TINY: &str = "
-[fig1]
-ms = [2.0, 5.0]
-widths = [16, 128]
-nets = 3
-steps = 60
-record_steps = [10]
-chunk = 3
-grid = 30
-[fig2]
-ms = [2.0, 5.0]
-widths = [16, 128]
-nets = 3
-steps = 60
-record_steps = [10]
-chunk = 3
-grid = 30
-[fig3a]
-widths = [64]
-nets = 16
-steps = 1000
-chunk = 8
-[fig3b]
-widths = [16, 64]
-nets = 16
-steps = 1000
-chunk = 8
-[b2]
-widths = [64]
-nets = 8
-steps = 600
-chunk = 4
-[snn]
-widths = [16, 128]
-nets = 4
-steps = 100
-grid = 24
+[fig1]\nms = [2.0, 5.0]\nwidths = [16, 128]\nnets = 3\nsteps = 60\nrecord_steps = [10]\nchunk = 3\ngrid = 30
+[fig2]\nms = [2.0, 5.0]\nwidths = [16, 128]\nnets = 3\nsteps = 60\nrecord_steps = [10]\nchunk = 3\ngrid = 30
+[fig3a]\nwidths = [64]\nnets = 16\nsteps = 1000\nchunk = 8
+[fig3b]\nwidths = [16, 64]\nnets = 16\nsteps = 1000\nchunk = 8
+[b2]\nwidths = [64]\nnets = 8\nsteps = 600\nchunk = 4
+[snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
 ";
 
 /// The typed summary of figure `stem` in `out`.
-fn summary<T: serde::de::DeserializeOwned>(out: &std::path::Path, stem: &str) -> T {
+fn summary<T: serde::de::DeserializeOwned>(out: &Path, stem: &str) -> T {
     let j = json(&out.join(format!("{stem}.json")));
     serde_json::from_value(j["summary"].clone()).unwrap_or_else(|e| panic!("{stem}: {e}"))
 }
@@ -611,16 +329,7 @@ fn every_figure_at_a_tiny_scale() {
     let dir = scratch("figures");
     let cfg = write(&dir, "tiny.toml", TINY);
     let out = dir.join("out");
-    let o = sgntk(&[
-        "figure",
-        "all",
-        "--config",
-        &cfg,
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
-        "3",
-    ]);
+    let o = sgntk_line("figure all --config {} --out {} --seed 3", &[&cfg, &out]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Every registered figure wrote its four files and its report.
     let stems: Vec<&str> = FigureId::all().map(FigureId::stem).collect();
@@ -694,25 +403,23 @@ fn every_figure_at_a_tiny_scale() {
     assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
 }
 
+/// A scratch directory `name` holding `c.toml` with the `[fig3a]` table `settings`; returns the
+/// directory and the file's path.
+fn fig3a_config(name: &str, settings: &str) -> (PathBuf, String) {
+    let dir = scratch(name);
+    let cfg = write(&dir, "c.toml", &format!("[fig3a]\n{settings}"));
+    (dir, cfg)
+}
+
 #[test]
 fn interrupted_figure_resumes_to_the_same_numbers() {
     // The uninterrupted reference runs on one thread, the interrupted one and its resumption on
     // two: the numbers depend on neither.
-    let dir = scratch("resume");
-    let cfg = write(
-        &dir,
-        "c.toml",
-        "[fig3a]\nwidths = [48]\nnets = 12\nsteps = 1500\nchunk = 2\n",
-    );
+    let settings = "widths = [48]\nnets = 12\nsteps = 1500\nchunk = 2\n";
+    let (dir, cfg) = fig3a_config("resume", settings);
+    let figure_3a = |out: &Path| argv("figure 3a --config {} --out {}", &[&cfg, &out]);
     let full = dir.join("full");
-    let o = sgntk(&[
-        "figure",
-        "3a",
-        "--config",
-        &cfg,
-        "--out",
-        full.to_str().unwrap(),
-    ]);
+    let o = sgntk(&figure_3a(&full));
     assert!(o.status.success());
     let reference = json(&full.join("fig3a.json"));
     assert_eq!(reference["trained_chunks"], 6);
@@ -720,14 +427,7 @@ fn interrupted_figure_resumes_to_the_same_numbers() {
     // Kill a second run once some chunks are saved, then run the same command again.
     let part = dir.join("part");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sgntk"))
-        .args([
-            "figure",
-            "3a",
-            "--config",
-            &cfg,
-            "--out",
-            part.to_str().unwrap(),
-        ])
+        .args(figure_3a(&part))
         .spawn()
         .unwrap();
     let cache = part.join("cache");
@@ -746,14 +446,7 @@ fn interrupted_figure_resumes_to_the_same_numbers() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let o = sgntk(&[
-        "figure",
-        "3a",
-        "--config",
-        &cfg,
-        "--out",
-        part.to_str().unwrap(),
-    ]);
+    let o = sgntk(&figure_3a(&part));
     assert!(o.status.success());
     let resumed = json(&part.join("fig3a.json"));
     assert!(
@@ -782,23 +475,10 @@ fn interrupted_figure_resumes_to_the_same_numbers() {
 ///   (1/√(2·10) ≈ 0.22).
 #[test]
 fn fig3a_networks_are_distributed_as_the_sgntk_gp() {
-    let dir = scratch("fig3a-stats");
-    let cfg = write(
-        &dir,
-        "c.toml",
-        "[fig3a]\nwidths = [64]\nnets = 96\nsteps = 1000\nchunk = 8\n",
-    );
+    let settings = "widths = [64]\nnets = 96\nsteps = 1000\nchunk = 8\n";
+    let (dir, cfg) = fig3a_config("fig3a-stats", settings);
     let out = dir.join("out");
-    let o = sgntk(&[
-        "figure",
-        "3a",
-        "--config",
-        &cfg,
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
-        "3",
-    ]);
+    let o = sgntk_line("figure 3a --config {} --out {} --seed 3", &[&cfg, &out]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let w = json(&out.join("fig3a.json"))["summary"]["widths"][0].clone();
     let get = |k: &str| w[k].as_f64().unwrap();

@@ -6,24 +6,25 @@
 mod common;
 use common::*;
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// Two widths of different cost, 7 chunks each, few steps: shards must balance and cover them.
 const SMALL: &str = "[b2]\nwidths = [16, 48]\nnets = 7\nsteps = 150\nchunk = 1\n";
 
+/// `figure b2 --config CFG --out OUT --seed 5`, followed by `extra`.
+/// A scratch directory `name` holding [`SMALL`] as `c.toml`; returns both paths.
+fn small_config(name: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, SMALL).unwrap();
+    (dir, cfg)
+}
+
 fn figure(out: &Path, cfg: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "figure",
-        "b2",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
-        "5",
-    ];
-    args.extend_from_slice(extra);
+    let mut args = argv("figure b2 --config {} --out {} --seed 5", &[&cfg, &out]);
+    args.extend(extra.iter().map(OsString::from));
     sgntk(&args)
 }
 
@@ -41,9 +42,7 @@ fn chunk_files(out: &Path) -> Vec<String> {
 
 #[test]
 fn sharded_runs_assemble_to_the_unsharded_figure_byte_for_byte() {
-    let dir = scratch("shards");
-    let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, SMALL).unwrap();
+    let (dir, cfg) = small_config("shards");
     let whole = dir.join("whole");
     assert_ok(&figure(&whole, &cfg, &["--threads", "2"]));
     let want_csv = std::fs::read(whole.join("figb2.csv")).unwrap();
@@ -90,9 +89,7 @@ fn sharded_runs_assemble_to_the_unsharded_figure_byte_for_byte() {
 
 #[test]
 fn concurrent_shards_on_one_directory_write_each_chunk_once() {
-    let dir = scratch("concurrent");
-    let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, SMALL).unwrap();
+    let (dir, cfg) = small_config("concurrent");
     let out = dir.join("out");
     // the same shard twice and the other shard, all started together
     std::thread::scope(|scope| {
@@ -130,9 +127,7 @@ fn concurrent_shards_on_one_directory_write_each_chunk_once() {
 
 #[test]
 fn chunks_of_other_settings_are_refused() {
-    let dir = scratch("refuse");
-    let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, SMALL).unwrap();
+    let (dir, cfg) = small_config("refuse");
     let out = dir.join("out");
     assert_ok(&figure(&out, &cfg, &["--shard", "0/3"]));
     let other = dir.join("other.toml");
@@ -166,13 +161,8 @@ fn sweep_runs_every_grid_point_and_tabulates_them() {
     )
     .unwrap();
     let out = dir.join("out");
-    let o = sgntk(&[
-        "sweep",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_ok(&o);
+    let sweep = || sgntk_line("sweep {} --out {}", &[&file, &out]);
+    assert_ok(&sweep());
     let dirs: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -208,35 +198,18 @@ fn sweep_runs_every_grid_point_and_tabulates_them() {
     assert_eq!(kappas.iter().filter(|k| **k == "0.2").count(), 2);
     // a bad grid fails before any work
     std::fs::write(&file, "figure = \"b2\"\n[grid]\nnets = [0]\n").unwrap();
-    let o = sgntk(&[
-        "sweep",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(sweep().status.code(), Some(2));
 }
 
 #[test]
 fn slurm_print_writes_an_array_and_an_assemble_job() {
     let dir = scratch("slurm");
     let out = dir.join("run");
-    let o = sgntk(&[
-        "slurm",
-        "--shards",
-        "32",
-        "--cpus-per-task",
-        "2",
-        "--partition",
-        "cpu",
-        "--print",
-        "figure",
-        "3a",
-        "--preset",
-        "paper",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = sgntk_line(
+        "slurm --shards 32 --cpus-per-task 2 --partition cpu \
+         --print figure 3a --preset paper --out {}",
+        &[&out],
+    );
     assert_ok(&o);
     let job = std::fs::read_to_string(out.join("slurm/job.sbatch")).unwrap();
     let asm = std::fs::read_to_string(out.join("slurm/assemble.sbatch")).unwrap();

@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -19,32 +20,20 @@ fn read(path: &Path) -> String {
 /// Tiny Fig. 3a (regression: 2 chunks of 2 networks) and Fig. 1 (kernels, for B.3: 2 widths × 2
 /// chunks of 1 network).
 const TINY: &str = "
-[fig3a]
-widths = [8]
-nets = 4
-steps = 20
-chunk = 2
-[fig1]
-ms = [2.0]
-widths = [8, 32]
-nets = 2
-steps = 6
-record_steps = [3]
-chunk = 1
-grid = 12
+[fig3a]\nwidths = [8]\nnets = 4\nsteps = 20\nchunk = 2
+[fig1]\nms = [2.0]\nwidths = [8, 32]\nnets = 2\nsteps = 6\nrecord_steps = [3]\nchunk = 1\ngrid = 12
 ";
 
+/// The arguments of `figure WHICH --config CFG --out OUT --threads 1`.
+fn figure_args(which: &str, cfg: &str, out: &Path) -> Vec<OsString> {
+    argv(
+        "figure {} --config {} --out {} --threads 1",
+        &[&which, &cfg, &out],
+    )
+}
+
 fn figure(which: &str, cfg: &str, out: &Path) -> Output {
-    sgntk(&[
-        "figure",
-        which,
-        "--config",
-        cfg,
-        "--out",
-        out.to_str().unwrap(),
-        "--threads",
-        "1",
-    ])
+    sgntk(&figure_args(which, cfg, out))
 }
 
 /// The entries of a cache directory (`<SHA-256>.json`), sorted.
@@ -273,16 +262,7 @@ fn concurrent_runs_on_one_out_both_succeed() {
         let out = dir.join(format!("out{trial}"));
         let start = || {
             Command::new(env!("CARGO_BIN_EXE_sgntk"))
-                .args([
-                    "figure",
-                    "3a",
-                    "--config",
-                    &cfg,
-                    "--out",
-                    out.to_str().unwrap(),
-                    "--threads",
-                    "1",
-                ])
+                .args(figure_args("3a", &cfg, &out))
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -301,6 +281,11 @@ fn concurrent_runs_on_one_out_both_succeed() {
     }
 }
 
+/// `train` by gradient descent on erf:2 networks (sizes and files to follow).
+const TRAIN_GD: &str = "train --activation erf:2 --mode gd";
+/// The files of `train`, to be filled by [`argv`].
+const FILES: &str = "--train {} --test {} --out {}";
+
 fn train_files(dir: &Path) -> (String, String) {
     let train = write(
         dir,
@@ -317,25 +302,10 @@ fn train_writes_integer_steps_and_no_temporaries() {
     let dir = scratch("train");
     let (train, test) = train_files(&dir);
     let out = dir.join("new").join("run");
-    let o = sgntk(&[
-        "train",
-        "--activation",
-        "erf:2",
-        "--mode",
-        "gd",
-        "--width",
-        "8",
-        "--nets",
-        "2",
-        "--steps",
-        "3",
-        "--train",
-        &train,
-        "--test",
-        &test,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = sgntk_line(
+        &format!("{TRAIN_GD} --width 8 --nets 2 --steps 3 {FILES}"),
+        &[&train, &test, &out],
+    );
     assert_ok(&o);
     let loss = read(&out.join("loss.csv"));
     let lines: Vec<&str> = loss.lines().collect();
@@ -360,51 +330,12 @@ fn unusable_out_fails_before_any_work() {
     let (train, test) = train_files(&dir);
     let file = write(&dir, "a-file", "x");
     let start = Instant::now();
-    assert_fails(
-        &sgntk(&[
-            "train",
-            "--activation",
-            "erf:2",
-            "--mode",
-            "gd",
-            "--width",
-            "2000",
-            "--nets",
-            "50",
-            "--steps",
-            "1000000",
-            "--train",
-            &train,
-            "--test",
-            &test,
-            "--out",
-            &file,
-        ]),
-        &["a-file", "not a directory"],
-    );
-    let below = format!("{file}/sub");
-    assert_fails(
-        &sgntk(&[
-            "train",
-            "--activation",
-            "erf:2",
-            "--mode",
-            "gd",
-            "--width",
-            "2000",
-            "--nets",
-            "50",
-            "--steps",
-            "1000000",
-            "--train",
-            &train,
-            "--test",
-            &test,
-            "--out",
-            &below,
-        ]),
-        &["a-file"],
-    );
+    let huge_train = |out: &str| {
+        let line = format!("{TRAIN_GD} --width 2000 --nets 50 --steps 1000000 {FILES}");
+        sgntk_line(&line, &[&train, &test, &out])
+    };
+    assert_fails(&huge_train(&file), &["a-file", "not a directory"]);
+    assert_fails(&huge_train(&format!("{file}/sub")), &["a-file"]);
     let cfg = write(
         &dir,
         "big.toml",
@@ -416,34 +347,14 @@ fn unusable_out_fails_before_any_work() {
     );
     let folder = dir.join("folder");
     std::fs::create_dir_all(&folder).unwrap();
-    assert_fails(
-        &sgntk(&[
-            "bench",
-            "--widths",
-            "3000",
-            "--nets",
-            "100",
-            "--steps",
-            "100000",
-            "--out",
-            folder.to_str().unwrap(),
-        ]),
-        &["folder", "is a directory"],
-    );
-    assert_fails(
-        &sgntk(&[
-            "bench",
-            "--widths",
-            "3000",
-            "--nets",
-            "100",
-            "--steps",
-            "100000",
-            "--out",
-            &format!("{file}/bench.csv"),
-        ]),
-        &["a-file"],
-    );
+    let huge_bench = |out: &dyn AsRef<OsStr>| {
+        sgntk_line(
+            "bench --widths 3000 --nets 100 --steps 100000 --out {}",
+            &[out],
+        )
+    };
+    assert_fails(&huge_bench(&folder), &["folder", "is a directory"]);
+    assert_fails(&huge_bench(&format!("{file}/bench.csv")), &["a-file"]);
     assert!(
         start.elapsed() < Duration::from_secs(60),
         "took {:?}: the checks came after the work",
@@ -456,21 +367,10 @@ fn unusable_out_fails_before_any_work() {
 fn bench_out_creates_its_folder() {
     let dir = scratch("bench");
     let out = dir.join("a").join("b").join("bench.csv");
-    let o = sgntk(&[
-        "bench",
-        "--widths",
-        "4",
-        "--nets",
-        "1",
-        "--steps",
-        "1",
-        "--engines",
-        "fused",
-        "--generic-width",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = sgntk_line(
+        "bench --widths 4 --nets 1 --steps 1 --engines fused --generic-width 0 --out {}",
+        &[&out],
+    );
     assert_ok(&o);
     let t = read(&out);
     assert!(
@@ -486,17 +386,7 @@ fn bench_out_creates_its_folder() {
 #[test]
 fn one_column_csv_never_loses_its_first_row() {
     let dir = scratch("bom");
-    let kernel = |x: &str| {
-        sgntk(&[
-            "kernel",
-            "--kind",
-            "nngp",
-            "--activation",
-            "erf:2",
-            "--x",
-            x,
-        ])
-    };
+    let kernel = |x: &str| sgntk_line("kernel --kind nngp --activation erf:2 --x {}", &[&x]);
     let rows = |o: &Output| {
         assert_ok(o);
         String::from_utf8_lossy(&o.stdout).lines().count()

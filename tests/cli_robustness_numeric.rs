@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn stdout_of(o: &Output) -> String {
@@ -20,6 +20,15 @@ fn stdout_of(o: &Output) -> String {
 const TRAIN: &str = "x0,x1,y\n0.9,0.1,0.5\n-0.3,0.8,-0.2\n0.1,-0.9,0.3\n-0.7,-0.4,0.1\n";
 const TEST: &str = "0.5,0.5\n-0.5,0.2\n";
 
+/// A scratch directory `name` holding the training file `t.csv` (`train`) and the test file
+/// `x.csv` (`test`); returns the directory and the two paths.
+fn scratch_with(name: &str, train: &str, test: &str) -> (PathBuf, String, String) {
+    let dir = scratch(name);
+    let t = write(&dir, "t.csv", train);
+    let x = write(&dir, "x.csv", test);
+    (dir, t, x)
+}
+
 /// Parses `predict`'s CSV numbers (skipping the header) and asserts they are all finite.
 fn numbers(text: &str) -> Vec<f64> {
     let v: Vec<f64> = text
@@ -31,6 +40,14 @@ fn numbers(text: &str) -> Vec<f64> {
     v
 }
 
+/// `predict --kind KIND --activation erf:2 --train T --test X`, to be filled by [`argv`].
+const PREDICT: &str = "predict --kind {} --activation erf:2 --train {} --test {}";
+
+/// Runs [`PREDICT`] of `kind` on the files `t` and `x`, followed by the words of `extra`.
+fn predict(kind: &str, t: &str, x: &str, extra: &str) -> Output {
+    sgntk_line(&format!("{PREDICT} {extra}"), &[&kind, &t, &x])
+}
+
 fn close(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-9)
 }
@@ -39,77 +56,29 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 /// t = ∞ prediction.
 #[test]
 fn predict_with_huge_times_gives_the_infinite_time_limit() {
-    let dir = scratch("predict-time");
-    let t = write(&dir, "t.csv", TRAIN);
-    let x = write(&dir, "x.csv", TEST);
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "predict",
-            "--kind",
-            "sgntk",
-            "--activation",
-            "erf:2",
-            "--train",
-            &t,
-            "--test",
-            &x,
-        ];
-        args.extend_from_slice(extra);
-        numbers(&stdout_of(&sgntk(&args)))
-    };
-    let inf = run(&[]);
+    let (_, t, x) = scratch_with("predict-time", TRAIN, TEST);
+    let run = |extra: &str| numbers(&stdout_of(&predict("sgntk", &t, &x, extra)));
+    let inf = run("");
     for extra in [
-        &["--time", "1e40"][..],
-        &["--lr", "1e300", "--time", "10"],
-        &["--time", "1e40", "--discrete"],
+        "--time 1e40",
+        "--lr 1e300 --time 10",
+        "--time 1e40 --discrete",
     ] {
         assert!(close(&run(extra), &inf), "{extra:?}");
     }
     // discrete steps beyond the stable learning rate diverge: an error
-    assert_fails(
-        &sgntk(&[
-            "predict",
-            "--kind",
-            "sgntk",
-            "--activation",
-            "erf:2",
-            "--train",
-            &t,
-            "--test",
-            &x,
-            "--lr",
-            "1e300",
-            "--time",
-            "10",
-            "--discrete",
-        ]),
-        &["diverges", "--lr"],
-    );
+    let diverging = "--lr 1e300 --time 10 --discrete";
+    assert_fails(&predict("sgntk", &t, &x, diverging), &["diverges", "--lr"]);
 }
 
 /// Two training points 1e-7 apart: condition ~1e14, means ~ −2e5 for targets ~1.
 #[test]
 fn predict_rejects_ill_conditioned_kernels() {
-    let dir = scratch("predict-cond");
-    let t = write(
-        &dir,
-        "t.csv",
-        "0.3,0.8,1\n0.3000001,0.8,1.01\n-0.5,0.2,-0.5\n",
-    );
-    let x = write(&dir, "x.csv", TEST);
+    let close_pair = "0.3,0.8,1\n0.3000001,0.8,1.01\n-0.5,0.2,-0.5\n";
+    let (_, t, x) = scratch_with("predict-cond", close_pair, TEST);
     for kind in ["ntk", "sgntk", "nngp"] {
         assert_fails(
-            &sgntk(&[
-                "predict",
-                "--kind",
-                kind,
-                "--activation",
-                "erf:2",
-                "--train",
-                &t,
-                "--test",
-                &x,
-            ]),
+            &predict(kind, &t, &x, ""),
             &["ill-conditioned", "duplicate"],
         );
     }
@@ -117,27 +86,9 @@ fn predict_rejects_ill_conditioned_kernels() {
 
 #[test]
 fn predict_nngp_rejects_training_time_flags() {
-    let dir = scratch("predict-nngp");
-    let t = write(&dir, "t.csv", TRAIN);
-    let x = write(&dir, "x.csv", TEST);
-    for extra in [
-        &["--time", "5"][..],
-        &["--lr", "0.5"],
-        &["--time", "5", "--discrete"],
-    ] {
-        let mut args = vec![
-            "predict",
-            "--kind",
-            "nngp",
-            "--activation",
-            "erf:2",
-            "--train",
-            &t,
-            "--test",
-            &x,
-        ];
-        args.extend_from_slice(extra);
-        assert_fails(&sgntk(&args), &["--kind nngp", "no time"]);
+    let (_, t, x) = scratch_with("predict-nngp", TRAIN, TEST);
+    for extra in ["--time 5", "--lr 0.5", "--time 5 --discrete"] {
+        assert_fails(&predict("nngp", &t, &x, extra), &["--kind nngp", "no time"]);
     }
 }
 
@@ -145,24 +96,11 @@ fn predict_nngp_rejects_training_time_flags() {
 fn empty_spec_parameters_are_errors() {
     let dir = scratch("empty-spec");
     let x = write(&dir, "x.csv", TEST);
-    assert_fails(
-        &sgntk(&["kernel", "--kind", "ntk", "--activation", "erf:", "--x", &x]),
-        &["erf:", "empty"],
-    );
-    assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "sgntk",
-            "--activation",
-            "sign",
-            "--surrogate",
-            "fast-sigmoid:",
-            "--x",
-            &x,
-        ]),
-        &["fast-sigmoid:", "empty"],
-    );
+    let kernel = |line: &str| sgntk_line(line, &[&x]);
+    let activation = "kernel --kind ntk --activation erf: --x {}";
+    assert_fails(&kernel(activation), &["erf:", "empty"]);
+    let surrogate = "kernel --kind sgntk --activation sign --surrogate fast-sigmoid: --x {}";
+    assert_fails(&kernel(surrogate), &["fast-sigmoid:", "empty"]);
 }
 
 /// A row `1e20,1e20` is finite in f64 and f32, but ⟨x, x'⟩ = 2e40 overflows f32: the kernel was
@@ -172,64 +110,33 @@ fn empirical_kernel_overflowing_f32_is_an_error() {
     let dir = scratch("kernel-big");
     let big = write(&dir, "big.csv", "0.5,0.5\n1e20,1e20\n");
     let out = dir.join("k.csv");
-    assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--empirical",
-            "--width",
-            "16",
-            "--nets",
-            "2",
-            "--x",
-            &big,
-            "--out",
-            &out.display().to_string(),
-        ]),
-        &["overflow"],
-    );
+    let ntk = "kernel --kind ntk --activation erf:2 --empirical --width 16 --nets 2 \
+               --x {} --out {}";
+    assert_fails(&sgntk_line(ntk, &[&big, &out]), &["overflow"]);
     assert!(!out.exists());
     // NNGP path (outputs multiplied on the host): 1e39 does not fit f32 at all
     let huge = write(&dir, "huge.csv", "0.5,0.5\n1e39,1e39\n");
-    assert_fails(
-        &sgntk(&[
-            "kernel",
-            "--kind",
-            "nngp",
-            "--activation",
-            "erf:2",
-            "--empirical",
-            "--width",
-            "16",
-            "--nets",
-            "2",
-            "--x",
-            &huge,
-        ]),
-        &["overflows f32"],
-    );
+    let nngp = "kernel --kind nngp --activation erf:2 --empirical --width 16 --nets 2 --x {}";
+    assert_fails(&sgntk_line(nngp, &[&huge]), &["overflows f32"]);
 }
 
-fn train_args<'a>(t: &'a str, x: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "train", "--mode", "gd", "--width", "8", "--nets", "2", "--steps", "3", "--train", t,
-        "--test", x, "--out", out,
-    ];
-    args.extend_from_slice(extra);
-    args
+/// The files of `train`, to be filled by [`argv`].
+const TRAIN_FILES: &str = "--train {} --test {} --out {}";
+
+/// `train --mode MODE` of 2 networks of width 8 for `steps` steps on the files `t` and `x` into
+/// `out`, followed by the words of `extra`.
+fn train(mode: &str, steps: &str, [t, x, out]: [&str; 3], extra: &str) -> Output {
+    let line =
+        format!("train --mode {mode} --width 8 --nets 2 --steps {steps} {TRAIN_FILES} {extra}");
+    sgntk_line(&line, &[&t, &x, &out])
 }
 
 #[test]
 fn train_never_writes_non_finite_outputs() {
-    let dir = scratch("train-big");
-    let t = write(&dir, "t.csv", TRAIN);
-    let x = write(&dir, "x.csv", "0.5,0.5\n1e39,1e39\n");
+    let (dir, t, x) = scratch_with("train-big", TRAIN, "0.5,0.5\n1e39,1e39\n");
     let out = dir.join("run").display().to_string();
     assert_fails(
-        &sgntk(&train_args(&t, &x, &out, &["--activation", "relu"])),
+        &train("gd", "3", [&t, &x, &out], "--activation relu"),
         &["inputs value", "overflows f32"],
     );
     assert!(!Path::new(&out).join("outputs.csv").exists());
@@ -239,16 +146,12 @@ fn train_never_writes_non_finite_outputs() {
 /// outputs with status 0.
 #[test]
 fn train_rejects_settings_that_overflow_f32() {
-    let dir = scratch("train-f32");
-    let t = write(&dir, "t.csv", TRAIN);
-    let x = write(&dir, "x.csv", TEST);
+    let (dir, t, x) = scratch_with("train-f32", TRAIN, TEST);
     let out = dir.join("run").display().to_string();
-    let mut args = train_args(&t, &x, &out, &["--activation", "sign", "--surrogate"]);
-    args[2] = "sgl";
     for g in ["erf-prime:1e200", "erf-prime:1e20"] {
-        let mut a = args.clone();
-        a.push(g);
-        assert_fails(&sgntk(&a), &["f32", g.split(':').next().unwrap()]);
+        let extra = format!("--activation sign --surrogate {g}");
+        let o = train("sgl", "3", [&t, &x, &out], &extra);
+        assert_fails(&o, &["f32", g.split(':').next().unwrap()]);
     }
     assert!(!Path::new(&out).join("outputs.csv").exists());
 }
@@ -256,76 +159,49 @@ fn train_rejects_settings_that_overflow_f32() {
 /// Sizes that aborted with "memory allocation failed" or "capacity overflow".
 #[test]
 fn absurd_sizes_are_one_line_errors() {
-    let dir = scratch("sizes");
-    let t = write(&dir, "t.csv", TRAIN);
-    let x = write(&dir, "x.csv", TEST);
+    let (dir, t, x) = scratch_with("sizes", TRAIN, TEST);
     let out = dir.join("run").display().to_string();
-    let kernel = |extra: &[&str]| {
-        let mut args = vec![
-            "kernel",
-            "--kind",
-            "ntk",
-            "--activation",
-            "erf:2",
-            "--x",
-            &x,
-        ];
-        args.extend_from_slice(extra);
-        sgntk(&args)
-    };
+    let ntk = "kernel --kind ntk --activation erf:2 --x {}";
+    let kernel = |extra: &str| sgntk_line(&format!("{ntk} {extra}"), &[&x]);
     for extra in [
-        &["--empirical", "--width", "10000000000", "--nets", "1"][..],
-        &["--empirical", "--width", "16", "--nets", "1000000000"],
-        &["--empirical", "--width", "16", "--depth", "1000000000"],
-        &[
-            "--empirical",
-            "--width",
-            "16",
-            "--depth",
-            "18446744073709551615",
-        ],
-        &["--depth", "1000000000"],
-        &["--depth", "18446744073709551615"],
+        "--empirical --width 10000000000 --nets 1",
+        "--empirical --width 16 --nets 1000000000",
+        "--empirical --width 16 --depth 1000000000",
+        "--empirical --width 16 --depth 18446744073709551615",
+        "--depth 1000000000",
+        "--depth 18446744073709551615",
     ] {
         assert_fails(&kernel(extra), &["memory here"]);
     }
     // clap rejects a float where a count is expected
-    assert_fails(&kernel(&["--empirical", "--width", "1e10"]), &["1e10"]);
-    for extra in [
-        &["--steps", "100000000000"][..],
-        &["--steps", "18446744073709551615"],
-        &["--depth", "18446744073709551615"],
+    assert_fails(&kernel("--empirical --width 1e10"), &["1e10"]);
+    for (steps, extra) in [
+        ("100000000000", "--activation erf:2"),
+        ("18446744073709551615", "--activation erf:2"),
+        ("3", "--activation erf:2 --depth 18446744073709551615"),
     ] {
-        let mut args = train_args(&t, &x, &out, &["--activation", "erf:2"]);
-        let flag = args.iter().position(|a| *a == extra[0]);
-        match flag {
-            Some(i) => args[i + 1] = extra[1],
-            None => args.extend_from_slice(extra),
-        }
-        assert_fails(&sgntk(&args), &["memory here"]);
+        let o = train("gd", steps, [&t, &x, &out], extra);
+        assert_fails(&o, &["memory here"]);
     }
-    assert_fails(
-        &sgntk(&["bench", "--steps", "18446744073709551615"]),
-        &["--steps", "100000"],
-    );
-    assert_fails(
-        &sgntk(&["bench", "--warmup", "18446744073709551615"]),
-        &["--warmup", "100000"],
-    );
-    assert_fails(
-        &sgntk(&["bench", "--widths", "100000", "--nets", "1"]),
-        &["width 100000", "memory here"],
-    );
+    for (line, needles) in [
+        ("bench --steps 18446744073709551615", &["--steps", "100000"]),
+        (
+            "bench --warmup 18446744073709551615",
+            &["--warmup", "100000"],
+        ),
+        (
+            "bench --widths 100000 --nets 1",
+            &["width 100000", "memory here"],
+        ),
+    ] {
+        assert_fails(&sgntk_line(line, &[]), needles);
+    }
     let config = write(&dir, "c.toml", "[fig3a]\ngrid = 10000000000\n");
     assert_fails(
-        &sgntk(&[
-            "figure",
-            "3a",
-            "--config",
-            &config,
-            "--out",
-            &dir.join("fig").display().to_string(),
-        ]),
+        &sgntk_line(
+            "figure 3a --config {} --out {}",
+            &[&config, &dir.join("fig")],
+        ),
         &["fig3a", "grid", "memory here"],
     );
 }

@@ -40,15 +40,15 @@ fn rel(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     (a - b).amax() / b.amax().max(1e-12)
 }
 
+/// The largest [`rel`] difference of any layer's weights or biases.
 fn params_rel(a: &[HostParams], b: &[HostParams]) -> f64 {
-    let mut worst: f64 = 0.0;
-    for (pa, pb) in a.iter().zip(b) {
-        for (la, lb) in pa.iter().zip(pb) {
-            worst = worst.max(rel(&la.weight, &lb.weight));
-            worst = worst.max((&la.bias - &lb.bias).amax() / lb.bias.amax().max(1e-12));
-        }
-    }
-    worst
+    let layers = a.iter().zip(b).flat_map(|(pa, pb)| pa.iter().zip(pb));
+    layers
+        .map(|(la, lb)| {
+            let bias = (&la.bias - &lb.bias).amax() / lb.bias.amax().max(1e-12);
+            rel(&la.weight, &lb.weight).max(bias)
+        })
+        .fold(0.0, f64::max)
 }
 
 #[test]

@@ -2,15 +2,42 @@
 //! one-line-error contract.
 #![allow(dead_code)]
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the `sgntk` binary built for these tests.
-pub fn sgntk(args: &[&str]) -> Output {
+pub fn sgntk<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sgntk"))
         .args(args)
         .output()
         .expect("run sgntk")
+}
+
+/// The arguments of the command line `line`: its whitespace-separated words, with each word `{}`
+/// replaced by the next of `values` whole (so paths may hold spaces).
+pub fn argv(line: &str, values: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
+    let mut values = values.iter();
+    let args = line
+        .split_whitespace()
+        .map(|word| match word {
+            "{}" => {
+                let value: &OsStr = values.next().expect("fewer values than `{}`").as_ref();
+                value.to_os_string()
+            }
+            _ => OsString::from(word),
+        })
+        .collect();
+    assert!(
+        values.next().is_none(),
+        "more values than `{{}}` in `{line}`"
+    );
+    args
+}
+
+/// Runs `sgntk` with the command line `line`, its `{}` filled from `values` (see [`argv`]).
+pub fn sgntk_line(line: &str, values: &[&dyn AsRef<OsStr>]) -> Output {
+    sgntk(&argv(line, values))
 }
 
 /// A fresh scratch directory for one test (unique per test process and name).

@@ -1,25 +1,36 @@
 //! Every bad configuration gives a typed error with a message naming the problem.
 
+mod common;
+use common::{circle_task, flex};
+
 use nalgebra::DMatrix;
 use sgntk_model::{
-    data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, ModelError, SpecError,
+    train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, ModelError, SpecError,
     TrainConfig, TrainSet,
 };
 
-fn device() -> burn::tensor::Device {
-    BackendKind::Flex.device().unwrap()
-}
-
+/// The training task of these tests: 15 points on the circle.
 fn task() -> TrainSet {
-    let x = data::circle_points(&data::uniform_angles(15, 1));
-    TrainSet {
-        y: data::targets(&x),
-        x,
-    }
+    circle_task(15, 1)
 }
 
 fn init_err(config: MlpConfig) -> ModelError {
-    Ensemble::init(&config, 2, 0, &device()).unwrap_err()
+    Ensemble::init(&config, 2, 0, &flex()).unwrap_err()
+}
+
+/// One paper network of `width` with `activation` (seed 0) on flex.
+fn one_network(width: usize, activation: Activation) -> Ensemble {
+    Ensemble::init(&MlpConfig::paper(width, activation), 1, 0, &flex()).unwrap()
+}
+
+/// Gradient descent with learning rate `lr` for `steps` steps.
+fn gd(lr: f64, steps: usize) -> TrainConfig {
+    TrainConfig {
+        rule: LearningRule::Gd,
+        lr,
+        steps,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -54,19 +65,14 @@ fn bad_network_configs() {
     }
     let e = "erf:0".parse::<Activation>().unwrap_err();
     assert!(e.to_string().contains("must be a finite number > 0"), "{e}");
-    let e = Ensemble::init(&MlpConfig::paper(4, erf), 0, 0, &device()).unwrap_err();
+    let e = Ensemble::init(&MlpConfig::paper(4, erf), 0, 0, &flex()).unwrap_err();
     assert_eq!(e, ModelError::EmptyEnsemble);
 }
 
 #[test]
 fn bad_training_inputs() {
-    let mut ens = Ensemble::init(&MlpConfig::paper(4, Activation::Tanh), 1, 0, &device()).unwrap();
-    let ok = TrainConfig {
-        rule: LearningRule::Gd,
-        lr: 0.1,
-        steps: 3,
-        ..Default::default()
-    };
+    let mut ens = one_network(4, Activation::Tanh);
+    let ok = gd(0.1, 3);
     for lr in [0.0, -0.1, f64::INFINITY] {
         let cfg = TrainConfig { lr, ..ok.clone() };
         let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
@@ -111,13 +117,8 @@ fn bad_training_inputs() {
 
 #[test]
 fn divergence_names_the_step_and_suggests_a_smaller_rate() {
-    let mut ens = Ensemble::init(&MlpConfig::paper(64, Activation::Relu), 1, 0, &device()).unwrap();
-    let cfg = TrainConfig {
-        rule: LearningRule::Gd,
-        lr: 50.0,
-        steps: 500,
-        ..Default::default()
-    };
+    let mut ens = one_network(64, Activation::Relu);
+    let cfg = gd(50.0, 500);
     let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
     match &e {
         ModelError::NonFiniteLoss { step, lr, .. } => {

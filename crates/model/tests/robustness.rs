@@ -2,23 +2,19 @@
 //! that f32 cannot hold are rejected, and a diverged run is an error even when its loss stays
 //! finite.
 
+mod common;
+use common::{circle_task, flex};
+
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 use sgntk_model::{
-    data, init_member, train, Activation, BackendKind, Engine, Ensemble, LearningRule, MlpConfig,
+    init_member, train, Activation, BackendKind, Engine, Ensemble, LearningRule, MlpConfig,
     ModelError, SpecError, Surrogate, TrainConfig, TrainSet,
 };
 
-fn device() -> burn::tensor::Device {
-    BackendKind::Flex.device().unwrap()
-}
-
+/// The training task of these tests: 6 points on the circle.
 fn task() -> TrainSet {
-    let x = data::circle_points(&data::uniform_angles(6, 1));
-    TrainSet {
-        y: data::targets(&x),
-        x,
-    }
+    circle_task(6, 1)
 }
 
 proptest! {
@@ -103,7 +99,7 @@ fn absurd_sizes_fail_before_allocating() {
         .unwrap_err();
     assert!(e.to_string().contains("2^64"), "{e}");
     // --nets 1e9 of a small network
-    let e = Ensemble::init(&MlpConfig::paper(16, erf), 1_000_000_000, 0, &device()).unwrap_err();
+    let e = Ensemble::init(&MlpConfig::paper(16, erf), 1_000_000_000, 0, &flex()).unwrap_err();
     assert!(matches!(e, ModelError::Memory(_)), "{e}");
     assert!(e.to_string().contains("networks fit"), "{e}");
     // --steps 1e10 and usize::MAX: the loss curve
@@ -123,7 +119,7 @@ fn settings_that_overflow_f32_are_rejected() {
     let config = MlpConfig::paper(8, Activation::Sign);
     for engine in [Engine::Fused, Engine::Explicit] {
         for g in ["erf-prime:1e200", "erf-prime:1e20", "triangle:1e-30"] {
-            let mut ens = Ensemble::init(&config, 2, 0, &device()).unwrap();
+            let mut ens = Ensemble::init(&config, 2, 0, &flex()).unwrap();
             let cfg = TrainConfig {
                 rule: LearningRule::Sgl(g.parse().unwrap()),
                 lr: 0.1,
@@ -137,7 +133,7 @@ fn settings_that_overflow_f32_are_rejected() {
             );
             assert!(e.to_string().contains("f32"), "{e}");
         }
-        let mut ens = Ensemble::init(&config, 2, 0, &device()).unwrap();
+        let mut ens = Ensemble::init(&config, 2, 0, &flex()).unwrap();
         let cfg = TrainConfig {
             lr: 1e39,
             steps: 1,
@@ -151,7 +147,7 @@ fn settings_that_overflow_f32_are_rejected() {
 
 #[test]
 fn inputs_that_overflow_f32_are_rejected() {
-    let ens = Ensemble::init(&MlpConfig::paper(4, Activation::Relu), 2, 0, &device()).unwrap();
+    let ens = Ensemble::init(&MlpConfig::paper(4, Activation::Relu), 2, 0, &flex()).unwrap();
     let x = DMatrix::from_row_slice(2, 2, &[0.5, 0.5, 1e39, 1e39]);
     let e = ens.predict(&x).unwrap_err();
     assert!(
@@ -173,7 +169,7 @@ fn nan_parameters_are_detected_by_every_engine() {
     let mut params: Vec<_> = (0..2).map(|k| init_member(&config, 0, k)).collect();
     params[1][0].weight[(3, 1)] = f64::NAN;
     for engine in [Engine::Fused, Engine::Explicit, Engine::Autodiff] {
-        let mut ens = Ensemble::from_host(&config, &params, &device()).unwrap();
+        let mut ens = Ensemble::from_host(&config, &params, &flex()).unwrap();
         let cfg = TrainConfig {
             rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
             lr: 0.1,
@@ -189,7 +185,7 @@ fn nan_parameters_are_detected_by_every_engine() {
             "{engine:?}: {e}"
         );
     }
-    let ens = Ensemble::from_host(&config, &params, &device()).unwrap();
+    let ens = Ensemble::from_host(&config, &params, &flex()).unwrap();
     let e = ens.check_parameters_finite(7).unwrap_err();
     assert_eq!(
         e,

@@ -117,18 +117,17 @@ fn sgl_through_time_fits_the_circle_task() {
 #[test]
 fn bad_lif_settings_are_errors() {
     let device = BackendKind::Flex.device().unwrap();
-    let mut cfg = SnnConfig::new(8, 3);
-    cfg.beta = 1.5;
-    assert!(Snn::init(&cfg, 0, &device)
-        .unwrap_err()
-        .to_string()
-        .contains("beta"));
-    let mut cfg = SnnConfig::new(8, 3);
-    cfg.theta = 0.0;
-    assert!(Snn::init(&cfg, 0, &device)
-        .unwrap_err()
-        .to_string()
-        .contains("theta"));
+    let init_error = |cfg: &SnnConfig| Snn::init(cfg, 0, &device).unwrap_err().to_string();
+    let beta = SnnConfig {
+        beta: 1.5,
+        ..SnnConfig::new(8, 3)
+    };
+    assert!(init_error(&beta).contains("beta"));
+    let theta = SnnConfig {
+        theta: 0.0,
+        ..SnnConfig::new(8, 3)
+    };
+    assert!(init_error(&theta).contains("theta"));
     assert!(Snn::init(&SnnConfig::new(8, 0), 0, &device).is_err());
     let snn = Snn::init(&SnnConfig::new(8, 2), 0, &device).unwrap();
     assert!(snn.predict(&DMatrix::zeros(3, 3)).is_err());

@@ -34,6 +34,21 @@ struct Setup {
     y: DMatrix<f64>,
 }
 
+impl Setup {
+    /// The GP prediction at the test points after training for `time`.
+    fn predict(&self, time: TrainTime) -> GpPrediction {
+        predict(
+            &self.k_xx, &self.k_tx, &self.s_xx, &self.s_tx, &self.s_tt, &self.y, time,
+        )
+        .unwrap()
+    }
+}
+
+/// Training for time `t` with learning rate `lr`, in continuous time or in `discrete` steps.
+fn finite(t: f64, lr: f64, discrete: bool) -> TrainTime {
+    TrainTime::Finite { t, lr, discrete }
+}
+
 /// SG-NTK of a sign network (asymmetric K) or NTK of erf, training points of different norms.
 fn setup(spec: &KernelSpec, kind: KernelKind) -> Setup {
     let train: Vec<f64> = (0..8).map(|i| -3.0 + 0.77 * i as f64).collect();
@@ -103,29 +118,17 @@ fn diff(a: &GpPrediction, b: &GpPrediction) -> (f64, f64) {
 fn finite_time_converges_to_infinite_time() {
     for (spec, kind) in specs() {
         let s = setup(&spec, kind);
-        let run = |time| predict(&s.k_xx, &s.k_tx, &s.s_xx, &s.s_tx, &s.s_tt, &s.y, time).unwrap();
-        let inf = run(TrainTime::Infinite);
+        let inf = s.predict(TrainTime::Infinite);
         let mut last = f64::INFINITY;
         for t in [1e1, 1e3, 1e5, 1e7] {
-            let (dm, dc) = diff(
-                &run(TrainTime::Finite {
-                    t,
-                    lr: 0.1,
-                    discrete: false,
-                }),
-                &inf,
-            );
+            let (dm, dc) = diff(&s.predict(finite(t, 0.1, false)), &inf);
             assert!(dm.max(dc) <= last + 1e-12, "t {t}: not converging");
             last = dm.max(dc);
         }
         println!("{} {kind:?}: |t=1e7 − t=∞| {last:.1e}", spec.activation);
         assert!(last < 1e-6);
         // t = 0: mean 0, covariance = prior Σ
-        let p0 = run(TrainTime::Finite {
-            t: 0.0,
-            lr: 0.1,
-            discrete: false,
-        });
+        let p0 = s.predict(finite(0.0, 0.1, false));
         assert!(p0.mean.abs().max() < 1e-14 && (&p0.cov - &s.s_tt).abs().max() < 1e-13);
     }
 }
@@ -160,20 +163,7 @@ fn finite_time_matches_the_function_space_ode() {
     for (spec, kind) in specs() {
         let s = setup(&spec, kind);
         let (t, lr) = (150.0, 0.1);
-        let p = predict(
-            &s.k_xx,
-            &s.k_tx,
-            &s.s_xx,
-            &s.s_tx,
-            &s.s_tt,
-            &s.y,
-            TrainTime::Finite {
-                t,
-                lr,
-                discrete: false,
-            },
-        )
-        .unwrap();
+        let p = s.predict(finite(t, lr, false));
         let (dm, dc) = diff(&p, &ode(&s, t, lr, 3000));
         println!(
             "{} {kind:?}: matrix exponential vs RK4 ODE at t = {t}: mean {dm:.1e}, cov {dc:.1e}",
@@ -182,20 +172,7 @@ fn finite_time_matches_the_function_space_ode() {
         assert!(dm < 1e-6 && dc < 1e-6);
         // discrete steps vs explicit iteration f ← f − (η/d) K(·, X)(f(X) − Y)
         let steps = 40;
-        let p = predict(
-            &s.k_xx,
-            &s.k_tx,
-            &s.s_xx,
-            &s.s_tx,
-            &s.s_tt,
-            &s.y,
-            TrainTime::Finite {
-                t: steps as f64,
-                lr,
-                discrete: true,
-            },
-        )
-        .unwrap();
+        let p = s.predict(finite(steps as f64, lr, true));
         let d = s.k_xx.nrows();
         let c = lr / d as f64;
         let mut g = DMatrix::<f64>::identity(d, d);
@@ -212,20 +189,7 @@ fn finite_time_matches_the_function_space_ode() {
         let (dm, dc) = diff(&p, &it);
         assert!(dm < 1e-10 && dc < 1e-10, "discrete: {dm:e} {dc:e}");
         // and the discrete and continuous forms agree closely at η = 0.1
-        let pc = predict(
-            &s.k_xx,
-            &s.k_tx,
-            &s.s_xx,
-            &s.s_tx,
-            &s.s_tt,
-            &s.y,
-            TrainTime::Finite {
-                t: steps as f64,
-                lr,
-                discrete: false,
-            },
-        )
-        .unwrap();
+        let pc = s.predict(finite(steps as f64, lr, false));
         assert!(diff(&p, &pc).0 < 1e-2);
     }
 }

@@ -24,10 +24,51 @@ fn max_rel(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
 
 const KINDS: [KernelKind; 3] = [KernelKind::Nngp, KernelKind::Ntk, KernelKind::SgNtk];
 
+/// The largest relative error recorded so far.
+#[derive(Default)]
+struct WorstError(f64);
+
+impl WorstError {
+    /// Asserts `err < tol` (showing `what` otherwise) and keeps it if it is the largest yet.
+    fn record(&mut self, err: f64, tol: f64, what: std::fmt::Arguments) {
+        assert!(err < tol, "{what}");
+        self.0 = self.0.max(err);
+    }
+
+    /// Prints the largest error under the heading `what`.
+    fn report(&self, what: &str) {
+        println!("{what}: max rel err {:.2e}", self.0);
+    }
+}
+
+/// `spec`'s `kind` kernel on `x`, computed by `method`.
+fn kernel_by(
+    spec: &KernelSpec,
+    method: Method,
+    kind: KernelKind,
+    x: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    kernel_matrix(&spec.with_method(method), kind, x, x).unwrap()
+}
+
+/// [`max_rel`] of tensor Gauss–Hermite quadrature of `degree` against `reference`.
+fn gauss_hermite_error(
+    spec: &KernelSpec,
+    kind: KernelKind,
+    x: &DMatrix<f64>,
+    degree: usize,
+    reference: &DMatrix<f64>,
+) -> f64 {
+    max_rel(
+        &kernel_by(spec, Method::Quadrature { degree }, kind, x),
+        reference,
+    )
+}
+
 #[test]
 fn erf_m_closed_forms_match_adaptive_2d_quadrature() {
     let x = points();
-    let mut worst: f64 = 0.0;
+    let mut worst = WorstError::default();
     for m in [2.0, 5.0] {
         for a in [1.0, 3.0] {
             let spec = KernelSpec::paper(Activation::Erf { m }, Surrogate::ErfPrime { a });
@@ -36,15 +77,13 @@ fn erf_m_closed_forms_match_adaptive_2d_quadrature() {
                     continue;
                 }
                 let exact = kernel_matrix(&spec, kind, &x, &x).unwrap();
-                let quad =
-                    kernel_matrix(&spec.with_method(Method::Adaptive), kind, &x, &x).unwrap();
+                let quad = kernel_by(&spec, Method::Adaptive, kind, &x);
                 let err = max_rel(&quad, &exact);
-                assert!(err < 1e-10, "m {m} a {a} {kind:?}: {err:e}");
-                worst = worst.max(err);
+                worst.record(err, 1e-10, format_args!("m {m} a {a} {kind:?}: {err:e}"));
             }
         }
     }
-    println!("closed vs adaptive 2-D quadrature, erf m = 2, 5: max rel err {worst:.2e}");
+    worst.report("closed vs adaptive 2-D quadrature, erf m = 2, 5");
 }
 
 #[test]
@@ -52,38 +91,19 @@ fn gauss_hermite_2d_converges_to_the_closed_forms() {
     let x = points();
     // smooth on the Gaussian's scale: degree 64 reaches 1e-8
     let spec = KernelSpec::paper(Activation::Erf { m: 0.5 }, Surrogate::ErfPrime { a: 0.5 });
-    let mut worst: f64 = 0.0;
+    let mut worst = WorstError::default();
     for kind in KINDS {
         let exact = kernel_matrix(&spec, kind, &x, &x).unwrap();
-        let gh = kernel_matrix(
-            &spec.with_method(Method::Quadrature { degree: 64 }),
-            kind,
-            &x,
-            &x,
-        )
-        .unwrap();
-        let err = max_rel(&gh, &exact);
-        assert!(err < 1e-8, "m 0.5 {kind:?}: {err:e}");
-        worst = worst.max(err);
+        let err = gauss_hermite_error(&spec, kind, &x, 64, &exact);
+        worst.record(err, 1e-8, format_args!("m 0.5 {kind:?}: {err:e}"));
     }
-    println!("Gauss-Hermite degree 64, erf m = 0.5: max rel err {worst:.2e}");
+    worst.report("Gauss-Hermite degree 64, erf m = 0.5");
     // m = 2: erf(2u) is too sharp for tensor Gauss–Hermite at degree 64 (see Method::Adaptive);
     // it still converges
     let spec = KernelSpec::paper(Activation::Erf { m: 2.0 }, Surrogate::ErfPrime { a: 1.0 });
     for kind in KINDS {
         let exact = kernel_matrix(&spec, kind, &x, &x).unwrap();
-        let e = |deg| {
-            max_rel(
-                &kernel_matrix(
-                    &spec.with_method(Method::Quadrature { degree: deg }),
-                    kind,
-                    &x,
-                    &x,
-                )
-                .unwrap(),
-                &exact,
-            )
-        };
+        let e = |deg| gauss_hermite_error(&spec, kind, &x, deg, &exact);
         let (e32, e64, e128) = (e(32), e(64), e(128));
         println!(
             "Gauss-Hermite, erf m = 2, {kind:?}: deg 32 {e32:.1e}, 64 {e64:.1e}, 128 {e128:.1e}"
@@ -104,7 +124,7 @@ fn sign_and_erf_m_with_erf_prime_through_the_1d_path_equal_s76() {
     let auto = Method::default();
     // erf-prime as an opaque pointwise surrogate forces the 1-D expectation E_Y[σ̃(Y)] (S78/S80)
     let opaque = ScalarFn::Surrogate(Surrogate::ErfPrime { a: 1.0 });
-    let mut worst: f64 = 0.0;
+    let mut worst = WorstError::default();
     for (l11, l12, l22) in [
         (0.51, 0.2, 0.7),
         (2.01, -1.3, 1.2),
@@ -116,11 +136,11 @@ fn sign_and_erf_m_with_erf_prime_through_the_1d_path_equal_s76() {
             let got = pair_expectation(&delta, &opaque, l11, l12, l22, auto, &rule);
             let want = s76(s, l11, l12, l22);
             let err = ((got - want) / want).abs();
-            assert!(
-                err < 1e-10,
-                "Λ ({l11}, {l12}, {l22}) s {s}: {got} vs {want}"
+            worst.record(
+                err,
+                1e-10,
+                format_args!("Λ ({l11}, {l12}, {l22}) s {s}: {got} vs {want}"),
             );
-            worst = worst.max(err);
         }
     }
     // S79 on the diagonal: √(2/π) Λ^(−1/2) σ̃(0) for any bounded σ̃
@@ -142,13 +162,13 @@ fn sign_and_erf_m_with_erf_prime_through_the_1d_path_equal_s76() {
         let want = (2.0 / PI).sqrt() / l.sqrt() * g.eval(&Activation::Sign, 0.0);
         assert!(((got - want) / want).abs() < 1e-14, "{g}: {got} vs {want}");
     }
-    println!("sign/erf_m + erf-prime via the 1-D path vs S76: max rel err {worst:.2e}");
+    worst.report("sign/erf_m + erf-prime via the 1-D path vs S76");
 }
 
 #[test]
 fn finite_m_formula_with_kinked_surrogates_matches_2d_quadrature() {
     let rule = GaussHermiteRule::new(8).unwrap();
-    let mut worst: f64 = 0.0;
+    let mut worst = WorstError::default();
     for g in [
         Surrogate::Triangle { w: 0.5 },
         Surrogate::Boxcar { w: 0.3 },
@@ -174,18 +194,17 @@ fn finite_m_formula_with_kinked_surrogates_matches_2d_quadrature() {
                     &g.kinks(),
                 );
                 let err = ((closed - quad) / quad).abs();
-                assert!(err < 1e-10, "{g} m {m}: {closed} vs {quad}");
-                worst = worst.max(err);
+                worst.record(err, 1e-10, format_args!("{g} m {m}: {closed} vs {quad}"));
             }
         }
     }
-    println!("finite-m 1-D formula vs 2-D adaptive quadrature, kinked surrogates: max rel err {worst:.2e}");
+    worst.report("finite-m 1-D formula vs 2-D adaptive quadrature, kinked surrogates");
 }
 
 #[test]
 fn other_activations_match_quadrature() {
     let x = points();
-    let mut worst: f64 = 0.0;
+    let mut worst = WorstError::default();
     // relu (arc-cosine closed forms), step (affine sign), tanh (Gauss–Hermite fallback), erf with
     // kinked surrogates (1-D formula) — each against the nested adaptive quadrature
     let cases = [
@@ -224,10 +243,9 @@ fn other_activations_match_quadrature() {
         let spec = KernelSpec::paper(act, g);
         for kind in kinds {
             let auto = kernel_matrix(&spec, kind, &x, &x).unwrap();
-            let quad = kernel_matrix(&spec.with_method(Method::Adaptive), kind, &x, &x).unwrap();
+            let quad = kernel_by(&spec, Method::Adaptive, kind, &x);
             let err = max_rel(&auto, &quad);
-            assert!(err < 1e-9, "{act} {g} {kind:?}: {err:e}");
-            worst = worst.max(err);
+            worst.record(err, 1e-9, format_args!("{act} {g} {kind:?}: {err:e}"));
         }
     }
     // tanh has no closed form (Auto = adaptive); tensor Gauss–Hermite converges to it slowly at
@@ -235,18 +253,7 @@ fn other_activations_match_quadrature() {
     let spec = KernelSpec::paper(Activation::Tanh, Surrogate::Sigmoid { k: 2.0 });
     for kind in KINDS {
         let quad = kernel_matrix(&spec, kind, &x, &x).unwrap();
-        let e = |deg| {
-            max_rel(
-                &kernel_matrix(
-                    &spec.with_method(Method::Quadrature { degree: deg }),
-                    kind,
-                    &x,
-                    &x,
-                )
-                .unwrap(),
-                &quad,
-            )
-        };
+        let e = |deg| gauss_hermite_error(&spec, kind, &x, deg, &quad);
         let (e64, e128) = (e(64), e(128));
         println!("tanh {kind:?}: Gauss-Hermite degree 64 {e64:.1e}, 128 {e128:.1e}");
         assert!(
@@ -262,7 +269,5 @@ fn other_activations_match_quadrature() {
     let s3 = s1.map(|v| v + 0.02);
     let i3 = s3.clone() + s1.map(|v| v + 0.01) + s1;
     assert!(max_rel(&nngp, &s3) < 1e-14 && max_rel(&ntk, &i3) < 1e-14);
-    println!(
-        "relu/step/tanh/identity/kinked surrogates vs adaptive quadrature: max rel err {worst:.2e}"
-    );
+    worst.report("relu/step/tanh/identity/kinked surrogates vs adaptive quadrature");
 }

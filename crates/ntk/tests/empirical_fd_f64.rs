@@ -1,16 +1,17 @@
 //! f64 on flex: the generic empirical NTK equals J·Jᵀ with J from central finite differences of
 //! the network output. (Own test binary: the float dtype is configured once per process.)
 
-use burn::tensor::{Device, FloatDType};
+#[path = "../../model/tests/common/finite_differences.rs"]
+mod finite_differences;
+use finite_differences::{central_differences, f64_flex_autodiff};
+
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, Ensemble, Mlp, MlpConfig};
 use sgntk_ntk::empirical::{jacobian_kernel, KernelPair};
 
 #[test]
 fn generic_ntk_matches_finite_difference_jacobian() {
-    let mut base = Device::flex();
-    base.configure(FloatDType::F64).unwrap();
-    let device = base.autodiff();
+    let device = f64_flex_autodiff();
     let config = MlpConfig::new(vec![2, 5, 4, 1], Activation::Erf { m: 2.0 });
     let p = sgntk_model::init_member(&config, 5, 0);
     let mlp = Mlp(Ensemble::from_host(&config, std::slice::from_ref(&p), &device).unwrap());
@@ -22,26 +23,8 @@ fn generic_ntk_matches_finite_difference_jacobian() {
             .unwrap()
             .remove(0)
     };
-    let eps = 1e-6;
-    let mut cols = vec![];
-    for l in 0..config.depth() {
-        let (r, c) = p[l].weight.shape();
-        // parameter order of the generic path: W^l row-major, then b^l
-        for i in 0..r {
-            for j in 0..c {
-                let (mut a, mut b) = (p.clone(), p.clone());
-                a[l].weight[(i, j)] += eps;
-                b[l].weight[(i, j)] -= eps;
-                cols.push((f(&a) - f(&b)) / (2.0 * eps));
-            }
-        }
-        for i in 0..r {
-            let (mut a, mut b) = (p.clone(), p.clone());
-            a[l].bias[i] += eps;
-            b[l].bias[i] -= eps;
-            cols.push((f(&a) - f(&b)) / (2.0 * eps));
-        }
-    }
+    // columns in the parameter order of the generic path: per layer, W^l row-major, then b^l
+    let cols = central_differences(&p, 1e-6, f);
     let jac = DMatrix::from_fn(3, cols.len(), |i, j| cols[j][(i, 0)]);
     let want = &jac * jac.transpose();
     let got = jacobian_kernel(&mlp, &x, &x, KernelPair::NTK).unwrap();

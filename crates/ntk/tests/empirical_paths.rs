@@ -1,5 +1,8 @@
 //! Structured vs generic empirical kernels, and convergence to the infinite-width limit.
 
+mod common;
+use common::assert_mse_falls_like_one_over_width;
+
 use std::f64::consts::PI;
 
 use sgntk_model::nalgebra::DMatrix;
@@ -119,6 +122,22 @@ fn analytic_slice(x0: &DMatrix<f64>, xs: &DMatrix<f64>, m: f64, sg: bool) -> DMa
     })
 }
 
+/// The empirical kernels of members `members` of the seed-77 ensemble of `config` on flex.
+fn member_kernels(
+    config: &MlpConfig,
+    members: std::ops::Range<usize>,
+    pair: KernelPair,
+    x0: &DMatrix<f64>,
+    xs: &DMatrix<f64>,
+) -> Vec<DMatrix<f64>> {
+    let device = BackendKind::Flex.device().unwrap();
+    let params: Vec<HostParams> = members
+        .map(|k| sgntk_model::init_member(config, 77, k))
+        .collect();
+    let ens = Ensemble::from_host(config, &params, &device).unwrap();
+    empirical_kernel(&ens, x0, xs, pair).unwrap()
+}
+
 fn kernels(
     width: usize,
     m: f64,
@@ -127,13 +146,22 @@ fn kernels(
     x0: &DMatrix<f64>,
     xs: &DMatrix<f64>,
 ) -> Vec<DMatrix<f64>> {
-    let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(width, Activation::Erf { m });
-    let params: Vec<HostParams> = (0..nets)
-        .map(|k| sgntk_model::init_member(&config, 77, k))
-        .collect();
-    let ens = Ensemble::from_host(&config, &params, &device).unwrap();
-    empirical_kernel(&ens, x0, xs, pair).unwrap()
+    member_kernels(&config, 0..nets, pair, x0, xs)
+}
+
+/// Asserts that every entry of the one-row `mean` is within 5 % of `want`, relative to `want`.
+fn assert_within_5_percent(mean: &DMatrix<f64>, want: &DMatrix<f64>, what: &str) {
+    for j in 0..want.ncols() {
+        let r = (mean[(0, j)] - want[(0, j)]).abs() / want[(0, j)].abs();
+        assert!(
+            r < 0.05,
+            "{what}angle {j}: {} vs {} ({:.1}%)",
+            mean[(0, j)],
+            want[(0, j)],
+            100.0 * r
+        );
+    }
 }
 
 fn check_wide_mean(m: f64, sg: bool) {
@@ -147,16 +175,7 @@ fn check_wide_mean(m: f64, sg: bool) {
     };
     let mean = ensemble_mean(&kernels(2048, m, 8, pair, &x0, &xs));
     let want = analytic_slice(&x0, &xs, m, sg);
-    for j in 0..xs.nrows() {
-        let r = (mean[(0, j)] - want[(0, j)]).abs() / want[(0, j)].abs();
-        assert!(
-            r < 0.05,
-            "m={m} sg={sg} angle {j}: {} vs {} ({:.1}%)",
-            mean[(0, j)],
-            want[(0, j)],
-            100.0 * r
-        );
-    }
+    assert_within_5_percent(&mean, &want, &format!("m={m} sg={sg} "));
 }
 
 #[test]
@@ -186,27 +205,14 @@ fn wide_ensemble_mean_matches_analytic_ntk_erf5() {
         rel(&lib, &closed) < 1e-12,
         "library {lib} vs closed form {closed}"
     );
-    let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(2048, Activation::Erf { m: 5.0 });
     let mut all = Vec::new();
     for chunk in 0..8 {
-        let params: Vec<HostParams> = (8 * chunk..8 * chunk + 8)
-            .map(|k| sgntk_model::init_member(&config, 77, k))
-            .collect();
-        let ens = Ensemble::from_host(&config, &params, &device).unwrap();
-        all.extend(empirical_kernel(&ens, &x0, &xs, KernelPair::NTK).unwrap());
+        let members = 8 * chunk..8 * chunk + 8;
+        all.extend(member_kernels(&config, members, KernelPair::NTK, &x0, &xs));
     }
     let mean = ensemble_mean(&all);
-    for j in 0..xs.nrows() {
-        let r = (mean[(0, j)] - lib[(0, j)]).abs() / lib[(0, j)].abs();
-        assert!(
-            r < 0.05,
-            "angle {j}: {} vs {} ({:.1}%)",
-            mean[(0, j)],
-            lib[(0, j)],
-            100.0 * r
-        );
-    }
+    assert_within_5_percent(&mean, &lib, "");
 }
 
 #[test]
@@ -219,25 +225,15 @@ fn mse_to_analytic_kernel_falls_like_one_over_width() {
             (true, KernelPair::sg_ntk(Surrogate::ErfPrime { a: 1.0 })),
         ] {
             let want = analytic_slice(&x0, &xs, m, sg);
-            let pts: Vec<(f64, f64)> = widths
+            let mse_by_width: Vec<f64> = widths
                 .iter()
                 .map(|&n| {
                     let nets = if n <= 512 { 32 } else { 8 };
                     let ks = kernels(n, m, nets, pair, &x0, &xs);
-                    let avg = ks.iter().map(|k| mse(k, &want)).sum::<f64>() / nets as f64;
-                    ((n as f64).ln(), avg.ln())
+                    ks.iter().map(|k| mse(k, &want)).sum::<f64>() / nets as f64
                 })
                 .collect();
-            let (mx, my) = (
-                pts.iter().map(|p| p.0).sum::<f64>() / pts.len() as f64,
-                pts.iter().map(|p| p.1).sum::<f64>() / pts.len() as f64,
-            );
-            let slope = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>()
-                / pts.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>();
-            assert!(
-                (-1.3..=-0.7).contains(&slope),
-                "m={m} sg={sg}: log-log slope {slope:.3}"
-            );
+            assert_mse_falls_like_one_over_width(&format!("m={m} sg={sg}"), &widths, &mse_by_width);
         }
     }
 }

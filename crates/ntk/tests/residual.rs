@@ -3,6 +3,9 @@
 //! against empirical kernels as the width grows (NTK of erf:2, surrogate kernel of sign), and
 //! SGL training through the generic path.
 
+mod common;
+use common::assert_mse_falls_like_one_over_width;
+
 use sgntk_model::nalgebra::{DMatrix, DVector};
 use sgntk_model::{
     data, train_flat, Activation, BackendKind, LearningRule, ResidualConfig, ResidualNet,
@@ -139,15 +142,6 @@ fn mse_by_width(act: Activation, pair: KernelPair, kind: KernelKind, widths: &[u
         .collect()
 }
 
-fn loglog_slope(x: &[f64], y: &[f64]) -> f64 {
-    let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
-    let ly: Vec<f64> = y.iter().map(|v| v.ln()).collect();
-    let (mx, my) = (lx.iter().sum::<f64>() / 3.0, ly.iter().sum::<f64>() / 3.0);
-    let sxy: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let sxx: f64 = lx.iter().map(|a| (a - mx).powi(2)).sum();
-    sxy / sxx
-}
-
 #[test]
 fn empirical_kernels_approach_the_analytic_ones_as_width_grows() {
     // The empirical kernel fluctuates around its limit with variance O(1/n), so the MSE falls
@@ -155,7 +149,6 @@ fn empirical_kernels_approach_the_analytic_ones_as_width_grows() {
     // with 6 networks the slope of the erf:2 NTK came out -0.78, with 12 of another seed -1.02:
     // the MSE of a few networks is heavy-tailed).
     let widths = [32usize, 128, 512];
-    let w: Vec<f64> = widths.iter().map(|&n| n as f64).collect();
     let ntk = mse_by_width(
         Activation::Erf { m: 2.0 },
         KernelPair::NTK,
@@ -173,12 +166,7 @@ fn empirical_kernels_approach_the_analytic_ones_as_width_grows() {
     };
     let sign = mse_by_width(Activation::Sign, pair, both, &widths);
     for (name, mse) in [("erf:2 NTK", &ntk), ("sign, erf' on both sides", &sign)] {
-        let slope = loglog_slope(&w, mse);
-        println!("residual {name}: MSE {mse:?}, slope {slope:.3}");
-        assert!(
-            (-1.3..=-0.7).contains(&slope),
-            "{name}: slope {slope}, MSE {mse:?}"
-        );
+        assert_mse_falls_like_one_over_width(&format!("residual {name}"), &widths, mse);
     }
 }
 

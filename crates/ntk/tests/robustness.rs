@@ -40,7 +40,8 @@ fn max_diff(a: &GpPrediction, b: &GpPrediction) -> f64 {
 fn huge_times_and_learning_rates_give_the_infinite_time_limit() {
     let (spec, xtr, y, xte) = setup();
     for kind in [KernelKind::SgNtk, KernelKind::Ntk] {
-        let inf = gp_predict(&spec, kind, &xtr, &y, &xte, TrainTime::Infinite).unwrap();
+        let run = |time| gp_predict(&spec, kind, &xtr, &y, &xte, time).unwrap();
+        let inf = run(TrainTime::Infinite);
         for (t, lr, discrete) in [
             (1e40, 0.1, false),
             (f64::MAX, 0.1, false),
@@ -49,15 +50,7 @@ fn huge_times_and_learning_rates_give_the_infinite_time_limit() {
             (1e300, 0.5, true),
         ] {
             let start = Instant::now();
-            let p = gp_predict(
-                &spec,
-                kind,
-                &xtr,
-                &y,
-                &xte,
-                TrainTime::Finite { t, lr, discrete },
-            )
-            .unwrap();
+            let p = run(TrainTime::Finite { t, lr, discrete });
             assert!(start.elapsed().as_secs_f64() < 5.0, "t {t} lr {lr}: slow");
             let d = max_diff(&p, &inf);
             assert!(
@@ -66,19 +59,11 @@ fn huge_times_and_learning_rates_give_the_infinite_time_limit() {
             );
         }
         // Moderate times still decay smoothly (and differ from t = ∞).
-        let p = gp_predict(
-            &spec,
-            kind,
-            &xtr,
-            &y,
-            &xte,
-            TrainTime::Finite {
-                t: 3.0,
-                lr: 0.1,
-                discrete: false,
-            },
-        )
-        .unwrap();
+        let p = run(TrainTime::Finite {
+            t: 3.0,
+            lr: 0.1,
+            discrete: false,
+        });
         assert!(max_diff(&p, &inf) > 1e-3);
     }
 }
