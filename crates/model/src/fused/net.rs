@@ -6,7 +6,8 @@ use super::kernels::{
     untranspose, RankUpdate, Transposed,
 };
 use super::lanes::{Lane, LANES};
-use super::simd::{Portable, Simd16};
+pub use super::simd::Isa;
+use super::simd::{Kernel, Simd16};
 use crate::activation::{Activation, Surrogate};
 use crate::mlp::MlpConfig;
 
@@ -611,15 +612,17 @@ pub fn effective(isa: Isa, shape: &Shape, net: &HostNet) -> HostNet {
     if out.pending.iter().all(|p| p.slots == 0) {
         return out;
     }
-    let _flush = FlushDenormals::new();
-    match isa {
-        // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::fold_avx512(shape, &mut out) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::fold_avx2(shape, &mut out) },
-        _ => fold_all::<Portable, 4>(shape, &mut out),
+    /// [`fold_all`] as a [`Kernel`].
+    struct Fold<'a>(&'a Shape, &'a mut HostNet);
+    impl Kernel for Fold<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn run<V: Simd16, const R: usize>(self) {
+            fold_all::<V, R>(self.0, self.1)
+        }
     }
+    let _flush = FlushDenormals::new();
+    isa.run(Fold(shape, &mut out));
     out
 }
 
@@ -712,51 +715,6 @@ fn managed_forward<S: Simd16, const R: usize>(
     }
 }
 
-/// The instruction sets the step is compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// x86-64 with AVX-512F (and FMA).
-    Avx512,
-    /// x86-64 with AVX2 and FMA.
-    Avx2,
-    /// Any CPU: plain arrays, separate multiply and add.
-    Portable,
-}
-
-impl Isa {
-    /// The fastest instruction set this CPU supports.
-    pub fn detect() -> Isa {
-        Isa::supported()[0]
-    }
-
-    /// Whether this CPU can run `self` (feature detection is cached by std).
-    pub fn is_supported(self) -> bool {
-        match self {
-            Isa::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// Every instruction set this CPU can run (for tests that compare them).
-    pub fn supported() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2, Isa::Portable]
-            .into_iter()
-            .filter(|isa| isa.is_supported())
-            .collect()
-    }
-}
-
 /// One training step (see [`step_body`]) on the given instruction set; returns the loss
 /// before the step.
 ///
@@ -771,16 +729,33 @@ pub fn step(
     work: &mut Work,
     lr: f32,
 ) -> f64 {
-    assert!(isa.is_supported(), "{isa:?} is not supported here");
-    let _flush = FlushDenormals::new();
-    match isa {
-        // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::step_avx512(shape, rule, plan, net, work, lr) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::step_avx2(shape, rule, plan, net, work, lr) },
-        _ => step_body::<Portable, 4>(shape, rule, plan, net, work, lr),
+    /// [`step_body`] as a [`Kernel`].
+    struct Step<'a> {
+        shape: &'a Shape,
+        rule: &'a StepRule,
+        plan: &'a Plan,
+        net: &'a mut HostNet,
+        work: &'a mut Work,
+        lr: f32,
     }
+    impl Kernel for Step<'_> {
+        type Output = f64;
+        #[inline(always)]
+        fn run<V: Simd16, const R: usize>(self) -> f64 {
+            step_body::<V, R>(
+                self.shape, self.rule, self.plan, self.net, self.work, self.lr,
+            )
+        }
+    }
+    let _flush = FlushDenormals::new();
+    isa.run(Step {
+        shape,
+        rule,
+        plan,
+        net,
+        work,
+        lr,
+    })
 }
 
 /// Flushes subnormal results and inputs to zero (x86 MXCSR FTZ + DAZ) while alive, restoring
@@ -829,45 +804,5 @@ mod mxcsr {
     pub fn set(csr: u32) {
         // SAFETY: ldmxcsr loads a valid local; only rounding/flush/mask bits are changed.
         unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly)) };
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::*;
-    use crate::fused::simd::{Avx2, Avx512};
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn step_avx512(
-        shape: &Shape,
-        rule: &StepRule,
-        plan: &Plan,
-        net: &mut HostNet,
-        work: &mut Work,
-        lr: f32,
-    ) -> f64 {
-        step_body::<Avx512, 8>(shape, rule, plan, net, work, lr)
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn fold_avx512(shape: &Shape, net: &mut HostNet) {
-        fold_all::<Avx512, 8>(shape, net)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn fold_avx2(shape: &Shape, net: &mut HostNet) {
-        fold_all::<Avx2, 4>(shape, net)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn step_avx2(
-        shape: &Shape,
-        rule: &StepRule,
-        plan: &Plan,
-        net: &mut HostNet,
-        work: &mut Work,
-        lr: f32,
-    ) -> f64 {
-        step_body::<Avx2, 4>(shape, rule, plan, net, work, lr)
     }
 }

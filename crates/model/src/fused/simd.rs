@@ -1,11 +1,14 @@
-//! A 16-float vector with the handful of operations the fused kernels need, implemented for
-//! AVX-512 (one register), AVX2 (two registers) and plain arrays (any CPU).
+//! The vector type of the fused kernels and the run-time choice of instruction set.
 //!
-//! The x86 implementations use `std::arch` intrinsics; they are only instantiated inside
-//! functions compiled with the matching `#[target_feature]` and entered after run-time feature
-//! detection (see `super::step`), which is what makes their `unsafe` blocks sound. That is why
-//! this module is crate-private: outside code could call the safe `splat`/`fmadd` of
-//! [`Avx512`] or [`Avx2`] on a CPU without those instructions.
+//! The kernels are written once, generic over [`Simd16`] (16 f32 lanes with load, store, splat,
+//! multiply-add and add) and a register-row count `R`. [`Block`] implements `Simd16` on any
+//! [`macerator`] backend as `N` native vectors of `16 / N` lanes: one AVX-512 register, two AVX2
+//! registers, four NEON or SSE4.2 registers, eight of the scalar fallback's 2-lane registers.
+//! [`Isa::run`] enters a [`Kernel`] through macerator's dispatch, which compiles it with the
+//! backend's target features; that, and only that, is what makes the intrinsics sound, so this
+//! module is crate-private.
+
+use macerator::{Arch, Scalar, Simd, VMulAdd, Vector, WithSimd};
 
 /// 16 f32 values in registers.
 pub trait Simd16: Copy {
@@ -21,110 +24,209 @@ pub trait Simd16: Copy {
     unsafe fn store(self, p: *mut f32);
     /// All lanes `x`.
     fn splat(x: f32) -> Self;
-    /// `a · b + c` lane-wise (fused where the CPU has FMA).
+    /// `a · b + c` lane-wise (one rounding where the CPU has FMA, else multiply then add).
     fn fmadd(a: Self, b: Self, c: Self) -> Self;
     /// `a + b` lane-wise.
     fn add(a: Self, b: Self) -> Self;
 }
 
-/// Plain arrays: any CPU (the compiler vectorizes what it can).
-#[derive(Clone, Copy)]
-pub struct Portable([f32; 16]);
+/// 16 lanes as `N` vectors of backend `S` (`N · lanes(S) = 16`, checked by [`Isa::run`]).
+pub struct Block<S: Simd, const N: usize>([Vector<S, f32>; N]);
 
-impl Simd16 for Portable {
+impl<S: Simd, const N: usize> Clone for Block<S, N> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Simd, const N: usize> Copy for Block<S, N> {}
+
+impl<S: Simd, const N: usize> Block<S, N> {
+    /// Lanes per native vector.
+    const WIDTH: usize = 16 / N;
+}
+
+impl<S: Simd, const N: usize> Simd16 for Block<S, N> {
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
-        Portable(std::ptr::read_unaligned(p as *const [f32; 16]))
+        // SAFETY: the caller guarantees 16 readable floats; vector i covers p[i·W .. (i+1)·W].
+        Block(std::array::from_fn(|i| unsafe {
+            f32::vload_unaligned::<S>(p.add(i * Self::WIDTH))
+        }))
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
-        std::ptr::write_unaligned(p as *mut [f32; 16], self.0)
+        for (i, v) in self.0.into_iter().enumerate() {
+            // SAFETY: as in `load`, for writing.
+            unsafe { f32::vstore_unaligned::<S>(p.add(i * Self::WIDTH), v) };
+        }
     }
     #[inline(always)]
     fn splat(x: f32) -> Self {
-        Portable([x; 16])
+        Block([x.splat::<S>(); N])
     }
     #[inline(always)]
     fn fmadd(a: Self, b: Self, c: Self) -> Self {
-        Portable(std::array::from_fn(|i| a.0[i] * b.0[i] + c.0[i]))
+        // One instruction where the backend has FMA; the scalar fallback's `mul_add` would call
+        // the (slow) software fma, so there it is a multiply and an add.
+        let fused = <f32 as VMulAdd>::is_accelerated::<S>();
+        Block(std::array::from_fn(|i| {
+            if fused {
+                a.0[i].mul_add(b.0[i], c.0[i])
+            } else {
+                a.0[i] * b.0[i] + c.0[i]
+            }
+        }))
     }
     #[inline(always)]
     fn add(a: Self, b: Self) -> Self {
-        Portable(std::array::from_fn(|i| a.0[i] + b.0[i]))
+        Block(std::array::from_fn(|i| a.0[i] + b.0[i]))
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-pub use x86::{Avx2, Avx512};
+/// A computation written once over the vector type `V` and `R` register rows (how many rows of
+/// W a kernel keeps in flight; more where the CPU has more vector registers).
+pub trait Kernel {
+    /// What it returns.
+    type Output;
+    /// Runs it with vector type `V`.
+    fn run<V: Simd16, const R: usize>(self) -> Self::Output;
+}
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::Simd16;
-    use std::arch::x86_64::*;
+/// The instruction sets the fused kernels are compiled for, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64-v4: AVX-512 (F, BW, CD, DQ, VL) with FMA.
+    Avx512,
+    /// x86-64-v3: AVX2 with FMA.
+    Avx2,
+    /// x86-64-v2: SSE4.2 (multiply then add).
+    Sse42,
+    /// aarch64 NEON with FMA.
+    Neon,
+    /// Any CPU: the scalar backend (multiply then add; the compiler vectorizes what it can).
+    Portable,
+}
 
-    /// One AVX-512 register. Only used inside `#[target_feature(enable = "avx512f")]` code.
-    #[derive(Clone, Copy)]
-    pub struct Avx512(__m512);
+impl Isa {
+    /// Every instruction set, best first.
+    const ALL: [Isa; 5] = [Isa::Avx512, Isa::Avx2, Isa::Sse42, Isa::Neon, Isa::Portable];
 
-    impl Simd16 for Avx512 {
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Avx512(_mm512_loadu_ps(p))
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            _mm512_storeu_ps(p, self.0)
-        }
-        #[inline(always)]
-        fn splat(x: f32) -> Self {
-            // SAFETY: only reached from code entered after detecting avx512f (module docs).
-            Avx512(unsafe { _mm512_set1_ps(x) })
-        }
-        #[inline(always)]
-        fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            // SAFETY: as above.
-            Avx512(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
-        }
-        #[inline(always)]
-        fn add(a: Self, b: Self) -> Self {
-            // SAFETY: as above.
-            Avx512(unsafe { _mm512_add_ps(a.0, b.0) })
+    /// The fastest instruction set this CPU supports.
+    pub fn detect() -> Isa {
+        Isa::supported()[0]
+    }
+
+    /// Whether this CPU can run `self` (feature detection is cached by macerator).
+    pub fn is_supported(self) -> bool {
+        let best = Isa::from_arch(Arch::detect());
+        // Each x86 level includes the ones below it; NEON stands alone.
+        match (self, best) {
+            (Isa::Portable, _) => true,
+            (Isa::Neon, best) => best == Isa::Neon,
+            (isa, best) => best != Isa::Neon && best as u8 <= isa as u8,
         }
     }
 
-    /// Two AVX2 registers. Only used inside `#[target_feature(enable = "avx2,fma")]` code.
-    #[derive(Clone, Copy)]
-    pub struct Avx2(__m256, __m256);
+    /// Every instruction set this CPU can run (for tests that compare them).
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect()
+    }
 
-    impl Simd16 for Avx2 {
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Avx2(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+    fn from_arch(arch: Arch) -> Isa {
+        #[allow(unreachable_patterns)]
+        match arch {
+            #[cfg(target_arch = "x86_64")]
+            Arch::V4 => Isa::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            Arch::V3 => Isa::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Arch::V2 => Isa::Sse42,
+            #[cfg(target_arch = "aarch64")]
+            Arch::NeonFma => Isa::Neon,
+            _ => Isa::Portable,
         }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            _mm256_storeu_ps(p, self.0);
-            _mm256_storeu_ps(p.add(8), self.1);
+    }
+
+    fn arch(self) -> Arch {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Arch::V4,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Arch::V3,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse42 => Arch::V2,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => Arch::NeonFma,
+            _ => Arch::Scalar,
         }
-        #[inline(always)]
-        fn splat(x: f32) -> Self {
-            // SAFETY: only reached from code entered after detecting avx2 and fma (module docs).
-            unsafe { Avx2(_mm256_set1_ps(x), _mm256_set1_ps(x)) }
+    }
+
+    /// Runs `kernel` compiled for this instruction set.
+    ///
+    /// # Panics
+    /// If this CPU does not support `self` (use [`Isa::detect`]).
+    pub(crate) fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        assert!(self.is_supported(), "{self:?} is not supported here");
+        // SAFETY: the CPU has the features of `self.arch()` (checked above).
+        unsafe { self.arch().dispatch(OnBackend(kernel)) }
+    }
+}
+
+/// Adapts a [`Kernel`] to macerator's dispatch: picks the [`Block`] of the backend's width.
+struct OnBackend<K>(K);
+
+impl<K: Kernel> WithSimd for OnBackend<K> {
+    type Output = K::Output;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self) -> K::Output {
+        // `size_of` of the register is a constant of `S`, so only one arm is compiled for each
+        // backend. 32 vector registers on AVX-512 leave room for 8 rows; 16 on AVX2 for 4.
+        match const { size_of::<S::Register>() } {
+            64 => self.0.run::<Block<S, 1>, 8>(),
+            32 => self.0.run::<Block<S, 2>, 4>(),
+            16 => self.0.run::<Block<S, 4>, 4>(),
+            8 => self.0.run::<Block<S, 8>, 4>(),
+            bytes => unreachable!("a {bytes}-byte SIMD register"),
         }
-        #[inline(always)]
-        fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            // SAFETY: as above.
-            unsafe {
-                Avx2(
-                    _mm256_fmadd_ps(a.0, b.0, c.0),
-                    _mm256_fmadd_ps(a.1, b.1, c.1),
-                )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every supported backend's block computes the same lane-wise a·b + c and a + b as f32
+    /// arithmetic (exact inputs, so fused and unfused agree), and loads/stores in lane order.
+    #[test]
+    fn every_backend_block_is_16_lanes_in_order() {
+        struct Probe;
+        impl Kernel for Probe {
+            type Output = ([f32; 16], [f32; 16]);
+            fn run<V: Simd16, const R: usize>(self) -> Self::Output {
+                let a: [f32; 16] = std::array::from_fn(|i| i as f32);
+                let b: [f32; 16] = std::array::from_fn(|i| 2.0 - i as f32 * 0.5);
+                let (mut fma, mut sum) = ([0.0; 16], [0.0; 16]);
+                // SAFETY: 16-float arrays.
+                unsafe {
+                    let (va, vb) = (V::load(a.as_ptr()), V::load(b.as_ptr()));
+                    V::fmadd(va, vb, V::splat(3.0)).store(fma.as_mut_ptr());
+                    V::add(va, vb).store(sum.as_mut_ptr());
+                }
+                (fma, sum)
             }
         }
-        #[inline(always)]
-        fn add(a: Self, b: Self) -> Self {
-            // SAFETY: as above.
-            unsafe { Avx2(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1)) }
+        assert!(Isa::supported().contains(&Isa::Portable));
+        for isa in Isa::supported() {
+            let (fma, sum) = isa.run(Probe);
+            for i in 0..16 {
+                let (a, b) = (i as f32, 2.0 - i as f32 * 0.5);
+                assert_eq!(fma[i], a * b + 3.0, "{isa:?} lane {i}");
+                assert_eq!(sum[i], a + b, "{isa:?} lane {i}");
+            }
         }
     }
 }
