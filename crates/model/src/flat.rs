@@ -11,7 +11,7 @@ use nalgebra::DMatrix;
 use crate::mlp::{
     check_finite, matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp,
 };
-use crate::train::{TrainConfig, TrainReport, TrainSet};
+use crate::train::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
 /// A scalar-output model seen as a function of a list of flat parameter tensors.
 ///
@@ -62,7 +62,7 @@ pub fn train_flat<M: FlatParamModel>(
     data: &TrainSet,
     config: &TrainConfig,
     record_at: &[usize],
-    mut hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
+    hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
 ) -> Result<TrainReport, ModelError> {
     config.validate()?;
     if data.x.ncols() != model.input_dim()
@@ -84,35 +84,60 @@ pub fn train_flat<M: FlatParamModel>(
     crate::mlp::check_finite(&data.x, "inputs")?;
     crate::mlp::check_finite(&data.y, "targets")?;
     let device = model.device();
-    let x = matrix_to_tensor(&data.x, &device);
-    let y: Tensor<1> = matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]);
-    let backward = config.rule.backward_derivative();
-    let mut report = TrainReport::default();
-    for step in 0..=config.steps {
-        if record_at.contains(&step) {
-            hook(step, model)?;
+    let mut stepper = FlatStepper {
+        x: matrix_to_tensor(&data.x, &device),
+        y: matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]),
+        model,
+        backward: config.rule.backward_derivative(),
+        lr: config.lr,
+    };
+    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    Ok(TrainReport {
+        loss,
+        ..TrainReport::default()
+    })
+}
+
+/// [`train_flat`]'s engine (burn's autodiff on flat parameters) as a [`Stepper`].
+struct FlatStepper<'a, M> {
+    model: &'a mut M,
+    x: Tensor<2>,
+    y: Tensor<1>,
+    backward: Surrogate,
+    lr: f64,
+}
+
+impl<M: FlatParamModel> Stepper for FlatStepper<'_, M> {
+    type Model = M;
+
+    fn steps(&mut self, from: usize, to: usize) -> Vec<f64> {
+        let mut losses = Vec::with_capacity(to - from);
+        for _ in from..to {
+            let (value, grads) =
+                loss_and_gradients(self.model, &self.x, &self.y, self.backward, true);
+            losses.push(value);
+            if !value.is_finite() {
+                break;
+            }
+            let updated = self
+                .model
+                .parameters()
+                .into_iter()
+                .zip(grads)
+                .map(|(p, g)| Tensor::from_inner(p.inner() - g.mul_scalar(self.lr)))
+                .collect();
+            self.model.set_parameters(updated);
         }
-        let (value, grads) = loss_and_gradients(model, &x, &y, backward, step < config.steps);
-        if !value.is_finite() {
-            return Err(ModelError::NonFiniteLoss {
-                step,
-                loss: value,
-                lr: config.lr,
-            });
-        }
-        report.loss.push(value);
-        if step == config.steps {
-            break;
-        }
-        let updated = model
-            .parameters()
-            .into_iter()
-            .zip(grads)
-            .map(|(p, g)| Tensor::from_inner(p.inner() - g.mul_scalar(config.lr)))
-            .collect();
-        model.set_parameters(updated);
+        losses
     }
-    Ok(report)
+
+    fn loss(&mut self) -> f64 {
+        loss_and_gradients(self.model, &self.x, &self.y, self.backward, false).0
+    }
+
+    fn model(&mut self, _step: usize) -> Result<&M, ModelError> {
+        Ok(self.model)
+    }
 }
 
 /// L = 1/(2d) Σ (f − y)² and, when `with_grads`, ∇L for every parameter tensor (inner backend;
@@ -132,7 +157,7 @@ fn loss_and_gradients<M: FlatParamModel>(
         .collect();
     let f = model.forward_with(&leaves, x, backward);
     let r = f - y.clone();
-    let loss = (r.clone() * r).sum().mul_scalar(1.0 / (2.0 * d as f64));
+    let loss = crate::train::loss::of_residual(r, d);
     let value: f64 = loss.clone().inner().into_scalar::<f64>();
     if !with_grads || !value.is_finite() {
         return (value, Vec::new());

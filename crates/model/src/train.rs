@@ -187,13 +187,32 @@ impl TrainSet {
     }
 }
 
+/// The loss of every engine (SPEC §3): L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² over d training points,
+/// with ∂L/∂f(x_i) = (f(x_i) − y_i)/d.
+pub mod loss {
+    use burn::tensor::Tensor;
+
+    /// The factor 1/(2d) of L, for d = `points`.
+    pub fn scale(points: usize) -> f64 {
+        1.0 / (2.0 * points as f64)
+    }
+
+    /// L from residuals r = f − y on the device, summed over every entry (over ensemble members
+    /// too when `r` carries them); an autodiff graph on `r` is kept.
+    pub fn of_residual<const D: usize>(r: Tensor<D>, points: usize) -> Tensor<1> {
+        (r.clone() * r).sum().mul_scalar(scale(points))
+    }
+
+    /// ∂L/∂f = r/d: the output δ that starts the backward recursion.
+    pub fn gradient<const D: usize>(r: Tensor<D>, points: usize) -> Tensor<D> {
+        r.mul_scalar(2.0 * scale(points))
+    }
+}
+
 /// Sum over members of L_k, as a 1-element tensor (autodiff graph attached).
 fn total_loss(f: Tensor<3>, y: &Tensor<2>) -> Tensor<1> {
     let [_, d, _] = f.dims();
-    let diff = f - y.clone().unsqueeze_dim::<3>(0);
-    (diff.clone() * diff)
-        .sum()
-        .mul_scalar(1.0 / (2.0 * d as f64))
+    loss::of_residual(f - y.clone().unsqueeze_dim::<3>(0), d)
 }
 
 /// One autodiff step: returns Σ_k L_k before the step (a device scalar); lr = 0 only evaluates.
@@ -252,38 +271,145 @@ fn explicit_step(
     let f = cache.output().clone();
     let [_, d, _] = f.dims();
     let residual = f - y.clone().unsqueeze_dim::<3>(0);
-    let value = (residual.clone() * residual.clone())
-        .sum()
-        .mul_scalar(1.0 / (2.0 * d as f64));
+    let value = loss::of_residual(residual.clone(), d);
     if lr == 0.0 {
         return value;
     }
-    let deltas = backward_deltas(
-        ensemble,
-        &cache,
-        residual.mul_scalar(1.0 / d as f64),
-        backward,
-    );
+    let deltas = backward_deltas(ensemble, &cache, loss::gradient(residual, d), backward);
     let grads = parameter_gradients(ensemble, &cache, &deltas);
     descend(ensemble, grads, lr);
     value
+}
+
+/// One training engine as the shared loop [`run_steps`] drives it: the engine only steps and
+/// evaluates; the loop owns the contract.
+pub(crate) trait Stepper {
+    /// What recording hooks see.
+    type Model;
+    /// Takes steps `from..to` and returns the mean loss before each, in order; it may stop early
+    /// once a returned loss is non-finite.
+    fn steps(&mut self, from: usize, to: usize) -> Vec<f64>;
+    /// The mean loss of the current parameters (no step).
+    fn loss(&mut self) -> f64;
+    /// The model after `step` steps, brought up to date and checked for non-finite parameters.
+    fn model(&mut self, step: usize) -> Result<&Self::Model, ModelError>;
+}
+
+/// The training loop of every engine: `hook(t, model)` before step t for every t in `record_at`
+/// (t = steps: after the last step), and the mean loss before each step and after the last
+/// (steps + 1 values). The first non-finite loss stops training with
+/// [`ModelError::NonFiniteLoss`] naming its step.
+pub(crate) fn run_steps<S: Stepper>(
+    stepper: &mut S,
+    steps: usize,
+    lr: f64,
+    record_at: &[usize],
+    mut hook: impl FnMut(usize, &S::Model) -> Result<(), ModelError>,
+) -> Result<Vec<f64>, ModelError> {
+    let mut stops: Vec<usize> = record_at.iter().copied().filter(|&t| t <= steps).collect();
+    stops.push(steps);
+    stops.sort_unstable();
+    stops.dedup();
+    let mut losses = Vec::with_capacity(steps + 1);
+    let push_finite = |losses: &mut Vec<f64>, values: Vec<f64>| {
+        for loss in values {
+            if !loss.is_finite() {
+                let step = losses.len();
+                return Err(ModelError::NonFiniteLoss { step, loss, lr });
+            }
+            losses.push(loss);
+        }
+        Ok(())
+    };
+    for stop in stops {
+        let from = losses.len();
+        push_finite(&mut losses, stepper.steps(from, stop))?;
+        if record_at.contains(&stop) {
+            hook(stop, stepper.model(stop)?)?;
+        }
+    }
+    push_finite(&mut losses, vec![stepper.loss()])?;
+    stepper.model(steps)?;
+    Ok(losses)
 }
 
 /// Losses are kept on the device and read back in batches of this many steps (and before every
 /// recording hook): a GPU never waits for the host inside the loop.
 const LOSS_READBACK: usize = 100;
 
+/// The burn-tensor engines ([`Engine::Explicit`], [`Engine::Autodiff`]) as a [`Stepper`].
+struct TensorStepper<'a> {
+    ensemble: &'a mut Ensemble,
+    x: Tensor<2>,
+    y: Tensor<2>,
+    backward: Surrogate,
+    lr: f64,
+    autodiff: bool,
+}
+
+impl TensorStepper<'_> {
+    /// One step with learning rate `lr` (0: only evaluate); Σ_k L_k before it, on the device.
+    fn step(&mut self, lr: f64) -> Tensor<1> {
+        let (x, y, backward) = (&self.x, &self.y, self.backward);
+        if self.autodiff {
+            autodiff_step(self.ensemble, x, y, backward, lr)
+        } else {
+            explicit_step(self.ensemble, x, y, backward, lr)
+        }
+    }
+
+    /// Member means of device losses.
+    fn read_back(&self, pending: Vec<Tensor<1>>) -> Vec<f64> {
+        let members = self.ensemble.members() as f64;
+        Tensor::cat(pending, 0)
+            .into_data()
+            .iter::<f64>()
+            .map(|v| v / members)
+            .collect()
+    }
+}
+
+impl Stepper for TensorStepper<'_> {
+    type Model = Ensemble;
+
+    fn steps(&mut self, from: usize, to: usize) -> Vec<f64> {
+        let mut losses = Vec::with_capacity(to - from);
+        let mut pending = Vec::new();
+        for step in from..to {
+            pending.push(self.step(self.lr));
+            if pending.len() >= LOSS_READBACK || step + 1 == to {
+                losses.extend(self.read_back(std::mem::take(&mut pending)));
+                if losses.iter().any(|l| !l.is_finite()) {
+                    break;
+                }
+            }
+        }
+        losses
+    }
+
+    fn loss(&mut self) -> f64 {
+        let value = self.step(0.0);
+        self.read_back(vec![value])[0]
+    }
+
+    fn model(&mut self, step: usize) -> Result<&Ensemble, ModelError> {
+        self.ensemble.check_parameters_finite(step)?;
+        Ok(self.ensemble)
+    }
+}
+
 /// Trains `ensemble` in place for `config.steps` steps.
 ///
 /// `hook(t, ensemble)` is called before step t for every t in `record_at` (t = steps means after
 /// the last step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`] naming the
-/// first bad step (detected at the next read-back, at most 100 steps later).
+/// first bad step (on a burn-tensor engine detected at the next read-back, at most 100 steps
+/// later).
 pub fn train<F>(
     ensemble: &mut Ensemble,
     data: &TrainSet,
     config: &TrainConfig,
     record_at: &[usize],
-    mut hook: F,
+    hook: F,
 ) -> Result<TrainReport, ModelError>
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
@@ -305,61 +431,19 @@ where
     }
     data.validate(ensemble)?;
     let device = ensemble.device().clone();
-    let x = matrix_to_tensor(&data.x, &device).inner();
-    let y = matrix_to_tensor(&data.y, &device).inner();
-    let backward = config.rule.backward_derivative();
-    let members = ensemble.members() as f64;
-    let lr = config.lr;
-    let mut report = TrainReport::default();
-    let mut pending: Vec<Tensor<1>> = Vec::new();
-
-    for step in 0..=config.steps {
-        if record_at.contains(&step) {
-            flush(&mut pending, &mut report, members, lr)?;
-            ensemble.check_parameters_finite(step)?;
-            hook(step, ensemble)?;
-        }
-        let last = step == config.steps;
-        let step_lr = if last { 0.0 } else { lr };
-        pending.push(match engine {
-            Engine::Autodiff => autodiff_step(ensemble, &x, &y, backward, step_lr),
-            _ => explicit_step(ensemble, &x, &y, backward, step_lr),
-        });
-        if last || pending.len() >= LOSS_READBACK {
-            flush(&mut pending, &mut report, members, lr)?;
-        }
-    }
-    ensemble.check_parameters_finite(config.steps)?;
-    Ok(report)
-}
-
-/// Reads the pending device losses back, appends their member means to the report, and fails at
-/// the first non-finite one.
-fn flush(
-    pending: &mut Vec<Tensor<1>>,
-    report: &mut TrainReport,
-    members: f64,
-    lr: f64,
-) -> Result<(), ModelError> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<f64> = Tensor::cat(std::mem::take(pending), 0)
-        .into_data()
-        .iter::<f64>()
-        .collect();
-    for v in values {
-        let value = v / members;
-        if !value.is_finite() {
-            return Err(ModelError::NonFiniteLoss {
-                step: report.loss.len(),
-                loss: value,
-                lr,
-            });
-        }
-        report.loss.push(value);
-    }
-    Ok(())
+    let mut stepper = TensorStepper {
+        x: matrix_to_tensor(&data.x, &device).inner(),
+        y: matrix_to_tensor(&data.y, &device).inner(),
+        ensemble,
+        backward: config.rule.backward_derivative(),
+        lr: config.lr,
+        autodiff: engine == Engine::Autodiff,
+    };
+    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    Ok(TrainReport {
+        loss,
+        ..TrainReport::default()
+    })
 }
 
 /// The loss L_k and its gradient ∇L_k (with φ' or σ̃ in the backward pass, per `rule`) of every
@@ -384,7 +468,7 @@ pub fn gradients(
     let per_member = (diff.clone() * diff)
         .sum_dim(2)
         .sum_dim(1)
-        .mul_scalar(1.0 / (2.0 * d as f64));
+        .mul_scalar(loss::scale(d));
     let losses: Vec<f64> = per_member
         .clone()
         .inner()

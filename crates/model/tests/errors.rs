@@ -5,8 +5,8 @@ use common::{circle_task, flex};
 
 use nalgebra::DMatrix;
 use sgntk_model::{
-    train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, ModelError, SpecError,
-    TrainConfig, TrainSet,
+    train, Activation, BackendKind, Engine, Ensemble, LearningRule, MlpConfig, ModelError,
+    SpecError, TrainConfig, TrainSet,
 };
 
 /// The training task of these tests: 15 points on the circle.
@@ -132,6 +132,53 @@ fn divergence_names_the_step_and_suggests_a_smaller_rate() {
             .contains("try a learning rate smaller than 50"),
         "{e}"
     );
+}
+
+/// Every engine runs through the one training loop: the same divergence is named at the same
+/// step (the burn engines read losses back in batches of 100 but still name the first bad step;
+/// the fused ones one step later, see below), and hooks before it see the recorded steps only.
+#[test]
+fn every_engine_names_the_same_divergence_step() {
+    let step_of = |e: ModelError| match e {
+        ModelError::NonFiniteLoss { step, .. } => step,
+        other => panic!("expected NonFiniteLoss, got {other}"),
+    };
+    let mut steps = vec![];
+    for engine in [
+        Engine::Fused,
+        Engine::Lowrank,
+        Engine::Explicit,
+        Engine::Autodiff,
+    ] {
+        let mut ens = one_network(64, Activation::Relu);
+        let cfg = TrainConfig {
+            engine,
+            ..gd(50.0, 500)
+        };
+        let mut seen = vec![];
+        let e = train(&mut ens, &task(), &cfg, &[0, 2], |t, _| {
+            seen.push(t);
+            Ok(())
+        })
+        .unwrap_err();
+        let step = step_of(e);
+        assert_eq!(seen, vec![0, 2], "{engine:?}");
+        steps.push((engine, step));
+    }
+    let mut model = sgntk_model::Mlp(one_network(64, Activation::Relu));
+    let e = sgntk_model::train_flat(&mut model, &task(), &gd(50.0, 500), &[], |_, _| Ok(()))
+        .unwrap_err();
+    let flat = step_of(e);
+    for (engine, step) in &steps {
+        assert!(*step > 2 && *step < 500, "{engine:?} diverged at {step}");
+        // The fused engines sum the squared f32 residuals in f64, so a loss whose f32 sum
+        // overflows is still finite there; it turns non-finite one step later.
+        let expected = match engine {
+            Engine::Fused | Engine::Lowrank => flat + 1,
+            _ => flat,
+        };
+        assert_eq!(*step, expected, "{engine:?} vs train_flat: {steps:?}, flat {flat}");
+    }
 }
 
 #[test]

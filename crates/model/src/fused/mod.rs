@@ -32,7 +32,7 @@ use crate::error::ModelError;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::mlp::{DeviceLayer, Ensemble};
-use crate::train::{TrainConfig, TrainReport, TrainSet};
+use crate::train::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
 /// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`,
 /// arranged as `plan` says (see [`crate::train()`] for the meaning of the other arguments).
@@ -43,7 +43,7 @@ pub fn train_fused<F>(
     record_at: &[usize],
     isa: Isa,
     plan: Plan,
-    mut hook: F,
+    hook: F,
 ) -> Result<TrainReport, ModelError>
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
@@ -69,29 +69,53 @@ where
         activation: mlp.activation,
         backward: config.rule.backward_derivative(),
     };
-    let lr = config.lr as f32;
-    let mut members = download(ensemble, &shape, &data.x, &data.y);
-    let count = members.len();
-    // Segment boundaries: every recording step, and the end.
-    let mut stops: Vec<usize> = record_at
-        .iter()
-        .copied()
-        .filter(|&t| t <= config.steps)
-        .collect();
-    stops.push(config.steps);
-    stops.sort_unstable();
-    stops.dedup();
+    let mut stepper = FusedStepper {
+        members: download(ensemble, &shape, &data.x, &data.y),
+        ensemble,
+        shape,
+        rule,
+        plan,
+        isa,
+        lr: config.lr as f32,
+        uploaded: 0,
+    };
+    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    let mut plan_stats = PlanStats::default();
+    for (_, work) in &stepper.members {
+        plan_stats.add(&work.stats);
+    }
+    Ok(TrainReport {
+        loss,
+        plan: plan_stats,
+    })
+}
 
-    let mut losses = vec![0.0f64; config.steps + 1];
-    let mut done = 0;
-    for stop in stops {
-        // Steps done..stop (exclusive) of every member; losses before each of them.
-        let per_member: Vec<Vec<f64>> = members
+/// The fused engine as a [`Stepper`]: every member on the host, one rayon task per member.
+struct FusedStepper<'a> {
+    ensemble: &'a mut Ensemble,
+    members: Vec<(HostNet, Work)>,
+    shape: Shape,
+    rule: StepRule,
+    plan: Plan,
+    isa: Isa,
+    lr: f32,
+    /// The step the ensemble's device parameters are from.
+    uploaded: usize,
+}
+
+impl FusedStepper<'_> {
+    /// Every member's loss over `steps` steps of learning rate `lr` (stopping a member at its
+    /// first non-finite loss), then their means in member order (so a run's loss at t depends
+    /// neither on where t falls nor on the thread count).
+    fn run(&mut self, steps: usize, lr: f32) -> Vec<f64> {
+        let (shape, rule, plan, isa) = (&self.shape, &self.rule, &self.plan, self.isa);
+        let per_member: Vec<Vec<f64>> = self
+            .members
             .par_iter_mut()
             .map(|(net, work)| {
-                let mut out = Vec::with_capacity(stop - done);
-                for _ in done..stop {
-                    let loss = net::step(isa, &shape, &rule, &plan, net, work, lr);
+                let mut out = Vec::with_capacity(steps);
+                for _ in 0..steps {
+                    let loss = net::step(isa, shape, rule, plan, net, work, lr);
                     out.push(loss);
                     if !loss.is_finite() {
                         break;
@@ -100,58 +124,37 @@ where
                 out
             })
             .collect();
-        for (k, step) in (done..stop).enumerate() {
-            let mut sum = 0.0;
-            for m in &per_member {
-                sum += m.get(k).copied().unwrap_or(f64::NAN);
-            }
-            let mean = sum / count as f64;
-            if !mean.is_finite() {
-                return Err(ModelError::NonFiniteLoss {
-                    step,
-                    loss: mean,
-                    lr: config.lr,
-                });
-            }
-            losses[step] = mean;
+        (0..steps)
+            .map(|k| {
+                let mut sum = 0.0;
+                for m in &per_member {
+                    sum += m.get(k).copied().unwrap_or(f64::NAN);
+                }
+                sum / per_member.len() as f64
+            })
+            .collect()
+    }
+}
+
+impl Stepper for FusedStepper<'_> {
+    type Model = Ensemble;
+
+    fn steps(&mut self, from: usize, to: usize) -> Vec<f64> {
+        self.run(to - from, self.lr)
+    }
+
+    fn loss(&mut self) -> f64 {
+        self.run(1, 0.0)[0]
+    }
+
+    fn model(&mut self, step: usize) -> Result<&Ensemble, ModelError> {
+        if step > self.uploaded {
+            *self.ensemble = upload(self.ensemble, &self.shape, self.isa, &self.members);
+            self.uploaded = step;
         }
-        let trained = stop > done;
-        done = stop;
-        if trained && (record_at.contains(&stop) || stop == config.steps) {
-            *ensemble = upload(ensemble, &shape, isa, &members);
-            ensemble.check_parameters_finite(stop)?;
-        }
-        if record_at.contains(&stop) {
-            hook(stop, ensemble)?;
-        }
+        self.ensemble.check_parameters_finite(step)?;
+        Ok(self.ensemble)
     }
-    // The loss after the last step, summed in member order like the others (so a run's loss at
-    // t does not depend on where t falls, nor on the thread count).
-    let finals: Vec<f64> = members
-        .par_iter_mut()
-        .map(|(net, work)| net::step(isa, &shape, &rule, &plan, net, work, 0.0))
-        .collect();
-    let mut last = 0.0;
-    for v in finals {
-        last += v;
-    }
-    let last = last / count as f64;
-    if !last.is_finite() {
-        return Err(ModelError::NonFiniteLoss {
-            step: config.steps,
-            loss: last,
-            lr: config.lr,
-        });
-    }
-    losses[config.steps] = last;
-    let mut plan_stats = PlanStats::default();
-    for (_, work) in &members {
-        plan_stats.add(&work.stats);
-    }
-    Ok(TrainReport {
-        loss: losses,
-        plan: plan_stats,
-    })
 }
 
 /// Every member's parameters as a [`HostNet`] with its step buffers.

@@ -370,7 +370,7 @@ fn step_body<S: Simd16, const R: usize>(
             work.delta.push(r.map(|v| v / d));
         }
     }
-    loss /= 2.0 * shape.points as f64;
+    loss *= crate::train::loss::scale(shape.points);
     if lr == 0.0 {
         return loss;
     }
