@@ -32,6 +32,92 @@ pub enum Preset {
     Paper,
 }
 
+/// The training points and the test grid of a figure (keys of every figure's table).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Points {
+    /// Number of training points.
+    pub train_points: usize,
+    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
+    pub data: DataSource,
+    /// Seed of the training angles (`data = "seeded"`).
+    pub data_seed: u64,
+    /// Test-grid size.
+    pub grid: usize,
+}
+
+impl Points {
+    /// The preset's 15 training points and a grid of `grid` points.
+    fn preset(preset: Preset, grid: usize) -> Self {
+        Points {
+            train_points: 15,
+            data: preset_data(preset),
+            data_seed: DEFAULT_DATA_SEED,
+            grid,
+        }
+    }
+
+    /// Checks the sizes; `squared_grid`: the figure allocates grid² values (a GP covariance).
+    fn validate(&self, squared_grid: bool) -> Result<(), String> {
+        if self.train_points == 0 || self.grid < 2 {
+            return Err("train_points must be ≥ 1 and grid ≥ 2".into());
+        }
+        check_train_points(self.train_points)?;
+        check_grid(self.grid, squared_grid)
+    }
+
+    /// The training angles, uniform on the circle (Fig. 1/2, B.1, the LIF network).
+    pub fn train_angles(&self) -> Result<Vec<f64>, String> {
+        train_angles(self.data, self.train_points, self.data_seed)
+    }
+}
+
+/// The MLPs of a trained figure and their training (Fig. 1/2 and Fig. 3a/3b/B.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Training {
+    /// Learning rate η.
+    pub lr: f64,
+    /// Number of layers L (two hidden layers: 3).
+    pub depth: usize,
+    /// σw.
+    pub sigma_w: f64,
+    /// σb.
+    pub sigma_b: f64,
+}
+
+impl Training {
+    /// The paper's: η = 0.1, L = 3, σw = 1, σb = 0.1.
+    fn paper() -> Self {
+        Training {
+            lr: 0.1,
+            depth: 3,
+            sigma_w: 1.0,
+            sigma_b: 0.1,
+        }
+    }
+
+    /// Checks the values.
+    fn validate(&self) -> Result<(), String> {
+        let Training {
+            lr,
+            depth,
+            sigma_w,
+            sigma_b,
+        } = *self;
+        check_lr(lr)?;
+        if depth < 2 {
+            return Err(format!(
+                "depth must be ≥ 2 (at least one hidden layer), got {depth}"
+            ));
+        }
+        if !(sigma_w.is_finite() && sigma_w > 0.0 && sigma_b.is_finite() && sigma_b >= 0.0) {
+            return Err(format!(
+                "need sigma_w > 0 and sigma_b ≥ 0, got {sigma_w}, {sigma_b}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Fig. 1 / Fig. 2 (and B.3 / B.4, which are computed from them): empirical kernels of trained
 /// erf_m networks against the analytic kernel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,28 +135,55 @@ pub struct KernelFigure {
     /// the authors' code's t = 1e3; the kernel change sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F is taken over
     /// these, 0 and `steps`.
     pub record_steps: Vec<usize>,
-    /// Learning rate η.
-    pub lr: f64,
-    /// Number of layers L (two hidden layers: 3).
-    pub depth: usize,
-    /// σw.
-    pub sigma_w: f64,
-    /// σb.
-    pub sigma_b: f64,
+    /// The networks and their training.
+    #[serde(flatten)]
+    pub training: Training,
     /// Surrogate derivative σ̃ of SGL (`true` = gradient descent, the NTK of Fig. 1).
     pub surrogate: Surrogate,
-    /// Number of training points (uniform angles).
-    pub train_points: usize,
-    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
-    pub data: DataSource,
-    /// Seed of the training angles (`data = "seeded"`).
-    pub data_seed: u64,
-    /// Test-grid size (angles Δα of the kernel slice).
-    pub grid: usize,
+    /// Training points (uniform angles) and test grid (angles Δα of the kernel slice).
+    #[serde(flatten)]
+    pub points: Points,
     /// Networks trained together (and saved together for resuming). Default 1: one network per
     /// job keeps its weights in cache; measured for width 500 (8 nets × 2000 SGL steps, 2 threads):
     /// 16.8 s with 1 network per job, 29.2 s with 2, 31.3 s with 4.
     pub chunk: usize,
+}
+
+impl KernelFigure {
+    /// Every step at which kernels are recorded: 0, `record_steps`…, `steps`.
+    pub fn recorded_steps(&self) -> Vec<usize> {
+        let mut t = vec![0];
+        t.extend(&self.record_steps);
+        t.push(self.steps);
+        t
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ensemble(&self.widths, self.nets, self.chunk)?;
+        self.training.validate()?;
+        self.points.validate(true)?;
+        check_nets(self.nets, self.widths.len(), self.points.grid)?;
+        check_steps(self.steps)?;
+        if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
+            return Err(format!(
+                "ms must be a non-empty list of positive numbers, got {:?}",
+                self.ms
+            ));
+        }
+        if let Some(t) = self
+            .record_steps
+            .iter()
+            .find(|&&t| t == 0 || t >= self.steps)
+        {
+            return Err(format!(
+                "record_steps must lie strictly between 0 and steps = {}, got {t}",
+                self.steps
+            ));
+        }
+        self.points.train_angles()?;
+        Ok(())
+    }
 }
 
 /// Fig. 3a / 3b / B.2: sign networks trained by SGL vs the SG-NTK GP.
@@ -87,40 +200,63 @@ pub struct RegressionFigure {
     pub nets: usize,
     /// Training steps t.
     pub steps: usize,
-    /// Learning rate η.
-    pub lr: f64,
-    /// Number of layers L.
-    pub depth: usize,
-    /// σw.
-    pub sigma_w: f64,
-    /// σb.
-    pub sigma_b: f64,
+    /// The networks and their training.
+    #[serde(flatten)]
+    pub training: Training,
     /// Last-layer scale κ: the networks compute g = κ f (an output multiplier, SPEC §1).
     pub kappa: f64,
-    /// Number of training points (drawn from the grid without replacement).
-    pub train_points: usize,
-    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
-    pub data: DataSource,
-    /// Seed of the training angles (`data = "seeded"`).
-    pub data_seed: u64,
-    /// Test-grid size.
-    pub grid: usize,
+    /// Training points (drawn from the grid without replacement) and test grid.
+    #[serde(flatten)]
+    pub points: Points,
     /// Networks trained together (and saved together for resuming).
     pub chunk: usize,
+}
+
+impl RegressionFigure {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ensemble(&self.widths, self.nets, self.chunk)?;
+        self.training.validate()?;
+        self.points.validate(true)?;
+        let Points {
+            train_points,
+            data,
+            grid,
+            ..
+        } = self.points;
+        check_nets(self.nets, self.widths.len(), grid)?;
+        check_steps(self.steps)?;
+        if !(self.kappa.is_finite() && self.kappa > 0.0) {
+            return Err(format!("kappa must be positive, got {}", self.kappa));
+        }
+        if train_points > grid {
+            return Err(format!(
+                "train_points ({train_points}) cannot exceed grid ({grid}): they are drawn from the grid"
+            ));
+        }
+        if data == DataSource::Paper {
+            train_grid_angles(data, &test_grid(grid), train_points, 0)?;
+        }
+        Ok(())
+    }
 }
 
 /// Fig. B.1: the target and the training points.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFigure {
-    /// Number of training points (uniform angles, as in Fig. 1/2).
-    pub train_points: usize,
-    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
-    pub data: DataSource,
-    /// Seed of the training angles (`data = "seeded"`).
-    pub data_seed: u64,
-    /// Points on the plotted curve.
-    pub grid: usize,
+    /// Training points (uniform angles, as in Fig. 1/2) and the points on the plotted curve.
+    #[serde(flatten)]
+    pub points: Points,
+}
+
+impl TargetFigure {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        self.points.validate(false)?;
+        self.points.train_angles()?;
+        Ok(())
+    }
 }
 
 /// `sgntk figure snn`: the empirical SG-NTK of discrete-time LIF spiking networks (Heaviside
@@ -144,14 +280,9 @@ pub struct SnnFigure {
     pub lr: f64,
     /// Surrogate derivative σ̃ of SGL and of the kernel.
     pub surrogate: Surrogate,
-    /// Number of training points (uniform angles, as in Fig. 1/2).
-    pub train_points: usize,
-    /// Training points: the paper's own (`paper`) or drawn from `data_seed` (`seeded`).
-    pub data: DataSource,
-    /// Seed of the training angles (`data = "seeded"`).
-    pub data_seed: u64,
-    /// Test-grid size (angles Δα of the kernel slice).
-    pub grid: usize,
+    /// Training points (uniform angles, as in Fig. 1/2) and test grid (angles Δα of the slice).
+    #[serde(flatten)]
+    pub points: Points,
 }
 
 impl SnnFigure {
@@ -172,9 +303,7 @@ impl SnnFigure {
                 self.widths, self.nets
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("lr must be a positive number, got {}", self.lr));
-        }
+        check_lr(self.lr)?;
         for &w in &self.widths {
             self.config(w).validate().map_err(|e| e.to_string())?;
             let n = w as u64;
@@ -184,14 +313,10 @@ impl SnnFigure {
         let t = self.time_steps as u64;
         sgntk_model::check_memory("time_steps", &[("time steps", t), ("bytes", 64)])
             .map_err(|e| e.to_string())?;
-        if self.train_points == 0 || self.grid < 2 {
-            return Err("train_points must be ≥ 1 and grid ≥ 2".into());
-        }
-        check_train_points(self.train_points)?;
-        check_nets(self.nets, self.widths.len(), self.grid)?;
-        check_grid(self.grid, false)?;
+        self.points.validate(false)?;
+        check_nets(self.nets, self.widths.len(), self.points.grid)?;
         check_steps(self.steps)?;
-        train_angles(self.data, self.train_points, self.data_seed)?;
+        self.points.train_angles()?;
         Ok(())
     }
 }
@@ -235,15 +360,9 @@ fn kernel_figure(preset: Preset, surrogate: Surrogate) -> KernelFigure {
         nets,
         steps,
         record_steps,
-        lr: 0.1,
-        depth: 3,
-        sigma_w: 1.0,
-        sigma_b: 0.1,
+        training: Training::paper(),
         surrogate,
-        train_points: 15,
-        data: preset_data(preset),
-        data_seed: DEFAULT_DATA_SEED,
-        grid: 100,
+        points: Points::preset(preset, 100),
         chunk: 1,
     }
 }
@@ -261,15 +380,9 @@ fn regression_figure(
         widths,
         nets,
         steps,
-        lr: 0.1,
-        depth: 3,
-        sigma_w: 1.0,
-        sigma_b: 0.1,
+        training: Training::paper(),
         kappa,
-        train_points: 15,
-        data: preset_data(preset),
-        data_seed: DEFAULT_DATA_SEED,
-        grid: 100,
+        points: Points::preset(preset, 100),
         chunk: 1,
     }
 }
@@ -296,10 +409,7 @@ impl Settings {
             fig3a,
             fig3b,
             b1: TargetFigure {
-                train_points: 15,
-                data: preset_data(preset),
-                data_seed: DEFAULT_DATA_SEED,
-                grid: 400,
+                points: Points::preset(preset, 400),
             },
             b2,
             snn: SnnFigure {
@@ -317,10 +427,7 @@ impl Settings {
                 theta: 0.5,
                 lr: 0.1,
                 surrogate: erf_prime,
-                train_points: 15,
-                data: preset_data(preset),
-                data_seed: DEFAULT_DATA_SEED,
-                grid: 48,
+                points: Points::preset(preset, 48),
             },
         }
     }
@@ -351,13 +458,17 @@ impl Settings {
 
     /// The same settings with every figure's training points taken from `data`.
     pub fn with_data(mut self, data: DataSource) -> Self {
-        self.fig1.data = data;
-        self.fig2.data = data;
-        self.fig3a.data = data;
-        self.fig3b.data = data;
-        self.b2.data = data;
-        self.b1.data = data;
-        self.snn.data = data;
+        for points in [
+            &mut self.fig1.points,
+            &mut self.fig2.points,
+            &mut self.fig3a.points,
+            &mut self.fig3b.points,
+            &mut self.b2.points,
+            &mut self.b1.points,
+            &mut self.snn.points,
+        ] {
+            points.data = data;
+        }
         self
     }
 
@@ -386,40 +497,24 @@ impl Settings {
 
     /// Checks every figure's settings for values no run can use.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, k) in [("fig1", &self.fig1), ("fig2", &self.fig2)] {
-            k.validate().map_err(|e| format!("[{name}] {e}"))?;
+        let checks = [
+            ("fig1", self.fig1.validate()),
+            ("fig2", self.fig2.validate()),
+            ("fig3a", self.fig3a.validate()),
+            ("fig3b", self.fig3b.validate()),
+            ("b2", self.b2.validate()),
+            ("b1", self.b1.validate()),
+            ("snn", self.snn.validate()),
+        ];
+        for (name, check) in checks {
+            check.map_err(|e| format!("[{name}] {e}"))?;
         }
-        for (name, r) in [
-            ("fig3a", &self.fig3a),
-            ("fig3b", &self.fig3b),
-            ("b2", &self.b2),
-        ] {
-            r.validate().map_err(|e| format!("[{name}] {e}"))?;
-        }
-        if self.b1.train_points == 0 || self.b1.grid < 2 {
-            return Err("[b1] train_points must be ≥ 1 and grid ≥ 2".into());
-        }
-        self.snn.validate().map_err(|e| format!("[snn] {e}"))?;
-        check_train_points(self.b1.train_points).map_err(|e| format!("[b1] {e}"))?;
-        check_grid(self.b1.grid, false).map_err(|e| format!("[b1] {e}"))?;
-        train_angles(self.b1.data, self.b1.train_points, self.b1.data_seed)
-            .map_err(|e| format!("[b1] {e}"))?;
         Ok(())
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_common(
-    widths: &[usize],
-    nets: usize,
-    lr: f64,
-    depth: usize,
-    sigma_w: f64,
-    sigma_b: f64,
-    train_points: usize,
-    grid: usize,
-    chunk: usize,
-) -> Result<(), String> {
+/// Widths, network count and chunk size of a trained ensemble.
+fn check_ensemble(widths: &[usize], nets: usize, chunk: usize) -> Result<(), String> {
     if widths.is_empty() || widths.contains(&0) {
         return Err(format!(
             "widths must be a non-empty list of positive integers, got {widths:?}"
@@ -428,25 +523,16 @@ fn check_common(
     if nets == 0 || chunk == 0 {
         return Err("nets and chunk must be ≥ 1".into());
     }
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(format!("lr must be a positive number, got {lr}"));
+    Ok(())
+}
+
+/// A learning rate: positive and finite.
+fn check_lr(lr: f64) -> Result<(), String> {
+    if lr.is_finite() && lr > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("lr must be a positive number, got {lr}"))
     }
-    if depth < 2 {
-        return Err(format!(
-            "depth must be ≥ 2 (at least one hidden layer), got {depth}"
-        ));
-    }
-    if !(sigma_w.is_finite() && sigma_w > 0.0 && sigma_b.is_finite() && sigma_b >= 0.0) {
-        return Err(format!(
-            "need sigma_w > 0 and sigma_b ≥ 0, got {sigma_w}, {sigma_b}"
-        ));
-    }
-    if train_points == 0 || grid < 2 {
-        return Err("train_points must be ≥ 1 and grid ≥ 2".into());
-    }
-    check_train_points(train_points)?;
-    check_nets(nets, widths.len(), grid)?;
-    check_grid(grid, true)
 }
 
 /// Before building the job list: every network's outputs on the grid (nets × widths × grid f64
@@ -494,81 +580,6 @@ fn check_steps(steps: usize) -> Result<(), String> {
     sgntk_model::check_memory("steps", &[("loss values", values), ("bytes", 8)])
         .map(|_| ())
         .map_err(|e| e.to_string())
-}
-
-impl KernelFigure {
-    /// Every step at which kernels are recorded: 0, `record_steps`…, `steps`.
-    pub fn recorded_steps(&self) -> Vec<usize> {
-        let mut t = vec![0];
-        t.extend(&self.record_steps);
-        t.push(self.steps);
-        t
-    }
-
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<(), String> {
-        check_common(
-            &self.widths,
-            self.nets,
-            self.lr,
-            self.depth,
-            self.sigma_w,
-            self.sigma_b,
-            self.train_points,
-            self.grid,
-            self.chunk,
-        )?;
-        check_steps(self.steps)?;
-        if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
-            return Err(format!(
-                "ms must be a non-empty list of positive numbers, got {:?}",
-                self.ms
-            ));
-        }
-        if let Some(t) = self
-            .record_steps
-            .iter()
-            .find(|&&t| t == 0 || t >= self.steps)
-        {
-            return Err(format!(
-                "record_steps must lie strictly between 0 and steps = {}, got {t}",
-                self.steps
-            ));
-        }
-        train_angles(self.data, self.train_points, self.data_seed)?;
-        Ok(())
-    }
-}
-
-impl RegressionFigure {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<(), String> {
-        check_common(
-            &self.widths,
-            self.nets,
-            self.lr,
-            self.depth,
-            self.sigma_w,
-            self.sigma_b,
-            self.train_points,
-            self.grid,
-            self.chunk,
-        )?;
-        check_steps(self.steps)?;
-        if !(self.kappa.is_finite() && self.kappa > 0.0) {
-            return Err(format!("kappa must be positive, got {}", self.kappa));
-        }
-        if self.train_points > self.grid {
-            return Err(format!(
-                "train_points ({}) cannot exceed grid ({}): they are drawn from the grid",
-                self.train_points, self.grid
-            ));
-        }
-        if self.data == DataSource::Paper {
-            train_grid_angles(self.data, &test_grid(self.grid), self.train_points, 0)?;
-        }
-        Ok(())
-    }
 }
 
 /// Recursively overwrites `base` with `over`; keys absent from `base` are an error.
@@ -627,10 +638,10 @@ mod tests {
         assert_eq!(paper.b2.steps, 20_000);
         assert_eq!(paper.fig1.record_steps, vec![10, 100, 1000]);
         for d in [
-            paper.fig1.data,
-            paper.fig3a.data,
-            paper.b2.data,
-            paper.b1.data,
+            paper.fig1.points.data,
+            paper.fig3a.points.data,
+            paper.b2.points.data,
+            paper.b1.points.data,
         ] {
             assert_eq!(d, DataSource::Paper);
         }
@@ -654,62 +665,46 @@ mod tests {
         assert_eq!(s.fig3a.surrogate, Surrogate::Triangle { w: 2.0 });
         assert_eq!(s.fig2, Settings::preset(Preset::Quick).fig2);
 
-        let err = Settings::preset(Preset::Quick)
-            .with_overrides("[fig1]\nwidth = [7]\n", "c.toml")
-            .unwrap_err()
-            .to_string();
+        let err = quick_error("[fig1]\nwidth = [7]\n");
         assert!(err.contains("unknown key `fig1.width`"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
-        let err = Settings::preset(Preset::Quick)
-            .with_overrides("[fig9]\nnets = 1\n", "c.toml")
-            .unwrap_err()
-            .to_string();
+        let err = quick_error("[fig9]\nnets = 1\n");
         assert!(err.contains("unknown key `fig9`"), "{err}");
-        let err = Settings::preset(Preset::Quick)
-            .with_overrides("[fig3a]\nactivation = \"sine\"\n", "c.toml")
-            .unwrap_err()
-            .to_string();
+        let err = quick_error("[fig3a]\nactivation = \"sine\"\n");
         assert!(err.contains("sine"), "{err}");
-        let err = Settings::preset(Preset::Quick)
-            .with_overrides("[fig2]\nnets = 0\n", "c.toml")
-            .unwrap_err()
-            .to_string();
+        let err = quick_error("[fig2]\nnets = 0\n");
         assert!(err.contains("[fig2]") && err.contains("nets"), "{err}");
         assert!(!err.contains('\n'));
     }
 
-    #[test]
-    fn absurd_train_points_fail_before_allocating() {
-        // Found by the TOML property test: this used to abort the process in `uniform_angles`.
-        for table in ["fig1", "fig3a", "b1"] {
-            let err = Settings::preset(Preset::Quick)
-                .with_overrides(
-                    &format!("[{table}]\ntrain_points = 8662270369921768792\n"),
-                    "c.toml",
-                )
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.contains(&format!("[{table}]")) && err.contains("train_points"),
-                "{err}"
-            );
-        }
+    /// The error of the quick preset overridden by `config`.
+    fn quick_error(config: &str) -> String {
+        Settings::preset(Preset::Quick)
+            .with_overrides(config, "c.toml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
-    fn absurd_nets_fail_before_allocating() {
-        for table in ["fig1", "b2", "snn"] {
-            let err = Settings::preset(Preset::Quick)
-                .with_overrides(
-                    &format!("[{table}]\nnets = 1000000000000000000\n"),
-                    "c.toml",
-                )
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.contains(&format!("[{table}]")) && err.contains("nets"),
-                "{err}"
-            );
+    fn absurd_sizes_fail_before_allocating() {
+        // Found by the TOML property test: train_points used to abort the process in
+        // `uniform_angles`.
+        let cases = [
+            (
+                "train_points",
+                "8662270369921768792",
+                ["fig1", "fig3a", "b1"],
+            ),
+            ("nets", "1000000000000000000", ["fig1", "b2", "snn"]),
+        ];
+        for (key, value, tables) in cases {
+            for table in tables {
+                let err = quick_error(&format!("[{table}]\n{key} = {value}\n"));
+                assert!(
+                    err.contains(&format!("[{table}]")) && err.contains(key),
+                    "{err}"
+                );
+            }
         }
     }
 }

@@ -8,18 +8,20 @@ use std::ops::Range;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sgntk_model::data::{circle_points, targets, test_grid, train_angles, DataSource};
+use sgntk_model::data::{circle_points, targets, test_grid, DataSource};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet};
 use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels, KernelPair};
-use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec, Method};
+use sgntk_ntk::{kernel_matrix, KernelSpec};
 
-use super::{chunk_ensemble, chunks, figure_bar, plots, run_chunks, widths};
+use super::{
+    chunk_ensemble, chunks, driving_kernel, figure_bar, mlp_config, plots, run_chunks, widths,
+};
 use super::{ChunkCount, ChunkJob, Figure, RunOptions, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
-use crate::settings::{KernelFigure, Settings};
+use crate::settings::{KernelFigure, Points, Settings, Training};
 use crate::shard::training_cost;
 
 /// Fig. 1 / 2 and B.3 / B.4: erf_m networks of one settings table trained by GD or SGL, and their
@@ -247,43 +249,18 @@ struct ChunkKey<'a> {
     what: &'static str,
     m: f64,
     width: usize,
-    depth: usize,
-    sigma_w: f64,
-    sigma_b: f64,
+    /// `lr`, `depth`, `sigma_w`, `sigma_b`.
+    #[serde(flatten)]
+    training: &'a Training,
     surrogate: Surrogate,
     steps: usize,
     record_steps: &'a [usize],
-    lr: f64,
-    train_points: usize,
-    data: DataSource,
-    data_seed: u64,
-    grid: usize,
+    /// `train_points`, `data`, `data_seed`, `grid`.
+    #[serde(flatten)]
+    points: &'a Points,
     seed: u64,
     backend: &'a str,
     members: (usize, usize),
-}
-
-fn analytic_slice(
-    s: &KernelFigure,
-    activation: Activation,
-    x: &DMatrix<f64>,
-    x0: &DMatrix<f64>,
-) -> Result<Vec<f64>, ExpError> {
-    let spec = KernelSpec {
-        depth: s.depth,
-        sigma_w: s.sigma_w,
-        sigma_b: s.sigma_b,
-        activation,
-        surrogate: s.surrogate,
-        kappa: 1.0,
-        method: Method::default(),
-    };
-    let kind = if s.surrogate == Surrogate::True {
-        KernelKind::Ntk
-    } else {
-        KernelKind::SgNtk
-    };
-    Ok(kernel_matrix(&spec, kind, x, x0)?.iter().copied().collect())
 }
 
 /// Trains (or loads) every cell's networks and computes the empirical and analytic slices
@@ -296,11 +273,10 @@ pub(crate) fn compute(
 ) -> Result<Option<KernelData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
     let device = opts.backend.device()?;
-    let grid = test_grid(s.grid);
+    let grid = test_grid(s.points.grid);
     let x = circle_points(&grid);
     let x0 = circle_points(&[0.0]);
-    let train_angles =
-        train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
+    let train_angles = s.points.train_angles().map_err(ExpError::Usage)?;
     let xt = circle_points(&train_angles);
     // One kernel evaluation per record gives both the slice K(x(α_i), x(0)) (rows 0..G, column 0)
     // and the training-set kernel Θ(X, X) (rows G.., columns 1..).
@@ -324,10 +300,12 @@ pub(crate) fn compute(
     let backend = opts.backend.to_string();
     let parts = chunks(s.nets, s.chunk);
     let pb = figure_bar(opts, stem);
-    let config = |m: f64, width: usize| MlpConfig {
-        sigma_w: s.sigma_w,
-        sigma_b: s.sigma_b,
-        ..MlpConfig::new(widths(width, s.depth), Activation::Erf { m })
+    let config = |m: f64, width: usize| mlp_config(&s.training, width, Activation::Erf { m }, 1.0);
+    // The analytic slice K(x(α_i), x(0)) of the networks of a config trained by `s.surrogate`.
+    let analytic_slice = |config: &MlpConfig| -> Result<Vec<f64>, ExpError> {
+        let spec = KernelSpec::from_mlp(config, s.surrogate);
+        let k = kernel_matrix(&spec, driving_kernel(s.surrogate), &x, &x0)?;
+        Ok(k.iter().copied().collect())
     };
     // every (m, n, chunk) is one independent job
     let cells_of_jobs: Vec<(f64, usize, Range<usize>)> =
@@ -342,23 +320,17 @@ pub(crate) fn compute(
                 what: "kernel-slices",
                 m: *m,
                 width: *width,
-                depth: s.depth,
-                sigma_w: s.sigma_w,
-                sigma_b: s.sigma_b,
+                training: &s.training,
                 surrogate: s.surrogate,
                 steps: s.steps,
                 record_steps: &s.record_steps,
-                lr: s.lr,
-                train_points: s.train_points,
-                data: s.data,
-                data_seed: s.data_seed,
-                grid: s.grid,
+                points: &s.points,
                 seed: opts.seed,
                 backend: &backend,
                 members: (range.start, range.end),
             },
             expect: (record_at.len(), range.len(), g),
-            cost: training_cost(&widths(*width, s.depth), range.len(), s.steps),
+            cost: training_cost(&widths(*width, s.training.depth), range.len(), s.steps),
             steps: s.steps as u64,
         })
         .collect();
@@ -367,7 +339,7 @@ pub(crate) fn compute(
         let mut ens = chunk_ensemble(&config(m, width), opts.seed, range, &device)?;
         let train_cfg = TrainConfig {
             rule,
-            lr: s.lr,
+            lr: s.training.lr,
             steps: s.steps,
             ..TrainConfig::default()
         };
@@ -430,7 +402,7 @@ pub(crate) fn compute(
                 trained: Vec::new(),
                 recorded: vec![Vec::new(); s.record_steps.len()],
                 train_change: vec![Vec::new(); s.record_steps.len() + 1],
-                analytic: analytic_slice(s, Activation::Erf { m: *m }, &x, &x0)?,
+                analytic: analytic_slice(&config(*m, *width))?,
                 loss: (0.0, 0.0),
             });
         }
@@ -449,7 +421,7 @@ pub(crate) fn compute(
             c.extend(v);
         }
     }
-    let limit = analytic_slice(s, Activation::Sign, &x, &x0)?;
+    let limit = analytic_slice(&mlp_config(&s.training, 1, Activation::Sign, 1.0))?;
     Ok(Some(KernelData {
         settings: s.clone(),
         grid,
@@ -652,7 +624,7 @@ pub(crate) fn write_slices(
             .collect();
     let summary = SlicesSummary {
         kernel: kernel_name(d.sgl),
-        data: s.data,
+        data: s.points.data,
         train_angles: d.train_angles.clone(),
         recorded_steps: s.recorded_steps(),
         plotted_step: s.steps,

@@ -19,13 +19,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sgntk_model::burn::tensor::Device;
 use sgntk_model::{
-    init_member, train, BackendKind, Ensemble, HostParams, LearningRule, MlpConfig, TrainConfig,
-    TrainReport, TrainSet,
+    init_member, train, Activation, BackendKind, Ensemble, HostParams, LearningRule, MlpConfig,
+    Surrogate, TrainConfig, TrainReport, TrainSet,
 };
+use sgntk_ntk::KernelKind;
 
 use crate::cache::{Cache, Validate};
 use crate::error::ExpError;
-use crate::settings::{Preset, Settings};
+use crate::settings::{Preset, Settings, Training};
 use crate::shard::Shard;
 
 pub use kernels::{
@@ -447,6 +448,31 @@ pub(crate) fn widths(width: usize, depth: usize) -> Vec<usize> {
     w.extend(std::iter::repeat_n(width, depth - 1));
     w.push(1);
     w
+}
+
+/// The MLP of hidden width `width` of a figure's `training`, with activation φ and output scale κ.
+pub(crate) fn mlp_config(
+    training: &Training,
+    width: usize,
+    activation: Activation,
+    kappa: f64,
+) -> MlpConfig {
+    MlpConfig {
+        sigma_w: training.sigma_w,
+        sigma_b: training.sigma_b,
+        kappa,
+        ..MlpConfig::new(widths(width, training.depth), activation)
+    }
+}
+
+/// The kernel that drives training with `surrogate`: the NTK for gradient descent
+/// ([`Surrogate::True`]), else the SG-NTK.
+pub(crate) fn driving_kernel(surrogate: Surrogate) -> KernelKind {
+    if surrogate == Surrogate::True {
+        KernelKind::Ntk
+    } else {
+        KernelKind::SgNtk
+    }
 }
 
 /// The members `range` of the ensemble drawn from `seed` (member k is the same whatever chunk

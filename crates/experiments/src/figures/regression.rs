@@ -7,15 +7,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
-use sgntk_model::{LearningRule, MlpConfig, Surrogate, TrainSet};
-use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, Method, TrainTime};
+use sgntk_model::{LearningRule, Surrogate, TrainSet};
+use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
 
-use super::{chunk_ensemble, chunks, figure_bar, plots, run_chunks};
+use super::{chunk_ensemble, chunks, driving_kernel, figure_bar, mlp_config, plots, run_chunks};
 use super::{train_with_progress, widths, ChunkCount, ChunkJob, Figure, RunOptions, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
-use crate::settings::{RegressionFigure, Settings};
+use crate::settings::{Points, RegressionFigure, Settings};
 use crate::shard::training_cost;
 
 /// Fig. 3a / 3b / B.2: trained networks (or their ensemble means) vs the SG-NTK GP and the Σ
@@ -133,29 +133,24 @@ pub(crate) fn compute(
 ) -> Result<Option<RegressionData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
     let device = opts.backend.device()?;
-    let grid = test_grid(s.grid);
+    let Points {
+        train_points,
+        data,
+        data_seed,
+        ..
+    } = s.points;
+    let grid = test_grid(s.points.grid);
     let x = circle_points(&grid);
     let train_angles =
-        train_grid_angles(s.data, &grid, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
+        train_grid_angles(data, &grid, train_points, data_seed).map_err(ExpError::Usage)?;
     let xt = circle_points(&train_angles);
     let yt = targets(&xt);
-    let spec = KernelSpec {
-        depth: s.depth,
-        sigma_w: s.sigma_w,
-        sigma_b: s.sigma_b,
-        activation: s.activation,
-        surrogate: s.surrogate,
-        kappa: s.kappa,
-        method: Method::default(),
-    };
-    let kind = if s.surrogate == Surrogate::True {
-        KernelKind::Ntk
-    } else {
-        KernelKind::SgNtk
-    };
+    let config = |width: usize| mlp_config(&s.training, width, s.activation, s.kappa);
+    let spec = KernelSpec::from_mlp(&config(1), s.surrogate);
+    let kind = driving_kernel(s.surrogate);
     let time = TrainTime::Finite {
         t: s.steps as f64,
-        lr: s.lr,
+        lr: s.training.lr,
         discrete: true,
     };
     let gp = gp_predict(&spec, kind, &xt, &yt, &x, time)?;
@@ -173,12 +168,6 @@ pub(crate) fn compute(
     let key_settings = chunk_settings(s);
     let parts = chunks(s.nets, s.chunk);
     let pb = figure_bar(opts, stem);
-    let config = |width: usize| MlpConfig {
-        sigma_w: s.sigma_w,
-        sigma_b: s.sigma_b,
-        kappa: s.kappa,
-        ..MlpConfig::new(widths(width, s.depth), s.activation)
-    };
     let width_chunks: Vec<(usize, Range<usize>)> = s
         .widths
         .iter()
@@ -196,14 +185,14 @@ pub(crate) fn compute(
                 members: (range.start, range.end),
             },
             expect: (range.len(), grid.len()),
-            cost: training_cost(&widths(*width, s.depth), range.len(), s.steps),
+            cost: training_cost(&widths(*width, s.training.depth), range.len(), s.steps),
             steps: s.steps as u64,
         })
         .collect();
     let chunks_out = run_chunks(opts, &jobs, &pb, count, |i| {
         let (width, range) = width_chunks[i].clone();
         let mut ens = chunk_ensemble(&config(width), opts.seed, range, &device)?;
-        let report = train_with_progress(&mut ens, &data, rule, s.lr, s.steps, &pb)?;
+        let report = train_with_progress(&mut ens, &data, rule, s.training.lr, s.steps, &pb)?;
         let outputs = ens
             .predict(&x)?
             .into_iter()
@@ -382,7 +371,7 @@ pub(crate) fn write(
     files.insert(0, csv);
     let summary = RegressionSummary {
         kappa_convention: "output scale: the networks compute g = kappa * f (SPEC 1, paper Sec. C.2.1); kernels are kappa^2 times the kappa = 1 ones".into(),
-        data: d.settings.data,
+        data: d.settings.points.data,
         train_angles: d.train.0.clone(),
         widths: d.widths.iter().map(|w| width_summary(d, w)).collect(),
     };

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sgntk_model::data::{circle_points, targets, test_grid, train_angles};
+use sgntk_model::data::{circle_points, targets, test_grid};
 use sgntk_model::{train_flat, LearningRule, Snn, SnnParams, TrainConfig, TrainSet};
 use sgntk_ntk::empirical::{jacobian_kernel, KernelPair};
 
@@ -105,10 +105,10 @@ impl Figure for SnnKernels {
         let s = &opts.settings.snn;
         s.validate().map_err(ExpError::Usage)?;
         let device = opts.backend.device()?;
-        let grid = test_grid(s.grid);
+        let grid = test_grid(s.points.grid);
         let xs = circle_points(&grid);
         let x0 = circle_points(&[0.0]);
-        let angles = train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
+        let angles = s.points.train_angles().map_err(ExpError::Usage)?;
         let x = circle_points(&angles);
         let set = TrainSet { y: targets(&x), x };
         let pair = KernelPair {

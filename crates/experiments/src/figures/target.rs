@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sgntk_model::data::{circle_points, targets, test_grid, train_angles};
+use sgntk_model::data::{circle_points, targets, test_grid};
 
 use super::{plots, ChunkCount, Figure, RunOptions, Written};
 use crate::error::ExpError;
@@ -42,9 +42,9 @@ pub struct TargetSummary {
 
 /// Writes the CSV and the plot of the target; returns the summary and the files.
 fn write(s: &TargetFigure, stem: &Path, format: crate::plot::Format) -> Result<Written, ExpError> {
-    let grid = test_grid(s.grid);
+    let grid = test_grid(s.points.grid);
     let y: Vec<f64> = targets(&circle_points(&grid)).iter().copied().collect();
-    let train = train_angles(s.data, s.train_points, s.data_seed).map_err(ExpError::Usage)?;
+    let train = s.points.train_angles().map_err(ExpError::Usage)?;
     let yt: Vec<f64> = targets(&circle_points(&train)).iter().copied().collect();
     let mut table = Table::new(&["curve", "alpha", "value"]);
     for (name, xs, ys) in [("target", &grid, &y), ("train", &train, &yt)] {

@@ -13,19 +13,48 @@ fn check_inputs(x1: &DMatrix<f64>, x2: &DMatrix<f64>) -> Result<(), KernelError>
     if x1.ncols() == 0 {
         return Err(KernelError::EmptyInput);
     }
-    for (what, x) in [("x1", x1), ("x2", x2)] {
-        for (j, col) in x.column_iter().enumerate() {
-            if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(KernelError::NonFinite {
-                    what,
-                    row: i,
-                    col: j,
-                    value: *v,
-                });
-            }
-        }
+    check_finite("x1", x1)?;
+    check_finite("x2", x2)
+}
+
+/// The first entry (row, column, value) of `m`, column by column, for which `bad` holds.
+pub(super) fn find_entry(
+    m: &DMatrix<f64>,
+    bad: impl Fn(f64) -> bool,
+) -> Option<(usize, usize, f64)> {
+    let rows = m.nrows();
+    m.iter()
+        .position(|v| bad(*v))
+        .map(|k| (k % rows, k / rows, m[k]))
+}
+
+/// Fails with [`KernelError::NonFinite`] at the first entry of `m` (named `what`) for which
+/// `bad` holds.
+fn reject_entries(
+    what: &'static str,
+    m: &DMatrix<f64>,
+    bad: impl Fn(f64) -> bool,
+) -> Result<(), KernelError> {
+    match find_entry(m, bad) {
+        Some((row, col, value)) => Err(KernelError::NonFinite {
+            what,
+            row,
+            col,
+            value,
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Fails unless every entry of `m` (named `what`) is finite.
+pub(super) fn check_finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
+    reject_entries(what, m, |v| !v.is_finite())
+}
+
+/// Fails at a NaN or −∞ entry of the kernel matrix `m` (named `what`); +∞ is legitimate (the
+/// singular sign NTK).
+pub(super) fn check_kernel_values(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
+    reject_entries(what, m, |v| v.is_nan() || v == f64::NEG_INFINITY)
 }
 
 fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
@@ -86,35 +115,6 @@ fn value(kind: KernelKind, s: &PairState) -> f64 {
     }
 }
 
-fn check_output(m: &DMatrix<f64>) -> Result<(), KernelError> {
-    // +∞ is legitimate (singular sign NTK); NaN or −∞ is a bug or overflow.
-    for (j, col) in m.column_iter().enumerate() {
-        if let Some((i, v)) = col
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.is_nan() || **v == f64::NEG_INFINITY)
-        {
-            return Err(KernelError::NonFinite {
-                what: "kernel output",
-                row: i,
-                col: j,
-                value: *v,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn layered(
-    spec: &KernelSpec,
-    kind: KernelKind,
-    x1: &DMatrix<f64>,
-    x2: &DMatrix<f64>,
-    all_layers: bool,
-) -> Result<Vec<DMatrix<f64>>, KernelError> {
-    fold_matrices(&spec.network(kind)?, kind, x1, x2, all_layers)
-}
-
 /// The fold of `net` over every pair of rows: the output kernel, or (`all_layers`) the kernel
 /// after every map that ends a layer.
 fn fold_matrices(
@@ -170,7 +170,7 @@ fn fold_matrices(
         .map(|d| DMatrix::from_row_slice(r1.len(), r2.len(), &d))
         .collect();
     for m in &mats {
-        check_output(m)?;
+        check_kernel_values("kernel output", m)?;
     }
     Ok(mats)
 }
@@ -198,7 +198,7 @@ pub fn kernel_matrix(
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, KernelError> {
-    Ok(layered(spec, kind, x1, x2, false)?.remove(0))
+    network_kernel_matrix(&spec.network(kind)?, kind, x1, x2)
 }
 
 /// The kernel matrices of every layer l = 1 … L (Σ^l or I^l; κ enters at l = L only).
@@ -208,7 +208,7 @@ pub fn kernel_layers(
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
-    layered(spec, kind, x1, x2, true)
+    fold_matrices(&spec.network(kind)?, kind, x1, x2, true)
 }
 
 /// The kernel K(x, y) for one pair of inputs.

@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 use sgntk_model::nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::matrix::kernel_matrix;
+use super::matrix::{check_finite, check_kernel_values, find_entry, kernel_matrix};
 use super::spec::{KernelKind, KernelSpec};
 use super::KernelError;
 
@@ -83,20 +83,6 @@ fn shape(cond: bool, msg: impl FnOnce() -> String) -> Result<(), KernelError> {
     }
 }
 
-fn finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
-    for (j, col) in m.column_iter().enumerate() {
-        if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(KernelError::NonFinite {
-                what,
-                row: i,
-                col: j,
-                value: *v,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Checks that the symmetrized S = (K + Kᵀ)/2 is positive definite (Remark E.4) and that K is
 /// well enough conditioned to solve with; returns λ_min(S).
 ///
@@ -114,12 +100,10 @@ pub fn check_positive_definite(k: &DMatrix<f64>) -> Result<f64, KernelError> {
             k.ncols()
         )
     })?;
-    for (j, col) in k.column_iter().enumerate() {
-        if let Some((i, _)) = col.iter().enumerate().find(|(_, v)| **v == f64::INFINITY) {
-            return Err(KernelError::SingularKernel { row: i, col: j });
-        }
+    if let Some((row, col, _)) = find_entry(k, |v| v == f64::INFINITY) {
+        return Err(KernelError::SingularKernel { row, col });
     }
-    finite("K(X, X)", k)?;
+    check_finite("K(X, X)", k)?;
     let sym = (k + k.transpose()) * 0.5;
     let eig = SymmetricEigen::new(sym).eigenvalues;
     let min = eig.min();
@@ -223,7 +207,7 @@ fn decay(
             if e.iter().all(|v| *v == 0.0) {
                 return Ok(None);
             }
-            finite("the matrix exponential/power", &e)?;
+            check_finite("the matrix exponential/power", &e)?;
             Ok(Some(id - e))
         }
     }
@@ -270,7 +254,7 @@ pub fn predict(
         ("Σ(x, x)", sigma_tt),
         ("Y", y),
     ] {
-        finite(what, m)?;
+        check_finite(what, m)?;
     }
     let lu = k_xx.clone().lu();
     let solve_failed = || KernelError::SolveFailed { min_eigenvalue };
@@ -287,14 +271,14 @@ pub fn predict(
         }
         Some(m) => k_tx * lu.solve(&m).ok_or_else(solve_failed)?,
     };
-    finite("A = K(x, X) K(X, X)^-1 (Id - e^(-eta K t/d))", &a)?;
+    check_finite("A = K(x, X) K(X, X)^-1 (Id - e^(-eta K t/d))", &a)?;
     let mean = &a * y;
     let c = &a * sigma_tx.transpose();
     let q = &a * sigma_xx * a.transpose();
     let cov = sigma_tt - &c - c.transpose() + &q;
     let cov = (&cov + cov.transpose()) * 0.5;
-    finite("the GP mean", &mean)?;
-    finite("the GP covariance", &cov)?;
+    check_finite("the GP mean", &mean)?;
+    check_finite("the GP covariance", &cov)?;
     for i in 0..n {
         let scale = sigma_tt[(i, i)].abs() + 2.0 * c[(i, i)].abs() + q[(i, i)].abs();
         if cov[(i, i)] < -VARIANCE_TOLERANCE * scale {
@@ -340,21 +324,8 @@ pub fn nadaraya_watson(k_tx: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<
             y.nrows()
         )
     })?;
-    finite("Y", y)?;
-    for (j, col) in k_tx.column_iter().enumerate() {
-        if let Some((i, v)) = col
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.is_nan() || **v == f64::NEG_INFINITY)
-        {
-            return Err(KernelError::NonFinite {
-                what: "K(x, X)",
-                row: i,
-                col: j,
-                value: *v,
-            });
-        }
-    }
+    check_finite("Y", y)?;
+    check_kernel_values("K(x, X)", k_tx)?;
     let sgn = |v: f64| {
         if v > 0.0 {
             1.0
