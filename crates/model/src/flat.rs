@@ -33,6 +33,88 @@ pub trait FlatParamModel {
     fn device(&self) -> Device;
 }
 
+/// A finite architecture written as a function of flat parameters: its hyper-parameters know
+/// how to compute the network from a list of rank-1 parameter tensors. [`FlatNet`] pairs it with
+/// parameters, which makes it a [`FlatParamModel`] (training, predictions, empirical kernels).
+pub trait Architecture {
+    /// Scalar outputs `[N]` for inputs `x: [N, n_0]`, built from `params`, with every φ through
+    /// [`crate::surrogate_activation`] and `backward` as its backward derivative.
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1>;
+    /// The activation whose true derivative [`Surrogate::True`] means.
+    fn activation(&self) -> Activation;
+    /// Input dimension n_0.
+    fn input_dim(&self) -> usize;
+}
+
+/// An [`Architecture`] with its flat parameters on a device.
+#[derive(Clone, Debug)]
+pub struct FlatNet<A> {
+    config: A,
+    params: Vec<Tensor<1>>,
+    device: Device,
+}
+
+impl<A: Architecture> FlatNet<A> {
+    /// `config` with parameters `params` (in the order its forward reads them) on `device`.
+    pub(crate) fn new(config: A, params: Vec<Tensor<1>>, device: &Device) -> Self {
+        FlatNet {
+            config,
+            params,
+            device: device.clone(),
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &A {
+        &self.config
+    }
+
+    /// Outputs on host inputs (`N × n_0` → `N × 1`).
+    pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
+        predict_flat(self, x)
+    }
+
+    /// The flat parameters on the host, in order.
+    pub(crate) fn host_params(&self) -> Vec<Vec<f64>> {
+        self.params
+            .iter()
+            .map(|t| t.clone().into_data().iter::<f64>().collect())
+            .collect()
+    }
+}
+
+impl<A: Architecture> FlatParamModel for FlatNet<A> {
+    fn parameters(&self) -> Vec<Tensor<1>> {
+        self.params.clone()
+    }
+
+    fn set_parameters(&mut self, params: Vec<Tensor<1>>) {
+        self.params = params;
+    }
+
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+        self.config.forward(params, x, backward)
+    }
+
+    fn activation(&self) -> Activation {
+        self.config.activation()
+    }
+
+    fn input_dim(&self) -> usize {
+        self.config.input_dim()
+    }
+
+    fn device(&self) -> Device {
+        self.device.clone()
+    }
+}
+
+/// A rank-1 parameter tensor on `device` from host values.
+pub(crate) fn flat_tensor(values: Vec<f64>, device: &Device) -> Tensor<1> {
+    let n = values.len();
+    matrix_to_tensor(&DMatrix::from_vec(1, n, values), device).reshape([n])
+}
+
 /// The outputs of any [`FlatParamModel`] on host inputs (`N × n_0` → `N × 1`), after checking
 /// their shape and finiteness.
 pub fn predict_flat<M: FlatParamModel>(

@@ -39,7 +39,7 @@ pub mod train;
 pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
 pub use error::{ModelError, SpecError};
-pub use flat::{flat_gradients, predict_flat, train_flat, FlatParamModel};
+pub use flat::{flat_gradients, predict_flat, train_flat, Architecture, FlatNet, FlatParamModel};
 pub use limits::{check_memory, MemoryError};
 pub use mlp::{
     check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble,

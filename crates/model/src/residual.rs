@@ -13,15 +13,14 @@
 //! infinite-width kernels: `sgntk_ntk::analytic::residual_network`.
 
 use burn::tensor::{Device, Tensor};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DVector;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
-use crate::flat::{predict_flat, FlatParamModel};
-use crate::mlp::matrix_to_tensor;
+use crate::flat::{flat_tensor, Architecture, FlatNet};
 use crate::op::surrogate_activation;
 
 /// Hyper-parameters of a residual MLP.
@@ -100,12 +99,7 @@ impl ResidualConfig {
 }
 
 /// A residual MLP with its parameters on a device.
-#[derive(Clone, Debug)]
-pub struct ResidualNet {
-    config: ResidualConfig,
-    params: Vec<Tensor<1>>,
-    device: Device,
-}
+pub type ResidualNet = FlatNet<ResidualConfig>;
 
 impl ResidualNet {
     /// Member `k` of an ensemble seeded with `seed`: every parameter i.i.d. N(0, 1) from ChaCha8
@@ -123,47 +117,27 @@ impl ResidualNet {
             .shapes()
             .into_iter()
             .map(|len| {
-                let v: Vec<f64> = (0..len).map(|_| StandardNormal.sample(&mut rng)).collect();
-                matrix_to_tensor(&DMatrix::from_vec(1, len, v), device).reshape([len])
+                flat_tensor(
+                    (0..len).map(|_| StandardNormal.sample(&mut rng)).collect(),
+                    device,
+                )
             })
             .collect();
-        Ok(ResidualNet {
-            config: config.clone(),
-            params,
-            device: device.clone(),
-        })
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> &ResidualConfig {
-        &self.config
+        Ok(FlatNet::new(config.clone(), params, device))
     }
 
     /// The flat parameters on the host, in order (W row-major).
     pub fn to_host(&self) -> Vec<DVector<f64>> {
-        self.params
-            .iter()
-            .map(|t| DVector::from_iterator(t.dims()[0], t.clone().into_data().iter::<f64>()))
+        self.host_params()
+            .into_iter()
+            .map(DVector::from_vec)
             .collect()
-    }
-
-    /// Outputs on host inputs (`N × n_0` → `N × 1`).
-    pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
-        predict_flat(self, x)
     }
 }
 
-impl FlatParamModel for ResidualNet {
-    fn parameters(&self) -> Vec<Tensor<1>> {
-        self.params.clone()
-    }
-
-    fn set_parameters(&mut self, params: Vec<Tensor<1>>) {
-        self.params = params;
-    }
-
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
-        let c = &self.config;
+impl Architecture for ResidualConfig {
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+        let c = self;
         let (n, n0) = (c.width, c.input_dim);
         let [d, _] = x.dims();
         let s_in = c.sigma_w / (n0 as f64).sqrt();
@@ -186,14 +160,10 @@ impl FlatParamModel for ResidualNet {
     }
 
     fn activation(&self) -> Activation {
-        self.config.activation
+        self.activation
     }
 
     fn input_dim(&self) -> usize {
-        self.config.input_dim
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+        self.input_dim
     }
 }

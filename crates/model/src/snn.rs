@@ -21,8 +21,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
-use crate::flat::{predict_flat, FlatParamModel};
-use crate::mlp::matrix_to_tensor;
+use crate::flat::{flat_tensor, Architecture, FlatNet};
 use crate::op::surrogate_activation;
 
 /// Hyper-parameters of an LIF network.
@@ -129,17 +128,7 @@ impl SnnParams {
 }
 
 /// An LIF network with its parameters on a device.
-#[derive(Clone, Debug)]
-pub struct Snn {
-    config: SnnConfig,
-    params: Vec<Tensor<1>>,
-    device: Device,
-}
-
-fn flat(values: Vec<f64>, device: &Device) -> Tensor<1> {
-    let n = values.len();
-    matrix_to_tensor(&DMatrix::from_vec(1, n, values), device).reshape([n])
-}
+pub type Snn = FlatNet<SnnConfig>;
 
 impl Snn {
     /// A network drawn from `seed`.
@@ -175,54 +164,35 @@ impl Snn {
         // row-major flattening of the matrices
         let rows = |m: &DMatrix<f64>| m.transpose().iter().copied().collect::<Vec<f64>>();
         let params = vec![
-            flat(rows(&p.w_in), device),
-            flat(rows(&p.w_rec), device),
-            flat(p.b.iter().copied().collect(), device),
-            flat(p.w_out.iter().copied().collect(), device),
-            flat(vec![p.b_out], device),
+            flat_tensor(rows(&p.w_in), device),
+            flat_tensor(rows(&p.w_rec), device),
+            flat_tensor(p.b.iter().copied().collect(), device),
+            flat_tensor(p.w_out.iter().copied().collect(), device),
+            flat_tensor(vec![p.b_out], device),
         ];
-        Ok(Snn {
-            config: config.clone(),
-            params,
-            device: device.clone(),
-        })
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> &SnnConfig {
-        &self.config
+        Ok(FlatNet::new(config.clone(), params, device))
     }
 
     /// The parameters on the host.
     pub fn to_host(&self) -> SnnParams {
-        let host = |t: &Tensor<1>| -> Vec<f64> { t.clone().into_data().iter::<f64>().collect() };
-        let (n, n0) = (self.config.width, self.config.input_dim);
+        let [w_in, w_rec, b, w_out, b_out]: [Vec<f64>; 5] = self
+            .host_params()
+            .try_into()
+            .expect("an LIF network has five parameter tensors");
+        let (n, n0) = (self.config().width, self.config().input_dim);
         SnnParams {
-            w_in: DMatrix::from_row_slice(n, n0, &host(&self.params[0])),
-            w_rec: DMatrix::from_row_slice(n, n, &host(&self.params[1])),
-            b: DVector::from_vec(host(&self.params[2])),
-            w_out: DVector::from_vec(host(&self.params[3])),
-            b_out: host(&self.params[4])[0],
+            w_in: DMatrix::from_row_slice(n, n0, &w_in),
+            w_rec: DMatrix::from_row_slice(n, n, &w_rec),
+            b: DVector::from_vec(b),
+            w_out: DVector::from_vec(w_out),
+            b_out: b_out[0],
         }
-    }
-
-    /// Outputs on host inputs (`N × n_0` → `N × 1`).
-    pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
-        predict_flat(self, x)
     }
 }
 
-impl FlatParamModel for Snn {
-    fn parameters(&self) -> Vec<Tensor<1>> {
-        self.params.clone()
-    }
-
-    fn set_parameters(&mut self, params: Vec<Tensor<1>>) {
-        self.params = params;
-    }
-
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
-        let c = &self.config;
+impl Architecture for SnnConfig {
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+        let c = self;
         let (n, n0) = (c.width, c.input_dim);
         let [d, _] = x.dims();
         let w_in = params[0].clone().reshape([n, n0]);
@@ -256,14 +226,10 @@ impl FlatParamModel for Snn {
     }
 
     fn activation(&self) -> Activation {
-        self.config.spike
+        self.spike
     }
 
     fn input_dim(&self) -> usize {
-        self.config.input_dim
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+        self.input_dim
     }
 }

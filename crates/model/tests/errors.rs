@@ -177,7 +177,10 @@ fn every_engine_names_the_same_divergence_step() {
             Engine::Fused | Engine::Lowrank => flat + 1,
             _ => flat,
         };
-        assert_eq!(*step, expected, "{engine:?} vs train_flat: {steps:?}, flat {flat}");
+        assert_eq!(
+            *step, expected,
+            "{engine:?} vs train_flat: {steps:?}, flat {flat}"
+        );
     }
 }
 
