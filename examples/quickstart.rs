@@ -9,7 +9,7 @@ use sgntk::model::{
     data, train, Activation, BackendKind, Ensemble, LearningRule, MlpConfig, Surrogate,
     TrainConfig, TrainSet,
 };
-use sgntk::ntk::empirical::{empirical_kernel, ensemble_mean, ensemble_spread, KernelPair};
+use sgntk::ntk::empirical::{empirical_kernel, ensemble_mean, ensemble_spread, DerivativePair};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backend = BackendKind::default();
@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| -std::f64::consts::PI + i as f64 * std::f64::consts::PI / 4.0)
         .collect();
     let xs = data::circle_points(&grid);
-    let ks = empirical_kernel(&ens, &x0, &xs, KernelPair::sg_ntk("erf-prime".parse()?))?;
+    let ks = empirical_kernel(&ens, &x0, &xs, DerivativePair::sg_ntk("erf-prime".parse()?))?;
     let (mean, spread) = (ensemble_mean(&ks), ensemble_spread(&ks));
     println!("empirical SG-NTK (erf:5, width 1024, 8 nets) vs Δα:");
     for (j, a) in grid.iter().enumerate() {

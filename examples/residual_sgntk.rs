@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use sgntk::experiments::plot::{render, Figure, Format, LegendPos, Mark, Panel, RGBColor, Series};
 use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{data, Activation, BackendKind, ResidualConfig, ResidualNet, Surrogate};
-use sgntk::ntk::empirical::{jacobian_kernel, KernelPair};
+use sgntk::ntk::empirical::{jacobian_kernel, DerivativePair};
 use sgntk::ntk::{network_kernel_matrix, residual_network, KernelKind, Method};
 
 const WIDTHS: [usize; 3] = [32, 128, 512];
@@ -44,13 +44,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         (
             "erf:5, SG-NTK (φ', erf')",
             Activation::Erf { m: 5.0 },
-            KernelPair::sg_ntk(ERF_PRIME),
+            DerivativePair::sg_ntk(ERF_PRIME),
             KernelKind::SgNtk,
         ),
         (
             "sign, erf' on both sides",
             Activation::Sign,
-            KernelPair {
+            DerivativePair {
                 g1: ERF_PRIME,
                 g2: ERF_PRIME,
             },

@@ -16,7 +16,7 @@ use sgntk::experiments::FigureId;
 use sgntk::model::data::{circle_points, targets, test_grid};
 use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{Activation, BackendKind, Ensemble, MlpConfig, Surrogate};
-use sgntk::ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
+use sgntk::ntk::empirical::{empirical_kernel, ensemble_mean, DerivativePair};
 use sgntk::ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, TrainTime};
 
 fn csv_of(m: &DMatrix<f64>, header: Option<&str>) -> String {
@@ -120,7 +120,7 @@ fn empirical_kernel_is_the_mean_over_networks() {
     let device = BackendKind::Flex.device().unwrap();
     let cfg = MlpConfig::paper(16, Activation::Erf { m: 2.0 });
     let ens = Ensemble::init(&cfg, 3, 7, &device).unwrap();
-    let pair = KernelPair::sg_ntk(Surrogate::FastSigmoid { k: 2.0 });
+    let pair = DerivativePair::sg_ntk(Surrogate::FastSigmoid { k: 2.0 });
     let want = ensemble_mean(&empirical_kernel(&ens, &x, &x, pair).unwrap());
     assert!(
         (&got - &want).amax() <= 1e-12 * want.amax(),

@@ -9,7 +9,7 @@ use sgntk::model::{
     data, gradients, surrogate_activation, train, Activation, BackendKind, Ensemble, HostParams,
     LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet,
 };
-use sgntk::ntk::empirical::{empirical_kernel, KernelPair};
+use sgntk::ntk::empirical::{empirical_kernel, DerivativePair};
 
 fn wgpu() -> Option<Device> {
     match BackendKind::Wgpu.device() {
@@ -154,8 +154,8 @@ fn structured_empirical_kernel_agrees() {
     let x1 = data::circle_points(&[0.0, 1.0]);
     let x2 = data::circle_points(&data::test_grid(25)).scale(0.7);
     for pair in [
-        KernelPair::NTK,
-        KernelPair::sg_ntk(Surrogate::FastSigmoid { k: 2.0 }),
+        DerivativePair::NTK,
+        DerivativePair::sg_ntk(Surrogate::FastSigmoid { k: 2.0 }),
     ] {
         let a = empirical_kernel(
             &Ensemble::init(&cfg, 3, 4, &flex()).unwrap(),

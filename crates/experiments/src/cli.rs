@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sgntk_model::data::DataSource;
-use sgntk_model::{Activation, BackendKind, Surrogate};
+use sgntk_model::{Activation, BackendKind, DerivativePair, LearningRule, Surrogate};
 
 use crate::commands;
 use crate::error::ExpError;
@@ -191,6 +191,17 @@ pub enum Kind {
     Sgntk,
 }
 
+impl Kind {
+    /// The derivative pair of this kernel with `--surrogate` σ̃ (`None`: the NNGP).
+    pub fn pair(self, surrogate: Surrogate) -> Option<DerivativePair> {
+        match self {
+            Kind::Nngp => None,
+            Kind::Ntk => Some(DerivativePair::NTK),
+            Kind::Sgntk => Some(DerivativePair::sg_ntk(surrogate)),
+        }
+    }
+}
+
 /// Network hyper-parameters shared by the subcommands.
 #[derive(Debug, Clone, Args)]
 pub struct NetArgs {
@@ -286,6 +297,16 @@ pub enum Mode {
     Gd,
     /// Surrogate gradient learning (--surrogate in the backward pass).
     Sgl,
+}
+
+impl Mode {
+    /// The learning rule with `--surrogate` σ̃.
+    pub fn rule(self, surrogate: Surrogate) -> LearningRule {
+        match self {
+            Mode::Gd => LearningRule::Gd,
+            Mode::Sgl => LearningRule::Sgl(surrogate),
+        }
+    }
 }
 
 /// `sgntk train`.

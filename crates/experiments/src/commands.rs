@@ -4,11 +4,11 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
-use sgntk_model::{Ensemble, LearningRule, MlpConfig, TrainConfig, TrainSet};
-use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, KernelPair};
+use sgntk_model::{Ensemble, MlpConfig, TrainConfig, TrainSet};
+use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean};
 use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Method, TrainTime};
 
-use crate::cli::{KernelArgs, Kind, Mode, NetArgs, PredictArgs, Time, TrainArgs};
+use crate::cli::{KernelArgs, Kind, NetArgs, PredictArgs, Time, TrainArgs};
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
 use crate::io::{read_csv, read_train_csv, to_csv, write_all_atomic, write_csv};
@@ -29,12 +29,8 @@ fn spec(net: &NetArgs) -> KernelSpec {
     }
 }
 
-fn kernel_kind(kind: Kind) -> KernelKind {
-    match kind {
-        Kind::Nngp => KernelKind::Nngp,
-        Kind::Ntk => KernelKind::Ntk,
-        Kind::Sgntk => KernelKind::SgNtk,
-    }
+fn kernel_kind(kind: Kind, net: &NetArgs) -> KernelKind {
+    KernelKind::of_pair(kind.pair(net.surrogate))
 }
 
 fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig, ExpError> {
@@ -134,7 +130,7 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
         }
         let s = spec(&a.net);
         s.validate()?;
-        kernel_matrix(&s, kernel_kind(a.kind), &x, &y)?
+        kernel_matrix(&s, kernel_kind(a.kind, &a.net), &x, &y)?
     };
     emit(&k, None, a.out.as_deref())
 }
@@ -148,14 +144,13 @@ fn empirical_mean_kernel(
     let config = mlp_config(&a.net, x.ncols(), width)?;
     let device = a.backend.device()?;
     let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
-    let kernels = match a.kind {
-        Kind::Nngp => {
+    let kernels = match a.kind.pair(a.net.surrogate) {
+        None => {
             let fx = ens.predict(x)?;
             let fy = ens.predict(y)?;
             fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
         }
-        Kind::Ntk => empirical_kernel(&ens, x, y, KernelPair::NTK)?,
-        Kind::Sgntk => empirical_kernel(&ens, x, y, KernelPair::sg_ntk(a.net.surrogate))?,
+        Some(pair) => empirical_kernel(&ens, x, y, pair)?,
     };
     Ok(ensemble_mean(&kernels))
 }
@@ -194,7 +189,7 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     };
     let s = spec(&a.net);
     s.validate()?;
-    let gp = gp_predict(&s, kernel_kind(a.kind), &xt, &yt, &x, time)?;
+    let gp = gp_predict(&s, kernel_kind(a.kind, &a.net), &xt, &yt, &x, time)?;
     let std = gp.std();
     let out = DMatrix::from_fn(
         x.nrows(),
@@ -228,10 +223,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     let mut ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
     // The test points must fit the networks' f32 arithmetic too, before training.
     ens.check_inputs(&x)?;
-    let rule = match a.mode {
-        Mode::Gd => LearningRule::Gd,
-        Mode::Sgl => LearningRule::Sgl(a.net.surrogate),
-    };
+    let rule = a.mode.rule(a.net.surrogate);
     let data = TrainSet { x: xt, y: yt };
     let pb = crate::progress::bar(a.steps as u64, "training steps");
     let report = train_with_progress(&mut ens, &data, rule, a.lr, a.steps, &pb)?;

@@ -42,8 +42,8 @@ pub use error::{ModelError, SpecError};
 pub use flat::{flat_gradients, predict_flat, train_flat, Architecture, FlatNet, FlatParamModel};
 pub use limits::{check_memory, MemoryError};
 pub use mlp::{
-    check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DeviceLayer, Ensemble,
-    HostLayer, HostParams, LearningRule, Mlp, MlpConfig,
+    check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DerivativePair, DeviceLayer,
+    Ensemble, HostLayer, HostParams, LearningRule, Mlp, MlpConfig,
 };
 pub use op::surrogate_activation;
 pub use residual::{ResidualConfig, ResidualNet};

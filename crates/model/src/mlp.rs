@@ -180,12 +180,51 @@ pub enum LearningRule {
 }
 
 impl LearningRule {
-    /// The derivative the backward pass applies.
+    /// The derivative the backward pass applies: g2 of [`LearningRule::pair`].
     pub fn backward_derivative(&self) -> Surrogate {
+        self.pair().g2
+    }
+
+    /// The derivative pair of the kernel that drives this rule (SPEC §2): φ' on the first
+    /// argument, the backward derivative on the second (the training points).
+    pub fn pair(&self) -> DerivativePair {
         match self {
-            LearningRule::Gd => Surrogate::True,
-            LearningRule::Sgl(g) => *g,
+            LearningRule::Gd => DerivativePair::NTK,
+            LearningRule::Sgl(g) => DerivativePair::sg_ntk(*g),
         }
+    }
+}
+
+/// Which derivative on which side (SPEC §2): the generalized kernel
+/// K(x, x') = J_{φ,g1}(x) J_{φ,g2}(x')ᵀ takes its first argument's Jacobian with g1 and its
+/// second's with g2. The NTK is (φ', φ'), the SG-NTK (φ', σ̃). One type for the learning rule
+/// ([`LearningRule::pair`]), the empirical kernels and the analytic kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DerivativePair {
+    /// Derivative of the first argument's (row's) Jacobian.
+    pub g1: Surrogate,
+    /// Derivative of the second argument's (column's) Jacobian.
+    pub g2: Surrogate,
+}
+
+impl DerivativePair {
+    /// The NTK: the true derivative on both sides.
+    pub const NTK: DerivativePair = DerivativePair {
+        g1: Surrogate::True,
+        g2: Surrogate::True,
+    };
+
+    /// The SG-NTK that drives SGL with surrogate `g` (Eq. 6–7): φ' first, σ̃ second.
+    pub fn sg_ntk(g: Surrogate) -> Self {
+        DerivativePair {
+            g1: Surrogate::True,
+            g2: g,
+        }
+    }
+
+    /// Whether a side needs the true derivative φ' (which sign and step do not have).
+    pub fn uses_true_derivative(&self) -> bool {
+        self.g1 == Surrogate::True || self.g2 == Surrogate::True
     }
 }
 

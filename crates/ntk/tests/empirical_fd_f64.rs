@@ -7,7 +7,7 @@ use finite_differences::{central_differences, f64_flex_autodiff};
 
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, Ensemble, Mlp, MlpConfig};
-use sgntk_ntk::empirical::{jacobian_kernel, KernelPair};
+use sgntk_ntk::empirical::{jacobian_kernel, DerivativePair};
 
 #[test]
 fn generic_ntk_matches_finite_difference_jacobian() {
@@ -27,7 +27,7 @@ fn generic_ntk_matches_finite_difference_jacobian() {
     let cols = central_differences(&p, 1e-6, f);
     let jac = DMatrix::from_fn(3, cols.len(), |i, j| cols[j][(i, 0)]);
     let want = &jac * jac.transpose();
-    let got = jacobian_kernel(&mlp, &x, &x, KernelPair::NTK).unwrap();
+    let got = jacobian_kernel(&mlp, &x, &x, DerivativePair::NTK).unwrap();
     let err = (&got - &want).amax() / want.amax();
     assert!(err < 1e-7, "generic NTK vs finite differences: {err:e}");
 }

@@ -8,7 +8,7 @@ use std::f64::consts::PI;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{data, Activation, BackendKind, Ensemble, HostParams, Mlp, MlpConfig, Surrogate};
 use sgntk_ntk::empirical::{
-    empirical_kernel, ensemble_mean, jacobian_kernel, mse, EmpiricalError, KernelPair,
+    empirical_kernel, ensemble_mean, jacobian_kernel, mse, DerivativePair, EmpiricalError,
 };
 
 /// Points of different norms (the SG-NTK is asymmetric there).
@@ -32,11 +32,11 @@ fn structured_equals_generic_for_ntk_and_sg_ntk() {
         (vec![2, 12, 24, 10, 1], "erf:3"),
     ];
     let pairs = [
-        KernelPair::NTK,
-        KernelPair::sg_ntk("erf-prime".parse().unwrap()),
-        KernelPair::sg_ntk("fast-sigmoid:3".parse().unwrap()),
-        KernelPair::sg_ntk("triangle:1".parse().unwrap()),
-        KernelPair {
+        DerivativePair::NTK,
+        DerivativePair::sg_ntk("erf-prime".parse().unwrap()),
+        DerivativePair::sg_ntk("fast-sigmoid:3".parse().unwrap()),
+        DerivativePair::sg_ntk("triangle:1".parse().unwrap()),
+        DerivativePair {
             g1: "atan:2".parse().unwrap(),
             g2: "sigmoid:2".parse().unwrap(),
         },
@@ -73,14 +73,14 @@ fn sign_networks_have_no_true_jacobian() {
         &mlp.0,
         &x,
         &x,
-        KernelPair::sg_ntk(Surrogate::ErfPrime { a: 1.0 }),
+        DerivativePair::sg_ntk(Surrogate::ErfPrime { a: 1.0 }),
     )
     .unwrap_err();
     assert!(matches!(e, EmpiricalError::NoTrueJacobian { .. }));
     assert!(e.to_string().contains("does not exist for `sign`"), "{e}");
-    assert!(jacobian_kernel(&mlp, &x, &x, KernelPair::NTK).is_err());
+    assert!(jacobian_kernel(&mlp, &x, &x, DerivativePair::NTK).is_err());
     // surrogates on both sides are fine
-    let both = KernelPair {
+    let both = DerivativePair {
         g1: Surrogate::ErfPrime { a: 1.0 },
         g2: Surrogate::ErfPrime { a: 1.0 },
     };
@@ -126,7 +126,7 @@ fn analytic_slice(x0: &DMatrix<f64>, xs: &DMatrix<f64>, m: f64, sg: bool) -> DMa
 fn member_kernels(
     config: &MlpConfig,
     members: std::ops::Range<usize>,
-    pair: KernelPair,
+    pair: DerivativePair,
     x0: &DMatrix<f64>,
     xs: &DMatrix<f64>,
 ) -> Vec<DMatrix<f64>> {
@@ -142,7 +142,7 @@ fn kernels(
     width: usize,
     m: f64,
     nets: usize,
-    pair: KernelPair,
+    pair: DerivativePair,
     x0: &DMatrix<f64>,
     xs: &DMatrix<f64>,
 ) -> Vec<DMatrix<f64>> {
@@ -169,9 +169,9 @@ fn check_wide_mean(m: f64, sg: bool) {
     let x0 = data::circle_points(&[0.0]);
     let xs = data::circle_points(&[-PI / 4.0, -PI / 8.0, 0.0, PI / 8.0, PI / 4.0]);
     let pair = if sg {
-        KernelPair::sg_ntk(Surrogate::ErfPrime { a: 1.0 })
+        DerivativePair::sg_ntk(Surrogate::ErfPrime { a: 1.0 })
     } else {
-        KernelPair::NTK
+        DerivativePair::NTK
     };
     let mean = ensemble_mean(&kernels(2048, m, 8, pair, &x0, &xs));
     let want = analytic_slice(&x0, &xs, m, sg);
@@ -209,7 +209,13 @@ fn wide_ensemble_mean_matches_analytic_ntk_erf5() {
     let mut all = Vec::new();
     for chunk in 0..8 {
         let members = 8 * chunk..8 * chunk + 8;
-        all.extend(member_kernels(&config, members, KernelPair::NTK, &x0, &xs));
+        all.extend(member_kernels(
+            &config,
+            members,
+            DerivativePair::NTK,
+            &x0,
+            &xs,
+        ));
     }
     let mean = ensemble_mean(&all);
     assert_within_5_percent(&mean, &lib, "");
@@ -221,8 +227,8 @@ fn mse_to_analytic_kernel_falls_like_one_over_width() {
     let widths = [64usize, 128, 256, 512, 1024, 2048];
     for m in [2.0, 5.0] {
         for (sg, pair) in [
-            (false, KernelPair::NTK),
-            (true, KernelPair::sg_ntk(Surrogate::ErfPrime { a: 1.0 })),
+            (false, DerivativePair::NTK),
+            (true, DerivativePair::sg_ntk(Surrogate::ErfPrime { a: 1.0 })),
         ] {
             let want = analytic_slice(&x0, &xs, m, sg);
             let mse_by_width: Vec<f64> = widths
@@ -251,7 +257,7 @@ fn kernels_recorded_during_training_equal_separate_runs() {
     };
     let (x0, xs) = slice_inputs(7);
     let g = Surrogate::FastSigmoid { k: 2.0 };
-    let pair = KernelPair::sg_ntk(g);
+    let pair = DerivativePair::sg_ntk(g);
     let cfg = |steps| TrainConfig {
         rule: LearningRule::Sgl(g),
         lr: 0.1,
@@ -317,8 +323,8 @@ fn kappa_multiplies_empirical_kernels_by_kappa_squared() {
         let a = Mlp::init(&plain, 7, &device).unwrap();
         let b = Mlp::init(&scaled, 7, &device).unwrap();
         for pair in [
-            KernelPair::NTK,
-            KernelPair::sg_ntk("erf-prime".parse().unwrap()),
+            DerivativePair::NTK,
+            DerivativePair::sg_ntk("erf-prime".parse().unwrap()),
         ] {
             let ka = empirical_kernel(&a.0, &x1, &x2, pair).unwrap().remove(0);
             let kb = empirical_kernel(&b.0, &x1, &x2, pair).unwrap().remove(0);

@@ -11,7 +11,7 @@ use sgntk_model::{
     data, train_flat, Activation, BackendKind, LearningRule, ResidualConfig, ResidualNet,
     Surrogate, TrainConfig, TrainSet,
 };
-use sgntk_ntk::empirical::{jacobian_kernel, KernelPair};
+use sgntk_ntk::empirical::{jacobian_kernel, DerivativePair};
 use sgntk_ntk::{
     kernel_matrix, network_kernel_matrix, residual_network, KernelKind, KernelSpec, Method,
 };
@@ -122,7 +122,12 @@ fn nngp_matches_monte_carlo_over_wide_networks() {
 /// kernel on `points()`, per width. (The mean of the empirical kernels converges to the analytic
 /// one: measured with 12 networks of width 2048 and 2 blocks, (mean − analytic)² is 1.9e-3 for the
 /// erf:2 NTK, no more than the sampling noise MSE/12 = 3.5e-3 of a mean of 12.)
-fn mse_by_width(act: Activation, pair: KernelPair, kind: KernelKind, widths: &[usize]) -> Vec<f64> {
+fn mse_by_width(
+    act: Activation,
+    pair: DerivativePair,
+    kind: KernelKind,
+    widths: &[usize],
+) -> Vec<f64> {
     let device = BackendKind::Flex.device().unwrap();
     let x = points();
     widths
@@ -151,7 +156,7 @@ fn empirical_kernels_approach_the_analytic_ones_as_width_grows() {
     let widths = [32usize, 128, 512];
     let ntk = mse_by_width(
         Activation::Erf { m: 2.0 },
-        KernelPair::NTK,
+        DerivativePair::NTK,
         KernelKind::Ntk,
         &widths,
     );
@@ -160,7 +165,7 @@ fn empirical_kernels_approach_the_analytic_ones_as_width_grows() {
         g1: ERF_PRIME,
         g2: ERF_PRIME,
     };
-    let pair = KernelPair {
+    let pair = DerivativePair {
         g1: ERF_PRIME,
         g2: ERF_PRIME,
     };

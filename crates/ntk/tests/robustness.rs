@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, BackendKind, Ensemble, MlpConfig, Surrogate};
-use sgntk_ntk::empirical::{empirical_kernel, EmpiricalError, KernelPair};
+use sgntk_ntk::empirical::{empirical_kernel, DerivativePair, EmpiricalError};
 use sgntk_ntk::{
     gp_predict, kernel_matrix, predict, GpPrediction, KernelError, KernelKind, KernelSpec,
     TrainTime, MAX_CONDITION,
@@ -152,10 +152,10 @@ fn empirical_kernels_that_overflow_f32_are_errors() {
     let config = MlpConfig::paper(16, Activation::Erf { m: 2.0 });
     let ens = Ensemble::init(&config, 2, 0, &device).unwrap();
     let x = DMatrix::from_row_slice(2, 2, &[0.5, -0.2, 1e20, 1e20]);
-    let e = empirical_kernel(&ens, &x, &x, KernelPair::NTK).unwrap_err();
+    let e = empirical_kernel(&ens, &x, &x, DerivativePair::NTK).unwrap_err();
     assert!(matches!(e, EmpiricalError::NonFinite { .. }), "{e}");
     // small inputs are fine
     let x = DMatrix::from_row_slice(2, 2, &[0.5, -0.2, 0.1, 0.3]);
-    let k = empirical_kernel(&ens, &x, &x, KernelPair::NTK).unwrap();
+    let k = empirical_kernel(&ens, &x, &x, DerivativePair::NTK).unwrap();
     assert!(k.iter().all(|m| m.iter().all(|v| v.is_finite())));
 }

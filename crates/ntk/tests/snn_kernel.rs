@@ -8,7 +8,7 @@ use sgntk_model::{
     data, train_flat, BackendKind, LearningRule, Snn, SnnConfig, Surrogate, TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{
-    ensemble_mean, ensemble_spread, jacobian_kernel, EmpiricalError, KernelPair,
+    ensemble_mean, ensemble_spread, jacobian_kernel, DerivativePair, EmpiricalError,
 };
 
 const G: Surrogate = Surrogate::ErfPrime { a: 1.0 };
@@ -31,7 +31,7 @@ fn kernels(width: usize) -> (Vec<DMatrix<f64>>, Vec<DMatrix<f64>>) {
         x,
     };
     // the spike function has no true derivative: the surrogate on both sides
-    let pair = KernelPair { g1: G, g2: G };
+    let pair = DerivativePair { g1: G, g2: G };
     let cfg = TrainConfig {
         rule: LearningRule::Sgl(G),
         lr: 0.1,
@@ -73,7 +73,7 @@ fn lif_kernel_concentrates_with_width_and_moves_less_when_wide() {
     let device = BackendKind::Flex.device().unwrap();
     let snn = Snn::init(&config(16), 0, &device).unwrap();
     let xs = data::circle_points(&[0.3, 1.0, 2.0]);
-    let k = jacobian_kernel(&snn, &xs, &xs, KernelPair { g1: G, g2: G }).unwrap();
+    let k = jacobian_kernel(&snn, &xs, &xs, DerivativePair { g1: G, g2: G }).unwrap();
     assert!((&k - k.transpose()).amax() < 1e-5 * k.amax());
 }
 
@@ -82,6 +82,6 @@ fn lif_true_jacobian_does_not_exist() {
     let device = BackendKind::Flex.device().unwrap();
     let snn = Snn::init(&config(8), 0, &device).unwrap();
     let x = data::circle_points(&[0.0]);
-    let err = jacobian_kernel(&snn, &x, &x, KernelPair::sg_ntk(G)).unwrap_err();
+    let err = jacobian_kernel(&snn, &x, &x, DerivativePair::sg_ntk(G)).unwrap_err();
     assert!(matches!(err, EmpiricalError::NoTrueJacobian { .. }));
 }

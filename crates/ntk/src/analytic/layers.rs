@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sgntk_model::{Activation, Surrogate};
+use sgntk_model::{Activation, DerivativePair};
 
 use super::closed_form::{pair_expectation, ScalarFn};
 use super::quadrature::GaussHermiteRule;
@@ -146,12 +146,12 @@ impl Nonlinearity {
     /// Fails for combinations the method cannot evaluate (Dirac deltas under pure quadrature).
     pub fn new(
         activation: Activation,
-        derivs: Option<(Surrogate, Surrogate)>,
+        derivs: Option<DerivativePair>,
         method: Method,
         rule: Arc<GaussHermiteRule>,
     ) -> Result<Self, KernelError> {
         let phi = ScalarFn::activation(activation);
-        let derivs = derivs.map(|(g1, g2)| {
+        let derivs = derivs.map(|DerivativePair { g1, g2 }| {
             (
                 ScalarFn::derivative(activation, g1),
                 ScalarFn::derivative(activation, g2),

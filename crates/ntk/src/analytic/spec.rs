@@ -1,7 +1,7 @@
 //! What to compute: the kernel kind and the network's parameters.
 
 use serde::{Deserialize, Serialize};
-use sgntk_model::{Activation, MlpConfig, Surrogate};
+use sgntk_model::{Activation, DerivativePair, MlpConfig, Surrogate};
 
 use super::layers::{Dense, LayerMap, Network, Nonlinearity};
 use super::quadrature::GaussHermiteRule;
@@ -27,12 +27,20 @@ pub enum KernelKind {
 
 impl KernelKind {
     /// The derivative pair (g1, g2), or `None` for the NNGP.
-    pub fn derivatives(&self, surrogate: Surrogate) -> Option<(Surrogate, Surrogate)> {
+    pub fn derivatives(&self, surrogate: Surrogate) -> Option<DerivativePair> {
         match *self {
             KernelKind::Nngp => None,
-            KernelKind::Ntk => Some((Surrogate::True, Surrogate::True)),
-            KernelKind::SgNtk => Some((Surrogate::True, surrogate)),
-            KernelKind::Generalized { g1, g2 } => Some((g1, g2)),
+            KernelKind::Ntk => Some(DerivativePair::NTK),
+            KernelKind::SgNtk => Some(DerivativePair::sg_ntk(surrogate)),
+            KernelKind::Generalized { g1, g2 } => Some(DerivativePair { g1, g2 }),
+        }
+    }
+
+    /// The kernel of a derivative pair (`None`: the NNGP).
+    pub fn of_pair(pair: Option<DerivativePair>) -> KernelKind {
+        match pair {
+            None => KernelKind::Nngp,
+            Some(DerivativePair { g1, g2 }) => KernelKind::Generalized { g1, g2 },
         }
     }
 }

@@ -4,7 +4,7 @@
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{train, Ensemble, ModelError, TrainConfig, TrainReport, TrainSet};
 
-use super::{empirical_kernel, EmpiricalError, KernelPair};
+use super::{check_pair, empirical_kernel, DerivativePair, EmpiricalError};
 
 /// The kernels of every member at one training step.
 #[derive(Clone, Debug)]
@@ -28,11 +28,11 @@ pub fn train_with_kernels(
     record_at: &[usize],
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
-    pair: KernelPair,
+    pair: DerivativePair,
     tick: usize,
     mut on_step: impl FnMut(usize),
 ) -> Result<(TrainReport, Vec<RecordedKernels>), EmpiricalError> {
-    pair.check(ensemble.config().activation)?;
+    check_pair(pair, ensemble.config().activation)?;
     if ensemble.config().output_dim() != 1 {
         return Err(EmpiricalError::NotScalarOutput(
             ensemble.config().output_dim(),

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use sgntk_model::nalgebra::{DMatrix, DVector};
 use sgntk_model::{check_finite, FlatParamModel, Surrogate};
 
-use super::{EmpiricalError, KernelPair};
+use super::{check_pair, DerivativePair, EmpiricalError};
 
 fn row_tensor(x: &DMatrix<f64>, i: usize, device: &Device) -> Tensor<2> {
     let v: Vec<f64> = x.row(i).iter().copied().collect();
@@ -72,9 +72,9 @@ pub fn jacobian_kernel(
     model: &impl FlatParamModel,
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
-    pair: KernelPair,
+    pair: DerivativePair,
 ) -> Result<DMatrix<f64>, EmpiricalError> {
-    pair.check(model.activation())?;
+    check_pair(pair, model.activation())?;
     check_inputs(model, x2)?;
     let j1 = jacobian(model, x1, pair.g1)?;
     let mut k = DMatrix::zeros(x1.nrows(), x2.nrows());

@@ -9,49 +9,24 @@ pub mod generic;
 pub mod stats;
 pub mod structured;
 
-use sgntk_model::{Activation, Surrogate};
+use sgntk_model::Activation;
 use thiserror::Error;
 
 pub use during_training::{train_with_kernels, RecordedKernels};
 pub use generic::{jacobian, jacobian_kernel};
-pub use sgntk_model::FlatParamModel;
+pub use sgntk_model::{DerivativePair, FlatParamModel};
+/// The former name of [`DerivativePair`] (kept while the figure drivers move over).
+pub type KernelPair = DerivativePair;
 pub use stats::{ensemble_mean, ensemble_spread, mse};
 pub use structured::{empirical_kernel, ensemble_kernels};
 
-/// Which empirical kernel: the NTK (g1 = g2 = φ') or the SG-NTK (g1 = φ', g2 = σ̃), or any pair.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct KernelPair {
-    /// Derivative of the first argument's (row's) Jacobian.
-    pub g1: Surrogate,
-    /// Derivative of the second argument's (column's) Jacobian.
-    pub g2: Surrogate,
-}
-
-impl KernelPair {
-    /// The NTK: true derivative on both sides.
-    pub const NTK: KernelPair = KernelPair {
-        g1: Surrogate::True,
-        g2: Surrogate::True,
-    };
-
-    /// The SG-NTK that drives SGL with surrogate `g` (Eq. 6–7): φ' first, σ̃ second.
-    pub fn sg_ntk(g: Surrogate) -> Self {
-        KernelPair {
-            g1: Surrogate::True,
-            g2: g,
-        }
+/// Errors if a side of `pair` needs the true Jacobian of an activation that has none (sign,
+/// step).
+pub fn check_pair(pair: DerivativePair, activation: Activation) -> Result<(), EmpiricalError> {
+    if activation.has_degenerate_derivative() && pair.uses_true_derivative() {
+        return Err(EmpiricalError::NoTrueJacobian { activation });
     }
-
-    /// Errors if a side needs the true Jacobian of an activation that has none (sign, step).
-    pub fn check(&self, activation: Activation) -> Result<(), EmpiricalError> {
-        let degenerate = activation.has_degenerate_derivative();
-        for g in [self.g1, self.g2] {
-            if degenerate && g == Surrogate::True {
-                return Err(EmpiricalError::NoTrueJacobian { activation });
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Errors of the empirical-kernel code.

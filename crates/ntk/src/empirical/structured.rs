@@ -14,17 +14,17 @@ use sgntk_model::backprop::{backward_deltas, forward_cache};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{matrix_to_tensor, Ensemble};
 
-use super::{EmpiricalError, KernelPair};
+use super::{check_pair, DerivativePair, EmpiricalError};
 
 /// Kernel matrices `[E, N1, N2]` of every member on the device.
 pub fn ensemble_kernels(
     ensemble: &Ensemble,
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
-    pair: KernelPair,
+    pair: DerivativePair,
 ) -> Result<Tensor<3>, EmpiricalError> {
     let cfg = ensemble.config();
-    pair.check(cfg.activation)?;
+    check_pair(pair, cfg.activation)?;
     if cfg.output_dim() != 1 {
         return Err(EmpiricalError::NotScalarOutput(cfg.output_dim()));
     }
@@ -75,7 +75,7 @@ pub fn empirical_kernel(
     ensemble: &Ensemble,
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
-    pair: KernelPair,
+    pair: DerivativePair,
 ) -> Result<Vec<DMatrix<f64>>, EmpiricalError> {
     let k = ensemble_kernels(ensemble, x1, x2, pair)?;
     let [e, n1, n2] = k.dims();
