@@ -144,11 +144,7 @@ impl Activation {
     #[inline(always)]
     pub fn derivative<T: Elementwise>(&self, z: T) -> T {
         match *self {
-            Activation::Erf { m } => z
-                .square()
-                .mul_scalar(-m * m)
-                .exp()
-                .mul_scalar(TWO_OVER_SQRT_PI * m),
+            Activation::Erf { m } => erf_prime(z, m),
             Activation::Sign | Activation::Step => z.full_like(0.0),
             Activation::Relu => z.heaviside(),
             Activation::Tanh => z.tanh().square().mul_scalar(-1.0).add_scalar(1.0),
@@ -227,11 +223,7 @@ impl Surrogate {
     #[inline(always)]
     pub fn eval<T: Elementwise>(&self, activation: &Activation, z: T) -> T {
         match *self {
-            Surrogate::ErfPrime { a } => z
-                .square()
-                .mul_scalar(-a * a)
-                .exp()
-                .mul_scalar(TWO_OVER_SQRT_PI * a),
+            Surrogate::ErfPrime { a } => erf_prime(z, a),
             Surrogate::FastSigmoid { k } => z.abs().mul_scalar(k).add_scalar(1.0).square().recip(),
             Surrogate::Atan { a } => z.mul_scalar(a).square().add_scalar(1.0).recip(),
             Surrogate::Sigmoid { k } => {
@@ -311,21 +303,32 @@ fn split_spec(s: &str) -> (String, &str, bool) {
     }
 }
 
+/// `value` for a spec `name` that takes no parameter, or the error if `spec` gave one.
+fn without_parameter<T>(spec: &str, name: &str, has_param: bool, value: T) -> Result<T, SpecError> {
+    if has_param {
+        return Err(SpecError::UnexpectedParameter {
+            spec: spec.to_string(),
+            name: name.to_string(),
+        });
+    }
+    Ok(value)
+}
+
+/// d/dz erf(a z) = (2a/√π) e^{−a² z²}: φ' of erf_a and the surrogate erf-prime:a.
+#[inline(always)]
+fn erf_prime<T: Elementwise>(z: T, a: f64) -> T {
+    z.square()
+        .mul_scalar(-a * a)
+        .exp()
+        .mul_scalar(TWO_OVER_SQRT_PI * a)
+}
+
 impl FromStr for Activation {
     type Err = SpecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, param, has_param) = split_spec(s);
-        let no_param = |a: Activation| {
-            if has_param {
-                Err(SpecError::UnexpectedParameter {
-                    spec: s.to_string(),
-                    name: name.clone(),
-                })
-            } else {
-                Ok(a)
-            }
-        };
+        let no_param = |a| without_parameter(s, &name, has_param, a);
         match name.as_str() {
             "erf" => Ok(Activation::Erf {
                 m: parse_param(s, &name, has_param.then_some(param), 1.0)?,
@@ -346,16 +349,7 @@ impl FromStr for Surrogate {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, param, has_param) = split_spec(s);
         let p = |default| parse_param(s, &name, has_param.then_some(param), default);
-        let no_param = |g: Surrogate| {
-            if has_param {
-                Err(SpecError::UnexpectedParameter {
-                    spec: s.to_string(),
-                    name: name.clone(),
-                })
-            } else {
-                Ok(g)
-            }
-        };
+        let no_param = |g| without_parameter(s, &name, has_param, g);
         match name.as_str() {
             "erf-prime" | "erfp" => Ok(Surrogate::ErfPrime { a: p(1.0)? }),
             "fast-sigmoid" | "superspike" => Ok(Surrogate::FastSigmoid { k: p(1.0)? }),

@@ -27,6 +27,15 @@ impl<B: Backend> Clone for Prim<B> {
     }
 }
 
+/// `fn name(self) -> Self { Prim(B::op(self.0)) }` for each `name => op`.
+macro_rules! unary_ops {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        $(fn $name(self) -> Self {
+            Prim(B::$op(self.0))
+        })*
+    };
+}
+
 impl<B: Backend> Elementwise for Prim<B> {
     fn add(self, other: Self) -> Self {
         Prim(B::float_add(self.0, other.0))
@@ -44,26 +53,14 @@ impl<B: Backend> Elementwise for Prim<B> {
         let zero = B::float_mul_scalar(self.0.clone(), 0.0.into());
         Prim(B::float_add_scalar(zero, c.into()))
     }
-    fn exp(self) -> Self {
-        Prim(B::float_exp(self.0))
-    }
-    fn erf(self) -> Self {
-        Prim(B::float_erf(self.0))
-    }
-    fn tanh(self) -> Self {
-        Prim(B::float_tanh(self.0))
-    }
-    fn sigmoid(self) -> Self {
-        Prim(B::sigmoid(self.0))
-    }
-    fn abs(self) -> Self {
-        Prim(B::float_abs(self.0))
-    }
-    fn recip(self) -> Self {
-        Prim(B::float_recip(self.0))
-    }
-    fn sign(self) -> Self {
-        Prim(B::float_sign(self.0))
+    unary_ops! {
+        exp => float_exp,
+        erf => float_erf,
+        tanh => float_tanh,
+        sigmoid => sigmoid,
+        abs => float_abs,
+        recip => float_recip,
+        sign => float_sign,
     }
     fn relu(self) -> Self {
         Prim(B::float_clamp_min(self.0, 0.0.into()))

@@ -216,13 +216,8 @@ fn total_loss(f: Tensor<3>, y: &Tensor<2>) -> Tensor<1> {
 }
 
 /// One autodiff step: returns Σ_k L_k before the step (a device scalar); lr = 0 only evaluates.
-fn autodiff_step(
-    ensemble: &mut Ensemble,
-    x: &Tensor<2>,
-    y: &Tensor<2>,
-    backward: Surrogate,
-    lr: f64,
-) -> Tensor<1> {
+fn autodiff_step(s: &mut TensorStepper, lr: f64) -> Tensor<1> {
+    let (ensemble, x, y, backward) = (&mut *s.ensemble, &s.x, &s.y, s.backward);
     for layer in ensemble.layers_mut() {
         layer.weight = Tensor::from_inner(layer.weight.clone().inner()).require_grad();
         layer.bias = Tensor::from_inner(layer.bias.clone().inner()).require_grad();
@@ -260,13 +255,8 @@ fn descend(ensemble: &mut Ensemble, grads: Vec<(Tensor<3>, Tensor<2>)>, lr: f64)
 
 /// One step of the explicit δ-recursion (no tape): returns Σ_k L_k before the step (a device
 /// scalar); lr = 0 only evaluates.
-fn explicit_step(
-    ensemble: &mut Ensemble,
-    x: &Tensor<2>,
-    y: &Tensor<2>,
-    backward: Surrogate,
-    lr: f64,
-) -> Tensor<1> {
+fn explicit_step(s: &mut TensorStepper, lr: f64) -> Tensor<1> {
+    let (ensemble, x, y, backward) = (&mut *s.ensemble, &s.x, &s.y, s.backward);
     let cache = forward_cache(ensemble, x);
     let f = cache.output().clone();
     let [_, d, _] = f.dims();
@@ -350,11 +340,10 @@ struct TensorStepper<'a> {
 impl TensorStepper<'_> {
     /// One step with learning rate `lr` (0: only evaluate); Σ_k L_k before it, on the device.
     fn step(&mut self, lr: f64) -> Tensor<1> {
-        let (x, y, backward) = (&self.x, &self.y, self.backward);
         if self.autodiff {
-            autodiff_step(self.ensemble, x, y, backward, lr)
+            autodiff_step(self, lr)
         } else {
-            explicit_step(self.ensemble, x, y, backward, lr)
+            explicit_step(self, lr)
         }
     }
 

@@ -17,7 +17,7 @@
 //! writes nothing; [`PlanStats`] counts what the plan did.
 
 // Crate-private: the SIMD types execute AVX instructions in safe methods, which is sound only
-// inside the step compiled for them and entered after feature detection (see `net::step`).
+// inside the step compiled for them and entered after feature detection (see `net::Step::run_on`).
 pub(crate) mod kernels;
 pub(crate) mod lanes;
 pub(crate) mod net;
@@ -115,7 +115,15 @@ impl FusedStepper<'_> {
             .map(|(net, work)| {
                 let mut out = Vec::with_capacity(steps);
                 for _ in 0..steps {
-                    let loss = net::step(isa, shape, rule, plan, net, work, lr);
+                    let loss = net::Step {
+                        shape,
+                        rule,
+                        plan,
+                        net,
+                        work,
+                        lr,
+                    }
+                    .run_on(isa);
                     out.push(loss);
                     if !loss.is_finite() {
                         break;

@@ -316,14 +316,9 @@ impl Work {
 /// the update), then, if `lr > 0`, the δ-recursion of [`crate::backprop`] and the update, layer
 /// by layer from the top, arranged as `plan` says.
 #[inline(always)]
-fn step_body<S: Simd16, const R: usize>(
-    shape: &Shape,
-    rule: &StepRule,
-    plan: &Plan,
-    net: &mut HostNet,
-    work: &mut Work,
-    lr: f32,
-) -> f64 {
+fn step_body<S: Simd16, const R: usize>(step: Step) -> f64 {
+    let (shape, rule, plan, lr) = (step.shape, step.rule, step.plan, step.lr);
+    let (net, work) = (step.net, step.work);
     let depth = shape.depth();
     let panels = shape.panels;
     let scale = |l: usize| rule.scales[l].0;
@@ -715,47 +710,39 @@ fn managed_forward<S: Simd16, const R: usize>(
     }
 }
 
-/// One training step (see [`step_body`]) on the given instruction set; returns the loss
-/// before the step.
-///
-/// # Panics
-/// If `isa` is not supported by this CPU (use [`Isa::detect`]).
-pub fn step(
-    isa: Isa,
-    shape: &Shape,
-    rule: &StepRule,
-    plan: &Plan,
-    net: &mut HostNet,
-    work: &mut Work,
-    lr: f32,
-) -> f64 {
-    /// [`step_body`] as a [`Kernel`].
-    struct Step<'a> {
-        shape: &'a Shape,
-        rule: &'a StepRule,
-        plan: &'a Plan,
-        net: &'a mut HostNet,
-        work: &'a mut Work,
-        lr: f32,
+/// One training step of one network (see [`step_body`]).
+pub struct Step<'a> {
+    /// The problem's shape.
+    pub shape: &'a Shape,
+    /// The run's constants.
+    pub rule: &'a StepRule,
+    /// How updates are arranged.
+    pub plan: &'a Plan,
+    /// The network (updated in place).
+    pub net: &'a mut HostNet,
+    /// Its buffers.
+    pub work: &'a mut Work,
+    /// Learning rate (0: only the loss).
+    pub lr: f32,
+}
+
+impl Step<'_> {
+    /// Runs the step on instruction set `isa`; returns the loss before it.
+    ///
+    /// # Panics
+    /// If `isa` is not supported by this CPU (use [`Isa::detect`]).
+    pub fn run_on(self, isa: Isa) -> f64 {
+        let _flush = FlushDenormals::new();
+        isa.run(self)
     }
-    impl Kernel for Step<'_> {
-        type Output = f64;
-        #[inline(always)]
-        fn run<V: Simd16, const R: usize>(self) -> f64 {
-            step_body::<V, R>(
-                self.shape, self.rule, self.plan, self.net, self.work, self.lr,
-            )
-        }
+}
+
+impl Kernel for Step<'_> {
+    type Output = f64;
+    #[inline(always)]
+    fn run<V: Simd16, const R: usize>(self) -> f64 {
+        step_body::<V, R>(self)
     }
-    let _flush = FlushDenormals::new();
-    isa.run(Step {
-        shape,
-        rule,
-        plan,
-        net,
-        work,
-        lr,
-    })
 }
 
 /// Flushes subnormal results and inputs to zero (x86 MXCSR FTZ + DAZ) while alive, restoring
