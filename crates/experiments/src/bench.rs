@@ -18,7 +18,7 @@ use sgntk_model::{
     train, Activation, BackendKind, Engine, Ensemble, LearningRule, Mlp, MlpConfig, Surrogate,
     TrainConfig, TrainSet,
 };
-use sgntk_ntk::empirical::{ensemble_kernels, jacobian_kernel, KernelPair};
+use sgntk_ntk::empirical::{ensemble_kernels, jacobian_kernel, DerivativePair};
 use sgntk_ntk::{kernel_matrix, KernelKind, KernelSpec};
 
 use crate::error::ExpError;
@@ -246,7 +246,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
         let x2 = circle_points(&test_grid(100));
         let config = MlpConfig::new(vec![2, width, width, 1], Activation::Erf { m: 2.0 });
         let ens = Ensemble::init(&config, 10, 0, &device)?;
-        let pair = KernelPair::sg_ntk(Surrogate::ErfPrime { a: 1.0 });
+        let pair = DerivativePair::sg_ntk(Surrogate::ErfPrime { a: 1.0 });
         let s = time_it(3, || {
             let _ = ensemble_kernels(&ens, &x1, &x2, pair).map(|k| k.into_data());
         });

@@ -111,26 +111,38 @@ pub enum Scale {
     Asinh(f64),
 }
 
-/// One chart: bands drawn first, then the series in order; the legend (of the labelled ones) at
-/// a plotters position, or none.
+/// A panel's axis: its description and its scale.
+#[derive(Clone, Debug, Default)]
+pub struct Axis {
+    pub label: String,
+    pub scale: Scale,
+}
+
+/// One chart under its title: bands drawn first, then the series in order; the legend (of the
+/// labelled ones) at a plotters position, or none; its x and y axes.
 #[derive(Clone, Debug, Default)]
 pub struct Panel {
     pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub x_scale: Scale,
-    pub y_scale: Scale,
     pub bands: Vec<Band>,
     pub series: Vec<Series>,
     pub legend: Option<LegendPos>,
+    pub x: Axis,
+    pub y: Axis,
 }
 
 impl Panel {
     /// An empty panel with linear axes and no legend.
     pub fn new(title: impl Into<String>, x_label: &str, y_label: &str) -> Self {
-        let mut p = Panel::default();
-        (p.title, p.x_label, p.y_label) = (title.into(), x_label.into(), y_label.into());
-        p
+        let axis = |label: &str| Axis {
+            label: label.into(),
+            scale: Scale::Linear,
+        };
+        Panel {
+            title: title.into(),
+            x: axis(x_label),
+            y: axis(y_label),
+            ..Panel::default()
+        }
     }
 }
 
@@ -300,7 +312,7 @@ fn runs<T: Copy>(items: impl IntoIterator<Item = T>, ok: impl Fn(&T) -> bool) ->
 /// An axis' range from its drawable data: linear x tight, else with 5 % margins (in the axis'
 /// own scale).
 fn data_range(p: &Panel, x_axis: bool) -> Result<(f64, f64), PlotError> {
-    let (scale, axis) = [(p.y_scale, "y"), (p.x_scale, "x")][usize::from(x_axis)];
+    let (scale, axis) = [(p.y.scale, "y"), (p.x.scale, "x")][usize::from(x_axis)];
     let bad = |m: String| Err(PlotError::Invalid(format!("panel `{}`: {m}", p.title)));
     let series = p.series.iter().map(|s| if x_axis { &s.x } else { &s.y });
     let lower = p.bands.iter().map(|b| if x_axis { &b.x } else { &b.lower });
@@ -378,8 +390,8 @@ where
         .build_cartesian_2d(x, y)
         .map_err(e)?;
     c.configure_mesh()
-        .x_desc(&p.x_label)
-        .y_desc(&p.y_label)
+        .x_desc(&p.x.label)
+        .y_desc(&p.y.label)
         .x_labels(7)
         .y_labels(8)
         .x_label_formatter(&|v| tick_label(snap(*v, x_size)))
@@ -390,7 +402,7 @@ where
         .light_line_style(TRANSPARENT)
         .draw()
         .map_err(e)?;
-    let ok = |&(a, b): &(f64, f64)| drawable(p.x_scale, a) && drawable(p.y_scale, b);
+    let ok = |&(a, b): &(f64, f64)| drawable(p.x.scale, a) && drawable(p.y.scale, b);
     for b in &p.bands {
         let fill = b.color.mix(b.alpha).filled();
         let cols = b.x.iter().zip(b.lower.iter().zip(&b.upper));
@@ -462,14 +474,14 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
     let (xs, ys) = (x0.abs().max(x1.abs()), y0.abs().max(y1.abs()));
     macro_rules! with_y {
         ($x:expr) => {
-            match p.y_scale {
+            match p.y.scale {
                 Scale::Linear => chart(area, p, ($x, xs), (y0..y1, ys)),
                 Scale::Log10 => chart(area, p, ($x, xs), (log_axis(y0, y1), ys)),
                 Scale::Asinh(w) => chart(area, p, ($x, xs), (AsinhCoord::new(y0, y1, w), ys)),
             }
         };
     }
-    match p.x_scale {
+    match p.x.scale {
         Scale::Linear => with_y!(x0..x1),
         Scale::Log10 => with_y!(log_axis(x0, x1)),
         Scale::Asinh(w) => with_y!(AsinhCoord::new(x0, x1, w)),
@@ -612,7 +624,7 @@ mod tests {
         let x: Vec<f64> = (0..50).map(|i| -3.0 + 6.0 * i as f64 / 49.0).collect();
         let mut a = Panel::new("asinh panel", "Δα", "σ ± 2");
         a.legend = Some(LegendPos::UpperRight);
-        a.y_scale = Scale::Asinh(1.0);
+        a.y.scale = Scale::Asinh(1.0);
         a.bands.push(Band {
             label: Some("band ±2σ".into()),
             x: x.clone(),
@@ -641,7 +653,7 @@ mod tests {
         ));
         let mut b = Panel::new("log panel", "width n", "MSE");
         b.legend = Some(LegendPos::LowerLeft);
-        (b.x_scale, b.y_scale) = (Scale::Log10, Scale::Log10);
+        (b.x.scale, b.y.scale) = (Scale::Log10, Scale::Log10);
         let dots = Series::line(
             Some("mse".into()),
             &[10.0, 100.0, 1000.0],
@@ -715,7 +727,7 @@ mod tests {
         f.panels[1].series[0].y = vec![-1.0, f64::NAN, 0.0];
         invalid(&f, "panel `log panel`: no drawable y value");
         let mut f = demo();
-        f.panels[0].y_scale = Scale::Asinh(0.0);
+        f.panels[0].y.scale = Scale::Asinh(0.0);
         invalid(&f, "asinh width 0");
         let dir = scratch("errors");
         let blocked = dir.join("file");

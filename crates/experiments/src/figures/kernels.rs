@@ -5,19 +5,16 @@
 //! carries the true derivative), x(α) = (sin α, cos α), so Δα = α_i.
 
 use std::ops::Range;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, DataSource};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet};
-use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels, KernelPair};
+use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels};
 use sgntk_ntk::{kernel_matrix, KernelSpec};
 
-use super::{
-    chunk_ensemble, chunks, driving_kernel, figure_bar, mlp_config, plots, run_chunks, widths,
-};
-use super::{ChunkCount, ChunkJob, Figure, RunOptions, Written};
+use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, plots, widths};
+use super::{ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
@@ -43,18 +40,13 @@ pub enum KernelPlot {
 }
 
 impl Figure for Kernels {
-    fn run(
-        &self,
-        opts: &RunOptions,
-        stem: &Path,
-        count: &mut ChunkCount,
-    ) -> Result<Option<Written>, ExpError> {
+    fn run(&self, run: &FigureRun) -> Result<Option<Written>, ExpError> {
         let write = match self.plot {
             KernelPlot::Slices => write_slices,
             KernelPlot::Mse => write_mse,
         };
-        let data = compute((self.settings)(&opts.settings), opts, stem, count)?;
-        data.map(|d| write(&d, stem, opts.format)).transpose()
+        let data = compute((self.settings)(&run.opts.settings), run)?;
+        data.map(|d| write(&d, run)).transpose()
     }
 }
 
@@ -78,51 +70,6 @@ pub struct SlicesSummary {
     pub cells: Vec<CellSummary>,
 }
 
-/// A fit over widths for one m.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WidthSlope {
-    /// m of erf_m.
-    pub m: f64,
-    /// The fit over every network (None with fewer than two usable widths).
-    pub fit_over_nets: Option<LogLogFit>,
-}
-
-/// The numbers of one (m, n) cell of Fig. 1 / 2.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CellSummary {
-    /// m of erf_m.
-    pub m: f64,
-    /// Hidden width n.
-    pub width: usize,
-    /// ‖mean slice − analytic‖ / ‖analytic‖ at t = 0.
-    pub rel_error_of_mean_t0: f64,
-    /// The same after training.
-    pub rel_error_of_mean_trained: f64,
-    /// Mean over networks of ‖slice_t − slice_0‖ / ‖slice_0‖.
-    pub mean_rel_kernel_change: f64,
-    /// Mean over networks of sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
-    pub sup_train_kernel_change: f64,
-    /// Its standard error.
-    pub sup_train_kernel_change_stderr: f64,
-    /// The same numbers at every recorded step.
-    pub at_steps: Vec<StepSummary>,
-    /// Mean training loss at t = 0.
-    pub loss_t0: f64,
-    /// Mean training loss after training.
-    pub loss_trained: f64,
-}
-
-/// A cell's numbers at one recorded step.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepSummary {
-    /// The step t.
-    pub t: usize,
-    /// ‖mean slice − analytic‖ / ‖analytic‖.
-    pub rel_error_of_mean: f64,
-    /// Mean over networks of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set (None at t = 0).
-    pub mean_train_kernel_change: Option<f64>,
-}
-
 /// The summary of Fig. B.3 / B.4.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MseSummary {
@@ -132,23 +79,6 @@ pub struct MseSummary {
     pub recorded_steps: Vec<usize>,
     /// One per (m, t).
     pub slopes: Vec<MseSlope>,
-}
-
-/// MSE vs width for one (m, t).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MseSlope {
-    /// m of erf_m.
-    pub m: f64,
-    /// The step t.
-    pub t: usize,
-    /// The widths.
-    pub widths: Vec<f64>,
-    /// Mean over networks of the MSE, per width.
-    pub mean_mse: Vec<f64>,
-    /// Slope of log mean MSE against log n.
-    pub loglog_slope: Option<f64>,
-    /// The fit over every network's MSE, with its standard error.
-    pub fit_over_nets: Option<LogLogFit>,
 }
 
 fn kernel_name(sgl: bool) -> String {
@@ -263,43 +193,69 @@ struct ChunkKey<'a> {
     members: (usize, usize),
 }
 
+/// The points of a figure of kernel slices K(x(Δα), x(0)) (Fig. 1/2, `figure snn`).
+pub(crate) struct SlicePoints {
+    /// The training angles.
+    pub train_angles: Vec<f64>,
+    /// The training points and their targets.
+    pub train: TrainSet,
+    /// Δα over the test grid.
+    pub grid: Vec<f64>,
+    /// x(Δα) on the grid.
+    pub x: DMatrix<f64>,
+    /// The slices' fixed point x(0).
+    pub x0: DMatrix<f64>,
+}
+
+impl SlicePoints {
+    /// The test grid and the training set of `points`.
+    pub(crate) fn new(points: &Points) -> Result<Self, ExpError> {
+        let grid = test_grid(points.grid);
+        let train_angles = points.train_angles().map_err(ExpError::Usage)?;
+        let xt = circle_points(&train_angles);
+        Ok(SlicePoints {
+            x: circle_points(&grid),
+            x0: circle_points(&[0.0]),
+            train: TrainSet {
+                y: targets(&xt),
+                x: xt,
+            },
+            grid,
+            train_angles,
+        })
+    }
+}
+
 /// Trains (or loads) every cell's networks and computes the empirical and analytic slices
 /// (`None` for a sharded run, which only trains its chunks).
-pub(crate) fn compute(
-    s: &KernelFigure,
-    opts: &RunOptions,
-    stem: &Path,
-    count: &mut ChunkCount,
-) -> Result<Option<KernelData>, ExpError> {
+pub(crate) fn compute(s: &KernelFigure, run: &FigureRun) -> Result<Option<KernelData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
+    let opts = run.opts;
     let device = opts.backend.device()?;
-    let grid = test_grid(s.points.grid);
-    let x = circle_points(&grid);
-    let x0 = circle_points(&[0.0]);
-    let train_angles = s.points.train_angles().map_err(ExpError::Usage)?;
-    let xt = circle_points(&train_angles);
+    let SlicePoints {
+        grid,
+        x,
+        x0,
+        train_angles,
+        train: data,
+    } = SlicePoints::new(&s.points)?;
     // One kernel evaluation per record gives both the slice K(x(α_i), x(0)) (rows 0..G, column 0)
     // and the training-set kernel Θ(X, X) (rows G.., columns 1..).
     let g = grid.len();
-    let x1 = stack(&x, &xt);
-    let x2 = stack(&x0, &xt);
+    let x1 = stack(&x, &data.x);
+    let x2 = stack(&x0, &data.x);
     let record_at = s.recorded_steps();
-    let data = TrainSet {
-        y: targets(&xt),
-        x: xt,
-    };
     let sgl = s.surrogate != Surrogate::True;
-    let (rule, pair) = if sgl {
-        (
-            LearningRule::Sgl(s.surrogate),
-            KernelPair::sg_ntk(s.surrogate),
-        )
+    let rule = if sgl {
+        LearningRule::Sgl(s.surrogate)
     } else {
-        (LearningRule::Gd, KernelPair::NTK)
+        LearningRule::Gd
     };
+    // The kernel recorded is the one that drives this rule.
+    let pair = rule.pair();
     let backend = opts.backend.to_string();
     let parts = chunks(s.nets, s.chunk);
-    let pb = figure_bar(opts, stem);
+    let pb = run.progress_bar();
     let config = |m: f64, width: usize| mlp_config(&s.training, width, Activation::Erf { m }, 1.0);
     // The analytic slice K(x(α_i), x(0)) of the networks of a config trained by `s.surrogate`.
     let analytic_slice = |config: &MlpConfig| -> Result<Vec<f64>, ExpError> {
@@ -334,7 +290,7 @@ pub(crate) fn compute(
             steps: s.steps as u64,
         })
         .collect();
-    let results = run_chunks(opts, &jobs, &pb, count, |i| {
+    let results = run.run_chunks(&jobs, &pb, |i| {
         let (m, width, range) = cells_of_jobs[i].clone();
         let mut ens = chunk_ensemble(&config(m, width), opts.seed, range, &device)?;
         let train_cfg = TrainConfig {
@@ -514,12 +470,53 @@ pub fn fit_loglog_slope(x: &[f64], y: &[f64]) -> Option<f64> {
     loglog_fit(x, y).map(|f| f.slope)
 }
 
+/// A fit over widths for one m.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WidthSlope {
+    /// m of erf_m.
+    pub m: f64,
+    /// The fit over every network (None with fewer than two usable widths).
+    pub fit_over_nets: Option<LogLogFit>,
+}
+
+/// The numbers of one (m, n) cell of Fig. 1 / 2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// m of erf_m.
+    pub m: f64,
+    /// Hidden width n.
+    pub width: usize,
+    /// ‖mean slice − analytic‖ / ‖analytic‖ at t = 0.
+    pub rel_error_of_mean_t0: f64,
+    /// The same after training.
+    pub rel_error_of_mean_trained: f64,
+    /// Mean over networks of ‖slice_t − slice_0‖ / ‖slice_0‖.
+    pub mean_rel_kernel_change: f64,
+    /// Mean over networks of sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
+    pub sup_train_kernel_change: f64,
+    /// Its standard error.
+    pub sup_train_kernel_change_stderr: f64,
+    /// The same numbers at every recorded step.
+    pub at_steps: Vec<StepSummary>,
+    /// Mean training loss at t = 0.
+    pub loss_t0: f64,
+    /// Mean training loss after training.
+    pub loss_trained: f64,
+}
+
+/// A cell's numbers at one recorded step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// The step t.
+    pub t: usize,
+    /// ‖mean slice − analytic‖ / ‖analytic‖.
+    pub rel_error_of_mean: f64,
+    /// Mean over networks of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set (None at t = 0).
+    pub mean_train_kernel_change: Option<f64>,
+}
+
 /// Fig. 1/2: writes the CSV of every slice, the plots, and returns the summary.
-pub(crate) fn write_slices(
-    d: &KernelData,
-    stem: &Path,
-    format: crate::plot::Format,
-) -> Result<Written, ExpError> {
+pub(crate) fn write_slices(d: &KernelData, run: &FigureRun) -> Result<Written, ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["curve", "m", "width", "t", "net", "delta_alpha", "value"]);
     let mut cells_json = Vec::new();
@@ -601,10 +598,6 @@ pub(crate) fn write_slices(
             Cell::Num(*v),
         ]);
     }
-    let csv = stem.with_extension("csv");
-    table.write(&csv)?;
-    let mut files = plots::kernel_slices(d, stem, format)?;
-    files.insert(0, csv);
     // Thm. 2.5: sup_t ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F = O(n^(−1/2)): the slope in n should be ≤ −1/2.
     let change_slopes =
         s.ms.iter()
@@ -631,7 +624,7 @@ pub(crate) fn write_slices(
         sup_train_kernel_change_vs_width: change_slopes,
         cells: cells_json,
     };
-    Written::new(&summary, files, stem)
+    run.write(&table, &plots::kernel_slices(d), &summary)
 }
 
 /// Per network, sup over the recorded t > 0 of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
@@ -660,12 +653,25 @@ pub(crate) fn cell_mses(c: &KernelCell, i: usize) -> (Vec<f64>, f64) {
     (per_net, mse(&mean_curve(curves), &c.analytic))
 }
 
+/// MSE vs width for one (m, t).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MseSlope {
+    /// m of erf_m.
+    pub m: f64,
+    /// The step t.
+    pub t: usize,
+    /// The widths.
+    pub widths: Vec<f64>,
+    /// Mean over networks of the MSE, per width.
+    pub mean_mse: Vec<f64>,
+    /// Slope of log mean MSE against log n.
+    pub loglog_slope: Option<f64>,
+    /// The fit over every network's MSE, with its standard error.
+    pub fit_over_nets: Option<LogLogFit>,
+}
+
 /// Fig. B.3/B.4: MSE vs width per m and t; the CSV, the plot, and the fitted slopes.
-pub(crate) fn write_mse(
-    d: &KernelData,
-    stem: &Path,
-    format: crate::plot::Format,
-) -> Result<Written, ExpError> {
+pub(crate) fn write_mse(d: &KernelData, run: &FigureRun) -> Result<Written, ExpError> {
     let s = &d.settings;
     let mut table = Table::new(&["m", "width", "t", "net", "mse"]);
     let mut slopes = Vec::new();
@@ -715,16 +721,12 @@ pub(crate) fn write_mse(
             });
         }
     }
-    let csv = stem.with_extension("csv");
-    table.write(&csv)?;
-    let mut files = plots::kernel_mse(d, stem, format)?;
-    files.insert(0, csv);
     let summary = MseSummary {
         kernel: kernel_name(d.sgl),
         recorded_steps: s.recorded_steps(),
         slopes,
     };
-    Written::new(&summary, files, stem)
+    run.write(&table, &plots::kernel_mse(d), &summary)
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ mod target;
 
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use indicatif::ProgressBar;
@@ -26,6 +27,7 @@ use sgntk_ntk::KernelKind;
 
 use crate::cache::{Cache, Validate};
 use crate::error::ExpError;
+use crate::io::Table;
 use crate::settings::{Preset, Settings, Training};
 use crate::shard::Shard;
 
@@ -44,14 +46,20 @@ pub use target::{Target, TargetSummary};
 /// [`REGISTRY`]; the CLI (`sgntk figure`, `figure all`, sweeps, Slurm), the `figure` example and
 /// the tests find it there.
 pub trait Figure: Sync {
-    /// Trains or loads its chunks; unless `opts.shard` is set, writes `stem.csv` and the plot and
-    /// returns the summary with the files written (a sharded run returns `None`).
-    fn run(
-        &self,
-        opts: &RunOptions,
-        stem: &Path,
-        count: &mut ChunkCount,
-    ) -> Result<Option<Written>, ExpError>;
+    /// Trains or loads its chunks; unless `run.opts.shard` is set, writes the CSV and the plot
+    /// (see [`FigureRun::write`]) and returns the summary with the files written (a sharded run
+    /// returns `None`).
+    fn run(&self, run: &FigureRun) -> Result<Option<Written>, ExpError>;
+}
+
+/// One run of a figure: its options, its output stem and the chunks it resumed or trained.
+pub struct FigureRun<'a> {
+    /// Everything the run needs besides the figure's settings (which are in `opts.settings`).
+    pub opts: &'a RunOptions,
+    /// `OUT/<fig>`: the figure's files are `stem.csv`, `stem.png`, `stem.svg`.
+    pub stem: PathBuf,
+    resumed: AtomicUsize,
+    trained: AtomicUsize,
 }
 
 /// A line of the [`REGISTRY`]: a figure's names and its computation.
@@ -74,18 +82,6 @@ pub struct Written {
     pub summary: serde_json::Value,
     /// Files written (CSV, PNG, SVG).
     pub files: Vec<PathBuf>,
-}
-
-impl Written {
-    /// Serializes the typed `summary` of the figure at `stem`.
-    pub(crate) fn new(
-        summary: &impl Serialize,
-        files: Vec<PathBuf>,
-        stem: &Path,
-    ) -> Result<Self, ExpError> {
-        let summary = serde_json::to_value(summary).map_err(|e| ExpError::output(stem, e))?;
-        Ok(Written { summary, files })
-    }
 }
 
 /// Every figure, in the order `figure all` runs them (B.3/B.4 reuse the networks of Fig. 1/2,
@@ -281,10 +277,11 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<Option<FigureReport
         .table(id.settings_table())
         .map_err(|e| ExpError::output(&json_path, e))?;
     claim_out_dir(opts, id, &settings)?;
-    let mut count = ChunkCount::default();
-    let Some(written) = id.figure().run(opts, &stem, &mut count)? else {
+    let run = FigureRun::new(opts, stem);
+    let Some(written) = id.figure().run(&run)? else {
         return Ok(None);
     };
+    let count = run.count();
     let mut files: Vec<String> = written
         .files
         .iter()
@@ -395,51 +392,97 @@ pub(crate) struct ChunkJob<K, E> {
     pub steps: u64,
 }
 
-/// Loads each job's chunk from the cache or trains it with `train(i)` and saves it, `opts.threads`
-/// jobs at a time; the results come back in job order (they do not depend on the threads). With
-/// `opts.shard`, only the shard's jobs are run and `None` is returned.
-pub(crate) fn run_chunks<K, T>(
-    opts: &RunOptions,
-    jobs: &[ChunkJob<K, T::Expect>],
-    pb: &ProgressBar,
-    count: &mut ChunkCount,
-    train: impl Fn(usize) -> Result<T, ExpError> + Sync,
-) -> Result<Option<Vec<T>>, ExpError>
-where
-    K: Serialize + Sync,
-    T: Serialize + DeserializeOwned + Validate + Send,
-    T::Expect: Sync,
-{
-    let cache = cache(opts)?;
-    let owned: Vec<usize> = match opts.shard {
-        None => (0..jobs.len()).collect(),
-        Some(shard) => {
-            let costs: Vec<f64> = jobs.iter().map(|j| j.cost).collect();
-            let own = shard.owns(&costs);
-            (0..jobs.len()).filter(|&i| own[i]).collect()
+impl<'a> FigureRun<'a> {
+    /// A run of the figure at `stem` with nothing resumed or trained yet.
+    pub(crate) fn new(opts: &'a RunOptions, stem: PathBuf) -> Self {
+        FigureRun {
+            opts,
+            stem,
+            resumed: AtomicUsize::new(0),
+            trained: AtomicUsize::new(0),
         }
-    };
-    pb.set_length(owned.iter().map(|&i| jobs[i].steps).sum());
-    let results = parallel_map(owned.len(), opts.threads, |n| {
-        let job = &jobs[owned[n]];
-        let (value, hit) = cache.get_or_compute(&job.key, &job.expect, || train(owned[n]))?;
-        if hit {
-            pb.inc(job.steps);
+    }
+
+    /// The chunks resumed and trained so far.
+    pub fn count(&self) -> ChunkCount {
+        ChunkCount {
+            resumed: self.resumed.load(Ordering::Relaxed),
+            trained: self.trained.load(Ordering::Relaxed),
         }
-        Ok((value, hit))
-    })?;
-    pb.finish_and_clear();
-    for (_, hit) in &results {
-        if *hit {
-            count.resumed += 1;
+    }
+
+    /// The figure's progress bar (hidden when `opts.progress` is false); its length is set by
+    /// [`FigureRun::run_chunks`].
+    pub(crate) fn progress_bar(&self) -> ProgressBar {
+        if self.opts.progress {
+            let name = self.stem.file_name().unwrap_or_default().to_string_lossy();
+            crate::progress::bar(0, format!("{name}: training steps"))
         } else {
-            count.trained += 1;
+            ProgressBar::hidden()
         }
     }
-    if opts.shard.is_some() {
-        return Ok(None);
+
+    /// Loads each job's chunk from the cache or trains it with `train(i)` and saves it,
+    /// `opts.threads` jobs at a time; the results come back in job order (they do not depend on
+    /// the threads). With `opts.shard`, only the shard's jobs are run and `None` is returned.
+    pub(crate) fn run_chunks<K, T>(
+        &self,
+        jobs: &[ChunkJob<K, T::Expect>],
+        pb: &ProgressBar,
+        train: impl Fn(usize) -> Result<T, ExpError> + Sync,
+    ) -> Result<Option<Vec<T>>, ExpError>
+    where
+        K: Serialize + Sync,
+        T: Serialize + DeserializeOwned + Validate + Send,
+        T::Expect: Sync,
+    {
+        let opts = self.opts;
+        let cache = cache(opts)?;
+        let owned: Vec<usize> = match opts.shard {
+            None => (0..jobs.len()).collect(),
+            Some(shard) => {
+                let costs: Vec<f64> = jobs.iter().map(|j| j.cost).collect();
+                let own = shard.owns(&costs);
+                (0..jobs.len()).filter(|&i| own[i]).collect()
+            }
+        };
+        pb.set_length(owned.iter().map(|&i| jobs[i].steps).sum());
+        let results = parallel_map(owned.len(), opts.threads, |n| {
+            let job = &jobs[owned[n]];
+            let (value, hit) = cache.get_or_compute(&job.key, &job.expect, || train(owned[n]))?;
+            if hit {
+                pb.inc(job.steps);
+            }
+            Ok((value, hit))
+        })?;
+        pb.finish_and_clear();
+        let resumed = results.iter().filter(|(_, hit)| *hit).count();
+        self.resumed.fetch_add(resumed, Ordering::Relaxed);
+        self.trained
+            .fetch_add(results.len() - resumed, Ordering::Relaxed);
+        if opts.shard.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(results.into_iter().map(|(v, _)| v).collect()))
     }
-    Ok(Some(results.into_iter().map(|(v, _)| v).collect()))
+
+    /// Writes the figure's files — `table` as `stem.csv`, then `plot` as `stem.png` / `.svg` —
+    /// and returns them with the typed `summary`.
+    pub(crate) fn write(
+        &self,
+        table: &Table,
+        plot: &crate::plot::Figure,
+        summary: &impl Serialize,
+    ) -> Result<Written, ExpError> {
+        let stem = &self.stem;
+        let csv = stem.with_extension("csv");
+        table.write(&csv)?;
+        let mut files = vec![csv];
+        let images = crate::plot::render(plot, stem, self.opts.format);
+        files.extend(images.map_err(|e| ExpError::output(stem, e))?);
+        let summary = serde_json::to_value(summary).map_err(|e| ExpError::output(stem, e))?;
+        Ok(Written { summary, files })
+    }
 }
 
 /// The widths vector 2 → n → … → n → 1 of an MLP with `depth` layers.
@@ -531,7 +574,7 @@ pub(crate) fn parallel_map<T: Send>(
     threads: usize,
     job: impl Fn(usize) -> Result<T, ExpError> + Sync,
 ) -> Result<Vec<T>, ExpError> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -557,17 +600,6 @@ pub(crate) fn parallel_map<T: Send>(
         out.push(r?);
     }
     Ok(out)
-}
-
-/// The progress bar of the figure at `stem` (hidden when `opts.progress` is false); its length
-/// is set by [`run_chunks`].
-pub(crate) fn figure_bar(opts: &RunOptions, stem: &Path) -> ProgressBar {
-    if opts.progress {
-        let name = stem.file_name().unwrap_or_default().to_string_lossy();
-        crate::progress::bar(0, format!("{name}: training steps"))
-    } else {
-        ProgressBar::hidden()
-    }
 }
 
 /// The cache of a run. Its context — added here, once, to every figure's keys — holds the

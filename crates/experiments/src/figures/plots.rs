@@ -1,13 +1,10 @@
 //! The figures' layouts, drawn with [`crate::plot`]: which curves, colours, scales and legend
 //! corners; plotters does the layout.
 
-use std::path::{Path, PathBuf};
-
 use super::kernels::{cell_mses, KernelCell, KernelData};
 use super::regression::{RegressionData, WidthResult};
 use super::snn::{mean_and_std, SnnWidth};
-use crate::error::ExpError;
-use crate::plot::{render, Band, Figure, Format, LegendPos, Mark, Panel, RGBColor, Scale, Series};
+use crate::plot::{Band, Figure, LegendPos, Mark, Panel, RGBColor, Scale, Series};
 use crate::settings::SnnFigure;
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
@@ -17,12 +14,6 @@ const BLACK: RGBColor = RGBColor(0, 0, 0);
 const GREY: RGBColor = RGBColor(120, 120, 120);
 const RED: RGBColor = RGBColor(214, 39, 40);
 const PALETTE: [RGBColor; 5] = [BLUE, ORANGE, GREEN, RED, RGBColor(148, 103, 189)];
-
-type Files = Result<Vec<PathBuf>, ExpError>;
-
-fn draw(fig: Figure, stem: &Path, format: Format) -> Files {
-    render(&fig, stem, format).map_err(|e| ExpError::output(stem, e))
-}
 
 /// An opaque labelled series.
 fn line(label: &str, x: &[f64], y: &[f64], color: RGBColor, mark: Mark) -> Series {
@@ -39,12 +30,12 @@ fn networks(label: &str, x: &[f64], ys: &[Vec<f64>], color: RGBColor, max: f64) 
 }
 
 /// Fig. 1/2: one panel per (m, n), asinh y axis, the legend in the first panel.
-pub(crate) fn kernel_slices(d: &KernelData, stem: &Path, format: Format) -> Files {
+pub(crate) fn kernel_slices(d: &KernelData) -> Figure {
     let (s, x, name) = (&d.settings, &d.grid, if d.sgl { "SG-NTK" } else { "NTK" });
     let panel = |(i, c): (usize, &KernelCell)| {
         let title = format!("m = {}, n = {}", c.m, c.width);
         let mut p = Panel::new(title, "Δα", &format!("empirical {name}"));
-        p.y_scale = Scale::Asinh(1.0);
+        p.y.scale = Scale::Asinh(1.0);
         p.series = networks("t = 0", x, &c.init, BLUE, 0.6);
         let t = format!("t = {}", s.steps);
         p.series.extend(networks(&t, x, &c.trained, ORANGE, 0.6));
@@ -61,18 +52,17 @@ pub(crate) fn kernel_slices(d: &KernelData, stem: &Path, format: Format) -> File
     );
     let panels = d.cells.iter().enumerate().map(panel).collect();
     let grid = (s.ms.len(), s.widths.len());
-    let fig = Figure::new(Some(title), grid, (420, 320), panels);
-    draw(fig, stem, format)
+    Figure::new(Some(title), grid, (420, 320), panels)
 }
 
 /// Fig. B.3/B.4: MSE vs width (log–log), one panel per m.
-pub(crate) fn kernel_mse(d: &KernelData, stem: &Path, format: Format) -> Files {
+pub(crate) fn kernel_mse(d: &KernelData) -> Figure {
     let (s, name) = (&d.settings, if d.sgl { "SG-NTK" } else { "NTK" });
     let last = s.recorded_steps().len() - 1;
     let panel = |(i, &m): (usize, &f64)| {
         let y_label = format!("MSE to analytic {name}");
         let mut p = Panel::new(format!("m = {m}"), "width n", &y_label);
-        (p.x_scale, p.y_scale) = (Scale::Log10, Scale::Log10);
+        (p.x.scale, p.y.scale) = (Scale::Log10, Scale::Log10);
         let stages = [(0, BLUE, Mark::Line(2)), (last, ORANGE, Mark::Dashed(2))];
         for (stage, color, mark) in stages {
             let (mut xs, mut ys, mut mx, mut my) = (vec![], vec![], vec![], vec![]);
@@ -93,17 +83,11 @@ pub(crate) fn kernel_mse(d: &KernelData, stem: &Path, format: Format) -> Files {
     };
     let title = format!("MSE between empirical and analytic {name} vs width");
     let panels = s.ms.iter().enumerate().map(panel).collect();
-    let fig = Figure::new(Some(title), (1, s.ms.len()), (440, 360), panels);
-    draw(fig, stem, format)
+    Figure::new(Some(title), (1, s.ms.len()), (440, 360), panels)
 }
 
 /// Fig. 3a / B.2 (every network, one panel per width) and Fig. 3b (ensemble means, one panel).
-pub(crate) fn regression(
-    d: &RegressionData,
-    means_only: bool,
-    stem: &Path,
-    format: Format,
-) -> Files {
+pub(crate) fn regression(d: &RegressionData, means_only: bool) -> Figure {
     let (s, x) = (&d.settings, &d.grid);
     let gp = d.gp_mean.iter().zip(&d.gp_std);
     let two_std = |k: f64| gp.clone().map(|(m, s)| m + k * s).collect();
@@ -147,25 +131,17 @@ pub(crate) fn regression(
     };
     let (act, sur) = (&s.activation, &s.surrogate);
     let title = format!("{act} networks, SGL with surrogate {sur} vs the SG-NTK GP");
-    let fig = Figure::new(Some(title), (1, panels.len()), (760, 500), panels);
-    draw(fig, stem, format)
+    Figure::new(Some(title), (1, panels.len()), (760, 500), panels)
 }
 
 /// Fig. B.1: the target and the training points.
-pub(crate) fn target(
-    x: &[f64],
-    y: &[f64],
-    xt: &[f64],
-    yt: &[f64],
-    stem: &Path,
-    format: Format,
-) -> Files {
+pub(crate) fn target(x: &[f64], y: &[f64], xt: &[f64], yt: &[f64]) -> Figure {
     let mut p = Panel::new("target f(x(α)) on the unit circle", "α", "f");
     let target = line("target", x, y, BLUE, Mark::Line(2));
     let train = Series::crosses("training points", xt, yt);
     p.series.extend([target, train]);
     p.legend = Some(LegendPos::UpperLeft);
-    draw(Figure::new(None, (1, 1), (640, 420), vec![p]), stem, format)
+    Figure::new(None, (1, 1), (640, 420), vec![p])
 }
 
 /// `figure snn`: per width, the kernel slices (mean ± std over networks at t = 0 and after
@@ -176,9 +152,7 @@ pub(crate) fn snn(
     x: &[f64],
     target: &[f64],
     train: &(Vec<f64>, Vec<f64>),
-    stem: &Path,
-    format: Format,
-) -> Files {
+) -> Figure {
     let mut panels = Vec::new();
     for (i, w) in widths.iter().enumerate() {
         let (n, t) = (w.width, s.time_steps);
@@ -218,9 +192,5 @@ pub(crate) fn snn(
     let title = format!(
         "LIF networks (β = {b}, θ = {th}): SG-NTK slices and SGL through time with {sur}, {t} steps, {nets} nets"
     );
-    draw(
-        Figure::new(Some(title), (widths.len(), 2), (520, 360), panels),
-        stem,
-        format,
-    )
+    Figure::new(Some(title), (widths.len(), 2), (520, 360), panels)
 }

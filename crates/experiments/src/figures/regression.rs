@@ -3,19 +3,18 @@
 //! the Σ-only kernel regression.
 
 use std::ops::Range;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
 use sgntk_model::{LearningRule, Surrogate, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
 
-use super::{chunk_ensemble, chunks, driving_kernel, figure_bar, mlp_config, plots, run_chunks};
-use super::{train_with_progress, widths, ChunkCount, ChunkJob, Figure, RunOptions, Written};
+use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, plots, train_with_progress};
+use super::{widths, ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
-use crate::settings::{Points, RegressionFigure, Settings};
+use crate::settings::{RegressionFigure, Settings};
 use crate::shard::training_cost;
 
 /// Fig. 3a / 3b / B.2: trained networks (or their ensemble means) vs the SG-NTK GP and the Σ
@@ -28,15 +27,9 @@ pub struct Regression {
 }
 
 impl Figure for Regression {
-    fn run(
-        &self,
-        opts: &RunOptions,
-        stem: &Path,
-        count: &mut ChunkCount,
-    ) -> Result<Option<Written>, ExpError> {
-        let data = compute((self.settings)(&opts.settings), opts, stem, count)?;
-        data.map(|d| write(&d, self.means_only, stem, opts.format))
-            .transpose()
+    fn run(&self, run: &FigureRun) -> Result<Option<Written>, ExpError> {
+        let data = compute((self.settings)(&run.opts.settings), run)?;
+        data.map(|d| write(&d, self.means_only, run)).transpose()
     }
 }
 
@@ -127,22 +120,16 @@ fn chunk_settings(s: &RegressionFigure) -> RegressionFigure {
 /// (`None` for a sharded run, which only trains its chunks).
 pub(crate) fn compute(
     s: &RegressionFigure,
-    opts: &RunOptions,
-    stem: &Path,
-    count: &mut ChunkCount,
+    run: &FigureRun,
 ) -> Result<Option<RegressionData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
+    let opts = run.opts;
     let device = opts.backend.device()?;
-    let Points {
-        train_points,
-        data,
-        data_seed,
-        ..
-    } = s.points;
-    let grid = test_grid(s.points.grid);
+    let p = &s.points;
+    let grid = test_grid(p.grid);
     let x = circle_points(&grid);
     let train_angles =
-        train_grid_angles(data, &grid, train_points, data_seed).map_err(ExpError::Usage)?;
+        train_grid_angles(p.data, &grid, p.train_points, p.data_seed).map_err(ExpError::Usage)?;
     let xt = circle_points(&train_angles);
     let yt = targets(&xt);
     let config = |width: usize| mlp_config(&s.training, width, s.activation, s.kappa);
@@ -167,7 +154,7 @@ pub(crate) fn compute(
     let backend = opts.backend.to_string();
     let key_settings = chunk_settings(s);
     let parts = chunks(s.nets, s.chunk);
-    let pb = figure_bar(opts, stem);
+    let pb = run.progress_bar();
     let width_chunks: Vec<(usize, Range<usize>)> = s
         .widths
         .iter()
@@ -189,7 +176,7 @@ pub(crate) fn compute(
             steps: s.steps as u64,
         })
         .collect();
-    let chunks_out = run_chunks(opts, &jobs, &pb, count, |i| {
+    let chunks_out = run.run_chunks(&jobs, &pb, |i| {
         let (width, range) = width_chunks[i].clone();
         let mut ens = chunk_ensemble(&config(width), opts.seed, range, &device)?;
         let report = train_with_progress(&mut ens, &data, rule, s.training.lr, s.steps, &pb)?;
@@ -336,8 +323,7 @@ pub fn width_summary(d: &RegressionData, w: &WidthResult) -> WidthSummary {
 pub(crate) fn write(
     d: &RegressionData,
     means_only: bool,
-    stem: &Path,
-    format: crate::plot::Format,
+    run: &FigureRun,
 ) -> Result<Written, ExpError> {
     let mut table = Table::new(&["curve", "width", "net", "alpha", "value"]);
     let mut curve =
@@ -365,15 +351,11 @@ pub(crate) fn write(
     curve("sigma_regression", None, None, &d.grid, &d.sigma_regression);
     curve("target", None, None, &d.grid, &d.target);
     curve("train", None, None, &d.train.0, &d.train.1);
-    let csv = stem.with_extension("csv");
-    table.write(&csv)?;
-    let mut files = plots::regression(d, means_only, stem, format)?;
-    files.insert(0, csv);
     let summary = RegressionSummary {
         kappa_convention: "output scale: the networks compute g = kappa * f (SPEC 1, paper Sec. C.2.1); kernels are kappa^2 times the kappa = 1 ones".into(),
         data: d.settings.points.data,
         train_angles: d.train.0.clone(),
         widths: d.widths.iter().map(|w| width_summary(d, w)).collect(),
     };
-    Written::new(&summary, files, stem)
+    run.write(&table, &plots::regression(d, means_only), &summary)
 }

@@ -5,15 +5,13 @@
 //! both sides, K(x, x') = J̃(x) J̃(x')ᵀ, computed by the generic per-sample-Jacobian path
 //! ([`jacobian_kernel`]; no SNN-specific kernel code). Slices K(x(Δα), x(0)) as in Fig. 1/2.
 
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
-use sgntk_model::data::{circle_points, targets, test_grid};
-use sgntk_model::{train_flat, LearningRule, Snn, SnnParams, TrainConfig, TrainSet};
-use sgntk_ntk::empirical::{jacobian_kernel, KernelPair};
+use sgntk_model::data::targets;
+use sgntk_model::{train_flat, LearningRule, Snn, SnnParams, TrainConfig};
+use sgntk_ntk::empirical::{jacobian_kernel, DerivativePair};
 
-use super::kernels::mean_curve;
-use super::{figure_bar, plots, run_chunks, ChunkCount, ChunkJob, Figure, RunOptions, Written};
+use super::kernels::{mean_curve, SlicePoints};
+use super::{plots, ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
@@ -29,25 +27,6 @@ pub struct SnnSummary {
     pub train_angles: Vec<f64>,
     /// One per width.
     pub widths: Vec<SnnWidthSummary>,
-}
-
-/// The numbers of one width.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SnnWidthSummary {
-    /// Number of LIF neurons n.
-    pub width: usize,
-    /// Networks.
-    pub nets: usize,
-    /// ‖std over networks‖ / ‖mean‖ of the slice at t = 0 (falls as the kernel concentrates).
-    pub rel_spread_t0: f64,
-    /// The same after training.
-    pub rel_spread_trained: f64,
-    /// Mean over networks of ‖slice_t − slice_0‖ / ‖slice_0‖ (falls with width in the lazy regime).
-    pub mean_rel_kernel_change: f64,
-    /// Mean training loss at t = 0.
-    pub loss_t0: f64,
-    /// Mean training loss after training.
-    pub loss_trained: f64,
 }
 
 /// One width's networks, as [`plots::snn`] draws them.
@@ -96,22 +75,19 @@ struct ChunkKey<'a> {
 }
 
 impl Figure for SnnKernels {
-    fn run(
-        &self,
-        opts: &RunOptions,
-        stem: &Path,
-        count: &mut ChunkCount,
-    ) -> Result<Option<Written>, ExpError> {
+    fn run(&self, run: &FigureRun) -> Result<Option<Written>, ExpError> {
+        let opts = run.opts;
         let s = &opts.settings.snn;
         s.validate().map_err(ExpError::Usage)?;
         let device = opts.backend.device()?;
-        let grid = test_grid(s.points.grid);
-        let xs = circle_points(&grid);
-        let x0 = circle_points(&[0.0]);
-        let angles = s.points.train_angles().map_err(ExpError::Usage)?;
-        let x = circle_points(&angles);
-        let set = TrainSet { y: targets(&x), x };
-        let pair = KernelPair {
+        let SlicePoints {
+            grid,
+            x: xs,
+            x0,
+            train_angles: angles,
+            train: set,
+        } = SlicePoints::new(&s.points)?;
+        let pair = DerivativePair {
             g1: s.surrogate,
             g2: s.surrogate,
         };
@@ -149,14 +125,14 @@ impl Figure for SnnKernels {
                 steps: s.steps as u64,
             })
             .collect();
-        let pb = figure_bar(opts, stem);
+        let pb = run.progress_bar();
         let slice = |snn: &Snn| -> Result<Vec<f64>, ExpError> {
             Ok(jacobian_kernel(snn, &xs, &x0, pair)?
                 .iter()
                 .copied()
                 .collect())
         };
-        let results = run_chunks(opts, &jobs, &pb, count, |i| {
+        let results = run.run_chunks(&jobs, &pb, |i| {
             let (width, member) = members[i];
             let c = s.config(width);
             let mut snn =
@@ -197,24 +173,14 @@ impl Figure for SnnKernels {
             w.loss.0 += chunk.loss.0 / s.nets as f64;
             w.loss.1 += chunk.loss.1 / s.nets as f64;
         }
-        let files = write_csv(&widths, &grid, stem)?;
-        let mut files = vec![files];
         let target: Vec<f64> = targets(&xs).iter().copied().collect();
         let train = (angles.clone(), set.y.iter().copied().collect());
-        files.extend(plots::snn(
-            s,
-            &widths,
-            &grid,
-            &target,
-            &train,
-            stem,
-            opts.format,
-        )?);
+        let plot = plots::snn(s, &widths, &grid, &target, &train);
         let summary = SnnSummary {
             train_angles: angles,
             widths: widths.iter().map(width_summary).collect(),
         };
-        Written::new(&summary, files, stem).map(Some)
+        run.write(&table(&widths, &grid), &plot, &summary).map(Some)
     }
 }
 
@@ -242,6 +208,25 @@ fn rel_spread(curves: &[Vec<f64>]) -> f64 {
     norm(&std) / norm(&mean)
 }
 
+/// The numbers of one width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnnWidthSummary {
+    /// Number of LIF neurons n.
+    pub width: usize,
+    /// Networks.
+    pub nets: usize,
+    /// ‖std over networks‖ / ‖mean‖ of the slice at t = 0 (falls as the kernel concentrates).
+    pub rel_spread_t0: f64,
+    /// The same after training.
+    pub rel_spread_trained: f64,
+    /// Mean over networks of ‖slice_t − slice_0‖ / ‖slice_0‖ (falls with width in the lazy regime).
+    pub mean_rel_kernel_change: f64,
+    /// Mean training loss at t = 0.
+    pub loss_t0: f64,
+    /// Mean training loss after training.
+    pub loss_trained: f64,
+}
+
 fn width_summary(w: &SnnWidth) -> SnnWidthSummary {
     let change = w
         .init
@@ -264,8 +249,8 @@ fn width_summary(w: &SnnWidth) -> SnnWidthSummary {
     }
 }
 
-/// `stem.csv`: every slice and every trained network's function, one value per row.
-fn write_csv(widths: &[SnnWidth], grid: &[f64], stem: &Path) -> Result<PathBuf, ExpError> {
+/// The CSV: every slice and every trained network's function, one value per row.
+fn table(widths: &[SnnWidth], grid: &[f64]) -> Table {
     let mut table = Table::new(&["curve", "width", "net", "alpha", "value"]);
     for w in widths {
         let curves = [
@@ -287,9 +272,7 @@ fn write_csv(widths: &[SnnWidth], grid: &[f64], stem: &Path) -> Result<PathBuf, 
             }
         }
     }
-    let csv = stem.with_extension("csv");
-    table.write(&csv)?;
-    Ok(csv)
+    table
 }
 
 #[cfg(test)]

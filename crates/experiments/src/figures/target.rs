@@ -1,11 +1,9 @@
 //! Fig. B.1: the target function on the circle and the 15 training points of Fig. 1/2.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid};
 
-use super::{plots, ChunkCount, Figure, RunOptions, Written};
+use super::{plots, Figure, FigureRun, Written};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
 use crate::settings::TargetFigure;
@@ -14,16 +12,11 @@ use crate::settings::TargetFigure;
 pub struct Target;
 
 impl Figure for Target {
-    fn run(
-        &self,
-        opts: &RunOptions,
-        stem: &Path,
-        _count: &mut ChunkCount,
-    ) -> Result<Option<Written>, ExpError> {
-        if opts.shard.is_some() {
+    fn run(&self, run: &FigureRun) -> Result<Option<Written>, ExpError> {
+        if run.opts.shard.is_some() {
             return Ok(None);
         }
-        write(&opts.settings.b1, stem, opts.format).map(Some)
+        write(&run.opts.settings.b1, run).map(Some)
     }
 }
 
@@ -41,7 +34,7 @@ pub struct TargetSummary {
 }
 
 /// Writes the CSV and the plot of the target; returns the summary and the files.
-fn write(s: &TargetFigure, stem: &Path, format: crate::plot::Format) -> Result<Written, ExpError> {
+fn write(s: &TargetFigure, run: &FigureRun) -> Result<Written, ExpError> {
     let grid = test_grid(s.points.grid);
     let y: Vec<f64> = targets(&circle_points(&grid)).iter().copied().collect();
     let train = s.points.train_angles().map_err(ExpError::Usage)?;
@@ -52,20 +45,17 @@ fn write(s: &TargetFigure, stem: &Path, format: crate::plot::Format) -> Result<W
             table.push(&[Cell::Text(name), Cell::Num(*a), Cell::Num(*v)]);
         }
     }
-    let csv = stem.with_extension("csv");
-    table.write(&csv)?;
-    let mut files = plots::target(&grid, &y, &train, &yt, stem, format)?;
-    files.insert(0, csv);
     let (lo, hi) = y
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(*v), b.max(*v))
         });
+    let plot = plots::target(&grid, &y, &train, &yt);
     let summary = TargetSummary {
         train_angles: train,
         train_targets: yt,
         target_min: lo,
         target_max: hi,
     };
-    Written::new(&summary, files, stem)
+    run.write(&table, &plot, &summary)
 }

@@ -15,8 +15,6 @@ use thiserror::Error;
 pub use during_training::{train_with_kernels, RecordedKernels};
 pub use generic::{jacobian, jacobian_kernel};
 pub use sgntk_model::{DerivativePair, FlatParamModel};
-/// The former name of [`DerivativePair`] (kept while the figure drivers move over).
-pub type KernelPair = DerivativePair;
 pub use stats::{ensemble_mean, ensemble_spread, mse};
 pub use structured::{empirical_kernel, ensemble_kernels};
 
