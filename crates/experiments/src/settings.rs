@@ -109,12 +109,7 @@ impl Training {
                 "depth must be ≥ 2 (at least one hidden layer), got {depth}"
             ));
         }
-        if !(sigma_w.is_finite() && sigma_w > 0.0 && sigma_b.is_finite() && sigma_b >= 0.0) {
-            return Err(format!(
-                "need sigma_w > 0 and sigma_b ≥ 0, got {sigma_w}, {sigma_b}"
-            ));
-        }
-        Ok(())
+        sgntk_model::mlp::check_scales(sigma_w, sigma_b, 1.0).map_err(|e| e.to_string())
     }
 }
 
@@ -226,9 +221,7 @@ impl RegressionFigure {
         } = self.points;
         check_nets(self.nets, self.widths.len(), grid)?;
         check_steps(self.steps)?;
-        if !(self.kappa.is_finite() && self.kappa > 0.0) {
-            return Err(format!("kappa must be positive, got {}", self.kappa));
-        }
+        sgntk_model::mlp::check_scales(1.0, 0.0, self.kappa).map_err(|e| e.to_string())?;
         if train_points > grid {
             return Err(format!(
                 "train_points ({train_points}) cannot exceed grid ({grid}): they are drawn from the grid"

@@ -113,15 +113,7 @@ impl MlpConfig {
             "one network",
             &[("parameters", params), ("bytes each", BYTES_PER_PARAMETER)],
         )?;
-        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
-            return Err(ModelError::NonPositiveSigmaW(self.sigma_w));
-        }
-        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
-            return Err(ModelError::NegativeSigmaB(self.sigma_b));
-        }
-        if !(self.kappa.is_finite() && self.kappa > 0.0) {
-            return Err(ModelError::NonPositiveKappa(self.kappa));
-        }
+        check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
         if let Activation::Erf { m } = self.activation {
             if !(m.is_finite() && m > 0.0) {
                 return Err(crate::error::SpecError::NonPositiveParameter {
@@ -226,6 +218,21 @@ impl DerivativePair {
     pub fn uses_true_derivative(&self) -> bool {
         self.g1 == Surrogate::True || self.g2 == Surrogate::True
     }
+}
+
+/// The one check of the NTK scales of every network and kernel (SPEC §1): σw finite and > 0,
+/// σb finite and ≥ 0, κ finite and > 0 (pass κ = 1 for a network without an output scale).
+pub fn check_scales(sigma_w: f64, sigma_b: f64, kappa: f64) -> Result<(), ModelError> {
+    if !(sigma_w.is_finite() && sigma_w > 0.0) {
+        return Err(ModelError::NonPositiveSigmaW(sigma_w));
+    }
+    if !(sigma_b.is_finite() && sigma_b >= 0.0) {
+        return Err(ModelError::NegativeSigmaB(sigma_b));
+    }
+    if !(kappa.is_finite() && kappa > 0.0) {
+        return Err(ModelError::NonPositiveKappa(kappa));
+    }
+    Ok(())
 }
 
 /// One layer of an ensemble on the device: weight `[E, n_out, n_in]`, bias `[E, n_out]`.

@@ -58,9 +58,6 @@ impl ResidualConfig {
 
     /// Checks the hyper-parameters.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |name: &'static str, value: f64, rule: &'static str| {
-            ModelError::InvalidParameter { name, value, rule }
-        };
         if self.input_dim == 0 || self.width == 0 {
             return Err(ModelError::ShapeMismatch {
                 what: "residual network (input_dim, width)".into(),
@@ -68,15 +65,7 @@ impl ResidualConfig {
                 got: format!("{}, {}", self.input_dim, self.width),
             });
         }
-        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
-            return Err(bad("sigma_w", self.sigma_w, "must be finite and > 0"));
-        }
-        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
-            return Err(bad("sigma_b", self.sigma_b, "must be finite and ≥ 0"));
-        }
-        if !(self.kappa.is_finite() && self.kappa > 0.0) {
-            return Err(bad("kappa", self.kappa, "must be finite and > 0"));
-        }
+        crate::mlp::check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
         let n = self.width as u64;
         let params = (self.blocks as u64)
             .checked_add(1)

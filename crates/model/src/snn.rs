@@ -79,12 +79,7 @@ impl SnnConfig {
         if !(self.theta.is_finite() && self.theta > 0.0) {
             return Err(bad("theta", self.theta, "must be finite and > 0"));
         }
-        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
-            return Err(bad("sigma_w", self.sigma_w, "must be finite and > 0"));
-        }
-        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
-            return Err(bad("sigma_b", self.sigma_b, "must be finite and ≥ 0"));
-        }
+        crate::mlp::check_scales(self.sigma_w, self.sigma_b, 1.0)?;
         Ok(())
     }
 }

@@ -129,6 +129,9 @@ pub enum KernelError {
     /// A size that does not fit into memory (checked before allocating).
     #[error(transparent)]
     Memory(#[from] sgntk_model::MemoryError),
+    /// A network parameter out of range (σw, σb, κ).
+    #[error(transparent)]
+    Network(#[from] sgntk_model::ModelError),
     /// The LU solve failed (exactly singular K(X, X)).
     #[error("K(X, X) is singular: LU solve failed (smallest eigenvalue of the symmetrized matrix {min_eigenvalue:e})")]
     SolveFailed {

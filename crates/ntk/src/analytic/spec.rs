@@ -159,15 +159,7 @@ impl KernelSpec {
                 requirement,
             })
         };
-        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
-            return bad("sigma_w", self.sigma_w, "must be finite and > 0");
-        }
-        if !(self.sigma_b.is_finite() && self.sigma_b >= 0.0) {
-            return bad("sigma_b", self.sigma_b, "must be finite and >= 0");
-        }
-        if !(self.kappa.is_finite() && self.kappa > 0.0) {
-            return bad("kappa", self.kappa, "must be finite and > 0");
-        }
+        sgntk_model::mlp::check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
         if self.method.degree() == 0 {
             return bad("quadrature degree", 0.0, "must be >= 1");
         }
