@@ -12,9 +12,9 @@
 use burn::tensor::Tensor;
 
 use crate::activation::Surrogate;
-use crate::mlp::Ensemble;
 #[cfg(doc)]
 use crate::mlp::MlpConfig;
+use crate::mlp::{dense, Ensemble};
 use crate::op::{apply_activation, apply_surrogate};
 
 /// Pre-activations H^l (l = 1 … L) and activations A^l (l = 0 … L−1) of a forward pass,
@@ -45,9 +45,8 @@ pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
     for (l, layer) in ensemble.layers().iter().enumerate() {
         let (sw, sb) = cfg.layer_scales(l);
         let w = layer.weight.clone().inner();
-        let b = layer.bias.clone().inner();
-        let h = act[l].clone().matmul(w.swap_dims(1, 2)).mul_scalar(sw)
-            + b.unsqueeze_dim::<3>(1).mul_scalar(sb);
+        let b = layer.bias.clone().inner().unsqueeze_dim::<3>(1);
+        let h = dense(act[l].clone(), w, b, sw, sb);
         if l + 1 < depth {
             act.push(apply_activation(h.clone(), cfg.activation));
         }

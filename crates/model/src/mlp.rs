@@ -220,6 +220,20 @@ impl DerivativePair {
     }
 }
 
+/// The dense pre-activation of the NTK parameterization (SPEC §1), H = s_w · A Wᵀ + s_b · b, for
+/// every network of a batch at once: `a: [.., N, n_in]`, `w: [.., n_out, n_in]`, `b` broadcast to
+/// `[.., N, n_out]`. With s_w = σw/√n_in and s_b = σb ([`MlpConfig::layer_scales`]; κ on the last
+/// layer) this is every dense layer of every architecture here.
+pub fn dense<const D: usize>(
+    a: Tensor<D>,
+    w: Tensor<D>,
+    b: Tensor<D>,
+    s_w: f64,
+    s_b: f64,
+) -> Tensor<D> {
+    a.matmul(w.swap_dims(D - 2, D - 1)).mul_scalar(s_w) + b.mul_scalar(s_b)
+}
+
 /// The one check of the NTK scales of every network and kernel (SPEC §1): σw finite and > 0,
 /// σb finite and ≥ 0, κ finite and > 0 (pass κ = 1 for a network without an output scale).
 pub fn check_scales(sigma_w: f64, sigma_b: f64, kappa: f64) -> Result<(), ModelError> {
@@ -509,9 +523,8 @@ impl Ensemble {
         let mut out = None;
         for (l, layer) in self.layers.iter().enumerate() {
             let (sw, sb) = self.config.layer_scales(l);
-            let wt = layer.weight.clone().swap_dims(1, 2);
-            let h = a.matmul(wt).mul_scalar(sw)
-                + layer.bias.clone().unsqueeze_dim::<3>(1).mul_scalar(sb);
+            let b = layer.bias.clone().unsqueeze_dim::<3>(1);
+            let h = dense(a, layer.weight.clone(), b, sw, sb);
             if l + 1 == depth {
                 out = Some(h);
                 break;

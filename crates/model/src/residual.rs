@@ -21,6 +21,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
 use crate::flat::{flat_tensor, Architecture, FlatNet};
+use crate::mlp::dense;
 use crate::op::surrogate_activation;
 
 /// Hyper-parameters of a residual MLP.
@@ -134,8 +135,7 @@ impl Architecture for ResidualConfig {
         let dense =
             |a: Tensor<2>, w: &Tensor<1>, b: &Tensor<1>, rows: usize, cols: usize, s: f64| {
                 let w = w.clone().reshape([rows, cols]);
-                let b = b.clone().reshape([1, rows]);
-                a.matmul(w.transpose()).mul_scalar(s) + b.mul_scalar(c.sigma_b)
+                dense(a, w, b.clone().reshape([1, rows]), s, c.sigma_b)
             };
         let phi = |h: Tensor<2>| surrogate_activation(h, c.activation, backward);
         let mut h = dense(x.clone(), &params[0], &params[1], n, n0, s_in);

@@ -22,6 +22,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
 use crate::flat::{flat_tensor, Architecture, FlatNet};
+use crate::mlp::dense;
 use crate::op::surrogate_activation;
 
 /// Hyper-parameters of an LIF network.
@@ -193,11 +194,11 @@ impl Architecture for SnnConfig {
         let w_in = params[0].clone().reshape([n, n0]);
         let w_rec = params[1].clone().reshape([n, n]);
         let b = params[2].clone().reshape([1, n]);
-        let w_out = params[3].clone().reshape([n, 1]);
+        let w_out = params[3].clone().reshape([1, n]);
         let b_out = params[4].clone().reshape([1, 1]);
         let s_in = c.sigma_w / (n0 as f64).sqrt();
         let s_hid = c.sigma_w / (n as f64).sqrt();
-        let drive = x.clone().matmul(w_in.transpose()).mul_scalar(s_in) + b.mul_scalar(c.sigma_b);
+        let drive = dense(x.clone(), w_in, b, s_in, c.sigma_b);
         let mut u: Tensor<2> = drive.clone().zeros_like();
         let mut s: Tensor<2> = drive.clone().zeros_like();
         let mut count: Tensor<2> = drive.clone().zeros_like();
@@ -216,7 +217,7 @@ impl Architecture for SnnConfig {
             count = count + s.clone();
         }
         let rate = count.div_scalar(c.time_steps as f64);
-        let f = rate.matmul(w_out).mul_scalar(s_hid) + b_out.mul_scalar(c.sigma_b);
+        let f = dense(rate, w_out, b_out, s_hid, c.sigma_b);
         f.reshape([d])
     }
 
