@@ -106,7 +106,8 @@ pub struct SweepArgs {
     /// Seed of the network initializations (unless the grid has `seed`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Chunks of networks trained in parallel (default: the number of CPU threads).
+    /// Threads for training: chunks of networks in parallel, and the engines inside them (default:
+    /// the number of CPU threads).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Train only shard K of N of every grid point's chunks (0 ≤ K < N) and exit; a later run
@@ -371,8 +372,8 @@ pub struct FigureArgs {
     /// from each figure's data_seed). Default: the preset's (paper preset: paper; quick: seeded).
     #[arg(long, value_parser = parse_data)]
     pub data: Option<DataSource>,
-    /// Chunks of networks trained in parallel (default: the number of CPU threads). The numbers
-    /// do not depend on it.
+    /// Threads for training: chunks of networks in parallel, and the engines inside them (default:
+    /// the number of CPU threads). The numbers do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Train only shard K of N of the figure's chunks (0 ≤ K < N; balanced by cost), save them in

@@ -574,32 +574,13 @@ pub(crate) fn parallel_map<T: Send>(
     threads: usize,
     job: impl Fn(usize) -> Result<T, ExpError> + Sync,
 ) -> Result<Vec<T>, ExpError> {
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Mutex;
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Mutex<Vec<Option<Result<T, ExpError>>>> = Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, n.max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n || failed.load(Ordering::SeqCst) {
-                    break;
-                }
-                let r = job(i);
-                if r.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                slots.lock().expect("no panics while holding the lock")[i] = Some(r);
-            });
-        }
-    });
-    let slots = slots.into_inner().expect("threads joined");
-    let mut out = Vec::with_capacity(n);
-    for r in slots.into_iter().flatten() {
-        out.push(r?);
-    }
-    Ok(out)
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.clamp(1, n.max(1)))
+        .build()
+        .map_err(|e| ExpError::Usage(format!("cannot start {threads} threads: {e}")))?;
+    // Inside the pool, the engines' own rayon loops share its threads.
+    pool.install(|| (0..n).into_par_iter().map(&job).collect())
 }
 
 /// The cache of a run. Its context — added here, once, to every figure's keys — holds the

@@ -61,48 +61,32 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
     x.row_iter().map(|r| r.iter().copied().collect()).collect()
 }
 
-/// Runs `cell(i, j)` for every entry, rows split over the available threads; returns row-major
-/// values per recorded output.
+/// Runs `cell(i, j)` for every entry, rows in parallel (rayon); returns row-major values per
+/// recorded output.
 fn fill<F>(n1: usize, n2: usize, outputs: usize, cell: F) -> Vec<Vec<f64>>
 where
     F: Fn(usize, usize, &mut [f64]) + Sync,
 {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(n1.max(1));
-    let chunk = n1.div_ceil(threads.max(1)).max(1);
-    let mut out = vec![vec![0.0; n1 * n2]; outputs];
-    // per-thread row-major blocks [outputs][rows × n2]
-    let blocks: Vec<Vec<Vec<f64>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n1)
-            .step_by(chunk)
-            .map(|start| {
-                let cell = &cell;
-                scope.spawn(move || {
-                    let end = (start + chunk).min(n1);
-                    let mut block = vec![vec![0.0; (end - start) * n2]; outputs];
-                    let mut vals = vec![0.0; outputs];
-                    for i in start..end {
-                        for j in 0..n2 {
-                            cell(i, j, &mut vals);
-                            for (k, v) in vals.iter().enumerate() {
-                                block[k][(i - start) * n2 + j] = *v;
-                            }
-                        }
-                    }
-                    block
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("kernel worker panicked"))
-            .collect()
-    });
-    for (b, block) in blocks.into_iter().enumerate() {
-        let start = b * chunk;
-        for (k, part) in block.into_iter().enumerate() {
-            out[k][start * n2..start * n2 + part.len()].copy_from_slice(&part);
+    use rayon::prelude::*;
+    // One row at a time: [outputs][n2] values of row i.
+    let rows: Vec<Vec<Vec<f64>>> = (0..n1)
+        .into_par_iter()
+        .map(|i| {
+            let mut row = vec![vec![0.0; n2]; outputs];
+            let mut vals = vec![0.0; outputs];
+            for j in 0..n2 {
+                cell(i, j, &mut vals);
+                for (k, v) in vals.iter().enumerate() {
+                    row[k][j] = *v;
+                }
+            }
+            row
+        })
+        .collect();
+    let mut out = vec![Vec::with_capacity(n1 * n2); outputs];
+    for row in rows {
+        for (k, part) in row.into_iter().enumerate() {
+            out[k].extend(part);
         }
     }
     out
