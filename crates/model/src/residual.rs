@@ -1,5 +1,6 @@
-//! A residual MLP in NTK parameterization, as a [`FlatParamModel`] (training by GD/SGL through
-//! burn's autodiff with [`crate::train_flat`], empirical kernels through per-sample Jacobians):
+//! A residual MLP in NTK parameterization, as an [`Architecture`] ([`FlatNet`] makes it a
+//! [`crate::FlatParamModel`]: training by GD/SGL through burn's autodiff with
+//! [`crate::train_flat`], empirical kernels through per-sample Jacobians):
 //!
 //! ```text
 //! h^0     = σw/√n_0 · W^0 x + σb · b^0                                  (n units)

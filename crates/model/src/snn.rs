@@ -1,5 +1,6 @@
 //! A discrete-time leaky integrate-and-fire (LIF) spiking network trained by surrogate gradients
-//! through time (BPTT with burn's autodiff), as a [`FlatParamModel`].
+//! through time (BPTT with burn's autodiff), as an [`Architecture`] (a [`crate::FlatParamModel`]
+//! through [`FlatNet`]).
 //!
 //! ```text
 //! drive   = σw/√n_0 · W_in x + σb · b                      (the input x is presented at every step)

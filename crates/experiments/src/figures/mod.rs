@@ -47,7 +47,7 @@ pub use target::{Target, TargetSummary};
 /// the tests find it there.
 pub trait Figure: Sync {
     /// Trains or loads its chunks; unless `run.opts.shard` is set, writes the CSV and the plot
-    /// (see [`FigureRun::write`]) and returns the summary with the files written (a sharded run
+    /// (see `FigureRun::write`) and returns the summary with the files written (a sharded run
     /// returns `None`).
     fn run(&self, run: &FigureRun) -> Result<Option<Written>, ExpError>;
 }

@@ -76,8 +76,8 @@ where
             let mut vals = vec![0.0; outputs];
             for j in 0..n2 {
                 cell(i, j, &mut vals);
-                for (k, v) in vals.iter().enumerate() {
-                    row[k][j] = *v;
+                for (out, v) in row.iter_mut().zip(&vals) {
+                    out[j] = *v;
                 }
             }
             row
