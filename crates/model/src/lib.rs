@@ -31,6 +31,7 @@ pub mod flat;
 pub mod fused;
 pub mod limits;
 pub mod mlp;
+pub mod netspec;
 pub mod op;
 pub mod residual;
 pub mod snn;
@@ -45,6 +46,7 @@ pub use mlp::{
     check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DerivativePair, DeviceLayer,
     Ensemble, HostLayer, HostParams, LearningRule, Mlp, MlpConfig,
 };
+pub use netspec::{Layer, NetSpec};
 pub use op::surrogate_activation;
 pub use residual::{ResidualConfig, ResidualNet};
 pub use snn::{Snn, SnnConfig, SnnParams};

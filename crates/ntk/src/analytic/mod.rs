@@ -26,6 +26,7 @@
 //! derivative for the NTK and the SG-NTK), the second g2 (the surrogate for the SG-NTK).
 
 pub mod closed_form;
+pub mod compose;
 pub mod layers;
 pub mod matrix;
 pub mod predict;
@@ -34,6 +35,7 @@ pub mod residual;
 pub mod spec;
 
 pub use closed_form::{pair_expectation, ScalarFn};
+pub use compose::spec_network;
 pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Residual};
 pub use matrix::{kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix};
 pub use predict::{

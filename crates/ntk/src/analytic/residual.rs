@@ -17,10 +17,10 @@
 //! I = κ²(Σ/κ² + σw² E\[g1(u) g2(v)\] I^B). See [`super::Residual`] for why the skip path adds no
 //! cross terms.
 
-use sgntk_model::{ResidualConfig, Surrogate};
+use sgntk_model::{NetSpec, ResidualConfig, Surrogate};
 
-use super::layers::{Dense, LayerMap, Network, Nonlinearity, Residual};
-use super::quadrature::GaussHermiteRule;
+use super::compose::spec_network;
+use super::layers::Network;
 use super::spec::{KernelKind, Method};
 use super::KernelError;
 
@@ -35,22 +35,5 @@ pub fn residual_network(
     config
         .validate()
         .map_err(|e| KernelError::Unsupported(e.to_string()))?;
-    let rule = GaussHermiteRule::new(method.degree())?;
-    let derivs = kind.derivatives(surrogate);
-    let nonlinearity = || -> Result<Box<dyn LayerMap>, KernelError> {
-        let map = Nonlinearity::new(config.activation, derivs, method, rule.clone())?;
-        Ok(Box::new(map))
-    };
-    let (sw, sb) = (config.sigma_w, config.sigma_b);
-    let mut layers: Vec<Box<dyn LayerMap>> = vec![Box::new(Dense::new(sw, sb, 1.0))];
-    for _ in 0..config.blocks {
-        let branch = vec![
-            nonlinearity()?,
-            Box::new(Dense::new(sw, sb, 1.0)) as Box<dyn LayerMap>,
-        ];
-        layers.push(Box::new(Residual::new(branch)));
-    }
-    layers.push(nonlinearity()?);
-    layers.push(Box::new(Dense::new(sw, sb, config.kappa)));
-    Ok(Network::new(layers))
+    spec_network(&NetSpec::residual(config), kind, surrogate, method)
 }
