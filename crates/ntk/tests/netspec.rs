@@ -2,6 +2,8 @@
 //! MLP and the residual MLP are constructors of it; a composition no other code path knows is
 //! checked against Monte Carlo.
 
+mod common;
+use common::assert_covariance_within_4_se;
 use sgntk_model::burn::tensor::Tensor;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
@@ -9,7 +11,8 @@ use sgntk_model::{
     NetSpec, ResidualConfig, ResidualNet, Surrogate,
 };
 use sgntk_ntk::{
-    kernel_matrix, network_kernel_matrix, spec_network, KernelKind, KernelSpec, Method,
+    gp_predict, kernel_matrix, network_kernel_matrix, spec_network, KernelKind, KernelSpec,
+    Kernels, Method, TrainTime,
 };
 
 fn points() -> DMatrix<f64> {
@@ -119,17 +122,7 @@ fn a_new_composition_matches_monte_carlo() {
     let outputs: Vec<DMatrix<f64>> = (0..nets)
         .map(|k| spec.init(21, k, &device).unwrap().predict(&x).unwrap())
         .collect();
-    for i in 0..3 {
-        for j in i..3 {
-            let cov = outputs.iter().map(|f| f[(i, 0)] * f[(j, 0)]).sum::<f64>() / nets as f64;
-            let se = ((sigma[(i, i)] * sigma[(j, j)] + sigma[(i, j)].powi(2)) / nets as f64).sqrt();
-            assert!(
-                (cov - sigma[(i, j)]).abs() < 4.0 * se,
-                "Σ({i},{j}) = {} vs Monte-Carlo {cov} (se {se})",
-                sigma[(i, j)]
-            );
-        }
-    }
+    assert_covariance_within_4_se(&outputs, &sigma);
 }
 
 #[test]
@@ -170,4 +163,45 @@ fn malformed_specs_are_one_line_errors() {
         NetSpec { sigma_w: 0.0, ..ok }.validate(),
         Err(ModelError::NonPositiveSigmaW(_))
     ));
+}
+
+#[test]
+fn gp_predictions_take_any_spec() {
+    // The GP of the MLP spec equals the GP of the MLP's KernelSpec (same kernels, 1e-10), and a
+    // residual spec predicts finite means and variances through the same function.
+    let x_train = data::circle_points(&data::PAPER_TRAIN_ANGLES);
+    let y_train = data::targets(&x_train);
+    let x_test = data::circle_points(&[0.3, 1.9, 4.0]);
+    let g: Surrogate = "erf-prime:1".parse().unwrap();
+    let config = MlpConfig::new(vec![2, 64, 64, 1], Activation::Sign);
+    let spec = NetSpec::mlp(&config);
+    let residual = NetSpec::residual(&ResidualConfig::new(64, 2, Activation::Sign));
+    fn of(spec: &NetSpec) -> Kernels<'_> {
+        let surrogate = "erf-prime:1".parse().unwrap();
+        Kernels::Spec {
+            spec,
+            surrogate,
+            method: Method::Auto,
+        }
+    }
+    let reference = KernelSpec::from_mlp(&config, g);
+    let [a, b, r] = [of(&spec), (&reference).into(), of(&residual)].map(|k| {
+        let p = gp_predict(
+            k,
+            KernelKind::SgNtk,
+            &x_train,
+            &y_train,
+            &x_test,
+            TrainTime::Infinite,
+        );
+        p.unwrap()
+    });
+    assert!(
+        max_rel(&a.mean, &b.mean) < 1e-10,
+        "{} vs {}",
+        a.mean,
+        b.mean
+    );
+    assert!(max_rel(&a.cov, &b.cov) < 1e-10);
+    assert!(r.mean.iter().chain(r.cov.iter()).all(|v| v.is_finite()));
 }

@@ -4,7 +4,7 @@
 //! SGL training through the generic path.
 
 mod common;
-use common::assert_mse_falls_like_one_over_width;
+use common::{assert_covariance_within_4_se, assert_mse_falls_like_one_over_width};
 
 use sgntk_model::nalgebra::{DMatrix, DVector};
 use sgntk_model::{
@@ -105,17 +105,7 @@ fn nngp_matches_monte_carlo_over_wide_networks() {
                 .unwrap()
         })
         .collect();
-    for i in 0..3 {
-        for j in i..3 {
-            let cov = outputs.iter().map(|f| f[(i, 0)] * f[(j, 0)]).sum::<f64>() / nets as f64;
-            let se = ((sigma[(i, i)] * sigma[(j, j)] + sigma[(i, j)].powi(2)) / nets as f64).sqrt();
-            assert!(
-                (cov - sigma[(i, j)]).abs() < 4.0 * se,
-                "Σ({i},{j}) = {} vs Monte-Carlo {cov} (se {se})",
-                sigma[(i, j)]
-            );
-        }
-    }
+    assert_covariance_within_4_se(&outputs, &sigma);
 }
 
 /// Mean over 12 networks of the mean squared difference between the empirical and the analytic

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
+use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{DerivativePair, Layer, NetSpec, Surrogate};
 
 use super::layers::{Dense, LayerMap, Network, Nonlinearity, Residual};
+use super::matrix::{kernel_matrix, network_kernel_matrix};
 use super::quadrature::GaussHermiteRule;
-use super::spec::{KernelKind, Method};
+use super::spec::{KernelKind, KernelSpec, Method};
 use super::KernelError;
 
 /// The infinite-width kernel maps of any [`NetSpec`] for the kernel `kind` (`surrogate` is σ̃ of
@@ -57,4 +59,47 @@ fn layer_map(
                 .collect::<Result<_, _>>()?,
         )),
     })
+}
+
+/// The network whose analytic kernels [`super::gp_predict`] uses: the MLP of a [`KernelSpec`], or
+/// any [`NetSpec`] with the surrogate σ̃ of its SG-NTK and the evaluation method.
+#[derive(Clone, Copy, Debug)]
+pub enum Kernels<'a> {
+    /// The MLP.
+    Mlp(&'a KernelSpec),
+    /// Any network description.
+    Spec {
+        /// The network.
+        spec: &'a NetSpec,
+        /// σ̃ for [`KernelKind::SgNtk`].
+        surrogate: Surrogate,
+        /// Closed forms or quadrature.
+        method: Method,
+    },
+}
+
+impl Kernels<'_> {
+    /// K(X1, X2) of `kind` (rows: first argument, g1; columns: second, g2); see
+    /// [`kernel_matrix`].
+    pub fn matrix(
+        &self,
+        kind: KernelKind,
+        x1: &DMatrix<f64>,
+        x2: &DMatrix<f64>,
+    ) -> Result<DMatrix<f64>, KernelError> {
+        match *self {
+            Kernels::Mlp(spec) => kernel_matrix(spec, kind, x1, x2),
+            Kernels::Spec {
+                spec,
+                surrogate,
+                method,
+            } => network_kernel_matrix(&spec_network(spec, kind, surrogate, method)?, kind, x1, x2),
+        }
+    }
+}
+
+impl<'a> From<&'a KernelSpec> for Kernels<'a> {
+    fn from(spec: &'a KernelSpec) -> Self {
+        Kernels::Mlp(spec)
+    }
 }

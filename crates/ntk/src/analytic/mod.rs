@@ -35,7 +35,7 @@ pub mod residual;
 pub mod spec;
 
 pub use closed_form::{pair_expectation, ScalarFn};
-pub use compose::spec_network;
+pub use compose::{spec_network, Kernels};
 pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Residual};
 pub use matrix::{kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix};
 pub use predict::{

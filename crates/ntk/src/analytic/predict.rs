@@ -22,8 +22,11 @@
 use serde::{Deserialize, Serialize};
 use sgntk_model::nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::matrix::{check_finite, check_kernel_values, find_entry, kernel_matrix};
-use super::spec::{KernelKind, KernelSpec};
+use super::compose::Kernels;
+use super::matrix::{check_finite, check_kernel_values, find_entry};
+use super::spec::KernelKind;
+#[cfg(doc)]
+use super::spec::KernelSpec;
 use super::KernelError;
 
 /// Training time of the linearized dynamics.
@@ -355,27 +358,29 @@ pub fn nadaraya_watson(k_tx: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<
     Ok(out)
 }
 
-/// Everything from inputs: kernels of `spec` (`kind` = Ntk / SgNtk / Generalized drives training,
-/// the NNGP with κ² gives f_0's covariance) and [`predict`].
-pub fn gp_predict(
-    spec: &KernelSpec,
+/// Everything from inputs: kernels of `spec` (a `&`[`KernelSpec`], or any `NetSpec` through
+/// [`Kernels::Spec`]; `kind` = Ntk / SgNtk / Generalized drives training, the NNGP with κ² gives
+/// f_0's covariance) and [`predict`].
+pub fn gp_predict<'a>(
+    spec: impl Into<Kernels<'a>>,
     kind: KernelKind,
     x_train: &DMatrix<f64>,
     y_train: &DMatrix<f64>,
     x_test: &DMatrix<f64>,
     time: TrainTime,
 ) -> Result<GpPrediction, KernelError> {
+    let spec = spec.into();
     if kind == KernelKind::Nngp {
-        let s_xx = kernel_matrix(spec, KernelKind::Nngp, x_train, x_train)?;
-        let s_tx = kernel_matrix(spec, KernelKind::Nngp, x_test, x_train)?;
-        let s_tt = kernel_matrix(spec, KernelKind::Nngp, x_test, x_test)?;
+        let s_xx = spec.matrix(KernelKind::Nngp, x_train, x_train)?;
+        let s_tx = spec.matrix(KernelKind::Nngp, x_test, x_train)?;
+        let s_tt = spec.matrix(KernelKind::Nngp, x_test, x_test)?;
         return nngp_regression(&s_xx, &s_tx, &s_tt, y_train);
     }
-    let k_xx = kernel_matrix(spec, kind, x_train, x_train)?;
+    let k_xx = spec.matrix(kind, x_train, x_train)?;
     check_positive_definite(&k_xx)?;
-    let k_tx = kernel_matrix(spec, kind, x_test, x_train)?;
-    let s_xx = kernel_matrix(spec, KernelKind::Nngp, x_train, x_train)?;
-    let s_tx = kernel_matrix(spec, KernelKind::Nngp, x_test, x_train)?;
-    let s_tt = kernel_matrix(spec, KernelKind::Nngp, x_test, x_test)?;
+    let k_tx = spec.matrix(kind, x_test, x_train)?;
+    let s_xx = spec.matrix(KernelKind::Nngp, x_train, x_train)?;
+    let s_tx = spec.matrix(KernelKind::Nngp, x_test, x_train)?;
+    let s_tt = spec.matrix(KernelKind::Nngp, x_test, x_test)?;
     predict(&k_xx, &k_tx, &s_xx, &s_tx, &s_tt, y_train, time)
 }
