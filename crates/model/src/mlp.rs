@@ -172,6 +172,15 @@ pub enum LearningRule {
 }
 
 impl LearningRule {
+    /// The rule whose backward pass applies `g`: GD for [`Surrogate::True`], else SGL with `g`.
+    pub fn with_backward(g: Surrogate) -> Self {
+        if g == Surrogate::True {
+            LearningRule::Gd
+        } else {
+            LearningRule::Sgl(g)
+        }
+    }
+
     /// The derivative the backward pass applies: g2 of [`LearningRule::pair`].
     pub fn backward_derivative(&self) -> Surrogate {
         self.pair().g2

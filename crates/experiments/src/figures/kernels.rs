@@ -245,12 +245,7 @@ pub(crate) fn compute(s: &KernelFigure, run: &FigureRun) -> Result<Option<Kernel
     let x1 = stack(&x, &data.x);
     let x2 = stack(&x0, &data.x);
     let record_at = s.recorded_steps();
-    let sgl = s.surrogate != Surrogate::True;
-    let rule = if sgl {
-        LearningRule::Sgl(s.surrogate)
-    } else {
-        LearningRule::Gd
-    };
+    let rule = LearningRule::with_backward(s.surrogate);
     // The kernel recorded is the one that drives this rule.
     let pair = rule.pair();
     let backend = opts.backend.to_string();
@@ -384,7 +379,7 @@ pub(crate) fn compute(s: &KernelFigure, run: &FigureRun) -> Result<Option<Kernel
         train_angles,
         cells,
         limit,
-        sgl,
+        sgl: rule != LearningRule::Gd,
     }))
 }
 

@@ -511,10 +511,9 @@ pub(crate) fn mlp_config(
 /// The kernel that drives training with `surrogate`: the NTK for gradient descent
 /// ([`Surrogate::True`]), else the SG-NTK.
 pub(crate) fn driving_kernel(surrogate: Surrogate) -> KernelKind {
-    if surrogate == Surrogate::True {
-        KernelKind::Ntk
-    } else {
-        KernelKind::SgNtk
+    match LearningRule::with_backward(surrogate) {
+        LearningRule::Gd => KernelKind::Ntk,
+        LearningRule::Sgl(_) => KernelKind::SgNtk,
     }
 }
 

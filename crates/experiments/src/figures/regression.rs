@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
-use sgntk_model::{LearningRule, Surrogate, TrainSet};
+use sgntk_model::{LearningRule, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
 
 use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, plots, train_with_progress};
@@ -142,11 +142,7 @@ pub(crate) fn compute(
     };
     let gp = gp_predict(&spec, kind, &xt, &yt, &x, time)?;
     let sigma = gp_predict(&spec, KernelKind::Nngp, &xt, &yt, &x, TrainTime::Infinite)?;
-    let rule = if s.surrogate == Surrogate::True {
-        LearningRule::Gd
-    } else {
-        LearningRule::Sgl(s.surrogate)
-    };
+    let rule = LearningRule::with_backward(s.surrogate);
     let data = TrainSet {
         x: xt.clone(),
         y: yt.clone(),
