@@ -1,13 +1,23 @@
-//! The explicit forward/backward recursion of an MLP ensemble, without an autodiff tape.
+//! The forward pass and the δ-recursion of an MLP, written once for every engine.
 //!
-//! With (s_w^l, s_b^l) = [`MlpConfig::layer_scales`] (σw/√n_{l−1} and σb, times κ on the last
-//! layer, SPEC §1):
-//! Forward (rows = inputs): H^l = s_w^l · A^{l−1} W^lᵀ + s_b^l · b^l, A^l = φ(H^l), A^0 = X.
-//! Backward vectors (SPEC §4): δ^L = seed, δ^l = (s_w^{l+1} · δ^{l+1} W^{l+1}) ⊙ g(H^l).
-//! With seed = 1, δ^l(x) = ∂f(x)/∂h^l computed with g in place of φ' (quasi-Jacobian, Eq. S13):
+//! Layer l = 0 … L−1 (weight layer l + 1 of SPEC §1) maps its input A_l (A_0 = X) to
+//! H_l = s_w^l · A_l W_lᵀ + s_b^l · b_l, with (s_w^l, s_b^l) = [`MlpConfig::layer_scales`]
+//! (σw/√n_l and σb, times κ on the last layer); A_{l+1} = φ(H_l), and f = H_{L−1}.
+//! The backward vectors (SPEC §4) are δ_{L−1} = seed and
+//!
+//! ```text
+//! t_l     = s_w^l · δ_l W_l                 (the pull-back, with W_l before any update)
+//! δ_{l−1} = t_l ⊙ g(H_{l−1})
+//! ∇W_l = s_w^l · δ_lᵀ A_l,   ∇b_l = s_b^l · Σ_points δ_l
+//! ```
+//!
+//! With seed = 1, δ_l(x) = ∂f(x)/∂H_l computed with g in place of φ' (quasi-Jacobian, Eq. S13):
 //! this gives the structured empirical (SG-)NTK. With seed = (f − Y)/d it gives the GD/SGL
-//! gradient: ∇_{W^l} L = s_w^l · δ^lᵀ A^{l−1}, ∇_{b^l} L = s_b^l · Σ_i δ^l_i.
-//! One recursion serves both, so the kernel that is measured is the one that drives training.
+//! gradient. [`forward`] and [`backward`] are this recursion; an engine only supplies the
+//! per-layer products on its storage ([`LayerProducts`]): burn tensors here (the explicit engine
+//! and the structured empirical kernel) and f32 lanes in the fused engine, which also applies
+//! the gradient inside the pull-back's pass over W. So the kernel that is measured is the one
+//! that drives training, on every engine.
 
 use burn::tensor::Tensor;
 
@@ -17,74 +27,166 @@ use crate::mlp::MlpConfig;
 use crate::mlp::{dense, Ensemble};
 use crate::op::{apply_activation, apply_surrogate};
 
-/// Pre-activations H^l (l = 1 … L) and activations A^l (l = 0 … L−1) of a forward pass,
-/// each `[E, N, n_l]`, on the inner (non-autodiff) backend.
+/// The per-layer products of one engine (layer indices as in the module docs).
+pub trait LayerProducts {
+    /// The backward vectors of one layer for every point, as the engine stores them.
+    type Delta;
+    /// Number of weight layers L.
+    fn depth(&self) -> usize;
+    /// H_l from the stored input A_l.
+    fn dense(&mut self, l: usize);
+    /// A_{l+1} = φ(H_l) (l < L − 1); an engine may keep g(H_l) here for [`LayerProducts::gate`].
+    fn activate(&mut self, l: usize);
+    /// Takes δ_l: its gradient (∇W_l, ∇b_l) is recorded or applied, and with `pull_back`
+    /// returns t_l = s_w^l · δ_l W_l computed with W_l before any update (`None` without).
+    fn through(&mut self, l: usize, delta: Self::Delta, pull_back: bool) -> Option<Self::Delta>;
+    /// δ_l = t ⊙ g(H_l) for a hidden layer l < L − 1.
+    fn gate(&mut self, l: usize, t: Self::Delta) -> Self::Delta;
+}
+
+/// The forward pass: H_0, A_1, H_1, …, H_{L−1}.
+#[inline(always)]
+pub fn forward<N: LayerProducts>(net: &mut N) {
+    let depth = net.depth();
+    for l in 0..depth {
+        net.dense(l);
+        if l + 1 < depth {
+            net.activate(l);
+        }
+    }
+}
+
+/// The δ-recursion from δ_{L−1} = `seed` down to layer 0, each layer's δ handed to
+/// [`LayerProducts::through`] once.
+#[inline(always)]
+pub fn backward<N: LayerProducts>(net: &mut N, seed: N::Delta) {
+    let mut delta = seed;
+    for l in (0..net.depth()).rev() {
+        let Some(t) = net.through(l, delta, l > 0) else {
+            return;
+        };
+        delta = net.gate(l - 1, t);
+    }
+}
+
+/// Pre-activations H_l (l = 0 … L−1) and layer inputs A_l (l = 0 … L−1) of a forward pass,
+/// each `[E, N, n]`, on the inner (non-autodiff) backend.
 #[derive(Clone, Debug)]
 pub struct ForwardCache {
-    /// H^1 … H^L; the last one is the output f.
+    /// H_0 … H_{L−1}; the last one is the output f.
     pub pre: Vec<Tensor<3>>,
-    /// A^0 = X (broadcast to all members) … A^{L−1}.
+    /// A_0 = X (broadcast to all members) … A_{L−1}.
     pub act: Vec<Tensor<3>>,
 }
 
 impl ForwardCache {
-    /// The network outputs f = H^L, `[E, N, n_L]`.
+    /// The network outputs f = H_{L−1}, `[E, N, n_L]`.
     pub fn output(&self) -> &Tensor<3> {
         self.pre.last().expect("depth ≥ 1")
     }
 }
 
-/// Forward pass keeping every layer, on inputs `x: [N, n_0]` (inner backend).
-pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
-    let cfg = ensemble.config();
-    let [n, n0] = x.dims();
-    let e = ensemble.members();
-    let mut act = vec![x.clone().inner().unsqueeze_dim::<3>(0).expand([e, n, n0])];
-    let mut pre = Vec::with_capacity(cfg.depth());
-    let depth = cfg.depth();
-    for (l, layer) in ensemble.layers().iter().enumerate() {
-        let (sw, sb) = cfg.layer_scales(l);
-        let w = layer.weight.clone().inner();
-        let b = layer.bias.clone().inner().unsqueeze_dim::<3>(1);
-        let h = dense(act[l].clone(), w, b, sw, sb);
-        if l + 1 < depth {
-            act.push(apply_activation(h.clone(), cfg.activation));
-        }
-        pre.push(h);
-    }
-    ForwardCache { pre, act }
+/// [`LayerProducts`] of a burn [`Ensemble`]: every member at once, δ recorded per layer.
+struct TensorProducts<'a> {
+    ensemble: &'a Ensemble,
+    cache: ForwardCache,
+    /// g of [`LayerProducts::gate`] ([`Surrogate::True`] = φ').
+    g: Surrogate,
+    /// δ_{L−1}, δ_{L−2}, … in the order [`backward`] hands them over.
+    deltas: Vec<Tensor<3>>,
 }
 
-/// Backward vectors δ^1 … δ^L (`[E, N, n_l]`) from `seed` = δ^L, with derivative `g` at every
-/// hidden layer ([`Surrogate::True`] = φ').
+impl TensorProducts<'_> {
+    fn weight(&self, l: usize) -> Tensor<3> {
+        self.ensemble.layers()[l].weight.clone().inner()
+    }
+}
+
+impl LayerProducts for TensorProducts<'_> {
+    type Delta = Tensor<3>;
+
+    fn depth(&self) -> usize {
+        self.ensemble.config().depth()
+    }
+
+    fn dense(&mut self, l: usize) {
+        let (sw, sb) = self.ensemble.config().layer_scales(l);
+        let b = self.ensemble.layers()[l].bias.clone().inner();
+        let h = dense(
+            self.cache.act[l].clone(),
+            self.weight(l),
+            b.unsqueeze_dim(1),
+            sw,
+            sb,
+        );
+        self.cache.pre.push(h);
+    }
+
+    fn activate(&mut self, l: usize) {
+        let phi = self.ensemble.config().activation;
+        let a = apply_activation(self.cache.pre[l].clone(), phi);
+        self.cache.act.push(a);
+    }
+
+    fn through(&mut self, l: usize, delta: Tensor<3>, pull_back: bool) -> Option<Tensor<3>> {
+        let sw = self.ensemble.config().layer_scales(l).0;
+        let t = pull_back.then(|| delta.clone().matmul(self.weight(l)).mul_scalar(sw));
+        self.deltas.push(delta);
+        t
+    }
+
+    fn gate(&mut self, l: usize, t: Tensor<3>) -> Tensor<3> {
+        let phi = self.ensemble.config().activation;
+        t * apply_surrogate(self.cache.pre[l].clone(), phi, self.g)
+    }
+}
+
+/// Forward pass keeping every layer, on inputs `x: [N, n_0]` (inner backend).
+pub fn forward_cache(ensemble: &Ensemble, x: &Tensor<2>) -> ForwardCache {
+    let [n, n0] = x.dims();
+    let depth = ensemble.config().depth();
+    let mut act = Vec::with_capacity(depth);
+    act.push(
+        x.clone()
+            .inner()
+            .unsqueeze_dim::<3>(0)
+            .expand([ensemble.members(), n, n0]),
+    );
+    let mut products = TensorProducts {
+        ensemble,
+        cache: ForwardCache {
+            pre: Vec::with_capacity(depth),
+            act,
+        },
+        g: Surrogate::True,
+        deltas: Vec::new(),
+    };
+    forward(&mut products);
+    products.cache
+}
+
+/// Backward vectors δ_0 … δ_{L−1} (`[E, N, n_{l+1}]`) from `seed` = δ_{L−1}, with derivative
+/// `g` at every hidden layer ([`Surrogate::True`] = φ').
 pub fn backward_deltas(
     ensemble: &Ensemble,
     cache: &ForwardCache,
     seed: Tensor<3>,
     g: Surrogate,
 ) -> Vec<Tensor<3>> {
-    let cfg = ensemble.config();
-    let depth = cfg.depth();
-    let mut deltas = vec![seed];
-    for l in (1..depth).rev() {
-        // δ^l = (s_w^{l+1} · δ^{l+1} W^{l+1}) ⊙ g(H^l); layers[l] is W^{l+1}.
-        let w = ensemble.layers()[l].weight.clone().inner();
-        let upstream = deltas
-            .last()
-            .unwrap()
-            .clone()
-            .matmul(w)
-            .mul_scalar(cfg.layer_scales(l).0);
-        // g(H^l) with g = σ̃, or φ' for Surrogate::True
-        let gh = apply_surrogate(cache.pre[l - 1].clone(), cfg.activation, g);
-        deltas.push(upstream * gh);
-    }
+    let mut products = TensorProducts {
+        ensemble,
+        cache: cache.clone(),
+        g,
+        deltas: Vec::with_capacity(cache.pre.len()),
+    };
+    backward(&mut products, seed);
+    let mut deltas = products.deltas;
     deltas.reverse();
     deltas
 }
 
-/// Loss gradient of every member from the backward vectors: (∇W^l `[E, n_l, n_{l−1}]`,
-/// ∇b^l `[E, n_l]`) for l = 1 … L.
+/// Loss gradient of every member from the backward vectors: (∇W_l `[E, n_{l+1}, n_l]`,
+/// ∇b_l `[E, n_{l+1}]`) for l = 0 … L−1.
 pub fn parameter_gradients(
     ensemble: &Ensemble,
     cache: &ForwardCache,

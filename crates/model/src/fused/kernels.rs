@@ -16,7 +16,7 @@
 //! compiled with AVX-512 or AVX2 enabled (see `super::step`) runs on those registers.
 
 use super::lanes::{Lane, LANES};
-use super::simd::Simd16;
+use super::simd::{array, Simd16};
 
 /// Z[i] = s · Σ_j W[i, j] A[j] + bias_scale · b[i], for every lane, with W row-major with row
 /// length `stride` ≥ a.len() (the padding columns are skipped).
@@ -161,7 +161,7 @@ fn tile<S: Simd16, const R: usize>(
     unsafe {
         let mut j0 = 0;
         while j0 + 2 * LANES <= n {
-            let mut tile: [[S; 2]; R] = std::array::from_fn(|r| {
+            let mut tile: [[S; 2]; R] = array(|r| {
                 let p = base.add(r * n + j0);
                 [S::load(p), S::load(p.add(LANES))]
             });
@@ -212,7 +212,7 @@ fn tile<S: Simd16, const R: usize>(
         }
         if j0 < n {
             // one chunk of 16 columns (n is a multiple of 16)
-            let mut tile: [S; R] = std::array::from_fn(|r| S::load(base.add(r * n + j0)));
+            let mut tile: [S; R] = array(|r| S::load(base.add(r * n + j0)));
             if let Some(Transposed { delta, tt, panels }) = t.as_mut().map(Transposed::reborrow) {
                 for q in 0..panels {
                     let d = delta.as_ptr().add(q * n_out + i0);
@@ -312,9 +312,8 @@ pub fn apply<S: Simd16, const R: usize>(
         while i0 < n {
             let block = R.min(n - i0);
             // SAFETY (loads and stores): lanes hold 16 floats; i0 + r < n.
-            let mut acc: [S; R] = std::array::from_fn(|r| unsafe {
-                S::load(u[q * n + i0 + r.min(block - 1)].0.as_ptr())
-            });
+            let mut acc: [S; R] =
+                array(|r| unsafe { S::load(u[q * n + i0 + r.min(block - 1)].0.as_ptr()) });
             for r in 0..rows {
                 let gv = unsafe { S::load(g[r * panels + q].0.as_ptr()) };
                 for (b, acc_b) in acc.iter_mut().enumerate().take(block) {
@@ -344,9 +343,8 @@ pub fn add_rows<S: Simd16>(tt: &mut [f32], m: &[Lane], at: &[f32], rows: usize, 
             while j0 < n {
                 let width = (4 * LANES).min(n - j0) / LANES;
                 // SAFETY (loads and stores): columns j0 .. j0 + 16·width ≤ n of rows of n.
-                let mut acc: [S; 4] = std::array::from_fn(|c| unsafe {
-                    S::load(dst.as_ptr().add(j0 + LANES * c.min(width - 1)))
-                });
+                let mut acc: [S; 4] =
+                    array(|c| unsafe { S::load(dst.as_ptr().add(j0 + LANES * c.min(width - 1))) });
                 for r in 0..rows {
                     let coef = S::splat(m[r * panels + q].0[p]);
                     let src = at[r * n + j0..].as_ptr();
@@ -384,9 +382,8 @@ pub fn forward_columns<S: Simd16, const R: usize>(
         while i0 < n_out {
             let block = R.min(n_out - i0);
             // SAFETY (loads and stores): lanes hold 16 floats; i0 + r < n_out.
-            let mut acc: [S; R] = std::array::from_fn(|r| unsafe {
-                S::load(u[q * n_out + i0 + r.min(block - 1)].0.as_ptr())
-            });
+            let mut acc: [S; R] =
+                array(|r| unsafe { S::load(u[q * n_out + i0 + r.min(block - 1)].0.as_ptr()) });
             for (&j, dj) in cols.iter().zip(daq) {
                 let dv = unsafe { S::load(dj.0.as_ptr()) };
                 for (r, acc_r) in acc.iter_mut().enumerate().take(block) {

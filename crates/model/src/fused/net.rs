@@ -1,6 +1,8 @@
 //! One network of the fused engine: f32 parameters on the host, the buffers of a training step,
 //! and the step itself compiled once per instruction set.
 
+use std::marker::PhantomData;
+
 use super::kernels::{
     add_rows, apply, cross, forward, forward_columns, sweep, transpose, transposed_product,
     untranspose, RankUpdate, Transposed,
@@ -9,6 +11,7 @@ use super::lanes::{Lane, LANES};
 pub use super::simd::Isa;
 use super::simd::{Kernel, Simd16};
 use crate::activation::{Activation, Surrogate};
+use crate::backprop::{self, LayerProducts};
 use crate::mlp::MlpConfig;
 
 /// Rows of every layer input are padded to a multiple of this (zero weights, zero activations),
@@ -312,65 +315,125 @@ impl Work {
     }
 }
 
-/// The body of one full-batch step: forward pass, loss L = 1/(2d) Σ ‖f − y‖² (returned, before
-/// the update), then, if `lr > 0`, the δ-recursion of [`crate::backprop`] and the update, layer
-/// by layer from the top, arranged as `plan` says.
+/// The body of one full-batch step: the forward pass and the δ-recursion of
+/// [`crate::backprop`] on this engine's [`LaneProducts`], with the loss L = 1/(2d) Σ ‖f − y‖²
+/// (returned, before the update) and its gradient δ_{L−1} = (f − y)/d in between; with
+/// `lr = 0` only the forward pass and the loss.
 #[inline(always)]
 fn step_body<S: Simd16, const R: usize>(step: Step) -> f64 {
-    let (shape, rule, plan, lr) = (step.shape, step.rule, step.plan, step.lr);
-    let (net, work) = (step.net, step.work);
-    let depth = shape.depth();
-    let panels = shape.panels;
-    let scale = |l: usize| rule.scales[l].0;
-    let bias_scale = |l: usize| rule.scales[l].1;
-    for l in 0..depth {
-        let (stride, n_out) = (shape.strides[l], shape.widths[l + 1]);
-        if plan.manages(shape, l) {
-            managed_forward::<S, R>(shape, l, plan, net, work, scale(l), bias_scale(l));
-        } else {
-            let n_in = shape.widths[l];
-            for q in 0..panels {
-                forward::<S, R>(
-                    &net.w[l],
-                    stride,
-                    &net.b[l],
-                    scale(l),
-                    bias_scale(l),
-                    &work.act[l][q * stride..q * stride + n_in],
-                    &mut work.pre[l][q * n_out..(q + 1) * n_out],
-                );
-            }
-        }
-        if l + 1 < depth {
-            let next_stride = shape.strides[l + 1];
-            for q in 0..panels {
-                let h = &work.pre[l][q * n_out..(q + 1) * n_out];
-                let a = &mut work.act[l + 1][q * next_stride..q * next_stride + n_out];
-                activate(rule, h, a, &mut work.deriv[l][q * n_out..(q + 1) * n_out]);
-            }
-        }
-    }
-    // δ^L = (f − y)/d on the points, 0 on padding lanes.
-    let n_out = shape.widths[depth];
-    let d = shape.points as f32;
-    let mut loss = 0.0f64;
-    work.delta.clear();
-    for q in 0..panels {
-        for o in 0..n_out {
-            let k = q * n_out + o;
-            let r = work.pre[depth - 1][k]
-                .zip(work.target[k], |f, y| f - y)
-                .zip(work.valid[q], |r, v| r * v);
-            loss += r.0.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
-            work.delta.push(r.map(|v| v / d));
-        }
-    }
-    loss *= crate::train::loss::scale(shape.points);
-    if lr == 0.0 {
+    let mut layers = LaneProducts::<S, R> {
+        shape: step.shape,
+        rule: step.rule,
+        plan: step.plan,
+        net: step.net,
+        work: step.work,
+        lr: step.lr,
+        isa: PhantomData,
+    };
+    backprop::forward(&mut layers);
+    let (loss, seed) = layers.output_delta();
+    if step.lr == 0.0 {
+        layers.work.delta = seed;
         return loss;
     }
-    for l in (0..depth).rev() {
+    backprop::backward(&mut layers, seed);
+    loss
+}
+
+/// [`LayerProducts`] of one network on f32 lanes (16 points per lane), arranged as `plan` says.
+/// A δ is `panels × n` lanes; [`LayerProducts::through`] applies the update in the same pass
+/// over W as the pull-back.
+struct LaneProducts<'a, S, const R: usize> {
+    shape: &'a Shape,
+    rule: &'a StepRule,
+    plan: &'a Plan,
+    net: &'a mut HostNet,
+    work: &'a mut Work,
+    lr: f32,
+    isa: PhantomData<S>,
+}
+
+impl<S: Simd16, const R: usize> LaneProducts<'_, S, R> {
+    /// L and δ_{L−1} = (f − y)/d on the points, 0 on padding lanes (in the spare δ buffer).
+    #[inline(always)]
+    fn output_delta(&mut self) -> (f64, Vec<Lane>) {
+        let (shape, work) = (self.shape, &mut *self.work);
+        let depth = shape.depth();
+        let n_out = shape.widths[depth];
+        let d = shape.points as f32;
+        let mut loss = 0.0f64;
+        let mut delta = std::mem::take(&mut work.delta);
+        delta.clear();
+        for q in 0..shape.panels {
+            for o in 0..n_out {
+                let k = q * n_out + o;
+                let r = work.pre[depth - 1][k]
+                    .zip(work.target[k], |f, y| f - y)
+                    .zip(work.valid[q], |r, v| r * v);
+                loss += r.0.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+                delta.push(r.map(|v| v / d));
+            }
+        }
+        (loss * crate::train::loss::scale(shape.points), delta)
+    }
+}
+
+impl<S: Simd16, const R: usize> LayerProducts for LaneProducts<'_, S, R> {
+    type Delta = Vec<Lane>;
+
+    #[inline(always)]
+    fn depth(&self) -> usize {
+        self.shape.depth()
+    }
+
+    #[inline(always)]
+    fn dense(&mut self, l: usize) {
+        let (shape, plan, net, work) = (self.shape, self.plan, &*self.net, &mut *self.work);
+        let (s, s_b) = self.rule.scales[l];
+        if plan.manages(shape, l) {
+            managed_forward::<S, R>(shape, l, plan, net, work, s, s_b);
+            return;
+        }
         let (stride, n_in, n_out) = (shape.strides[l], shape.widths[l], shape.widths[l + 1]);
+        for q in 0..shape.panels {
+            forward::<S, R>(
+                &net.w[l],
+                stride,
+                &net.b[l],
+                s,
+                s_b,
+                &work.act[l][q * stride..q * stride + n_in],
+                &mut work.pre[l][q * n_out..(q + 1) * n_out],
+            );
+        }
+    }
+
+    #[inline(always)]
+    fn activate(&mut self, l: usize) {
+        let (shape, work) = (self.shape, &mut *self.work);
+        let (n_out, next_stride) = (shape.widths[l + 1], shape.strides[l + 1]);
+        for q in 0..shape.panels {
+            let h = &work.pre[l][q * n_out..(q + 1) * n_out];
+            let a = &mut work.act[l + 1][q * next_stride..q * next_stride + n_out];
+            activate(
+                self.rule,
+                h,
+                a,
+                &mut work.deriv[l][q * n_out..(q + 1) * n_out],
+            );
+        }
+    }
+
+    /// W_l ← W_l − η ∇W_l and b_l ← b_l − η ∇b_l, i.e. W_l + S A_lᵀ with S = −η s_w δ_l, and with
+    /// `pull_back` t_l (`panels × stride` lanes) from the W_l before the update, read in the
+    /// same pass.
+    #[inline(always)]
+    fn through(&mut self, l: usize, delta: Vec<Lane>, pull_back: bool) -> Option<Vec<Lane>> {
+        let (shape, plan, lr) = (self.shape, self.plan, self.lr);
+        let (net, work) = (&mut *self.net, &mut *self.work);
+        let panels = shape.panels;
+        let (scale, bias_scale) = self.rule.scales[l];
+        let (stride, n_out) = (shape.strides[l], shape.widths[l + 1]);
         let deferred = plan.defers(shape, l);
         let a = &work.act[l][..panels * stride];
         // Aᵀ for the rank update (a deferred layer transposes only when it opens a pair).
@@ -379,32 +442,31 @@ fn step_body<S: Simd16, const R: usize>(step: Step) -> f64 {
             transpose_panels(a, stride, at);
         }
         let at = &*at;
-        // S = −c Δ with c = η s; b ← b − η s_b Σ_p Δ_p.
-        let c = lr * scale(l);
-        let c_b = lr * bias_scale(l);
+        // S = −c δ with c = η s; b ← b − η s_b Σ_p δ_p.
+        let c = lr * scale;
+        let c_b = lr * bias_scale;
         work.scaled.clear();
-        work.scaled
-            .extend(work.delta.iter().map(|d| d.map(|v| -c * v)));
+        work.scaled.extend(delta.iter().map(|d| d.map(|v| -c * v)));
         for q in 0..panels {
             for (i, b) in net.b[l].iter_mut().enumerate() {
-                *b -= c_b * work.delta[q * n_out + i].sum();
+                *b -= c_b * delta[q * n_out + i].sum();
             }
         }
         let pending = &mut net.pending[l];
-        // T = s · Wᵀ Δ with the W before this step's update (not needed below the first layer).
+        // t = s · δ W (as Tᵀ rows) with the W before this step's update.
         let tt = &mut work.tt[..panels * LANES * stride];
         if deferred {
             // W is only read: the product alone, with Tᵀ in registers.
-            transposed_product::<S>(&net.w[l], n_out, &work.delta, tt);
+            transposed_product::<S>(&net.w[l], n_out, &delta, tt);
         } else {
-            if l > 0 {
+            if pull_back {
                 tt.fill(0.0);
             }
             sweep::<S, R>(
                 &mut net.w[l],
                 n_out,
-                (l > 0).then_some(Transposed {
-                    delta: &work.delta,
+                pull_back.then_some(Transposed {
+                    delta: &delta,
                     tt: &mut *tt,
                     panels,
                 }),
@@ -415,16 +477,16 @@ fn step_body<S: Simd16, const R: usize>(step: Step) -> f64 {
                 }),
             );
         }
-        if l > 0 {
+        if pull_back {
             if pending.slots > 0 {
-                // + Σ_j A_j (S_jᵀ Δ): the deferred part of W.
+                // + Σ_j A_j (S_jᵀ δ): the deferred part of W.
                 let rows = pending.slots * panels * LANES;
                 let factor = &pending.scaled;
                 let x = |r: usize, i: usize| factor[(r / LANES) * n_out + i].0[r % LANES];
-                cross::<S, R>(rows, n_out, x, &work.delta, &mut work.coef);
+                cross::<S, R>(rows, n_out, x, &delta, &mut work.coef);
                 add_rows::<S>(tt, &work.coef, &pending.at, rows, stride);
             }
-            untranspose(tt, scale(l), panels, &mut work.t[..panels * stride]);
+            untranspose(tt, scale, panels, &mut work.t[..panels * stride]);
         }
         let memo = &mut work.memo[l];
         if memo.valid {
@@ -444,18 +506,27 @@ fn step_body<S: Simd16, const R: usize>(step: Step) -> f64 {
                 net, l, plan, panels, n_out, stride, scaled, a, at, cols, stats,
             );
         }
-        if l > 0 {
-            // δ^{l} = (s · W^{l+1}ᵀ δ^{l+1}) ⊙ g(H^l), on the n_l real rows of each panel.
-            work.delta.clear();
-            for q in 0..panels {
-                for k in 0..n_in {
-                    let g = work.deriv[l - 1][q * n_in + k];
-                    work.delta.push(work.t[q * stride + k].zip(g, |u, v| u * v));
-                }
+        // δ's buffer is the next gate's output.
+        work.delta = delta;
+        pull_back.then(|| std::mem::take(&mut work.t))
+    }
+
+    /// δ_l = t ⊙ g(H_l) on the n_{l+1} real rows of each panel of t.
+    #[inline(always)]
+    fn gate(&mut self, l: usize, t: Vec<Lane>) -> Vec<Lane> {
+        let (shape, work) = (self.shape, &mut *self.work);
+        let (stride, n) = (shape.strides[l + 1], shape.widths[l + 1]);
+        let mut delta = std::mem::take(&mut work.delta);
+        delta.clear();
+        for q in 0..shape.panels {
+            for k in 0..n {
+                let g = work.deriv[l][q * n + k];
+                delta.push(t[q * stride + k].zip(g, |u, v| u * v));
             }
         }
+        work.t = t;
+        delta
     }
-    loss
 }
 
 /// Aᵀ of every panel of `a` (P panels of `stride` lanes) into `at` (P · 16 rows of `stride`).

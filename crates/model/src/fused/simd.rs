@@ -30,6 +30,19 @@ pub trait Simd16: Copy {
     fn add(a: Self, b: Self) -> Self;
 }
 
+/// `std::array::from_fn`, but always inlined: a vector load or FMA inside `f` must stay in the
+/// caller's target-feature context, and `from_fn` itself is inlined only when LLVM's size
+/// heuristics allow (not in a large step body, where every vector load became a call).
+#[inline(always)]
+pub(crate) fn array<T: Copy, const N: usize>(mut f: impl FnMut(usize) -> T) -> [T; N] {
+    let mut out = [std::mem::MaybeUninit::<T>::uninit(); N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        slot.write(f(i));
+    }
+    // SAFETY: every element is initialized, and [MaybeUninit<T>; N] has the layout of [T; N].
+    unsafe { (&out as *const [std::mem::MaybeUninit<T>; N] as *const [T; N]).read() }
+}
+
 /// 16 lanes as `N` vectors of backend `S` (`N · lanes(S) = 16`, checked by [`Isa::run`]).
 pub struct Block<S: Simd, const N: usize>([Vector<S, f32>; N]);
 
@@ -49,7 +62,7 @@ impl<S: Simd, const N: usize> Simd16 for Block<S, N> {
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller guarantees 16 readable floats; vector i covers p[i·W .. (i+1)·W].
-        Block(std::array::from_fn(|i| unsafe {
+        Block(array(|i| unsafe {
             f32::vload_unaligned::<S>(p.add(i * Self::WIDTH))
         }))
     }
@@ -69,7 +82,7 @@ impl<S: Simd, const N: usize> Simd16 for Block<S, N> {
         // One instruction where the backend has FMA; the scalar fallback's `mul_add` would call
         // the (slow) software fma, so there it is a multiply and an add.
         let fused = <f32 as VMulAdd>::is_accelerated::<S>();
-        Block(std::array::from_fn(|i| {
+        Block(array(|i| {
             if fused {
                 a.0[i].mul_add(b.0[i], c.0[i])
             } else {
@@ -79,7 +92,7 @@ impl<S: Simd, const N: usize> Simd16 for Block<S, N> {
     }
     #[inline(always)]
     fn add(a: Self, b: Self) -> Self {
-        Block(std::array::from_fn(|i| a.0[i] + b.0[i]))
+        Block(array(|i| a.0[i] + b.0[i]))
     }
 }
 
