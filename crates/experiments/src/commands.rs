@@ -8,11 +8,18 @@ use sgntk_model::{Ensemble, MlpConfig, TrainConfig, TrainSet};
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean};
 use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Method, TrainTime};
 
-use crate::cli::{KernelArgs, Kind, NetArgs, PredictArgs, Time, TrainArgs};
+use crate::cli::args::{
+    parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, NetArgs, PredictArgs,
+    SlurmArgs, SlurmTarget, SweepArgs, Time, TrainArgs,
+};
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
+use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{read_csv, read_train_csv, to_csv, write_all_atomic, write_csv};
 use crate::io::{Cell, IoError, Table};
+use crate::plot::Format;
+use crate::settings::Settings;
+use crate::sweep::SweepSpec;
 
 /// Learning rate of `predict` when `--lr` is not given.
 const DEFAULT_LR: f64 = 0.1;
@@ -255,6 +262,214 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         report.loss[0],
         report.loss.last().copied().unwrap_or(f64::NAN),
         a.out.display()
+    );
+    Ok(())
+}
+
+/// Runs figures and prints one line per figure with its summary location.
+pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
+    if args.which.trim().eq_ignore_ascii_case("list") {
+        for f in FigureId::all() {
+            println!(
+                "{:5} [{}] {}",
+                f.short_name(),
+                f.settings_table(),
+                f.title()
+            );
+        }
+        return Ok(());
+    }
+    let figures = parse_figures(&args.which)?;
+    let settings = Settings::load(args.preset, args.data, args.config.as_deref())?;
+    let opts = RunOptions {
+        out: args.out.clone(),
+        backend: args.backend,
+        seed: args.seed,
+        preset: args.preset,
+        settings,
+        progress: true,
+        threads: args
+            .threads
+            .unwrap_or_else(crate::figures::default_threads)
+            .max(1),
+        shard: args.shard,
+        format: args.format,
+    };
+    crate::io::check_out_dir(&opts.out)?;
+    for id in figures {
+        let Some(report) = run_figure(id, &opts)? else {
+            eprintln!(
+                "{}: shard {} done; run again without --shard to write the figure",
+                id.stem(),
+                args.shard.map(|s| s.to_string()).unwrap_or_default()
+            );
+            continue;
+        };
+        let image = match opts.format {
+            Format::Svg => "svg",
+            _ => "png",
+        };
+        eprintln!(
+            "{}: {:.1} s ({} chunks trained, {} resumed) -> {}",
+            report.figure,
+            report.elapsed_s,
+            report.trained_chunks,
+            report.resumed_chunks,
+            opts.out.join(id.stem()).with_extension(image).display()
+        );
+    }
+    Ok(())
+}
+
+fn bench(a: &BenchArgs) -> Result<(), ExpError> {
+    if a.widths.contains(&0) || a.nets.contains(&0) || a.steps == 0 {
+        return Err(ExpError::Usage(
+            "--widths, --nets and --steps must be positive".into(),
+        ));
+    }
+    // Before measuring: the output file's directory is created and writable.
+    if let Some(out) = &a.out {
+        crate::io::check_out_file(out)?;
+    }
+    let rows = crate::bench::run(&crate::bench::BenchOptions {
+        widths: a.widths.clone(),
+        nets: a.nets.clone(),
+        steps: a.steps,
+        warmup: a.warmup,
+        backend: a.backend,
+        engines: a.engines.clone(),
+        generic_width: (a.generic_width > 0).then_some(a.generic_width),
+    })?;
+    if let Some(out) = &a.out {
+        let mut t = crate::io::Table::new(&[
+            "case",
+            "width",
+            "nets",
+            "ms",
+            "gflops",
+            "matmul_gflops",
+            "changed_units_per_step",
+        ]);
+        for r in &rows {
+            use crate::io::Cell;
+            let opt = |v: Option<f64>| v.map_or(Cell::Empty, Cell::Num);
+            t.push(&[
+                Cell::Text(&r.case.replace(',', ";")),
+                Cell::Int(r.width),
+                Cell::Int(r.nets),
+                Cell::Num(r.ms),
+                opt(r.gflops),
+                opt(r.matmul_gflops),
+                opt(r.changed_units_per_step),
+            ]);
+        }
+        t.write(out)?;
+    }
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), ExpError> {
+    match cli.command {
+        Command::Kernel(a) => kernel(&a),
+        Command::Predict(a) => predict(&a),
+        Command::Train(a) => train(&a),
+        Command::Figure(a) => run_figures(&a),
+        Command::Bench(a) => bench(&a),
+        Command::Sweep(a) => run_sweep(&a),
+        Command::Slurm(a) => slurm(&a),
+    }
+}
+
+fn run_sweep(a: &SweepArgs) -> Result<(), ExpError> {
+    let spec = SweepSpec::load(&a.file)?;
+    let settings = Settings::preset(spec.preset);
+    let opts = RunOptions {
+        out: a.out.clone(),
+        backend: a.backend,
+        seed: a.seed,
+        preset: spec.preset,
+        settings,
+        progress: true,
+        threads: a
+            .threads
+            .unwrap_or_else(crate::figures::default_threads)
+            .max(1),
+        shard: a.shard,
+        ..RunOptions::default()
+    };
+    crate::io::check_out_dir(&opts.out)?;
+    let n = crate::sweep::run_sweep(&spec, &opts)?;
+    match a.shard {
+        Some(s) => eprintln!("sweep: shard {s} of {n} grid points done"),
+        None => eprintln!(
+            "sweep: {n} grid points -> {}",
+            a.out.join("sweep.csv").display()
+        ),
+    }
+    Ok(())
+}
+
+fn slurm(a: &SlurmArgs) -> Result<(), ExpError> {
+    if a.shards == 0 || a.cpus_per_task == 0 {
+        return Err(ExpError::Usage(
+            "--shards and --cpus-per-task must be ≥ 1".into(),
+        ));
+    }
+    let (name, out, args) = match &a.target {
+        SlurmTarget::Figure(f) => {
+            if f.shard.is_some() {
+                return Err(ExpError::Usage("sgntk slurm sets --shard itself".into()));
+            }
+            // fail now, not in the cluster: the figures and settings must be valid
+            parse_figures(&f.which)?;
+            Settings::load(f.preset, f.data, f.config.as_deref())?;
+            (format!("sgntk-{}", f.which), f.out.clone(), f.to_args()?)
+        }
+        SlurmTarget::Sweep(s) => {
+            if s.shard.is_some() {
+                return Err(ExpError::Usage("sgntk slurm sets --shard itself".into()));
+            }
+            SweepSpec::load(&s.file)?;
+            ("sgntk-sweep".to_string(), s.out.clone(), s.to_args()?)
+        }
+    };
+    crate::io::check_out_dir(&out)?;
+    let exe =
+        std::env::current_exe().map_err(|e| ExpError::Usage(format!("sgntk's own path: {e}")))?;
+    let mut command = vec![exe.display().to_string()];
+    command.extend(args);
+    let options = crate::slurm::SlurmOptions {
+        shards: a.shards,
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        cpus_per_task: a.cpus_per_task,
+        mem: a.mem.clone(),
+    };
+    let dir = std::path::absolute(out.join("slurm")).map_err(|e| ExpError::output(&out, e))?;
+    let scripts = crate::slurm::scripts(&name, &command, &dir, &options);
+    let (array, assemble) = crate::slurm::write_scripts(&dir, &scripts)?;
+    if a.print || !crate::slurm::have_sbatch() {
+        let why = if a.print {
+            ""
+        } else {
+            " (sbatch is not on the PATH)"
+        };
+        eprintln!(
+            "wrote {} and {}{why}; submit with: id=$(sbatch --parsable {}) && sbatch --dependency=afterok:$id {}",
+            array.display(),
+            assemble.display(),
+            array.display(),
+            assemble.display()
+        );
+        return Ok(());
+    }
+    let (id, id2) = crate::slurm::submit(&array, &assemble)?;
+    println!("{id} {id2}");
+    eprintln!(
+        "submitted array {id} ({} tasks) and assemble job {id2}; watch: squeue -j {id},{id2}; logs: {}",
+        a.shards,
+        dir.display()
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ use nalgebra::DMatrix;
 use crate::mlp::{
     check_finite, matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp,
 };
-use crate::train::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
+use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
 /// A scalar-output model seen as a function of a list of flat parameter tensors.
 ///
@@ -239,7 +239,7 @@ fn loss_and_gradients<M: FlatParamModel>(
         .collect();
     let f = model.forward_with(&leaves, x, backward);
     let r = f - y.clone();
-    let loss = crate::train::loss::of_residual(r, d);
+    let loss = crate::train::driver::loss::of_residual(r, d);
     let value: f64 = loss.clone().inner().into_scalar::<f64>();
     if !with_grads || !value.is_finite() {
         return (value, Vec::new());

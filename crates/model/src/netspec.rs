@@ -93,14 +93,14 @@ impl NetSpec {
     }
 
     /// Checks the scales, the widths (every Dense ≥ 1, every residual branch ends at the width it
-    /// starts with, a scalar output from a final Dense, at least one Act) and that the
-    /// parameters fit into memory.
+    /// starts with, a scalar output from a final Dense) and that the parameters fit into memory.
+    /// A network without an Act layer is linear (its kernels do not depend on g1, g2).
     pub fn validate(&self) -> Result<(), ModelError> {
         check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
         let bad = |got: String| ModelError::ShapeMismatch {
             what: "network layers".into(),
             expected: "input_dim ≥ 1, Dense widths ≥ 1, residual branches that keep the width, \
-                       a final Dense{1}, an activation"
+                       a final Dense{1}"
                 .into(),
             got,
         };
@@ -109,9 +109,6 @@ impl NetSpec {
         }
         if !matches!(self.layers.last(), Some(Layer::Dense { width: 1 })) {
             return Err(bad(format!("last layer {:?}", self.layers.last())));
-        }
-        if self.activation().is_none() {
-            return Err(bad("no Act layer".into()));
         }
         let mut lengths = Vec::new();
         trace(&self.layers, self.input_dim, &mut lengths).map_err(bad)?;
@@ -123,7 +120,8 @@ impl NetSpec {
         Ok(())
     }
 
-    /// The first activation of the layers (the φ whose φ' [`Surrogate::True`] means).
+    /// The first activation of the layers (the φ whose φ' [`Surrogate::True`] means; `None` for
+    /// a linear network).
     pub fn activation(&self) -> Option<Activation> {
         fn first(layers: &[Layer]) -> Option<Activation> {
             layers.iter().find_map(|l| match l {

@@ -25,27 +25,46 @@ fn max_rel(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
 }
 
 #[test]
-fn the_mlp_spec_has_the_mlp_kernels() {
+fn a_linear_spec_has_the_closed_form_kernels() {
+    // Dense{5} → Dense{1} without an activation: Σ1 = σw²⟨x, x'⟩/n0 + σb², Σ2 = σw² Σ1 + σb²,
+    // Θ2 = Σ2 + σw² Θ1 with Θ1 = Σ1; the output carries κ² (SPEC §5). Any g1, g2 give the NTK.
+    let (sw, sb, kappa) = (1.3, 0.4, 0.6);
+    let spec = NetSpec {
+        input_dim: 2,
+        layers: vec![Layer::Dense { width: 5 }, Layer::Dense { width: 1 }],
+        sigma_w: sw,
+        sigma_b: sb,
+        kappa,
+    };
     let x = points();
-    let erf_prime: Surrogate = "erf-prime:1".parse().unwrap();
-    for act in [Activation::Sign, Activation::Erf { m: 2.0 }] {
-        let config = MlpConfig {
-            kappa: 0.7,
-            ..MlpConfig::new(vec![2, 64, 64, 64, 1], act)
+    let sigma1 = (&x * x.transpose()) * (sw * sw / 2.0)
+        + DMatrix::from_element(x.nrows(), x.nrows(), sb * sb);
+    let sigma2 = &sigma1 * (sw * sw) + DMatrix::from_element(x.nrows(), x.nrows(), sb * sb);
+    let ntk = (&sigma2 + &sigma1 * (sw * sw)) * (kappa * kappa);
+    let nngp = sigma2 * (kappa * kappa);
+    let sign: Surrogate = "erf-prime:1".parse().unwrap();
+    let kernels = |kind| {
+        let k = Kernels::Spec {
+            spec: &spec,
+            surrogate: sign,
+            method: Method::Auto,
         };
-        let spec = NetSpec::mlp(&config);
-        for kind in [KernelKind::Nngp, KernelKind::Ntk, KernelKind::SgNtk] {
-            if act == Activation::Sign && kind == KernelKind::Ntk {
-                continue; // the sign NTK is +∞ on the diagonal
-            }
-            let net = spec_network(&spec, kind, erf_prime, Method::Auto).unwrap();
-            let folded = network_kernel_matrix(&net, kind, &x, &x).unwrap();
-            let reference = KernelSpec::from_mlp(&config, erf_prime);
-            let k = kernel_matrix(&reference, kind, &x, &x).unwrap();
-            let d = max_rel(&folded, &k);
-            assert!(d < 1e-12, "{act} {kind:?}: {d:e}");
-        }
+        kernel_matrix(k, kind, &x, &x).unwrap()
+    };
+    assert!(max_rel(&kernels(KernelKind::Nngp), &nngp) < 1e-14);
+    for kind in [KernelKind::Ntk, KernelKind::SgNtk] {
+        assert!(max_rel(&kernels(kind), &ntk) < 1e-14, "{kind:?}");
     }
+    // Inputs of another dimension are a one-line error, not a kernel of the wrong network.
+    let x3 = DMatrix::from_element(2, 3, 0.5);
+    let k = Kernels::Spec {
+        spec: &spec,
+        surrogate: sign,
+        method: Method::Auto,
+    };
+    let e = kernel_matrix(k, KernelKind::Nngp, &x3, &x3).unwrap_err().to_string();
+    assert!(e.contains("2 columns") && e.contains("got 3 columns"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
 }
 
 #[test]
@@ -139,10 +158,6 @@ fn malformed_specs_are_one_line_errors() {
     );
     let mut vector_out = ok.clone();
     *vector_out.layers.last_mut().unwrap() = Layer::Dense { width: 3 };
-    let linear = NetSpec {
-        layers: vec![Layer::Dense { width: 1 }],
-        ..ok.clone()
-    };
     let negative = NetSpec {
         sigma_b: -1.0,
         ..ok.clone()
@@ -150,7 +165,6 @@ fn malformed_specs_are_one_line_errors() {
     for (bad, says) in [
         (widening, "residual branch from width 8 to 9"),
         (vector_out, "last layer"),
-        (linear, "no Act layer"),
         (negative, "sigma_b = -1"),
     ] {
         let e = bad.init(0, 0, &device).unwrap_err();

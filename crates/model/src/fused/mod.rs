@@ -25,14 +25,15 @@ pub(crate) mod simd;
 
 use rayon::prelude::*;
 
+pub use crate::train::driver::PlanStats;
 use net::{HostNet, Shape, StepRule, Work};
-pub use net::{Isa, Plan, PlanStats};
+pub use net::{Isa, Plan};
 
 use crate::error::ModelError;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::mlp::{DeviceLayer, Ensemble};
-use crate::train::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
+use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
 /// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`,
 /// arranged as `plan` says (see [`crate::train()`] for the meaning of the other arguments).

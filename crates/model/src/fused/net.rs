@@ -13,6 +13,7 @@ use super::simd::{Kernel, Simd16};
 use crate::activation::{Activation, Surrogate};
 use crate::backprop::{self, LayerProducts};
 use crate::mlp::MlpConfig;
+use crate::train::driver::PlanStats;
 
 /// Rows of every layer input are padded to a multiple of this (zero weights, zero activations),
 /// so the vector loops need no scalar tails.
@@ -123,38 +124,6 @@ impl Plan {
 
     fn defers(&self, shape: &Shape, l: usize) -> bool {
         self.slots > 0 && self.manages(shape, l)
-    }
-}
-
-/// What a [`Plan`] did, summed over networks, steps and managed layers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PlanStats {
-    /// Forward products of managed layers carried incrementally.
-    pub carried: u64,
-    /// Forward products of managed layers recomputed in full.
-    pub recomputed: u64,
-    /// Input columns (units) whose activation changed, over the steps where this was checked.
-    pub changed_columns: u64,
-    /// Input columns examined in those steps (width × checks).
-    pub checked_columns: u64,
-    /// Folds of deferred updates into W.
-    pub folds: u64,
-    /// Updates added to an open deferred pair.
-    pub absorbed: u64,
-    /// Columns of W_base written by those (where the activation pattern had changed).
-    pub absorbed_columns: u64,
-}
-
-impl PlanStats {
-    /// Adds `other`'s counts.
-    pub fn add(&mut self, other: &PlanStats) {
-        self.carried += other.carried;
-        self.recomputed += other.recomputed;
-        self.changed_columns += other.changed_columns;
-        self.checked_columns += other.checked_columns;
-        self.folds += other.folds;
-        self.absorbed += other.absorbed;
-        self.absorbed_columns += other.absorbed_columns;
     }
 }
 
@@ -374,7 +343,10 @@ impl<S: Simd16, const R: usize> LaneProducts<'_, S, R> {
                 delta.push(r.map(|v| v / d));
             }
         }
-        (loss * crate::train::loss::scale(shape.points), delta)
+        (
+            loss * crate::train::driver::loss::scale(shape.points),
+            delta,
+        )
     }
 }
 

@@ -5,11 +5,9 @@
 
 use std::sync::Arc;
 
-use sgntk_model::nalgebra::DMatrix;
-use sgntk_model::{DerivativePair, Layer, NetSpec, Surrogate};
+use sgntk_model::{DerivativePair, Layer, ModelError, NetSpec, Surrogate};
 
 use super::layers::{Dense, LayerMap, Network, Nonlinearity, Residual};
-use super::matrix::{kernel_matrix, network_kernel_matrix};
 use super::quadrature::GaussHermiteRule;
 use super::spec::{KernelKind, KernelSpec, Method};
 use super::KernelError;
@@ -40,6 +38,15 @@ pub fn spec_network(
     Ok(Network::new(layers))
 }
 
+impl KernelSpec {
+    /// The kernel maps for `kind`: those of [`KernelSpec::net_spec`] through
+    /// [`spec_network`] (Dense → (Nonlinearity → Dense)^{L−1}, κ in the last Dense).
+    pub fn network(&self, kind: KernelKind) -> Result<Network, KernelError> {
+        self.validate()?;
+        spec_network(&self.net_spec(1, 1), kind, self.surrogate, self.method)
+    }
+}
+
 /// The kernel map of one layer (`kappa`: the output scale, on the last Dense only).
 fn layer_map(
     layer: &Layer,
@@ -61,8 +68,9 @@ fn layer_map(
     })
 }
 
-/// The network whose analytic kernels [`super::gp_predict`] uses: the MLP of a [`KernelSpec`], or
-/// any [`NetSpec`] with the surrogate σ̃ of its SG-NTK and the evaluation method.
+/// The network whose analytic kernels [`super::kernel_matrix`] and [`super::gp_predict`]
+/// compute: the MLP of a [`KernelSpec`] (any input dimension), or any [`NetSpec`] with the
+/// surrogate σ̃ of its SG-NTK and the evaluation method.
 #[derive(Clone, Copy, Debug)]
 pub enum Kernels<'a> {
     /// The MLP.
@@ -79,21 +87,24 @@ pub enum Kernels<'a> {
 }
 
 impl Kernels<'_> {
-    /// K(X1, X2) of `kind` (rows: first argument, g1; columns: second, g2); see
-    /// [`kernel_matrix`].
-    pub fn matrix(
-        &self,
-        kind: KernelKind,
-        x1: &DMatrix<f64>,
-        x2: &DMatrix<f64>,
-    ) -> Result<DMatrix<f64>, KernelError> {
+    /// The kernel maps for `kind`, for inputs of dimension `input_dim`.
+    pub fn network(&self, kind: KernelKind, input_dim: usize) -> Result<Network, KernelError> {
         match *self {
-            Kernels::Mlp(spec) => kernel_matrix(spec, kind, x1, x2),
+            Kernels::Mlp(spec) => spec.network(kind),
             Kernels::Spec {
                 spec,
                 surrogate,
                 method,
-            } => network_kernel_matrix(&spec_network(spec, kind, surrogate, method)?, kind, x1, x2),
+            } => {
+                if input_dim != spec.input_dim {
+                    return Err(KernelError::Network(ModelError::ShapeMismatch {
+                        what: "kernel inputs".into(),
+                        expected: format!("{} columns (the network's input_dim)", spec.input_dim),
+                        got: format!("{input_dim} columns"),
+                    }));
+                }
+                spec_network(spec, kind, surrogate, method)
+            }
         }
     }
 }

@@ -2,8 +2,11 @@
 
 use sgntk_model::nalgebra::DMatrix;
 
+use super::compose::Kernels;
 use super::layers::{Network, PairState};
-use super::spec::{KernelKind, KernelSpec};
+use super::spec::KernelKind;
+#[cfg(doc)]
+use super::spec::KernelSpec;
 use super::KernelError;
 
 fn check_inputs(x1: &DMatrix<f64>, x2: &DMatrix<f64>) -> Result<(), KernelError> {
@@ -176,28 +179,32 @@ pub fn network_kernel_matrix(
 ///
 /// [`KernelKind::Nngp`] gives κ² Σ^L (the covariance of f_0), the others the driving kernel
 /// κ² I^L (g = κ f, SPEC §5). Entries may be +∞ (the singular sign NTK, Sec. 2.3).
-pub fn kernel_matrix(
-    spec: &KernelSpec,
+///
+/// `spec` is a [`KernelSpec`] (the MLP) or any [`Kernels`] (e.g. a `NetSpec`).
+pub fn kernel_matrix<'a>(
+    spec: impl Into<Kernels<'a>>,
     kind: KernelKind,
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, KernelError> {
-    network_kernel_matrix(&spec.network(kind)?, kind, x1, x2)
+    let net = spec.into().network(kind, x1.ncols())?;
+    network_kernel_matrix(&net, kind, x1, x2)
 }
 
 /// The kernel matrices of every layer l = 1 … L (Σ^l or I^l; κ enters at l = L only).
-pub fn kernel_layers(
-    spec: &KernelSpec,
+pub fn kernel_layers<'a>(
+    spec: impl Into<Kernels<'a>>,
     kind: KernelKind,
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
-    fold_matrices(&spec.network(kind)?, kind, x1, x2, true)
+    let net = spec.into().network(kind, x1.ncols())?;
+    fold_matrices(&net, kind, x1, x2, true)
 }
 
 /// The kernel K(x, y) for one pair of inputs.
-pub fn kernel_pair(
-    spec: &KernelSpec,
+pub fn kernel_pair<'a>(
+    spec: impl Into<Kernels<'a>>,
     kind: KernelKind,
     x: &[f64],
     y: &[f64],

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sgntk_model::nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::compose::Kernels;
-use super::matrix::{check_finite, check_kernel_values, find_entry};
+use super::matrix::{check_finite, check_kernel_values, find_entry, kernel_matrix};
 use super::spec::KernelKind;
 #[cfg(doc)]
 use super::spec::KernelSpec;
@@ -371,16 +371,16 @@ pub fn gp_predict<'a>(
 ) -> Result<GpPrediction, KernelError> {
     let spec = spec.into();
     if kind == KernelKind::Nngp {
-        let s_xx = spec.matrix(KernelKind::Nngp, x_train, x_train)?;
-        let s_tx = spec.matrix(KernelKind::Nngp, x_test, x_train)?;
-        let s_tt = spec.matrix(KernelKind::Nngp, x_test, x_test)?;
+        let s_xx = kernel_matrix(spec, KernelKind::Nngp, x_train, x_train)?;
+        let s_tx = kernel_matrix(spec, KernelKind::Nngp, x_test, x_train)?;
+        let s_tt = kernel_matrix(spec, KernelKind::Nngp, x_test, x_test)?;
         return nngp_regression(&s_xx, &s_tx, &s_tt, y_train);
     }
-    let k_xx = spec.matrix(kind, x_train, x_train)?;
+    let k_xx = kernel_matrix(spec, kind, x_train, x_train)?;
     check_positive_definite(&k_xx)?;
-    let k_tx = spec.matrix(kind, x_test, x_train)?;
-    let s_xx = spec.matrix(KernelKind::Nngp, x_train, x_train)?;
-    let s_tx = spec.matrix(KernelKind::Nngp, x_test, x_train)?;
-    let s_tt = spec.matrix(KernelKind::Nngp, x_test, x_test)?;
+    let k_tx = kernel_matrix(spec, kind, x_test, x_train)?;
+    let s_xx = kernel_matrix(spec, KernelKind::Nngp, x_train, x_train)?;
+    let s_tx = kernel_matrix(spec, KernelKind::Nngp, x_test, x_train)?;
+    let s_tt = kernel_matrix(spec, KernelKind::Nngp, x_test, x_test)?;
     predict(&k_xx, &k_tx, &s_xx, &s_tx, &s_tt, y_train, time)
 }

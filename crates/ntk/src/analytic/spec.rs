@@ -1,10 +1,8 @@
 //! What to compute: the kernel kind and the network's parameters.
 
 use serde::{Deserialize, Serialize};
-use sgntk_model::{Activation, DerivativePair, MlpConfig, Surrogate};
+use sgntk_model::{Activation, DerivativePair, MlpConfig, NetSpec, Surrogate};
 
-use super::layers::{Dense, LayerMap, Network, Nonlinearity};
-use super::quadrature::GaussHermiteRule;
 use super::KernelError;
 
 /// Which analytic kernel.
@@ -166,23 +164,19 @@ impl KernelSpec {
         Ok(())
     }
 
-    /// The layer stack for `kind`: Dense → (Nonlinearity → Dense)^{L−1}, κ in the last Dense.
-    pub fn network(&self, kind: KernelKind) -> Result<Network, KernelError> {
-        self.validate()?;
-        let rule = GaussHermiteRule::new(self.method.degree())?;
-        let mut layers: Vec<Box<dyn LayerMap>> = Vec::with_capacity(2 * self.depth);
-        let last = |l: usize| if l + 1 == self.depth { self.kappa } else { 1.0 };
-        layers.push(Box::new(Dense::new(self.sigma_w, self.sigma_b, last(0))));
-        for l in 1..self.depth {
-            let derivs = kind.derivatives(self.surrogate);
-            layers.push(Box::new(Nonlinearity::new(
-                self.activation,
-                derivs,
-                self.method,
-                rule.clone(),
-            )?));
-            layers.push(Box::new(Dense::new(self.sigma_w, self.sigma_b, last(l))));
-        }
-        Ok(Network::new(layers))
+    /// This MLP as a [`NetSpec`] on `input_dim` inputs with hidden width `width`:
+    /// Dense → (Act(φ) → Dense)^{L−1}, scalar output. The infinite-width kernels do not depend
+    /// on the widths.
+    pub fn net_spec(&self, input_dim: usize, width: usize) -> NetSpec {
+        let mut widths = vec![width; self.depth + 1];
+        widths[0] = input_dim;
+        widths[self.depth] = 1;
+        NetSpec::mlp(&MlpConfig {
+            widths,
+            sigma_w: self.sigma_w,
+            sigma_b: self.sigma_b,
+            activation: self.activation,
+            kappa: self.kappa,
+        })
     }
 }

@@ -1,0 +1,106 @@
+//! The `sgntk` command line: [`main`] parses the arguments ([`args`]) and runs the subcommand
+//! ([`crate::commands::run`]). Flag names and file formats are a contract (see the README); any
+//! error prints one line `error: …` to stderr and exits with status 2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use sgntk_model::BackendKind;
+
+pub mod args;
+pub use args::*;
+
+use crate::commands::{run, run_figures};
+use crate::error::ExpError;
+use crate::plot::Format;
+use crate::settings::Preset;
+
+/// Prints `error: …` and returns exit status 2.
+fn fail(e: &ExpError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+/// Help and version go to stdout in full (status 0); usage errors become one line (status 2).
+fn clap_exit(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" lists them on the next lines
+    let mut message = first.to_string();
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
+        message = format!("{first} {}", listed.join(", "));
+    }
+    eprintln!("error: {message} (see --help)");
+    ExitCode::from(2)
+}
+
+/// The `sgntk` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return clap_exit(e),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Flags of the `figure` example.
+#[derive(Debug, Parser)]
+struct ExampleArgs {
+    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn or all.
+    which: String,
+    /// Run at the paper's scale instead of the quick preset.
+    #[arg(long)]
+    paper: bool,
+    /// Compute backend: flex, ndarray or wgpu.
+    #[arg(long, value_parser = args::parse_backend, default_value = "flex")]
+    backend: BackendKind,
+    /// Seed of the network initializations.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "figures")]
+    out: PathBuf,
+    /// TOML file overriding settings.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Entry point of `examples/figure.rs`: any registered figure at the quick preset, `--paper` for
+/// the paper's scale.
+pub fn example_main() -> ExitCode {
+    let a = match ExampleArgs::try_parse() {
+        Ok(a) => a,
+        Err(e) => return clap_exit(e),
+    };
+    let args = FigureArgs {
+        which: a.which,
+        preset: if a.paper {
+            Preset::Paper
+        } else {
+            Preset::Quick
+        },
+        backend: a.backend,
+        seed: a.seed,
+        out: a.out,
+        config: a.config,
+        data: None,
+        threads: None,
+        shard: None,
+        format: Format::Both,
+    };
+    match run_figures(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
