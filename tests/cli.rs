@@ -497,3 +497,128 @@ fn missing_required_arguments_are_named() {
     let o = sgntk(&["train", "--activation", "erf:2", "--width", "8"]);
     assert_fails(&o, &["required arguments", "--mode <MODE>", "--out <OUT>"]);
 }
+
+/// A residual network as a `--net` TOML file (width 24, one block, sign).
+const RESIDUAL_NET: &str = r#"
+input_dim = 2
+sigma_w = 1.2
+sigma_b = 0.1
+kappa = 0.8
+layers = [
+  { dense = { width = 24 } },
+  { residual = [{ act = "sign" }, { dense = { width = 24 } }] },
+  { act = "sign" },
+  { dense = { width = 1 } },
+]
+"#;
+
+#[test]
+fn net_files_describe_any_network() {
+    use sgntk::model::{predict_flat, train_flat, LearningRule, NetSpec, TrainConfig, TrainSet};
+    use sgntk::ntk::{Kernels, Method};
+    let dir = scratch("net-files");
+    let (xt, train) = training_table();
+    let tf = write(&dir, "train.csv", &csv_of(&train, None));
+    let xf = write(&dir, "x.csv", &csv_of(&points(), None));
+    let g: Surrogate = "erf-prime:1".parse().unwrap();
+
+    // An MLP file is the MLP of the flags: same kernels, same trained networks, to the bit.
+    let mlp = "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\nlayers = [\
+               { dense = { width = 16 } }, { act = \"sign\" }, { dense = { width = 16 } }, \
+               { act = \"sign\" }, { dense = { width = 1 } }]\n";
+    let mf = write(&dir, "mlp.toml", mlp);
+    let flags = sgntk_line("kernel --kind sgntk --activation sign --x {}", &[&xf]);
+    let file = sgntk_line("kernel --kind sgntk --net {} --x {}", &[&mf, &xf]);
+    assert_ok(&file);
+    assert_eq!(flags.stdout, file.stdout);
+    let run = "--mode sgl --nets 2 --steps 30 --seed 4 --train {} --test {} --out {}";
+    let (o1, o2) = (dir.join("flags"), dir.join("file"));
+    assert_ok(&sgntk_line(
+        &format!("train --activation sign --width 16 {run}"),
+        &[&tf, &xf, &o1],
+    ));
+    assert_ok(&sgntk_line(
+        &format!("train --net {{}} {run}"),
+        &[&mf, &tf, &xf, &o2],
+    ));
+    for f in ["outputs.csv", "loss.csv"] {
+        let read = |d: &Path| std::fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!(read(&o1), read(&o2), "{f}");
+    }
+
+    // A residual file: the analytic SG-NTK of the library's spec in full precision, and the
+    // trained networks of `NetSpec::init` + `train_flat`.
+    let rf = write(&dir, "res.toml", RESIDUAL_NET);
+    let spec: NetSpec = toml::from_str(RESIDUAL_NET).unwrap();
+    let k = stdout_matrix(&sgntk_line(
+        "kernel --kind sgntk --net {} --x {}",
+        &[&rf, &xf],
+    ));
+    let kernels = Kernels::Spec {
+        spec: &spec,
+        surrogate: g,
+        method: Method::Auto,
+    };
+    let want = kernel_matrix(kernels, KernelKind::SgNtk, &points(), &points()).unwrap();
+    assert_eq!(k, want);
+    let out = dir.join("res");
+    assert_ok(&sgntk_line(
+        &format!("train --net {{}} {run}"),
+        &[&rf, &tf, &xf, &out],
+    ));
+    let outputs = parse_csv(
+        &std::fs::read_to_string(out.join("outputs.csv")).unwrap(),
+        "outputs",
+    )
+    .unwrap();
+    let device = BackendKind::Flex.device().unwrap();
+    let config = TrainConfig {
+        rule: LearningRule::Sgl(g),
+        lr: 0.1,
+        steps: 30,
+        ..TrainConfig::default()
+    };
+    let data = TrainSet {
+        x: xt,
+        y: train.columns(2, 1).into_owned(),
+    };
+    for net_k in 0..2 {
+        let mut net = spec.init(4, net_k, &device).unwrap();
+        let report = train_flat(&mut net, &data, &config, &[], |_, _| Ok(())).unwrap();
+        assert!(report.loss[30] < report.loss[0], "{:?}", report.loss);
+        let f = predict_flat(&net, &points()).unwrap();
+        assert_eq!(outputs.column(net_k), f.column(0), "network {net_k}");
+    }
+
+    // Misuse is one line with status 2.
+    assert_fails(
+        &sgntk_line(
+            "kernel --kind nngp --net {} --activation sign --x {}",
+            &[&rf, &xf],
+        ),
+        &["--net", "--activation"],
+    );
+    let widening = RESIDUAL_NET.replace(
+        "{ dense = { width = 24 } }] }",
+        "{ dense = { width = 25 } }] }",
+    );
+    let wf = write(&dir, "wide.toml", &widening);
+    assert_fails(
+        &sgntk_line("kernel --kind nngp --net {} --x {}", &[&wf, &xf]),
+        &["wide.toml", "residual branch from width 24 to 25"],
+    );
+    let typo = write(
+        &dir,
+        "typo.toml",
+        &RESIDUAL_NET.replace("dense =", "dens ="),
+    );
+    assert_fails(
+        &sgntk_line("kernel --kind nngp --net {} --x {}", &[&typo, &xf]),
+        &["typo.toml", "dens"],
+    );
+    let three = write(&dir, "x3.csv", "1,2,3\n4,5,6\n");
+    assert_fails(
+        &sgntk_line("kernel --kind nngp --net {} --x {}", &[&rf, &three]),
+        &["2 columns", "got 3"],
+    );
+}

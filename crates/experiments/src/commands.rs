@@ -4,9 +4,11 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
-use sgntk_model::{Ensemble, MlpConfig, TrainConfig, TrainSet};
-use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean};
-use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Method, TrainTime};
+use sgntk_model::{
+    predict_flat, train_flat, Activation, Ensemble, MlpConfig, NetSpec, TrainConfig, TrainSet,
+};
+use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
+use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Kernels, Method, TrainTime};
 
 use crate::cli::args::{
     parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, NetArgs, PredictArgs,
@@ -18,21 +20,98 @@ use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{read_csv, read_train_csv, to_csv, write_all_atomic, write_csv};
 use crate::io::{Cell, IoError, Table};
 use crate::plot::Format;
-use crate::settings::Settings;
+use crate::settings::{one_line, Settings};
 use crate::sweep::SweepSpec;
 
 /// Learning rate of `predict` when `--lr` is not given.
 const DEFAULT_LR: f64 = 0.1;
 
-fn spec(net: &NetArgs) -> KernelSpec {
-    KernelSpec {
+/// `--activation` (clap requires it unless `--net` is given).
+fn activation(net: &NetArgs) -> Result<Activation, ExpError> {
+    net.activation
+        .ok_or_else(|| ExpError::Usage("--activation is required (or --net FILE)".into()))
+}
+
+/// The infinite-width MLP of the flags.
+fn spec(net: &NetArgs) -> Result<KernelSpec, ExpError> {
+    Ok(KernelSpec {
         depth: net.depth,
         sigma_w: net.sigma_w,
         sigma_b: net.sigma_b,
-        activation: net.activation,
+        activation: activation(net)?,
         surrogate: net.surrogate,
         kappa: net.kappa,
         method: Method::default(),
+    })
+}
+
+/// `--net FILE`: a [`NetSpec`] in TOML, validated.
+fn load_net(path: &Path) -> Result<NetSpec, ExpError> {
+    let bad = |reason: String| ExpError::Config {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let spec: NetSpec = toml::from_str(&text).map_err(|e| bad(one_line(&e)))?;
+    spec.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(spec)
+}
+
+/// The network of an analytic subcommand on `input_dim` inputs: `--net`, or the MLP of the
+/// flags (as a [`NetSpec`]; its widths do not enter the kernels).
+fn infinite(net: &NetArgs, input_dim: usize) -> Result<NetSpec, ExpError> {
+    match &net.net {
+        Some(path) => load_net(path),
+        None => {
+            let s = spec(net)?;
+            s.validate()?;
+            Ok(s.net_spec(input_dim, 1))
+        }
+    }
+}
+
+/// The analytic kernels of `spec` with the flags' surrogate.
+fn kernels<'a>(spec: &'a NetSpec, net: &NetArgs) -> Kernels<'a> {
+    Kernels::Spec {
+        spec,
+        surrogate: net.surrogate,
+        method: Method::default(),
+    }
+}
+
+/// The finite networks of a subcommand.
+enum Finite {
+    /// An MLP (from the flags, or a `--net` file that is one): the batched engines.
+    Batched(MlpConfig),
+    /// Any other `--net` network: [`NetSpec::init`] and autodiff training per network.
+    Flat(NetSpec),
+}
+
+/// The `nets` finite networks of a subcommand on `input_dim` inputs: `--net`, or the MLP of the
+/// flags with hidden width `width`.
+fn finite(
+    net: &NetArgs,
+    input_dim: usize,
+    width: Option<usize>,
+    nets: usize,
+) -> Result<Finite, ExpError> {
+    if nets == 0 {
+        return Err(sgntk_model::ModelError::EmptyEnsemble.into());
+    }
+    match &net.net {
+        Some(path) => {
+            let spec = load_net(path)?;
+            Ok(match MlpConfig::try_from(&spec) {
+                Ok(config) => Finite::Batched(config),
+                Err(_) => Finite::Flat(spec),
+            })
+        }
+        None => {
+            let width = width.ok_or_else(|| {
+                ExpError::Usage("--width N (the hidden width) is required (or --net FILE)".into())
+            })?;
+            Ok(Finite::Batched(mlp_config(net, input_dim, width)?))
+        }
     }
 }
 
@@ -64,7 +143,7 @@ fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig
         sigma_w: net.sigma_w,
         sigma_b: net.sigma_b,
         kappa: net.kappa,
-        ..MlpConfig::new(widths, net.activation)
+        ..MlpConfig::new(widths, activation(net)?)
     };
     config.validate()?;
     Ok(config)
@@ -118,10 +197,12 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
         None => x.clone(),
     };
     let k = if a.empirical {
-        let width = a.width.ok_or_else(|| {
-            ExpError::Usage("--empirical needs --width N (the hidden width)".into())
-        })?;
-        let k = empirical_mean_kernel(a, width, &x, &y)?;
+        if a.width.is_none() && a.net.net.is_none() {
+            return Err(ExpError::Usage(
+                "--empirical needs --width N (the hidden width) or --net FILE".into(),
+            ));
+        }
+        let k = empirical_mean_kernel(a, &x, &y)?;
         check_finite_output(
             &k,
             "the empirical kernel",
@@ -135,29 +216,45 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
                     .into(),
             ));
         }
-        let s = spec(&a.net);
-        s.validate()?;
-        kernel_matrix(&s, kernel_kind(a.kind, &a.net), &x, &y)?
+        let spec = infinite(&a.net, x.ncols())?;
+        kernel_matrix(kernels(&spec, &a.net), kernel_kind(a.kind, &a.net), &x, &y)?
     };
     emit(&k, None, a.out.as_deref())
 }
 
 fn empirical_mean_kernel(
     a: &KernelArgs,
-    width: usize,
     x: &DMatrix<f64>,
     y: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, ExpError> {
-    let config = mlp_config(&a.net, x.ncols(), width)?;
     let device = a.backend.device()?;
-    let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
-    let kernels = match a.kind.pair(a.net.surrogate) {
-        None => {
-            let fx = ens.predict(x)?;
-            let fy = ens.predict(y)?;
-            fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
+    let pair = a.kind.pair(a.net.surrogate);
+    let kernels = match finite(&a.net, x.ncols(), a.width, a.nets)? {
+        Finite::Batched(config) => {
+            let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
+            match pair {
+                None => {
+                    let fx = ens.predict(x)?;
+                    let fy = ens.predict(y)?;
+                    fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
+                }
+                Some(pair) => empirical_kernel(&ens, x, y, pair)?,
+            }
         }
-        Some(pair) => empirical_kernel(&ens, x, y, pair)?,
+        Finite::Flat(spec) => {
+            let pb = crate::progress::bar(a.nets as u64, "networks");
+            let mut kernels = Vec::with_capacity(a.nets);
+            for k in 0..a.nets {
+                let net = spec.init(a.seed, k, &device)?;
+                kernels.push(match pair {
+                    None => predict_flat(&net, x)? * predict_flat(&net, y)?.transpose(),
+                    Some(pair) => jacobian_kernel(&net, x, y, pair)?,
+                });
+                pb.inc(1);
+            }
+            pb.finish_and_clear();
+            kernels
+        }
     };
     Ok(ensemble_mean(&kernels))
 }
@@ -194,9 +291,15 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
             discrete: a.discrete,
         },
     };
-    let s = spec(&a.net);
-    s.validate()?;
-    let gp = gp_predict(&s, kernel_kind(a.kind, &a.net), &xt, &yt, &x, time)?;
+    let spec = infinite(&a.net, xt.ncols())?;
+    let gp = gp_predict(
+        kernels(&spec, &a.net),
+        kernel_kind(a.kind, &a.net),
+        &xt,
+        &yt,
+        &x,
+        time,
+    )?;
     let std = gp.std();
     let out = DMatrix::from_fn(
         x.nrows(),
@@ -218,24 +321,29 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     crate::io::check_out_dir(&a.out)?;
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
-    let config = mlp_config(&a.net, xt.ncols(), a.width)?;
+    let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
     // Fail before initializing: the learning rate and the loss curve's size.
-    TrainConfig {
+    let config = TrainConfig {
+        rule: a.mode.rule(a.net.surrogate),
         lr: a.lr,
         steps: a.steps,
         ..TrainConfig::default()
-    }
-    .validate()?;
+    };
+    config.validate()?;
     let device = a.backend.device()?;
-    let mut ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
-    // The test points must fit the networks' f32 arithmetic too, before training.
-    ens.check_inputs(&x)?;
-    let rule = a.mode.rule(a.net.surrogate);
     let data = TrainSet { x: xt, y: yt };
-    let pb = crate::progress::bar(a.steps as u64, "training steps");
-    let report = train_with_progress(&mut ens, &data, rule, a.lr, a.steps, &pb)?;
-    pb.finish_and_clear();
-    let outputs = ens.predict(&x)?;
+    let (outputs, mean_loss) = match networks {
+        Finite::Batched(mlp) => {
+            let mut ens = Ensemble::init(&mlp, a.nets, a.seed, &device)?;
+            // The test points must fit the networks' f32 arithmetic too, before training.
+            ens.check_inputs(&x)?;
+            let pb = crate::progress::bar(a.steps as u64, "training steps");
+            let report = train_with_progress(&mut ens, &data, config.rule, a.lr, a.steps, &pb)?;
+            pb.finish_and_clear();
+            (ens.predict(&x)?, report.loss)
+        }
+        Finite::Flat(spec) => train_each(&spec, a, &config, &data, &x, &device)?,
+    };
     let table = DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| outputs[k][(i, 0)]);
     check_finite_output(
         &table,
@@ -245,7 +353,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     let names: Vec<String> = (0..outputs.len()).map(|k| format!("net_{k}")).collect();
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut loss = Table::new(&["step", "loss"]);
-    for (t, l) in report.loss.iter().enumerate() {
+    for (t, l) in mean_loss.iter().enumerate() {
         loss.push(&[Cell::Int(t), Cell::Num(*l)]);
     }
     // Both files or neither (each written in full to a temporary file first).
@@ -259,11 +367,37 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     eprintln!(
         "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}",
         a.nets,
-        report.loss[0],
-        report.loss.last().copied().unwrap_or(f64::NAN),
+        mean_loss[0],
+        mean_loss.last().copied().unwrap_or(f64::NAN),
         a.out.display()
     );
     Ok(())
+}
+
+/// Trains `--nets` networks of `spec` one after the other (autodiff, [`train_flat`]): their
+/// outputs on `x` and the mean loss over networks before each step.
+fn train_each(
+    spec: &NetSpec,
+    a: &TrainArgs,
+    config: &TrainConfig,
+    data: &TrainSet,
+    x: &DMatrix<f64>,
+    device: &sgntk_model::burn::tensor::Device,
+) -> Result<(Vec<DMatrix<f64>>, Vec<f64>), ExpError> {
+    let pb = crate::progress::bar((a.nets * a.steps) as u64, "training steps");
+    let mut outputs = Vec::with_capacity(a.nets);
+    let mut mean_loss = vec![0.0; a.steps + 1];
+    for k in 0..a.nets {
+        let mut net = spec.init(a.seed, k, device)?;
+        let report = train_flat(&mut net, data, config, &[], |_, _| Ok(()))?;
+        for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
+            *m += l / a.nets as f64;
+        }
+        outputs.push(predict_flat(&net, x)?);
+        pb.inc(a.steps as u64);
+    }
+    pb.finish_and_clear();
+    Ok((outputs, mean_loss))
 }
 
 /// Runs figures and prints one line per figure with its summary location.

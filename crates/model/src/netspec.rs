@@ -27,8 +27,10 @@ use crate::mlp::{check_scales, dense, MlpConfig};
 use crate::op::surrogate_activation;
 use crate::residual::ResidualConfig;
 
-/// One layer of a [`NetSpec`].
+/// One layer of a [`NetSpec`]. In TOML/JSON: `{ dense = { width = 64 } }`, `{ act = "sign" }`,
+/// `{ residual = [ … ] }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Layer {
     /// σw/√n_in · W h + σb · b with `width` outputs.
     Dense {
@@ -41,8 +43,22 @@ pub enum Layer {
     Residual(Vec<Layer>),
 }
 
-/// A network: input width, layers and NTK scales (see the module docs).
+/// A network: input width, layers and NTK scales (see the module docs). As a TOML file:
+///
+/// ```toml
+/// input_dim = 2
+/// sigma_w = 1.0
+/// sigma_b = 0.1
+/// kappa = 1.0
+/// layers = [
+///   { dense = { width = 256 } },
+///   { residual = [{ act = "sign" }, { dense = { width = 256 } }] },
+///   { act = "sign" },
+///   { dense = { width = 1 } },
+/// ]
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetSpec {
     /// Input dimension n_0.
     pub input_dim: usize,
@@ -155,6 +171,56 @@ impl NetSpec {
             .collect();
         Ok(FlatNet::new(self.clone(), params, device))
     }
+}
+
+impl TryFrom<&NetSpec> for MlpConfig {
+    type Error = ModelError;
+
+    /// The MLP a spec describes, if it is one: Dense{n_1} → (Act(φ) → Dense{n_l})^{L−1} with one
+    /// φ (the inverse of [`NetSpec::mlp`]), so the batched engines can train it.
+    fn try_from(spec: &NetSpec) -> Result<MlpConfig, ModelError> {
+        spec.validate()?;
+        let not_mlp = || ModelError::ShapeMismatch {
+            what: "network layers".into(),
+            expected: "an MLP: dense, then (act, dense) pairs with one activation".into(),
+            got: outline(&spec.layers),
+        };
+        let mut widths = vec![spec.input_dim];
+        let mut activation = None;
+        let mut layers = spec.layers.iter();
+        match layers.next() {
+            Some(Layer::Dense { width }) => widths.push(*width),
+            _ => return Err(not_mlp()),
+        }
+        while let Some(layer) = layers.next() {
+            match (layer, layers.next()) {
+                (Layer::Act(phi), Some(Layer::Dense { width }))
+                    if activation.is_none_or(|a| a == *phi) =>
+                {
+                    activation = Some(*phi);
+                    widths.push(*width);
+                }
+                _ => return Err(not_mlp()),
+            }
+        }
+        Ok(MlpConfig {
+            widths,
+            sigma_w: spec.sigma_w,
+            sigma_b: spec.sigma_b,
+            activation: activation.unwrap_or(Activation::Identity),
+            kappa: spec.kappa,
+        })
+    }
+}
+
+/// `layers` in words, e.g. `dense 64, residual [act sign, dense 64], dense 1`.
+fn outline(layers: &[Layer]) -> String {
+    let name = |l: &Layer| match l {
+        Layer::Dense { width } => format!("dense {width}"),
+        Layer::Act(phi) => format!("act {phi}"),
+        Layer::Residual(inner) => format!("residual [{}]", outline(inner)),
+    };
+    layers.iter().map(name).collect::<Vec<_>>().join(", ")
 }
 
 /// Follows the widths through `layers` from `width`, pushing the flat parameter lengths (W, b of

@@ -62,8 +62,13 @@ fn a_linear_spec_has_the_closed_form_kernels() {
         surrogate: sign,
         method: Method::Auto,
     };
-    let e = kernel_matrix(k, KernelKind::Nngp, &x3, &x3).unwrap_err().to_string();
-    assert!(e.contains("2 columns") && e.contains("got 3 columns"), "{e}");
+    let e = kernel_matrix(k, KernelKind::Nngp, &x3, &x3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("2 columns") && e.contains("got 3 columns"),
+        "{e}"
+    );
     assert!(!e.contains('\n'), "{e}");
 }
 
@@ -218,4 +223,26 @@ fn gp_predictions_take_any_spec() {
     );
     assert!(max_rel(&a.cov, &b.cov) < 1e-10);
     assert!(r.mean.iter().chain(r.cov.iter()).all(|v| v.is_finite()));
+}
+
+#[test]
+fn an_mlp_spec_converts_back_to_its_config() {
+    // NetSpec::mlp and MlpConfig::try_from are inverse (so an MLP file trains on the batched
+    // engines); anything else is a one-line error that outlines the layers.
+    let config = MlpConfig {
+        kappa: 0.4,
+        sigma_b: 0.0,
+        ..MlpConfig::new(vec![3, 7, 5, 1], Activation::Tanh)
+    };
+    assert_eq!(MlpConfig::try_from(&NetSpec::mlp(&config)).unwrap(), config);
+    let linear = MlpConfig::new(vec![2, 1], Activation::Identity);
+    assert_eq!(MlpConfig::try_from(&NetSpec::mlp(&linear)).unwrap(), linear);
+    let residual = NetSpec::residual(&ResidualConfig::new(8, 1, Activation::Sign));
+    let e = MlpConfig::try_from(&residual).unwrap_err().to_string();
+    assert!(e.contains("residual [act sign, dense 8]"), "{e}");
+    let mut mixed = NetSpec::mlp(&config);
+    mixed.layers[3] = Layer::Act(Activation::Relu);
+    let e = MlpConfig::try_from(&mixed).unwrap_err().to_string();
+    assert!(e.contains("act tanh, dense 5, act relu"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
 }

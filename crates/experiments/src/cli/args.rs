@@ -200,12 +200,18 @@ impl Kind {
     }
 }
 
-/// Network hyper-parameters shared by the subcommands.
+/// Network hyper-parameters shared by the subcommands: the MLP flags, or `--net FILE`.
 #[derive(Debug, Clone, Args)]
 pub struct NetArgs {
+    /// Any network as a TOML description instead of the MLP flags (--activation, --depth,
+    /// --sigma-w, --sigma-b, --kappa, --width): `input_dim`, `sigma_w`, `sigma_b`, `kappa` and
+    /// `layers`, e.g. `[{ dense = { width = 256 } }, { residual = [{ act = "sign" },
+    /// { dense = { width = 256 } }] }, { act = "sign" }, { dense = { width = 1 } }]`.
+    #[arg(long, conflicts_with_all = ["activation", "depth", "sigma_w", "sigma_b", "kappa"])]
+    pub net: Option<PathBuf>,
     /// Activation spec (e.g. `erf:5`, `sign`).
-    #[arg(long, value_parser = parse_activation)]
-    pub activation: Activation,
+    #[arg(long, value_parser = parse_activation, required_unless_present = "net")]
+    pub activation: Option<Activation>,
     /// Surrogate derivative spec used by SGL / the SG-NTK.
     #[arg(long, value_parser = parse_surrogate, default_value = "erf-prime")]
     pub surrogate: Surrogate,
@@ -244,8 +250,8 @@ pub struct KernelArgs {
     /// Mean empirical kernel of `--nets` networks of width `--width` instead of the analytic one.
     #[arg(long)]
     pub empirical: bool,
-    /// Hidden width (with --empirical).
-    #[arg(long)]
+    /// Hidden width (with --empirical; the widths of --net are in its file).
+    #[arg(long, conflicts_with = "net")]
     pub width: Option<usize>,
     /// Networks to average (with --empirical).
     #[arg(long, default_value_t = 10)]
@@ -316,9 +322,9 @@ pub struct TrainArgs {
     /// Learning rule.
     #[arg(long, value_enum)]
     pub mode: Mode,
-    /// Hidden width n.
-    #[arg(long)]
-    pub width: usize,
+    /// Hidden width n (the widths of --net are in its file).
+    #[arg(long, required_unless_present = "net", conflicts_with = "net")]
+    pub width: Option<usize>,
     /// Number of networks.
     #[arg(long)]
     pub nets: usize,

@@ -13,11 +13,13 @@ use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, T
 use sgntk_ntk::empirical::{ensemble_mean, mse as stats_mse, train_with_kernels};
 use sgntk_ntk::{kernel_matrix, KernelSpec};
 
-use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, plots, widths};
+use super::plots::{line, networks, BLACK, BLUE, GREY, ORANGE};
+use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, widths};
 use super::{ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
+use crate::plot::{self, LegendPos, Mark, Panel, Scale, Series};
 use crate::settings::{KernelFigure, Points, Settings, Training};
 use crate::shard::training_cost;
 
@@ -619,7 +621,7 @@ pub(crate) fn write_slices(d: &KernelData, run: &FigureRun) -> Result<Written, E
         sup_train_kernel_change_vs_width: change_slopes,
         cells: cells_json,
     };
-    run.write(&table, &plots::kernel_slices(d), &summary)
+    run.write(&table, &kernel_slices(d), &summary)
 }
 
 /// Per network, sup over the recorded t > 0 of ‖Θ_t − Θ_0‖_F/‖Θ_0‖_F on the training set.
@@ -721,7 +723,64 @@ pub(crate) fn write_mse(d: &KernelData, run: &FigureRun) -> Result<Written, ExpE
         recorded_steps: s.recorded_steps(),
         slopes,
     };
-    run.write(&table, &plots::kernel_mse(d), &summary)
+    run.write(&table, &kernel_mse(d), &summary)
+}
+
+/// Fig. 1/2: one panel per (m, n), asinh y axis, the legend in the first panel.
+fn kernel_slices(d: &KernelData) -> plot::Figure {
+    let (s, x, name) = (&d.settings, &d.grid, if d.sgl { "SG-NTK" } else { "NTK" });
+    let panel = |(i, c): (usize, &KernelCell)| {
+        let title = format!("m = {}, n = {}", c.m, c.width);
+        let mut p = Panel::new(title, "Δα", &format!("empirical {name}"));
+        p.y.scale = Scale::Asinh(1.0);
+        p.series = networks("t = 0", x, &c.init, BLUE, 0.6);
+        let t = format!("t = {}", s.steps);
+        p.series.extend(networks(&t, x, &c.trained, ORANGE, 0.6));
+        let limit = line("m → ∞", x, &d.limit, GREY, Mark::Line(1));
+        let analytic = format!("analytic {name}");
+        let analytic = line(&analytic, x, &c.analytic, BLACK, Mark::Dashed(2));
+        p.series.extend([limit, analytic]);
+        p.legend = (i == 0).then_some(LegendPos::LowerMiddle);
+        p
+    };
+    let (rule, t, nets) = (if d.sgl { "SGL" } else { "GD" }, s.steps, s.nets);
+    let title = format!(
+        "Empirical {name} at t = 0 and t = {t} ({rule}) vs analytic, {nets} nets per panel"
+    );
+    let panels = d.cells.iter().enumerate().map(panel).collect();
+    let grid = (s.ms.len(), s.widths.len());
+    plot::Figure::new(Some(title), grid, (420, 320), panels)
+}
+
+/// Fig. B.3/B.4: MSE vs width (log–log), one panel per m.
+fn kernel_mse(d: &KernelData) -> plot::Figure {
+    let (s, name) = (&d.settings, if d.sgl { "SG-NTK" } else { "NTK" });
+    let last = s.recorded_steps().len() - 1;
+    let panel = |(i, &m): (usize, &f64)| {
+        let y_label = format!("MSE to analytic {name}");
+        let mut p = Panel::new(format!("m = {m}"), "width n", &y_label);
+        (p.x.scale, p.y.scale) = (Scale::Log10, Scale::Log10);
+        let stages = [(0, BLUE, Mark::Line(2)), (last, ORANGE, Mark::Dashed(2))];
+        for (stage, color, mark) in stages {
+            let (mut xs, mut ys, mut mx, mut my) = (vec![], vec![], vec![], vec![]);
+            for c in d.cells.iter().filter(|c| c.m == m) {
+                let (per_net, _) = cell_mses(c, stage);
+                xs.extend(per_net.iter().map(|_| c.width as f64));
+                ys.extend(&per_net);
+                mx.push(c.width as f64);
+                my.push(per_net.iter().sum::<f64>() / per_net.len() as f64);
+            }
+            let t = if stage == 0 { 0 } else { s.steps };
+            let dots = Series::line(Some(format!("t = {t}, per net")), &xs, &ys, color, 0.5);
+            let mean = line(&format!("t = {t}, mean"), &mx, &my, color, mark);
+            p.series.extend([dots.mark(Mark::Dots(3)), mean]);
+        }
+        p.legend = (i == 0).then_some(LegendPos::LowerLeft);
+        p
+    };
+    let title = format!("MSE between empirical and analytic {name} vs width");
+    let panels = s.ms.iter().enumerate().map(panel).collect();
+    plot::Figure::new(Some(title), (1, s.ms.len()), (440, 360), panels)
 }
 
 #[cfg(test)]

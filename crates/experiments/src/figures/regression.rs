@@ -9,11 +9,13 @@ use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, Da
 use sgntk_model::{LearningRule, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
 
-use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, plots, train_with_progress};
+use super::plots::{line, networks, BLACK, BLUE, GREEN, PALETTE};
+use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, train_with_progress};
 use super::{widths, ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
+use crate::plot::{self, Band, LegendPos, Mark, Panel, RGBColor, Series};
 use crate::settings::{RegressionFigure, Settings};
 use crate::shard::training_cost;
 
@@ -353,5 +355,53 @@ pub(crate) fn write(
         train_angles: d.train.0.clone(),
         widths: d.widths.iter().map(|w| width_summary(d, w)).collect(),
     };
-    run.write(&table, &plots::regression(d, means_only), &summary)
+    run.write(&table, &regression(d, means_only), &summary)
+}
+
+/// Fig. 3a / B.2 (every network, one panel per width) and Fig. 3b (ensemble means, one panel).
+fn regression(d: &RegressionData, means_only: bool) -> plot::Figure {
+    let (s, x) = (&d.settings, &d.grid);
+    let gp = d.gp_mean.iter().zip(&d.gp_std);
+    let two_std = |k: f64| gp.clone().map(|(m, s)| m + k * s).collect();
+    let panel = |title: String, curves: Vec<Series>| {
+        let mut p = Panel::new(title, "α", "f(x(α))");
+        p.bands.push(Band {
+            label: Some("GP mean ± 2 std".into()),
+            x: x.clone(),
+            lower: two_std(-2.0),
+            upper: two_std(2.0),
+            color: RGBColor(170, 170, 170),
+            alpha: 0.45,
+        });
+        p.series = curves;
+        let gp = line("SG-NTK GP mean", x, &d.gp_mean, BLACK, Mark::Dashed(2));
+        let train = Series::crosses("training points", &d.train.0, &d.train.1);
+        p.series.extend([gp, train]);
+        p.legend = Some(LegendPos::LowerRight);
+        p
+    };
+    let panels: Vec<Panel> = if means_only {
+        let title = format!("ensemble means ({} nets each)", s.nets);
+        let colors = PALETTE.iter().cycle();
+        let mean = |(w, c): (&WidthResult, &RGBColor)| {
+            line(&format!("n = {}", w.width), x, &w.mean, *c, Mark::Line(2))
+        };
+        let means = d.widths.iter().zip(colors).map(mean).collect();
+        vec![panel(title, means)]
+    } else {
+        let width = |w: &WidthResult| {
+            let mut curves = networks("networks", x, &w.outputs, BLUE, 0.15);
+            let mean = line("ensemble mean", x, &w.mean, BLUE, Mark::Line(3));
+            let sigma = &d.sigma_regression;
+            let sigma = line("Σ kernel regression", x, sigma, GREEN, Mark::Line(2));
+            curves.extend([mean, sigma]);
+            let (n, nets, t, kappa) = (w.width, w.outputs.len(), s.steps, s.kappa);
+            let title = format!("n = {n}, {nets} nets, t = {t}, κ = {kappa}");
+            panel(title, curves)
+        };
+        d.widths.iter().map(width).collect()
+    };
+    let (act, sur) = (&s.activation, &s.surrogate);
+    let title = format!("{act} networks, SGL with surrogate {sur} vs the SG-NTK GP");
+    plot::Figure::new(Some(title), (1, panels.len()), (760, 500), panels)
 }

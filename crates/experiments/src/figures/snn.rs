@@ -11,10 +11,12 @@ use sgntk_model::{train_flat, LearningRule, Snn, SnnParams, TrainConfig};
 use sgntk_ntk::empirical::{jacobian_kernel, DerivativePair};
 
 use super::kernels::{mean_curve, SlicePoints};
-use super::{plots, ChunkJob, Figure, FigureRun, Written};
+use super::plots::{line, networks, BLACK, BLUE, ORANGE};
+use super::{ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
+use crate::plot::{self, Band, LegendPos, Mark, Panel, Series};
 use crate::settings::SnnFigure;
 
 /// The LIF network figure (settings table `snn`).
@@ -175,7 +177,7 @@ impl Figure for SnnKernels {
         }
         let target: Vec<f64> = targets(&xs).iter().copied().collect();
         let train = (angles.clone(), set.y.iter().copied().collect());
-        let plot = plots::snn(s, &widths, &grid, &target, &train);
+        let plot = snn(s, &widths, &grid, &target, &train);
         let summary = SnnSummary {
             train_angles: angles,
             widths: widths.iter().map(width_summary).collect(),
@@ -273,6 +275,57 @@ fn table(widths: &[SnnWidth], grid: &[f64]) -> Table {
         }
     }
     table
+}
+
+/// `figure snn`: per width, the kernel slices (mean ± std over networks at t = 0 and after
+/// training) and the trained networks.
+fn snn(
+    s: &SnnFigure,
+    widths: &[SnnWidth],
+    x: &[f64],
+    target: &[f64],
+    train: &(Vec<f64>, Vec<f64>),
+) -> plot::Figure {
+    let mut panels = Vec::new();
+    for (i, w) in widths.iter().enumerate() {
+        let (n, t) = (w.width, s.time_steps);
+        let mut k = Panel::new(format!("n = {n}, T = {t}"), "Δα", "K(x(Δα), x(0))");
+        let trained = format!("t = {}", s.steps);
+        let stages = [
+            ("t = 0", &w.init, BLUE),
+            (trained.as_str(), &w.trained, ORANGE),
+        ];
+        for (stage, curves, color) in stages {
+            let (mean, std) = mean_and_std(curves);
+            let (lower, upper) = mean.iter().zip(&std).map(|(m, s)| (m - s, m + s)).unzip();
+            let label = Some(format!("{stage}: mean ± std"));
+            let x = x.to_vec();
+            k.bands.push(Band {
+                label,
+                x: x.clone(),
+                lower,
+                upper,
+                color,
+                alpha: 0.25,
+            });
+            k.series
+                .push(Series::line(None, &x, &mean, color, 1.0).mark(Mark::Line(2)));
+        }
+        k.legend = (i == 0).then_some(LegendPos::LowerMiddle);
+        let mut f = Panel::new(format!("trained networks, n = {n}"), "α", "f(x(α))");
+        f.series = networks("networks", x, &w.outputs, BLUE, 0.35);
+        f.series
+            .push(line("target", x, target, BLACK, Mark::Dashed(2)));
+        f.series
+            .push(Series::crosses("training points", &train.0, &train.1));
+        f.legend = (i == 0).then_some(LegendPos::LowerRight);
+        panels.extend([k, f]);
+    }
+    let (b, th, sur, t, nets) = (s.beta, s.theta, s.surrogate, s.steps, s.nets);
+    let title = format!(
+        "LIF networks (β = {b}, θ = {th}): SG-NTK slices and SGL through time with {sur}, {t} steps, {nets} nets"
+    );
+    plot::Figure::new(Some(title), (widths.len(), 2), (520, 360), panels)
 }
 
 #[cfg(test)]

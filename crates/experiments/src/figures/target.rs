@@ -3,9 +3,11 @@
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid};
 
-use super::{plots, Figure, FigureRun, Written};
+use super::plots::{line, BLUE};
+use super::{Figure, FigureRun, Written};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
+use crate::plot::{self, LegendPos, Mark, Panel, Series};
 use crate::settings::TargetFigure;
 
 /// Fig. B.1: the target and the training points (nothing is trained).
@@ -50,7 +52,7 @@ fn write(s: &TargetFigure, run: &FigureRun) -> Result<Written, ExpError> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(*v), b.max(*v))
         });
-    let plot = plots::target(&grid, &y, &train, &yt);
+    let plot = target(&grid, &y, &train, &yt);
     let summary = TargetSummary {
         train_angles: train,
         train_targets: yt,
@@ -58,4 +60,14 @@ fn write(s: &TargetFigure, run: &FigureRun) -> Result<Written, ExpError> {
         target_max: hi,
     };
     run.write(&table, &plot, &summary)
+}
+
+/// Fig. B.1: the target and the training points.
+fn target(x: &[f64], y: &[f64], xt: &[f64], yt: &[f64]) -> plot::Figure {
+    let mut p = Panel::new("target f(x(α)) on the unit circle", "α", "f");
+    let target = line("target", x, y, BLUE, Mark::Line(2));
+    let train = Series::crosses("training points", xt, yt);
+    p.series.extend([target, train]);
+    p.legend = Some(LegendPos::UpperLeft);
+    plot::Figure::new(None, (1, 1), (640, 420), vec![p])
 }
