@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
@@ -405,7 +405,7 @@ fn every_figure_at_a_tiny_scale() {
 
 /// A scratch directory `name` holding `c.toml` with the `[fig3a]` table `settings`; returns the
 /// directory and the file's path.
-fn fig3a_config(name: &str, settings: &str) -> (PathBuf, String) {
+fn fig3a_config(name: &str, settings: &str) -> (Scratch, String) {
     let dir = scratch(name);
     let cfg = write(&dir, "c.toml", &format!("[fig3a]\n{settings}"));
     (dir, cfg)

@@ -15,7 +15,7 @@ const SMALL: &str = "[b2]\nwidths = [16, 48]\nnets = 7\nsteps = 150\nchunk = 1\n
 
 /// `figure b2 --config CFG --out OUT --seed 5`, followed by `extra`.
 /// A scratch directory `name` holding [`SMALL`] as `c.toml`; returns both paths.
-fn small_config(name: &str) -> (PathBuf, PathBuf) {
+fn small_config(name: &str) -> (Scratch, PathBuf) {
     let dir = scratch(name);
     let cfg = dir.join("c.toml");
     std::fs::write(&cfg, SMALL).unwrap();

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 fn stdout_of(o: &Output) -> String {
@@ -22,7 +22,7 @@ const TEST: &str = "0.5,0.5\n-0.5,0.2\n";
 
 /// A scratch directory `name` holding the training file `t.csv` (`train`) and the test file
 /// `x.csv` (`test`); returns the directory and the two paths.
-fn scratch_with(name: &str, train: &str, test: &str) -> (PathBuf, String, String) {
+fn scratch_with(name: &str, train: &str, test: &str) -> (Scratch, String, String) {
     let dir = scratch(name);
     let t = write(&dir, "t.csv", train);
     let x = write(&dir, "x.csv", test);
@@ -56,7 +56,7 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 /// t = ∞ prediction.
 #[test]
 fn predict_with_huge_times_gives_the_infinite_time_limit() {
-    let (_, t, x) = scratch_with("predict-time", TRAIN, TEST);
+    let (_dir, t, x) = scratch_with("predict-time", TRAIN, TEST);
     let run = |extra: &str| numbers(&stdout_of(&predict("sgntk", &t, &x, extra)));
     let inf = run("");
     for extra in [
@@ -75,7 +75,7 @@ fn predict_with_huge_times_gives_the_infinite_time_limit() {
 #[test]
 fn predict_rejects_ill_conditioned_kernels() {
     let close_pair = "0.3,0.8,1\n0.3000001,0.8,1.01\n-0.5,0.2,-0.5\n";
-    let (_, t, x) = scratch_with("predict-cond", close_pair, TEST);
+    let (_dir, t, x) = scratch_with("predict-cond", close_pair, TEST);
     for kind in ["ntk", "sgntk", "nngp"] {
         assert_fails(
             &predict(kind, &t, &x, ""),
@@ -86,7 +86,7 @@ fn predict_rejects_ill_conditioned_kernels() {
 
 #[test]
 fn predict_nngp_rejects_training_time_flags() {
-    let (_, t, x) = scratch_with("predict-nngp", TRAIN, TEST);
+    let (_dir, t, x) = scratch_with("predict-nngp", TRAIN, TEST);
     for extra in ["--time 5", "--lr 0.5", "--time 5 --discrete"] {
         assert_fails(&predict("nngp", &t, &x, extra), &["--kind nngp", "no time"]);
     }

@@ -40,12 +40,43 @@ pub fn sgntk_line(line: &str, values: &[&dyn AsRef<OsStr>]) -> Output {
     sgntk(&argv(line, values))
 }
 
-/// A fresh scratch directory for one test (unique per test process and name).
-pub fn scratch(name: &str) -> PathBuf {
+/// A fresh scratch directory for one test (unique per test process and name), removed when the
+/// test ends, and kept when it fails so that its files can be inspected.
+pub fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("sgntk-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
+}
+
+/// A directory removed on drop unless the thread is panicking (see [`scratch`]).
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<OsStr> for Scratch {
+    fn as_ref(&self) -> &OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Writes `text` to `dir/name` and returns the path as a string.
