@@ -13,7 +13,6 @@ use std::process::Output;
 /// Two widths of different cost, 7 chunks each, few steps: shards must balance and cover them.
 const SMALL: &str = "[b2]\nwidths = [16, 48]\nnets = 7\nsteps = 150\nchunk = 1\n";
 
-/// `figure b2 --config CFG --out OUT --seed 5`, followed by `extra`.
 /// A scratch directory `name` holding [`SMALL`] as `c.toml`; returns both paths.
 fn small_config(name: &str) -> (Scratch, PathBuf) {
     let dir = scratch(name);
@@ -22,6 +21,7 @@ fn small_config(name: &str) -> (Scratch, PathBuf) {
     (dir, cfg)
 }
 
+/// `figure b2 --config CFG --out OUT --seed 5`, followed by `extra`.
 fn figure(out: &Path, cfg: &Path, extra: &[&str]) -> Output {
     let mut args = argv("figure b2 --config {} --out {} --seed 5", &[&cfg, &out]);
     args.extend(extra.iter().map(OsString::from));

@@ -140,6 +140,18 @@ fn train_never_writes_non_finite_outputs() {
         &["inputs value", "overflows f32"],
     );
     assert!(!Path::new(&out).join("outputs.csv").exists());
+    // The same with a network from a file, checked before any network trains.
+    let net = write(
+        &dir,
+        "net.toml",
+        "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\nlayers = [\
+         { dense = { width = 8 } }, { act = \"sign\" }, { residual = [{ dense = { width = 8 } }] }, \
+         { act = \"sign\" }, { dense = { width = 1 } }]\n",
+    );
+    let line = format!("train --mode gd --nets 2 --steps 3 {TRAIN_FILES} --net {{}}");
+    let o = sgntk_line(&line, &[&t, &x, &out, &net]);
+    assert_fails(&o, &["test points value", "overflows f32"]);
+    assert!(!Path::new(&out).join("outputs.csv").exists());
 }
 
 /// erf-prime:1e200 is valid in f64 but overflows f32: every network collapsed to the same
@@ -183,6 +195,36 @@ fn absurd_sizes_are_one_line_errors() {
         let o = train("gd", steps, [&t, &x, &out], extra);
         assert_fails(&o, &["memory here"]);
     }
+    // Any network from a file (here a residual one, trained one network at a time).
+    let res = write(
+        &dir,
+        "res.toml",
+        "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\nlayers = [\
+         { dense = { width = 8 } }, { residual = [{ act = \"relu\" }, { dense = { width = 8 } }] }, \
+         { act = \"relu\" }, { dense = { width = 1 } }]\n",
+    );
+    let wide = write(
+        &dir,
+        "wide.toml",
+        &std::fs::read_to_string(&res)
+            .unwrap()
+            .replace("width = 8", "width = 10000000000"),
+    );
+    let by_file =
+        |line: &str, net: &str| sgntk_line(&format!("{line} --net {{}}"), &[&t, &x, &out, &net]);
+    let train_file = format!("train --mode gd {TRAIN_FILES}");
+    for (extra, net) in [
+        ("--nets 1000000000000000000 --steps 3", &res),
+        ("--nets 2 --steps 18446744073709551615", &res),
+        ("--nets 2 --steps 3", &wide),
+    ] {
+        assert_fails(
+            &by_file(&format!("{train_file} {extra}"), net),
+            &["memory here"],
+        );
+    }
+    let empirical = "kernel --kind nngp --empirical --nets 1000000000000000000 --x {} --net {}";
+    assert_fails(&sgntk_line(empirical, &[&x, &res]), &["memory here"]);
     for (line, needles) in [
         ("bench --steps 18446744073709551615", &["--steps", "100000"]),
         (

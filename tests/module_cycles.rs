@@ -1,6 +1,7 @@
-//! No two source files of one crate use each other: a cycle between modules means a type lives in
-//! the wrong place. A file's uses are its `crate::…` and `super::…` paths (in `use` trees and in
-//! code, test modules excluded), each resolved to the longest module path it names.
+//! No cycle between the source files of one crate (a → b → … → a): such a cycle means a type lives
+//! in the wrong place. A file's uses are its `crate::…` and `super::…` paths (in `use` trees and
+//! in code, test modules excluded), each resolved to the longest module path it names; a child
+//! using its ancestors' items (the usual `mod.rs` pattern) is not an edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -51,8 +52,40 @@ fn ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// The paths that start at every `crate::` / `super::` of `code`, relative to the crate root
-/// (`module` is the file's own module); a `{a, b::c}` group gives one path per item.
+/// Parses one use tree at the start of `s` (`a::b`, `a::{b, c::{d, e}}`, `self`, `*`, `x as y`),
+/// pushing `prefix` + each path it names; returns the rest of `s`.
+fn use_tree<'a>(s: &'a str, prefix: &Module, out: &mut Vec<Module>) -> &'a str {
+    let s = s.trim_start();
+    if let Some(mut rest) = s.strip_prefix('{') {
+        loop {
+            rest = rest.trim_start();
+            if let Some(r) = rest.strip_prefix('}') {
+                return r;
+            }
+            if rest.is_empty() {
+                return rest;
+            }
+            rest = use_tree(rest, prefix, out).trim_start();
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+    let end = s.find(|c: char| !ident(c)).unwrap_or(s.len());
+    let (name, rest) = s.split_at(end);
+    let mut path = prefix.clone();
+    if !name.is_empty() && name != "self" {
+        path.push(name.to_string());
+    }
+    match rest.trim_start().strip_prefix("::") {
+        Some(r) if !name.is_empty() => use_tree(r, &path, out),
+        _ => {
+            out.push(path);
+            rest
+        }
+    }
+}
+
+/// The paths that start at every `crate::` / `super::` of `code` (in `use` trees and in code),
+/// relative to the crate root (`module` is the file's own module).
 fn paths(module: &Module, code: &str) -> Vec<Module> {
     let mut out = Vec::new();
     for (start, head) in code
@@ -67,81 +100,94 @@ fn paths(module: &Module, code: &str) -> Vec<Module> {
         } else {
             Vec::new()
         };
-        let mut rest = &code[start + head.len()..];
+        let mut rest = code[start + head.len()..].trim_start();
         while let Some(r) = rest.strip_prefix("super::") {
             base.pop();
-            rest = r;
+            rest = r.trim_start();
         }
-        loop {
-            let end = rest.find(|c: char| !ident(c)).unwrap_or(rest.len());
-            if end == 0 {
-                break;
-            }
-            base.push(rest[..end].to_string());
-            rest = &rest[end..];
-            match rest.strip_prefix("::") {
-                Some(r) => rest = r,
-                None => break,
-            }
-        }
-        match rest.strip_prefix('{') {
-            Some(group) => {
-                let group = &group[..group.find('}').unwrap_or(group.len())];
-                for item in group.split(',') {
-                    let mut p = base.clone();
-                    let item = item.split('{').next().unwrap_or("");
-                    p.extend(
-                        item.split("::")
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(String::from),
-                    );
-                    out.push(p);
-                }
-            }
-            None => out.push(base),
-        }
+        use_tree(rest, &base, &mut out);
     }
     out
 }
 
-/// Pairs of modules of the crate in `src` that use each other.
-fn cycles(src: &Path) -> Vec<(String, String)> {
+/// The module graph of the crate in `src`: an edge a → b when a file uses an item of module b
+/// (b is neither a itself nor one of its ancestors, whose items a child may always use).
+fn graph(src: &Path) -> BTreeMap<Module, BTreeSet<Module>> {
     let mods = modules(src);
-    let mut uses: BTreeMap<&Module, BTreeSet<Module>> = BTreeMap::new();
+    let mut uses: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
     for (module, text) in &mods {
+        let edges = uses.entry(module.clone()).or_default();
         for path in paths(module, &code(text)) {
             let target = (0..=path.len())
                 .rev()
                 .map(|k| path[..k].to_vec())
                 .find(|m| mods.contains_key(m))
                 .unwrap_or_default();
-            // A module may use its ancestors (re-exports) and itself.
             if !module.starts_with(&target) {
-                uses.entry(module).or_default().insert(target);
+                edges.insert(target);
             }
         }
     }
-    let name = |m: &Module| {
-        if m.is_empty() {
-            "lib".into()
-        } else {
-            m.join("::")
+    uses
+}
+
+/// The cycles of the module graph of the crate in `src`: each strongly connected component of
+/// more than one module (Tarjan), as module names.
+fn cycles(src: &Path) -> Vec<Vec<String>> {
+    struct Tarjan<'g> {
+        graph: &'g BTreeMap<Module, BTreeSet<Module>>,
+        index: BTreeMap<&'g Module, (usize, usize)>,
+        stack: Vec<&'g Module>,
+        found: Vec<Vec<String>>,
+    }
+    impl<'g> Tarjan<'g> {
+        fn visit(&mut self, v: &'g Module) -> usize {
+            let n = self.index.len();
+            self.index.insert(v, (n, n));
+            self.stack.push(v);
+            let mut low = n;
+            for w in &self.graph[v] {
+                match self.index.get(w) {
+                    None => low = low.min(self.visit(w)),
+                    Some(&(i, _)) if self.stack.contains(&w) => low = low.min(i),
+                    Some(_) => {}
+                }
+            }
+            self.index.insert(v, (n, low));
+            if low == n {
+                let at = self.stack.iter().position(|m| *m == v).unwrap();
+                let component: Vec<&Module> = self.stack.split_off(at);
+                if component.len() > 1 {
+                    let name = |m: &Module| {
+                        if m.is_empty() {
+                            "lib".into()
+                        } else {
+                            m.join("::")
+                        }
+                    };
+                    self.found.push(component.into_iter().map(name).collect());
+                }
+            }
+            low
         }
+    }
+    let graph = graph(src);
+    let mut t = Tarjan {
+        graph: &graph,
+        index: BTreeMap::new(),
+        stack: Vec::new(),
+        found: Vec::new(),
     };
-    let mut out = Vec::new();
-    for (a, targets) in &uses {
-        for b in targets {
-            if *a < b && uses.get(b).is_some_and(|t| t.contains(*a)) {
-                out.push((name(a), name(b)));
-            }
+    for v in graph.keys() {
+        if !t.index.contains_key(v) {
+            t.visit(v);
         }
     }
-    out
+    t.found
 }
 
 #[test]
-fn no_two_files_of_a_crate_use_each_other() {
+fn no_module_cycles_in_any_crate() {
     for src in [
         "crates/model/src",
         "crates/ntk/src",
@@ -156,24 +202,39 @@ fn no_two_files_of_a_crate_use_each_other() {
 
 #[test]
 fn a_cycle_is_found() {
-    // The checker itself: two files that use each other, through `use` groups and code paths.
+    // The checker itself, on small crates: a 2-cycle through a nested `use` group and a
+    // `super::super::` path in code, a 3-cycle through a path broken across lines, and none
+    // once the use is only in a comment or goes to an ancestor.
     let dir = std::env::temp_dir().join(format!("sgntk-cycles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("b")).unwrap();
     let file = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
-    file("lib.rs", "mod a;\nmod b;\npub use a::A;\n");
+    file("lib.rs", "mod a;\nmod b;\nmod c;\npub use a::A;\n");
     file(
         "a.rs",
-        "use crate::{b::inner::B, lib_item};\npub struct A;\n",
+        "use crate::{lib_item, b::{x, inner::{B, C}}};\npub struct A;\n",
     );
     file("b/mod.rs", "pub mod inner;\n");
     file(
         "b/inner.rs",
         "pub struct B;\nfn f() -> super::super::a::A { todo!() }\n",
     );
-    let found = cycles(&dir);
-    file("b/inner.rs", "pub struct B;\n// crate::a::A in a comment\n");
+    file("c.rs", "pub struct C;\n");
+    let two = cycles(&dir);
+    file(
+        "b/inner.rs",
+        "pub struct B;\n// crate::a::A in a comment\nuse super::x;\n",
+    );
     let none = cycles(&dir);
+    file(
+        "b/inner.rs",
+        "pub fn g() -> crate::\n    c::C { todo!() }\n",
+    );
+    file("c.rs", "pub struct C;\nuse crate::a::A;\n");
+    let three = cycles(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(found, vec![("a".to_string(), "b::inner".to_string())]);
+    assert_eq!(two, vec![vec!["a".to_string(), "b::inner".to_string()]]);
     assert!(none.is_empty(), "{none:?}");
+    assert_eq!(three.len(), 1, "{three:?}");
+    assert_eq!(three[0].len(), 3, "{three:?}");
 }

@@ -62,11 +62,7 @@ fn load_net(path: &Path) -> Result<NetSpec, ExpError> {
 fn infinite(net: &NetArgs, input_dim: usize) -> Result<NetSpec, ExpError> {
     match &net.net {
         Some(path) => load_net(path),
-        None => {
-            let s = spec(net)?;
-            s.validate()?;
-            Ok(s.net_spec(input_dim, 1))
-        }
+        None => Ok(spec(net)?.net_spec(input_dim, 1)?),
     }
 }
 
@@ -242,8 +238,18 @@ fn empirical_mean_kernel(
             }
         }
         Finite::Flat(spec) => {
+            let entries = (x.nrows() as u64).saturating_mul(y.nrows() as u64);
+            sgntk_model::check_memory(
+                "the empirical kernels",
+                &[
+                    ("networks", a.nets as u64),
+                    ("entries", entries),
+                    ("bytes", 8),
+                ],
+            )
+            .map_err(sgntk_model::ModelError::from)?;
             let pb = crate::progress::bar(a.nets as u64, "networks");
-            let mut kernels = Vec::with_capacity(a.nets);
+            let mut kernels = Vec::new();
             for k in 0..a.nets {
                 let net = spec.init(a.seed, k, &device)?;
                 kernels.push(match pair {
@@ -384,17 +390,29 @@ fn train_each(
     x: &DMatrix<f64>,
     device: &sgntk_model::burn::tensor::Device,
 ) -> Result<(Vec<DMatrix<f64>>, Vec<f64>), ExpError> {
-    let pb = crate::progress::bar((a.nets * a.steps) as u64, "training steps");
-    let mut outputs = Vec::with_capacity(a.nets);
+    sgntk_model::check_memory(
+        "the networks' outputs",
+        &[
+            ("networks", a.nets as u64),
+            ("points", x.nrows() as u64),
+            ("bytes", 8),
+        ],
+    )
+    .map_err(sgntk_model::ModelError::from)?;
+    let steps = a.steps as u64;
+    let pb = crate::progress::bar((a.nets as u64).saturating_mul(steps), "training steps");
+    let mut outputs = Vec::new();
     let mut mean_loss = vec![0.0; a.steps + 1];
     for k in 0..a.nets {
         let mut net = spec.init(a.seed, k, device)?;
+        // The test points must fit the networks' precision too, before any training.
+        sgntk_model::flat::check_data(&net, x, "test points")?;
         let report = train_flat(&mut net, data, config, &[], |_, _| Ok(()))?;
         for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
             *m += l / a.nets as f64;
         }
         outputs.push(predict_flat(&net, x)?);
-        pb.inc(a.steps as u64);
+        pb.inc(steps);
     }
     pb.finish_and_clear();
     Ok((outputs, mean_loss))

@@ -37,8 +37,9 @@ pub trait LayerProducts {
     fn dense(&mut self, l: usize);
     /// A_{l+1} = φ(H_l) (l < L − 1); an engine may keep g(H_l) here for [`LayerProducts::gate`].
     fn activate(&mut self, l: usize);
-    /// Takes δ_l: its gradient (∇W_l, ∇b_l) is recorded or applied, and with `pull_back`
-    /// returns t_l = s_w^l · δ_l W_l computed with W_l before any update (`None` without).
+    /// Takes δ_l (to record it, or to apply its gradient ∇W_l, ∇b_l as a GD/SGL update) and with
+    /// `pull_back` returns t_l = s_w^l · δ_l W_l computed with W_l before any update (`None`
+    /// without).
     fn through(&mut self, l: usize, delta: Self::Delta, pull_back: bool) -> Option<Self::Delta>;
     /// δ_l = t ⊙ g(H_l) for a hidden layer l < L − 1.
     fn gate(&mut self, l: usize, t: Self::Delta) -> Self::Delta;
@@ -63,6 +64,7 @@ pub fn backward<N: LayerProducts>(net: &mut N, seed: N::Delta) {
     let mut delta = seed;
     for l in (0..net.depth()).rev() {
         let Some(t) = net.through(l, delta, l > 0) else {
+            debug_assert!(l == 0, "through(l > 0, pull_back) must return t");
             return;
         };
         delta = net.gate(l - 1, t);

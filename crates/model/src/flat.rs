@@ -9,7 +9,8 @@ use crate::error::ModelError;
 use nalgebra::DMatrix;
 
 use crate::mlp::{
-    check_finite, matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp,
+    check_finite, check_fits_f32, matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule,
+    Mlp,
 };
 use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
@@ -128,10 +129,28 @@ pub fn predict_flat<M: FlatParamModel>(
             got: format!("{} x {}", x.nrows(), x.ncols()),
         });
     }
-    check_finite(x, "inputs")?;
+    check_data(model, x, "inputs")?;
     let xt = matrix_to_tensor(x, &model.device());
     let f = model.forward_with(&model.parameters(), &xt, Surrogate::True);
     Ok(tensor_to_matrix(f.reshape([x.nrows(), 1])))
+}
+
+/// Checks host data for `model`: every entry finite, and representable in the parameters'
+/// precision when that is f32 (a larger |x| would become ±∞ on the device).
+pub fn check_data<M: FlatParamModel>(
+    model: &M,
+    x: &DMatrix<f64>,
+    what: &'static str,
+) -> Result<(), ModelError> {
+    check_finite(x, what)?;
+    let f32 = model
+        .parameters()
+        .first()
+        .is_some_and(|p| p.dtype() == burn::tensor::DType::F32);
+    if f32 {
+        check_fits_f32(x, what)?;
+    }
+    Ok(())
 }
 
 /// Trains any [`FlatParamModel`] by full-batch GD / SGL with burn's autodiff, with the loss, the
@@ -163,8 +182,8 @@ pub fn train_flat<M: FlatParamModel>(
             ),
         });
     }
-    crate::mlp::check_finite(&data.x, "inputs")?;
-    crate::mlp::check_finite(&data.y, "targets")?;
+    check_data(model, &data.x, "inputs")?;
+    check_data(model, &data.y, "targets")?;
     let device = model.device();
     let mut stepper = FlatStepper {
         x: matrix_to_tensor(&data.x, &device),
@@ -262,8 +281,8 @@ pub fn flat_gradients<M: FlatParamModel>(
     data: &TrainSet,
     rule: LearningRule,
 ) -> Result<(f64, Vec<Vec<f64>>), ModelError> {
-    crate::mlp::check_finite(&data.x, "inputs")?;
-    crate::mlp::check_finite(&data.y, "targets")?;
+    check_data(model, &data.x, "inputs")?;
+    check_data(model, &data.y, "targets")?;
     let device = model.device();
     let x = matrix_to_tensor(&data.x, &device);
     let y: Tensor<1> = matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]);

@@ -31,7 +31,7 @@ pub struct SnnSummary {
     pub widths: Vec<SnnWidthSummary>,
 }
 
-/// One width's networks, as [`plots::snn`] draws them.
+/// One width's networks, as [`snn`] draws them.
 pub(crate) struct SnnWidth {
     pub width: usize,
     /// Slices K(x(Δα), x(0)) at t = 0, one per network.

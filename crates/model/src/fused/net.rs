@@ -199,11 +199,11 @@ impl HostNet {
 /// The buffers of a training step (allocated once per network).
 #[derive(Clone, Debug)]
 pub struct Work {
-    /// A^0 (the inputs) … A^{L−1}: `panels × strides[l]` lanes each; padded rows stay zero.
+    /// Layer inputs A_0 (the inputs) … A_{L−1} (indices of [`crate::backprop`]): `panels × strides[l]` lanes each; padded rows stay zero.
     act: Vec<Vec<Lane>>,
-    /// H^1 … H^L: `panels × n_{l+1}` lanes.
+    /// Pre-activations H_0 … H_{L−1}: `panels × n_{l+1}` lanes.
     pre: Vec<Vec<Lane>>,
-    /// g(H^l) of the hidden layers.
+    /// g(H_l) of the hidden layers (l < L − 1).
     deriv: Vec<Vec<Lane>>,
     /// Targets, `panels × n_L` lanes (zero outside the points).
     target: Vec<Lane>,

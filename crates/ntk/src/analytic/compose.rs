@@ -42,8 +42,7 @@ impl KernelSpec {
     /// The kernel maps for `kind`: those of [`KernelSpec::net_spec`] through
     /// [`spec_network`] (Dense → (Nonlinearity → Dense)^{L−1}, κ in the last Dense).
     pub fn network(&self, kind: KernelKind) -> Result<Network, KernelError> {
-        self.validate()?;
-        spec_network(&self.net_spec(1, 1), kind, self.surrogate, self.method)
+        spec_network(&self.net_spec(1, 1)?, kind, self.surrogate, self.method)
     }
 }
 

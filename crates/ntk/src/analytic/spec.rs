@@ -166,17 +166,18 @@ impl KernelSpec {
 
     /// This MLP as a [`NetSpec`] on `input_dim` inputs with hidden width `width`:
     /// Dense → (Act(φ) → Dense)^{L−1}, scalar output. The infinite-width kernels do not depend
-    /// on the widths.
-    pub fn net_spec(&self, input_dim: usize, width: usize) -> NetSpec {
+    /// on the widths. Fails if the spec is invalid ([`KernelSpec::validate`]).
+    pub fn net_spec(&self, input_dim: usize, width: usize) -> Result<NetSpec, KernelError> {
+        self.validate()?;
         let mut widths = vec![width; self.depth + 1];
         widths[0] = input_dim;
         widths[self.depth] = 1;
-        NetSpec::mlp(&MlpConfig {
+        Ok(NetSpec::mlp(&MlpConfig {
             widths,
             sigma_w: self.sigma_w,
             sigma_b: self.sigma_b,
             activation: self.activation,
             kappa: self.kappa,
-        })
+        }))
     }
 }

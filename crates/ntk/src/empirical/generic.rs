@@ -25,6 +25,17 @@ fn check_inputs(model: &impl FlatParamModel, x: &DMatrix<f64>) -> Result<(), Emp
         .into());
     }
     check_finite(x, "inputs")?;
+    // The Jacobian rows of `x`: one f64 per point and parameter.
+    let params: u64 = model.parameters().iter().map(|p| p.dims()[0] as u64).sum();
+    sgntk_model::check_memory(
+        "the Jacobian",
+        &[
+            ("points", x.nrows() as u64),
+            ("parameters", params),
+            ("bytes", 8),
+        ],
+    )
+    .map_err(sgntk_model::ModelError::from)?;
     Ok(())
 }
 
