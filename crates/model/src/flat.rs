@@ -8,10 +8,7 @@ use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
 use nalgebra::DMatrix;
 
-use crate::mlp::{
-    check_finite, check_fits_f32, matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule,
-    Mlp,
-};
+use crate::mlp::{matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp};
 use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
 /// A scalar-output model seen as a function of a list of flat parameter tensors.
@@ -122,35 +119,35 @@ pub fn predict_flat<M: FlatParamModel>(
     model: &M,
     x: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, ModelError> {
-    if x.ncols() != model.input_dim() {
-        return Err(ModelError::ShapeMismatch {
-            what: "inputs".into(),
-            expected: format!("N x {}", model.input_dim()),
-            got: format!("{} x {}", x.nrows(), x.ncols()),
-        });
-    }
-    check_data(model, x, "inputs")?;
+    check_inputs(model, x)?;
     let xt = matrix_to_tensor(x, &model.device());
     let f = model.forward_with(&model.parameters(), &xt, Surrogate::True);
     Ok(tensor_to_matrix(f.reshape([x.nrows(), 1])))
 }
 
-/// Checks host data for `model`: every entry finite, and representable in the parameters'
-/// precision when that is f32 (a larger |x| would become ±∞ on the device).
+/// Inputs for `model`: n_0 columns, and [`check_data`].
+pub fn check_inputs<M: FlatParamModel>(model: &M, x: &DMatrix<f64>) -> Result<(), ModelError> {
+    if x.ncols() != model.input_dim() {
+        return Err(ModelError::ShapeMismatch {
+            what: "inputs".into(),
+            expected: format!("{} columns", model.input_dim()),
+            got: format!("{} columns", x.ncols()),
+        });
+    }
+    check_data(model, x, "inputs")
+}
+
+/// [`crate::mlp::check_data`] of host data for `model`, in its parameters' precision.
 pub fn check_data<M: FlatParamModel>(
     model: &M,
     x: &DMatrix<f64>,
     what: &'static str,
 ) -> Result<(), ModelError> {
-    check_finite(x, what)?;
     let f32 = model
         .parameters()
         .first()
         .is_some_and(|p| p.dtype() == burn::tensor::DType::F32);
-    if f32 {
-        check_fits_f32(x, what)?;
-    }
-    Ok(())
+    crate::mlp::check_data(x, what, f32)
 }
 
 /// Trains any [`FlatParamModel`] by full-batch GD / SGL with burn's autodiff, with the loss, the

@@ -291,6 +291,16 @@ pub fn tensor_to_matrix(t: Tensor<2>) -> DMatrix<f64> {
     DMatrix::from_row_slice(r, c, &v)
 }
 
+/// The check of host data for a model: every entry finite and, when the model computes in f32
+/// (`f32`), representable there (a larger |x| would become ±∞ on the device).
+pub fn check_data(x: &DMatrix<f64>, what: &'static str, f32: bool) -> Result<(), ModelError> {
+    check_finite(x, what)?;
+    if f32 {
+        check_fits_f32(x, what)?;
+    }
+    Ok(())
+}
+
 /// Checks that every entry of `x` survives rounding to f32 (|x| ≤ f32::MAX; call after
 /// [`check_finite`]).
 pub fn check_fits_f32(x: &DMatrix<f64>, what: &'static str) -> Result<(), ModelError> {
@@ -481,11 +491,7 @@ impl Ensemble {
                 got: format!("{} columns", x.ncols()),
             });
         }
-        check_finite(x, "inputs")?;
-        if self.is_f32() {
-            check_fits_f32(x, "inputs")?;
-        }
-        Ok(())
+        check_data(x, "inputs", self.is_f32())
     }
 
     /// Fails with [`ModelError::NonFiniteParameters`] (naming the first bad layer and member)

@@ -25,7 +25,6 @@ use crate::error::ModelError;
 use crate::flat::{flat_tensor, Architecture, FlatNet};
 use crate::mlp::{check_scales, dense, MlpConfig};
 use crate::op::surrogate_activation;
-use crate::residual::ResidualConfig;
 
 /// One layer of a [`NetSpec`]. In TOML/JSON: `{ dense = { width = 64 } }`, `{ act = "sign" }`,
 /// `{ residual = [ … ] }`.
@@ -84,23 +83,6 @@ impl NetSpec {
         }
         NetSpec {
             input_dim: config.widths[0],
-            layers,
-            sigma_w: config.sigma_w,
-            sigma_b: config.sigma_b,
-            kappa: config.kappa,
-        }
-    }
-
-    /// The residual MLP of `config`: Dense{n} → Residual(Act → Dense{n})^B → Act → Dense{1}
-    /// (the network of [`crate::ResidualNet`], parameters in the same order).
-    pub fn residual(config: &ResidualConfig) -> Self {
-        let n = config.width;
-        let block = vec![Layer::Act(config.activation), Layer::Dense { width: n }];
-        let mut layers = vec![Layer::Dense { width: n }];
-        layers.extend((0..config.blocks).map(|_| Layer::Residual(block.clone())));
-        layers.extend([Layer::Act(config.activation), Layer::Dense { width: 1 }]);
-        NetSpec {
-            input_dim: config.input_dim,
             layers,
             sigma_w: config.sigma_w,
             sigma_b: config.sigma_b,

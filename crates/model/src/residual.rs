@@ -11,19 +11,16 @@
 //! Every parameter is drawn i.i.d. N(0, 1); κ is the output scale of SPEC §1 (g = κ f). Every φ
 //! goes through the surrogate op, so SGL uses σ̃ in each block's branch while the skip path passes
 //! gradients unchanged. With B = 0 this is the MLP 2 → n → 1 of [`crate::MlpConfig`] (tested). Its
-//! infinite-width kernels: `sgntk_ntk::analytic::residual_network`.
+//! infinite-width kernels: `sgntk_ntk::analytic::residual_network`. Draws and forward are those of
+//! [`NetSpec::residual`], the one description of this network.
 
 use burn::tensor::{Device, Tensor};
 use nalgebra::DVector;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::activation::{Activation, Surrogate};
 use crate::error::ModelError;
-use crate::flat::{flat_tensor, Architecture, FlatNet};
-use crate::mlp::dense;
-use crate::op::surrogate_activation;
+use crate::flat::{Architecture, FlatNet, FlatParamModel};
+use crate::netspec::{Layer, NetSpec};
 
 /// Hyper-parameters of a residual MLP.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,16 +73,24 @@ impl ResidualConfig {
         crate::check_memory("residual network", &[("weights", params), ("bytes", 8)])?;
         Ok(())
     }
+}
 
-    /// The shapes of the flat parameters: W^0, b^0, (W^r, b^r) per block, w_out, b_out.
-    fn shapes(&self) -> Vec<usize> {
-        let (n, n0) = (self.width, self.input_dim);
-        let mut s = vec![n * n0, n];
-        for _ in 0..self.blocks {
-            s.extend([n * n, n]);
+impl NetSpec {
+    /// The residual MLP of `config`: Dense{n} → Residual(Act → Dense{n})^B → Act → Dense{1}
+    /// (the network of [`crate::ResidualNet`], parameters in the same order).
+    pub fn residual(config: &ResidualConfig) -> Self {
+        let n = config.width;
+        let block = vec![Layer::Act(config.activation), Layer::Dense { width: n }];
+        let mut layers = vec![Layer::Dense { width: n }];
+        layers.extend((0..config.blocks).map(|_| Layer::Residual(block.clone())));
+        layers.extend([Layer::Act(config.activation), Layer::Dense { width: 1 }]);
+        NetSpec {
+            input_dim: config.input_dim,
+            layers,
+            sigma_w: config.sigma_w,
+            sigma_b: config.sigma_b,
+            kappa: config.kappa,
         }
-        s.extend([n, 1]);
-        s
     }
 }
 
@@ -93,8 +98,8 @@ impl ResidualConfig {
 pub type ResidualNet = FlatNet<ResidualConfig>;
 
 impl ResidualNet {
-    /// Member `k` of an ensemble seeded with `seed`: every parameter i.i.d. N(0, 1) from ChaCha8
-    /// seeded with `seed` on stream `k`, in the order of the flat parameters.
+    /// Member `k` of an ensemble seeded with `seed`: the draws of [`NetSpec::init`] of
+    /// [`NetSpec::residual`] (every parameter i.i.d. N(0, 1), ChaCha8 on stream `k`).
     pub fn init(
         config: &ResidualConfig,
         seed: u64,
@@ -102,19 +107,8 @@ impl ResidualNet {
         device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(k as u64);
-        let params = config
-            .shapes()
-            .into_iter()
-            .map(|len| {
-                flat_tensor(
-                    (0..len).map(|_| StandardNormal.sample(&mut rng)).collect(),
-                    device,
-                )
-            })
-            .collect();
-        Ok(FlatNet::new(config.clone(), params, device))
+        let net = NetSpec::residual(config).init(seed, k, device)?;
+        Ok(FlatNet::new(config.clone(), net.parameters(), device))
     }
 
     /// The flat parameters on the host, in order (W row-major).
@@ -127,26 +121,9 @@ impl ResidualNet {
 }
 
 impl Architecture for ResidualConfig {
+    /// The forward of [`NetSpec::residual`] of these hyper-parameters.
     fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
-        let c = self;
-        let (n, n0) = (c.width, c.input_dim);
-        let [d, _] = x.dims();
-        let s_in = c.sigma_w / (n0 as f64).sqrt();
-        let s_hid = c.sigma_w / (n as f64).sqrt();
-        let dense =
-            |a: Tensor<2>, w: &Tensor<1>, b: &Tensor<1>, rows: usize, cols: usize, s: f64| {
-                let w = w.clone().reshape([rows, cols]);
-                dense(a, w, b.clone().reshape([1, rows]), s, c.sigma_b)
-            };
-        let phi = |h: Tensor<2>| surrogate_activation(h, c.activation, backward);
-        let mut h = dense(x.clone(), &params[0], &params[1], n, n0, s_in);
-        for r in 0..c.blocks {
-            let (w, b) = (&params[2 + 2 * r], &params[3 + 2 * r]);
-            h = h.clone() + dense(phi(h), w, b, n, n, s_hid);
-        }
-        let last = 2 + 2 * c.blocks;
-        let f = dense(phi(h), &params[last], &params[last + 1], 1, n, s_hid);
-        f.mul_scalar(c.kappa).reshape([d])
+        NetSpec::residual(self).forward(params, x, backward)
     }
 
     fn activation(&self) -> Activation {

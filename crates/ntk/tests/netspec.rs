@@ -4,11 +4,10 @@
 
 mod common;
 use common::assert_covariance_within_4_se;
-use sgntk_model::burn::tensor::Tensor;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
     data, Activation, BackendKind, Ensemble, FlatParamModel, Layer, Mlp, MlpConfig, ModelError,
-    NetSpec, ResidualConfig, ResidualNet, Surrogate,
+    NetSpec, ResidualConfig, Surrogate,
 };
 use sgntk_ntk::{
     gp_predict, kernel_matrix, network_kernel_matrix, spec_network, KernelKind, KernelSpec,
@@ -70,30 +69,6 @@ fn a_linear_spec_has_the_closed_form_kernels() {
         "{e}"
     );
     assert!(!e.contains('\n'), "{e}");
-}
-
-#[test]
-fn the_residual_spec_is_the_residual_network() {
-    let device = BackendKind::Flex.device().unwrap();
-    let config = ResidualConfig {
-        kappa: 0.5,
-        ..ResidualConfig::new(48, 2, Activation::Sign)
-    };
-    let spec = NetSpec::residual(&config);
-    let a = spec.init(5, 3, &device).unwrap();
-    let b = ResidualNet::init(&config, 5, 3, &device).unwrap();
-    let host = |p: Vec<Tensor<1>>| -> Vec<Vec<f64>> {
-        p.into_iter()
-            .map(|t| t.into_data().iter::<f64>().collect())
-            .collect()
-    };
-    assert_eq!(host(a.parameters()), host(b.parameters()), "same draws");
-    let x = points();
-    assert_eq!(
-        a.predict(&x).unwrap(),
-        b.predict(&x).unwrap(),
-        "same forward"
-    );
 }
 
 #[test]

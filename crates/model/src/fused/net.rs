@@ -471,11 +471,12 @@ impl<S: Simd16, const R: usize> LayerProducts for LaneProducts<'_, S, R> {
             apply::<S, R>(rows, c, &work.coef, &mut memo.u, n_out);
         }
         if deferred {
-            let (cols, stats, at) = (&mut work.cols, &mut work.stats, &mut work.at);
+            let (cols, da, stats, at) =
+                (&mut work.cols, &mut work.da, &mut work.stats, &mut work.at);
             let at = &mut at[..panels * LANES * stride];
             let scaled = &work.scaled;
             defer::<S, R>(
-                net, l, plan, panels, n_out, stride, scaled, a, at, cols, stats,
+                net, l, plan, panels, n_out, stride, scaled, a, at, cols, da, stats,
             );
         }
         // δ's buffer is the next gate's output.
@@ -509,7 +510,7 @@ fn transpose_panels(a: &[Lane], stride: usize, at: &mut [f32]) {
 }
 
 /// Adds this step's update S_t A_tᵀ of layer `l` (S_t = `scaled`, A_t = `a`) to its deferred
-/// pairs (see [`Plan`]); `at` is scratch for Aᵀ.
+/// pairs (see [`Plan`]); `at` is scratch for Aᵀ, `db` for a column's change.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn defer<S: Simd16, const R: usize>(
@@ -523,6 +524,7 @@ fn defer<S: Simd16, const R: usize>(
     a: &[Lane],
     at: &mut [f32],
     cols: &mut Vec<usize>,
+    db: &mut Vec<Lane>,
     stats: &mut PlanStats,
 ) {
     let pending = &mut net.pending[l];
@@ -540,9 +542,12 @@ fn defer<S: Simd16, const R: usize>(
             let w = &mut net.w[l];
             for &j in cols.iter() {
                 // W_base[:, j] += S (B_j − A_{t,j})ᵀ, then B_j ← A_{t,j}.
-                let db: Vec<Lane> = (0..panels)
-                    .map(|q| pending.pattern[q * stride + j].zip(a[q * stride + j], |b, x| b - x))
-                    .collect();
+                db.clear();
+                db.extend(
+                    (0..panels).map(|q| {
+                        pending.pattern[q * stride + j].zip(a[q * stride + j], |b, x| b - x)
+                    }),
+                );
                 for i in 0..n_out {
                     let mut sum = 0.0f32;
                     for (q, dq) in db.iter().enumerate() {

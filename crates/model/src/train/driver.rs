@@ -7,7 +7,7 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
-use crate::mlp::{check_finite, Ensemble, LearningRule};
+use crate::mlp::{Ensemble, LearningRule};
 
 /// Settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,11 +175,7 @@ impl TrainSet {
                 got: "0 points".into(),
             });
         }
-        check_finite(&self.y, "targets")?;
-        if ensemble.is_f32() {
-            crate::mlp::check_fits_f32(&self.y, "targets")?;
-        }
-        Ok(())
+        crate::mlp::check_data(&self.y, "targets", ensemble.is_f32())
     }
 }
 
@@ -253,7 +249,10 @@ pub(crate) fn run_steps<S: Stepper>(
         }
     }
     push_finite(&mut losses, vec![stepper.loss()])?;
-    stepper.model(steps)?;
+    if !record_at.contains(&steps) {
+        // The final parameter check (a recorded last step already did it for its hook).
+        stepper.model(steps)?;
+    }
     Ok(losses)
 }
 

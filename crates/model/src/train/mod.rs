@@ -121,8 +121,10 @@ impl Stepper for TensorStepper<'_> {
         for step in from..to {
             pending.push(self.step(self.lr));
             if pending.len() >= LOSS_READBACK || step + 1 == to {
-                losses.extend(self.read_back(std::mem::take(&mut pending)));
-                if losses.iter().any(|l| !l.is_finite()) {
+                let batch = self.read_back(std::mem::take(&mut pending));
+                let diverged = batch.iter().any(|l| !l.is_finite());
+                losses.extend(batch);
+                if diverged {
                     break;
                 }
             }

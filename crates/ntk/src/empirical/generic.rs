@@ -6,7 +6,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use sgntk_model::nalgebra::{DMatrix, DVector};
-use sgntk_model::{check_finite, FlatParamModel, Surrogate};
+use sgntk_model::{FlatParamModel, Surrogate};
 
 use super::{check_pair, DerivativePair, EmpiricalError};
 
@@ -16,15 +16,7 @@ fn row_tensor(x: &DMatrix<f64>, i: usize, device: &Device) -> Tensor<2> {
 }
 
 fn check_inputs(model: &impl FlatParamModel, x: &DMatrix<f64>) -> Result<(), EmpiricalError> {
-    if x.ncols() != model.input_dim() {
-        return Err(sgntk_model::ModelError::ShapeMismatch {
-            what: "inputs".into(),
-            expected: format!("{} columns", model.input_dim()),
-            got: format!("{} columns", x.ncols()),
-        }
-        .into());
-    }
-    check_finite(x, "inputs")?;
+    sgntk_model::flat::check_inputs(model, x)?;
     // The Jacobian rows of `x`: one f64 per point and parameter.
     let params: u64 = model.parameters().iter().map(|p| p.dims()[0] as u64).sum();
     sgntk_model::check_memory(
