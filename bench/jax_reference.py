@@ -5,7 +5,7 @@ ensemble), to compare with `sgntk bench`. Runs only where JAX is installed; neve
     python3 bench/jax_reference.py                       # widths 100,500,1000; ensembles 1,100
     python3 bench/jax_reference.py --widths 500 --nets 1,100 --steps 20
 
-The network, loss and surrogate follow SPEC §1–3: 2 -> n -> n -> 1, NTK parameterization
+The network, loss and surrogate follow docs/MATH.md §1–3: 2 -> n -> n -> 1, NTK parameterization
 (sigma_w = 1, sigma_b = 0.1), sign activation forward, erf' surrogate backward (custom_jvp), loss
 1/(2d) sum (f - y)^2 on the 15 training points of Fig. 1/2, learning rate 0.1. Prints ms per step and
 GFLOP/s with the same FLOP count as `sgntk bench` (6 d sum_l n_{l-1} n_l per network, minus the

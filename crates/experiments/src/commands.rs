@@ -265,7 +265,7 @@ fn empirical_mean_kernel(
     Ok(ensemble_mean(&kernels))
 }
 
-/// `sgntk predict`: GP mean and standard deviation after training (SPEC §6).
+/// `sgntk predict`: GP mean and standard deviation after training (docs/MATH.md §6).
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;

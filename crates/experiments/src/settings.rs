@@ -1,4 +1,4 @@
-//! Experiment settings: the paper-scale and quick presets of every figure (SPEC §7), and TOML
+//! Experiment settings: the paper-scale and quick presets of every figure (docs/MATH.md §7), and TOML
 //! config files that override any of them.
 //!
 //! A config file has one table per figure; every key is optional and unknown keys are an error:
@@ -28,7 +28,7 @@ use crate::error::ExpError;
 pub enum Preset {
     /// The same experiment shrunk to about two minutes or less on 2 CPU cores.
     Quick,
-    /// The paper's scale (SPEC §7).
+    /// The paper's scale (docs/MATH.md §7).
     Paper,
 }
 
@@ -198,7 +198,7 @@ pub struct RegressionFigure {
     /// The networks and their training.
     #[serde(flatten)]
     pub training: Training,
-    /// Last-layer scale κ: the networks compute g = κ f (an output multiplier, SPEC §1).
+    /// Last-layer scale κ: the networks compute g = κ f (an output multiplier, docs/MATH.md §1).
     pub kappa: f64,
     /// Training points (drawn from the grid without replacement) and test grid.
     #[serde(flatten)]

@@ -1,4 +1,4 @@
-//! Activations φ and surrogate derivatives σ̃ (SPEC §2).
+//! Activations φ and surrogate derivatives σ̃ (docs/MATH.md §2).
 //!
 //! Every function is written once, generically over [`Elementwise`], so the same definition serves
 //! the scalar `f64` code (analytic kernels, quadrature) and the tensor code (the autodiff op).
@@ -166,7 +166,7 @@ impl Activation {
     }
 }
 
-/// A surrogate derivative σ̃ used in the backward pass in place of φ' (SPEC §2 table).
+/// A surrogate derivative σ̃ used in the backward pass in place of φ' (docs/MATH.md §2 table).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Surrogate {

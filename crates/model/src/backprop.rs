@@ -1,9 +1,9 @@
 //! The forward pass and the δ-recursion of an MLP, written once for every engine.
 //!
-//! Layer l = 0 … L−1 (weight layer l + 1 of SPEC §1) maps its input A_l (A_0 = X) to
+//! Layer l = 0 … L−1 (weight layer l + 1 of docs/MATH.md §1) maps its input A_l (A_0 = X) to
 //! H_l = s_w^l · A_l W_lᵀ + s_b^l · b_l, with (s_w^l, s_b^l) = [`MlpConfig::layer_scales`]
 //! (σw/√n_l and σb, times κ on the last layer); A_{l+1} = φ(H_l), and f = H_{L−1}.
-//! The backward vectors (SPEC §4) are δ_{L−1} = seed and
+//! The backward vectors (docs/MATH.md §4) are δ_{L−1} = seed and
 //!
 //! ```text
 //! t_l     = s_w^l · δ_l W_l                 (the pull-back, with W_l before any update)

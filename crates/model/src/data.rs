@@ -1,4 +1,4 @@
-//! The paper's toy task (SPEC §7): inputs on the unit circle and a polynomial target.
+//! The paper's toy task (docs/MATH.md §7): inputs on the unit circle and a polynomial target.
 //!
 //! Following the authors' released code, x(α) = (sin α, cos α), the test grid has 100 angles
 //! α_i = 2πi/100 − π, and kernel slices are taken against α = 0, i.e. x = (0, 1).

@@ -11,7 +11,7 @@ pub enum SpecError {
         /// The offending token.
         token: String,
     },
-    /// The surrogate name is not in the table of SPEC §2.
+    /// The surrogate name is not in the table of docs/MATH.md §2.
     #[error("unknown surrogate `{token}` (expected erf-prime:a, fast-sigmoid:k, atan:a, sigmoid:k, triangle:w, boxcar:w, straight-through or true)")]
     UnknownSurrogate {
         /// The offending token.

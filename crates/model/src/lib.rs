@@ -1,7 +1,7 @@
 //! # sgntk-model
 //!
 //! NTK-parameterized MLPs and ensembles on any burn device, activations and surrogate
-//! derivatives, the surrogate-gradient autodiff op, and GD/SGL training (SPEC §1–3).
+//! derivatives, the surrogate-gradient autodiff op, and GD/SGL training (docs/MATH.md §1–3).
 //!
 //! Train four sign networks by SGL with the surrogate erf' on the paper's circle task:
 //!

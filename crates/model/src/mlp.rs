@@ -1,4 +1,4 @@
-//! NTK-parameterized MLPs (SPEC §1, Def. C.1) and ensembles of them as batched tensors.
+//! NTK-parameterized MLPs (docs/MATH.md §1, Def. C.1) and ensembles of them as batched tensors.
 //!
 //! ```text
 //! h^1(x)     = σw/√n_0 · W^1 x + σb · b^1
@@ -7,7 +7,7 @@
 //! ```
 //!
 //! All W, b ~ N(0, 1). The last-layer scale κ multiplies the network function, g = κ f
-//! (SPEC §1, Sec. C.2.1): the last layer is κ · (σw/√n_{L−1} · W^L a^{L−1} + σb · b^L) in every
+//! (docs/MATH.md §1, Sec. C.2.1): the last layer is κ · (σw/√n_{L−1} · W^L a^{L−1} + σb · b^L) in every
 //! forward pass, so every gradient carries one factor κ. [`MlpConfig::layer_scales`] is the one
 //! place where these factors are defined.
 
@@ -72,7 +72,7 @@ impl MlpConfig {
 
     /// The multipliers (s_w, s_b) of layer `l` (0-based, l = 0 … L−1): its pre-activation is
     /// h = s_w · W a + s_b · b with s_w = κ_l σw/√n_l and s_b = κ_l σb, where κ_l = κ for the last
-    /// layer and 1 otherwise (SPEC §1). Every forward, backward and kernel computation uses these.
+    /// layer and 1 otherwise (docs/MATH.md §1). Every forward, backward and kernel computation uses these.
     pub fn layer_scales(&self, l: usize) -> (f64, f64) {
         let kappa = if l + 1 == self.depth() {
             self.kappa
@@ -186,7 +186,7 @@ impl LearningRule {
         self.pair().g2
     }
 
-    /// The derivative pair of the kernel that drives this rule (SPEC §2): φ' on the first
+    /// The derivative pair of the kernel that drives this rule (docs/MATH.md §2): φ' on the first
     /// argument, the backward derivative on the second (the training points).
     pub fn pair(&self) -> DerivativePair {
         match self {
@@ -196,7 +196,7 @@ impl LearningRule {
     }
 }
 
-/// Which derivative on which side (SPEC §2): the generalized kernel
+/// Which derivative on which side (docs/MATH.md §2): the generalized kernel
 /// K(x, x') = J_{φ,g1}(x) J_{φ,g2}(x')ᵀ takes its first argument's Jacobian with g1 and its
 /// second's with g2. The NTK is (φ', φ'), the SG-NTK (φ', σ̃). One type for the learning rule
 /// ([`LearningRule::pair`]), the empirical kernels and the analytic kernels.
@@ -229,7 +229,7 @@ impl DerivativePair {
     }
 }
 
-/// The dense pre-activation of the NTK parameterization (SPEC §1), H = s_w · A Wᵀ + s_b · b, for
+/// The dense pre-activation of the NTK parameterization (docs/MATH.md §1), H = s_w · A Wᵀ + s_b · b, for
 /// every network of a batch at once: `a: [.., N, n_in]`, `w: [.., n_out, n_in]`, `b` broadcast to
 /// `[.., N, n_out]`. With s_w = σw/√n_in and s_b = σb ([`MlpConfig::layer_scales`]; κ on the last
 /// layer) this is every dense layer of every architecture here.
@@ -243,7 +243,7 @@ pub fn dense<const D: usize>(
     a.matmul(w.swap_dims(D - 2, D - 1)).mul_scalar(s_w) + b.mul_scalar(s_b)
 }
 
-/// The one check of the NTK scales of every network and kernel (SPEC §1): σw finite and > 0,
+/// The one check of the NTK scales of every network and kernel (docs/MATH.md §1): σw finite and > 0,
 /// σb finite and ≥ 0, κ finite and > 0 (pass κ = 1 for a network without an output scale).
 pub fn check_scales(sigma_w: f64, sigma_b: f64, kappa: f64) -> Result<(), ModelError> {
     if !(sigma_w.is_finite() && sigma_w > 0.0) {

@@ -1,5 +1,5 @@
 //! One description of a network for finite and infinite width, in the manner of
-//! neural-tangents' `stax`: a list of layers with the NTK scales (SPEC §1),
+//! neural-tangents' `stax`: a list of layers with the NTK scales (docs/MATH.md §1),
 //!
 //! ```text
 //! Dense{n}:     h ↦ σw/√n_in · W h + σb · b      (n outputs; W, b i.i.d. N(0, 1))

@@ -8,7 +8,7 @@
 //! f(x)    = κ (σw/√n · w_outᵀ φ(h^B) + σb · b_out)
 //! ```
 //!
-//! Every parameter is drawn i.i.d. N(0, 1); κ is the output scale of SPEC §1 (g = κ f). Every φ
+//! Every parameter is drawn i.i.d. N(0, 1); κ is the output scale of docs/MATH.md §1 (g = κ f). Every φ
 //! goes through the surrogate op, so SGL uses σ̃ in each block's branch while the skip path passes
 //! gradients unchanged. With B = 0 this is the MLP 2 → n → 1 of [`crate::MlpConfig`] (tested). Its
 //! infinite-width kernels: `sgntk_ntk::analytic::residual_network`. Draws and forward are those of

@@ -85,7 +85,7 @@ fn true_surrogate_matches_burn_autodiff_of_erf_network() {
 }
 
 /// Independent host backprop (f64) with derivative `g` at every hidden layer: the quasi-Jacobian
-/// of SPEC §4 (δ^L = 1, δ^l = (σw/√n_l W^{l+1})ᵀ δ^{l+1} ⊙ g(h^l)), summed into ∇L.
+/// of docs/MATH.md §4 (δ^L = 1, δ^l = (σw/√n_l W^{l+1})ᵀ δ^{l+1} ⊙ g(h^l)), summed into ∇L.
 fn host_gradient(
     config: &MlpConfig,
     p: &HostParams,

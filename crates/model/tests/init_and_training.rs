@@ -16,7 +16,7 @@ fn circle_task() -> TrainSet {
     }
 }
 
-/// NNGP Σ^L(x, x) of an erf_m MLP (SPEC §5, Cor. D.2), σw = 1, σb = 0.1.
+/// NNGP Σ^L(x, x) of an erf_m MLP (docs/MATH.md §5, Cor. D.2), σw = 1, σb = 0.1.
 fn nngp_diag(x: &[f64], m: f64, depth: usize) -> f64 {
     let s = 1.0 / (2.0 * m * m);
     let mut k = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64 + 0.01;
@@ -347,7 +347,7 @@ fn auto_engine_is_lowrank_on_cpu_and_hooks_see_each_step() {
     assert_eq!(seen[2].1, a.to_host());
 }
 
-/// κ is an output scale (SPEC §1): the same draw with κ = 0.2 computes 0.2 × the κ = 1 network
+/// κ is an output scale (docs/MATH.md §1): the same draw with κ = 0.2 computes 0.2 × the κ = 1 network
 /// (the initial values do not change).
 #[test]
 fn kappa_scales_the_network_function() {

@@ -4,7 +4,7 @@
 //! ([`analytic`]), and empirical kernels of finite networks ([`empirical`]).
 //!
 //! The analytic SG-NTK of the paper's sign network with the surrogate erf' (asymmetric off the
-//! diagonal, SPEC §4), and the SG-NTK GP's prediction after 1000 SGL steps (SPEC §6):
+//! diagonal, docs/MATH.md §4), and the SG-NTK GP's prediction after 1000 SGL steps (docs/MATH.md §6):
 //!
 //! ```
 //! use sgntk_model::data::{circle_points, targets};

@@ -1,4 +1,4 @@
-//! GP predictions (SPEC §6): interpolation at t = ∞, convergence in t, the function-space ODE,
+//! GP predictions (docs/MATH.md §6): interpolation at t = ∞, convergence in t, the function-space ODE,
 //! the discrete-step variant, positive-definiteness errors and the Nadaraya–Watson classifier.
 
 use sgntk_model::nalgebra::DMatrix;

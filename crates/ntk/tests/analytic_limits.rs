@@ -99,7 +99,7 @@ fn sign_ntk_never_produces_nan() {
     assert!((kt - want).abs().max() < 1e-15);
 }
 
-/// κ scales the network function, g = κ f (SPEC §1/§5): every kernel becomes κ² times the κ = 1
+/// κ scales the network function, g = κ f (docs/MATH.md §1/§5): every kernel becomes κ² times the κ = 1
 /// kernel, for the NNGP, the NTK and the SG-NTK alike, at every pair of points.
 #[test]
 fn kappa_scales_every_kernel_by_kappa_squared() {

@@ -112,7 +112,7 @@ fn gauss_hermite_2d_converges_to_the_closed_forms() {
     }
 }
 
-/// S76 as printed in SPEC §5, written out independently: E[erf_m'(u) erf'(v)] with s = 1/(2m²)
+/// S76 as printed in docs/MATH.md §5, written out independently: E[erf_m'(u) erf'(v)] with s = 1/(2m²)
 /// (s = 0: sign).
 fn s76(s: f64, l11: f64, l12: f64, l22: f64) -> f64 {
     2.0 / PI / ((l11 + s) * (l22 + 0.5) - l12 * l12).sqrt()

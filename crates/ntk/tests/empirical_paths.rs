@@ -87,7 +87,7 @@ fn sign_networks_have_no_true_jacobian() {
     assert!(empirical_kernel(&mlp.0, &x, &x, both).is_ok());
 }
 
-/// Analytic NTK / SG-NTK (erf' surrogate) of an erf_m MLP, σw = 1, σb = 0.1 (SPEC §5 closed forms).
+/// Analytic NTK / SG-NTK (erf' surrogate) of an erf_m MLP, σw = 1, σb = 0.1 (docs/MATH.md §5 closed forms).
 fn analytic(x: &[f64], y: &[f64], m: f64, depth: usize, sg: bool) -> f64 {
     let s = 1.0 / (2.0 * m * m);
     let dot = |a: &[f64], b: &[f64]| {
@@ -306,7 +306,7 @@ fn kernels_recorded_during_training_equal_separate_runs() {
     assert!(matches!(err, EmpiricalError::NoTrueJacobian { .. }));
 }
 
-/// κ (g = κ f, SPEC §1): the structured kernel of a κ = 0.3 network equals the brute-force
+/// κ (g = κ f, docs/MATH.md §1): the structured kernel of a κ = 0.3 network equals the brute-force
 /// Jacobian kernel through the autodiff forward (which carries κ), and for the same draw every
 /// empirical kernel is κ² times the κ = 1 one (f32: relative 1e-5).
 #[test]

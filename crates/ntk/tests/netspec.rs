@@ -26,7 +26,7 @@ fn max_rel(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
 #[test]
 fn a_linear_spec_has_the_closed_form_kernels() {
     // Dense{5} → Dense{1} without an activation: Σ1 = σw²⟨x, x'⟩/n0 + σb², Σ2 = σw² Σ1 + σb²,
-    // Θ2 = Σ2 + σw² Θ1 with Θ1 = Σ1; the output carries κ² (SPEC §5). Any g1, g2 give the NTK.
+    // Θ2 = Σ2 + σw² Θ1 with Θ1 = Σ1; the output carries κ² (docs/MATH.md §5). Any g1, g2 give the NTK.
     let (sw, sb, kappa) = (1.3, 0.4, 0.6);
     let spec = NetSpec {
         input_dim: 2,

@@ -5,7 +5,7 @@
 //! - Thm. 2.3 / D.4 and Sec. 2.3: as m → ∞ the erf_m NTK regression classifies like the
 //!   Nadaraya–Watson estimator of the singular sign NTK, and its mean off the training points
 //!   shrinks to 0 (only training points are learned).
-//! - SPEC §1/§5 (Sec. C.2.1): κ scales the network function, so the t = ∞ GP mean does not depend on
+//! - docs/MATH.md §1/§5 (Sec. C.2.1): κ scales the network function, so the t = ∞ GP mean does not depend on
 //!   κ, the GP std scales with κ, and training is κ² slower.
 
 use std::f64::consts::PI;

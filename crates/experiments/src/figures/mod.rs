@@ -1,4 +1,4 @@
-//! The paper's figures (SPEC §7). Each figure writes `OUT/<fig>.png`, `.svg`, the plotted data as
+//! The paper's figures (docs/MATH.md §7). Each figure writes `OUT/<fig>.png`, `.svg`, the plotted data as
 //! `.csv`, and `<fig>.json` with every setting, the seed, the backend, the elapsed time and summary
 //! numbers. Trained networks are saved in chunks under `OUT/cache/`, so an interrupted run resumes.
 

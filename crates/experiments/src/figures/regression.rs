@@ -1,5 +1,5 @@
 //! Fig. 3a / 3b / B.2: ensembles of (sign) networks trained by SGL on 15 grid points, compared with
-//! the infinite-width SG-NTK GP after the same number of steps (SPEC §6, discrete-time form) and with
+//! the infinite-width SG-NTK GP after the same number of steps (docs/MATH.md §6, discrete-time form) and with
 //! the Σ-only kernel regression.
 
 use std::ops::Range;
@@ -350,7 +350,7 @@ pub(crate) fn write(
     curve("target", None, None, &d.grid, &d.target);
     curve("train", None, None, &d.train.0, &d.train.1);
     let summary = RegressionSummary {
-        kappa_convention: "output scale: the networks compute g = kappa * f (SPEC 1, paper Sec. C.2.1); kernels are kappa^2 times the kappa = 1 ones".into(),
+        kappa_convention: "output scale: the networks compute g = kappa * f (docs/MATH.md section 1, paper Sec. C.2.1); kernels are kappa^2 times the kappa = 1 ones".into(),
         data: d.settings.points.data,
         train_angles: d.train.0.clone(),
         widths: d.widths.iter().map(|w| width_summary(d, w)).collect(),

@@ -1,4 +1,4 @@
-//! The training loop every engine shares (SPEC §3): settings ([`TrainConfig`]), data
+//! The training loop every engine shares (docs/MATH.md §3): settings ([`TrainConfig`]), data
 //! ([`TrainSet`]), the loss, the loop contract (`run_steps`: recorded steps and hooks,
 //! steps + 1 losses, the divergence error) and what a run reports. An engine only implements
 //! the crate-internal `Stepper`.
@@ -179,7 +179,7 @@ impl TrainSet {
     }
 }
 
-/// The loss of every engine (SPEC §3): L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² over d training points,
+/// The loss of every engine (docs/MATH.md §3): L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² over d training points,
 /// with ∂L/∂f(x_i) = (f(x_i) − y_i)/d.
 pub mod loss {
     use burn::tensor::Tensor;

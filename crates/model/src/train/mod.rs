@@ -1,4 +1,4 @@
-//! Full-batch GD / SGL training of ensembles (SPEC §3).
+//! Full-batch GD / SGL training of ensembles (docs/MATH.md §3).
 //!
 //! Loss of member k: L_k = 1/(2d) · Σ_i ‖f_k(x_i) − y_i‖²; one step is θ ← θ − η ∇L_k, with ∇
 //! computed by backprop in which every φ'(h) is φ' (GD) or the surrogate σ̃(h) (SGL).

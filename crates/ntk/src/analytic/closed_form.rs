@@ -1,7 +1,7 @@
 //! Gaussian expectations E[f(u) g(v)], (u, v) ~ N(0, Λ), in closed form where one exists.
 //!
-//! Every activation and derivative of SPEC §2 is classified as a [`ScalarFn`]. The closed forms
-//! (SPEC §5):
+//! Every activation and derivative of docs/MATH.md §2 is classified as a [`ScalarFn`]. The closed forms
+//! (docs/MATH.md §5):
 //!
 //! - erf-type × erf-type: f = c0 + c1·erf(z/√(2s)) (erf_m: s = 1/(2m²); sign: s = 0; step = ½ + ½ sign),
 //!   E[erf(u/√(2s)) erf(v/√(2s'))] = 2/π · arcsin(Λ12 / √((Λ11 + s)(Λ22 + s'))) (Cor. D.2; the sign
@@ -9,7 +9,7 @@
 //! - bump × bump: g = w·N(z; 0, s) (erf_m' = 2·N(·; 0, 1/(2m²)), erf-prime:a = 2·N(·; 0, 1/(2a²)),
 //!   sign' = 2δ, step' = δ), E = w w' / (2π √det(Λ + diag(s, s'))) (Cor. D.1, S76, S41); +∞ when the
 //!   determinant vanishes (the singular sign NTK's diagonal).
-//! - bump × any bounded g (S78–S81 and the finite-m formula of SPEC §5):
+//! - bump × any bounded g (S78–S81 and the finite-m formula of docs/MATH.md §5):
 //!   E[w N(u; 0, s) g(v)] = w / √(2π(Λ11 + s)) · E_{Y ~ N(0, V)}[g(Y)],  V = Λ22 − Λ12²/(Λ11 + s)
 //!   (for s = 1/(2m²) this is 2m/√π (1 + 2m²Λ11)^(−1/2) E[g(Y)] with V = (Λ22 + 2m² det Λ)/(1 + 2m²Λ11)).
 //! - constant × g: c · E[g(v)]; sign/step × bounded g: the 1-D conditional expectation

@@ -72,7 +72,7 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
 }
 
 /// Dense layer h' = κ · (σw/√n W a + σb b) (NTK parameterization) with an output multiplier κ
-/// (κ = 1 except for the last layer, where it is the last-layer scale of SPEC §1/§5, g = κ f):
+/// (κ = 1 except for the last layer, where it is the last-layer scale of docs/MATH.md §1/§5, g = κ f):
 ///
 /// ```text
 /// P = σw² Σ + σb²,   Σ' = κ² P,   I' = κ² (P + σw² I).

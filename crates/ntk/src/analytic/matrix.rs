@@ -178,7 +178,7 @@ pub fn network_kernel_matrix(
 /// which carries the true derivative g1; columns of `x2` carry g2).
 ///
 /// [`KernelKind::Nngp`] gives κ² Σ^L (the covariance of f_0), the others the driving kernel
-/// κ² I^L (g = κ f, SPEC §5). Entries may be +∞ (the singular sign NTK, Sec. 2.3).
+/// κ² I^L (g = κ f, docs/MATH.md §5). Entries may be +∞ (the singular sign NTK, Sec. 2.3).
 ///
 /// `spec` is a [`KernelSpec`] (the MLP) or any [`Kernels`] (e.g. a `NetSpec`).
 pub fn kernel_matrix<'a>(

@@ -1,4 +1,4 @@
-//! Analytic (infinite-width) kernels and their GP predictions (SPEC §5–6; paper Thm. 2.1–2.4,
+//! Analytic (infinite-width) kernels and their GP predictions (docs/MATH.md §5–6; paper Thm. 2.1–2.4,
 //! Remark E.3, Sec. C.2.1).
 //!
 //! The design follows neural-tangents' `stax`: a [`PairState`] — the covariances
@@ -10,11 +10,11 @@
 //! ```
 //!
 //! (κ: the last-layer scale, an output multiplier g = κ f that turns every kernel into κ² times
-//! itself, SPEC §1/§5.)
+//! itself, docs/MATH.md §1/§5.)
 //!
 //! where the dense map is Σ ↦ σw² Σ + σb², I ↦ σw² I + Σ' and the elementwise map is
 //! Λ ↦ E[φ(u) φ(v)], I ↦ I · E[g1(u) g2(v)] with (u, v) ~ N(0, Λ). Together they give the recursion
-//! of SPEC §5 (S8–S20, Remark E.3):
+//! of docs/MATH.md §5 (S8–S20, Remark E.3):
 //!
 //! ```text
 //! Σ^1 = σw²/n0 ⟨x, x'⟩ + σb²,   Σ^{l+1} = σw² E[φ(u)φ(v)] + σb²,

@@ -1,4 +1,4 @@
-//! GP predictions of the linearized infinite-width network (SPEC §6, Sec. C.2.1, Thm. 2.3).
+//! GP predictions of the linearized infinite-width network (docs/MATH.md §6, Sec. C.2.1, Thm. 2.3).
 //!
 //! With K the driving kernel (NTK or SG-NTK, possibly asymmetric), Σ the NNGP (f_0 ~ GP(0, Σ)),
 //! K_XX = K(X, X), d training points and

@@ -6,7 +6,7 @@
 //!       → Nonlinearity(φ, g1, g2) → Dense(σw, σb, κ)
 //! ```
 //!
-//! With Σ⁰ = σw²/n0 ⟨x, x'⟩ + σb² = I⁰ and (u, v) ~ N(0, Λ^r) at each block r (SPEC §5 notation):
+//! With Σ⁰ = σw²/n0 ⟨x, x'⟩ + σb² = I⁰ and (u, v) ~ N(0, Λ^r) at each block r (docs/MATH.md §5 notation):
 //!
 //! ```text
 //! Σ^{r+1} = Σ^r + σw² E[φ(u)φ(v)] + σb²

@@ -87,7 +87,7 @@ pub struct KernelSpec {
     pub activation: Activation,
     /// Surrogate derivative σ̃ (used by [`KernelKind::SgNtk`]).
     pub surrogate: Surrogate,
-    /// Last-layer scale κ (> 0), g = κ f (SPEC §1/§5): the driving kernel is κ² I^L and
+    /// Last-layer scale κ (> 0), g = κ f (docs/MATH.md §1/§5): the driving kernel is κ² I^L and
     /// f_0 ~ GP(0, κ² Σ^L).
     pub kappa: f64,
     /// Closed forms or quadrature.

@@ -1,4 +1,4 @@
-//! Empirical kernels of finite networks (SPEC §4, Def. C.3, C.5):
+//! Empirical kernels of finite networks (docs/MATH.md §4, Def. C.3, C.5):
 //! Î(x, x') = J_{φ,g1}(x) · J_{φ,g2}(x')ᵀ, first argument with g1, second with g2.
 //!
 //! Two paths: [`structured`] for MLP ensembles (per-layer formula, no P-sized Jacobian) and

@@ -1,4 +1,4 @@
-//! Structured empirical kernels of MLP ensembles (SPEC §4):
+//! Structured empirical kernels of MLP ensembles (docs/MATH.md §4):
 //!
 //! ```text
 //! Î(x, x') = Σ_l ⟨δ^l_1(x), δ^l_2(x')⟩ · ( (s_w^l)² ⟨a^{l−1}(x), a^{l−1}(x')⟩ + (s_b^l)² )
