@@ -30,6 +30,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[doc(inline)]
 pub use sgntk_experiments as experiments;
+#[doc(inline)]
 pub use sgntk_model as model;
+#[doc(inline)]
 pub use sgntk_ntk as ntk;
+
+/// The README's Rust program, compiled and run as a doctest so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeProgram;
