@@ -91,13 +91,17 @@ fn math_citations_name_existing_sections() {
     let private_file = ["SPEC", ".md"].concat();
     let mut bad = Vec::new();
     let mut cited = 0;
+    // This file quotes citations of missing sections on purpose (the parser's own test).
+    files.retain(|f| !f.ends_with("tests/math_citations.rs"));
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap_or_default();
         let shown = file.strip_prefix(&root).unwrap_or(file).display();
         for n in citations(&text) {
             cited += 1;
             if !known.contains(&n) {
-                bad.push(format!("{shown}: cites docs/MATH.md §{n}, which does not exist"));
+                bad.push(format!(
+                    "{shown}: cites docs/MATH.md §{n}, which does not exist"
+                ));
             }
         }
         if text.contains(&private) || text.contains(&private_file) {
@@ -106,7 +110,10 @@ fn math_citations_name_existing_sections() {
             ));
         }
     }
-    assert!(cited > 20, "only {cited} citations found: is the scan broken?");
+    assert!(
+        cited > 20,
+        "only {cited} citations found: is the scan broken?"
+    );
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
@@ -115,7 +122,10 @@ fn citation_parser_reads_lists_and_ranges() {
     assert_eq!(citations("see docs/MATH.md §5."), vec![5]);
     assert_eq!(citations("(docs/MATH.md §1/§5, paper)"), vec![1, 5]);
     assert_eq!(citations("docs/MATH.md §1–3"), vec![1, 2, 3]);
-    assert_eq!(citations("docs/MATH.md section 7 and MATH.md §9"), vec![7, 9]);
+    assert_eq!(
+        citations("docs/MATH.md section 7 and MATH.md §9"),
+        vec![7, 9]
+    );
     assert!(citations("docs/MATH.md is binding").is_empty());
     assert_eq!(
         sections("# t\n## 1. A\ntext\n## 12. B\n### 3. not"),

@@ -5,14 +5,17 @@ use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_flat, Activation, Ensemble, MlpConfig, NetSpec, TrainConfig, TrainSet,
+    predict_flat, train_flat, Activation, Ensemble, MlpConfig, NetSpec, Surrogate, TrainConfig,
+    TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
-use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Kernels, Method, TrainTime};
+use sgntk_ntk::{
+    gp_predict, kernel_matrix, nadaraya_watson, KernelKind, KernelSpec, Kernels, Method, TrainTime,
+};
 
 use crate::cli::args::{
-    parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, NetArgs, PredictArgs,
-    SlurmArgs, SlurmTarget, SweepArgs, Time, TrainArgs,
+    parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, KindArgs, Mode, NetArgs,
+    PredictArgs, SlurmArgs, SlurmTarget, SweepArgs, Time, TrainArgs,
 };
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
@@ -25,6 +28,20 @@ use crate::sweep::SweepSpec;
 
 /// Learning rate of `predict` when `--lr` is not given.
 const DEFAULT_LR: f64 = 0.1;
+
+/// σ̃ of `--surrogate` (erf' when not given).
+fn surrogate(net: &NetArgs) -> Surrogate {
+    net.surrogate.unwrap_or(Surrogate::ErfPrime { a: 1.0 })
+}
+
+/// A one-line warning when `--surrogate` was given to a computation that does not use it.
+fn warn_unused_surrogate(net: &NetArgs, used: bool, what: &str) {
+    if !used {
+        if let Some(g) = net.surrogate {
+            eprintln!("warning: --surrogate {g} is ignored: {what} does not use a surrogate");
+        }
+    }
+}
 
 /// `--activation` (clap requires it unless `--net` is given).
 fn activation(net: &NetArgs) -> Result<Activation, ExpError> {
@@ -39,7 +56,7 @@ fn spec(net: &NetArgs) -> Result<KernelSpec, ExpError> {
         sigma_w: net.sigma_w,
         sigma_b: net.sigma_b,
         activation: activation(net)?,
-        surrogate: net.surrogate,
+        surrogate: surrogate(net),
         kappa: net.kappa,
         method: Method::default(),
     })
@@ -70,7 +87,7 @@ fn infinite(net: &NetArgs, input_dim: usize) -> Result<NetSpec, ExpError> {
 fn kernels<'a>(spec: &'a NetSpec, net: &NetArgs) -> Kernels<'a> {
     Kernels::Spec {
         spec,
-        surrogate: net.surrogate,
+        surrogate: surrogate(net),
         method: Method::default(),
     }
 }
@@ -111,8 +128,21 @@ fn finite(
     }
 }
 
-fn kernel_kind(kind: Kind, net: &NetArgs) -> KernelKind {
-    KernelKind::of_pair(kind.pair(net.surrogate))
+/// The kernel of `--kind` (and `--g1/--g2`) with the flags' surrogate; warns when a given
+/// `--surrogate` goes unused.
+fn kernel_kind(kind: &KindArgs, net: &NetArgs) -> Result<KernelKind, ExpError> {
+    let what = format!("--kind {}", kind_name(kind.kind));
+    warn_unused_surrogate(net, kind.uses_surrogate(), &what);
+    let pair = kind.pair(surrogate(net)).map_err(ExpError::Usage)?;
+    Ok(KernelKind::of_pair(pair))
+}
+
+/// The name of `--kind`'s value, as typed.
+fn kind_name(kind: Kind) -> String {
+    use clap::ValueEnum;
+    kind.to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig, ExpError> {
@@ -187,6 +217,11 @@ fn emit(m: &DMatrix<f64>, header: Option<&[&str]>, out: Option<&Path>) -> Result
 
 /// `sgntk kernel`: analytic K(X, Y), or the mean empirical kernel over `--nets` networks.
 pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
+    if a.kind.kind == Kind::Nw {
+        return Err(ExpError::Usage(
+            "--kind nw is a classifier, not a kernel: `sgntk predict --kind nw --activation sign …` classifies with it; its kernel is --kind ntk".into(),
+        ));
+    }
     let x = read_points(&a.x, None)?;
     let y = match &a.y {
         Some(p) => read_points(p, Some(x.ncols()))?,
@@ -213,7 +248,12 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
             ));
         }
         let spec = infinite(&a.net, x.ncols())?;
-        kernel_matrix(kernels(&spec, &a.net), kernel_kind(a.kind, &a.net), &x, &y)?
+        kernel_matrix(
+            kernels(&spec, &a.net),
+            kernel_kind(&a.kind, &a.net)?,
+            &x,
+            &y,
+        )?
     };
     emit(&k, None, a.out.as_deref())
 }
@@ -224,7 +264,7 @@ fn empirical_mean_kernel(
     y: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, ExpError> {
     let device = a.backend.device()?;
-    let pair = a.kind.pair(a.net.surrogate);
+    let pair = kernel_kind(&a.kind, &a.net)?.derivatives(surrogate(&a.net));
     let kernels = match finite(&a.net, x.ncols(), a.width, a.nets)? {
         Finite::Batched(config) => {
             let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
@@ -269,11 +309,15 @@ fn empirical_mean_kernel(
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
-    if a.kind == Kind::Nngp && (a.time.is_some() || a.lr.is_some() || a.discrete) {
-        return Err(ExpError::Usage(
-            "--time, --lr and --discrete do not apply to --kind nngp (the NNGP regression is not trained: it has no time)"
-                .into(),
-        ));
+    let untimed = matches!(a.kind.kind, Kind::Nngp | Kind::Nw);
+    if untimed && (a.time.is_some() || a.lr.is_some() || a.discrete) {
+        return Err(ExpError::Usage(format!(
+            "--time, --lr and --discrete do not apply to --kind {} (it is not a trained network's GP: it has no time)",
+            kind_name(a.kind.kind)
+        )));
+    }
+    if a.kind.kind == Kind::Nw {
+        return nadaraya_watson_classes(a, &xt, &yt, &x);
     }
     let lr = a.lr.unwrap_or(DEFAULT_LR);
     if !(lr.is_finite() && lr > 0.0) {
@@ -300,7 +344,7 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     let spec = infinite(&a.net, xt.ncols())?;
     let gp = gp_predict(
         kernels(&spec, &a.net),
-        kernel_kind(a.kind, &a.net),
+        kernel_kind(&a.kind, &a.net)?,
         &xt,
         &yt,
         &x,
@@ -320,6 +364,20 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     emit(&out, Some(&["mean", "std"]), a.out.as_deref())
 }
 
+/// `sgntk predict --kind nw`: the classes sign(Θ(x, X) Y) of the NTK's Nadaraya–Watson form
+/// (Thm. 2.3; for the singular sign NTK, a test point equal to a training point takes its label).
+fn nadaraya_watson_classes(
+    a: &PredictArgs,
+    xt: &DMatrix<f64>,
+    yt: &DMatrix<f64>,
+    x: &DMatrix<f64>,
+) -> Result<(), ExpError> {
+    let spec = infinite(&a.net, xt.ncols())?;
+    let k_tx = kernel_matrix(kernels(&spec, &a.net), kernel_kind(&a.kind, &a.net)?, x, xt)?;
+    let classes = nadaraya_watson(&k_tx, yt)?;
+    emit(&classes, Some(&["class"]), a.out.as_deref())
+}
+
 /// `sgntk train`: trains an ensemble, writes `outputs.csv` (one column per network, one row per
 /// test point) and `loss.csv` (`step,loss`, the mean loss over networks).
 pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
@@ -328,9 +386,10 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
+    warn_unused_surrogate(&a.net, a.mode == Mode::Sgl, "--mode gd (gradient descent)");
     // Fail before initializing: the learning rate and the loss curve's size.
     let config = TrainConfig {
-        rule: a.mode.rule(a.net.surrogate),
+        rule: a.mode.rule(surrogate(&a.net)),
         lr: a.lr,
         steps: a.steps,
         ..TrainConfig::default()
@@ -535,8 +594,37 @@ pub fn run(cli: Cli) -> Result<(), ExpError> {
     }
 }
 
+/// Parses a command line (without the program name) as `sgntk` would; a usage error is one line.
+fn parse_command_line(args: &[String]) -> Result<Cli, ExpError> {
+    let argv = std::iter::once("sgntk").chain(args.iter().map(String::as_str));
+    <Cli as clap::Parser>::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid flags");
+        ExpError::Usage(format!(
+            "`sgntk {}`: {}",
+            args.join(" "),
+            first.strip_prefix("error: ").unwrap_or(first)
+        ))
+    })
+}
+
+/// A sweep file, with every grid point's command line (for a command sweep) checked by the CLI's
+/// own parser before any work.
+fn load_sweep(path: &Path) -> Result<SweepSpec, ExpError> {
+    let spec = SweepSpec::load(path)?;
+    if spec.command.is_some() {
+        for p in spec.points(Path::new(".")) {
+            parse_command_line(&spec.command_line(&p)?).map_err(|e| ExpError::Config {
+                path: path.display().to_string(),
+                reason: format!("grid point {}: {e}", p.name()),
+            })?;
+        }
+    }
+    Ok(spec)
+}
+
 fn run_sweep(a: &SweepArgs) -> Result<(), ExpError> {
-    let spec = SweepSpec::load(&a.file)?;
+    let spec = load_sweep(&a.file)?;
     let settings = Settings::preset(spec.preset);
     let opts = RunOptions {
         out: a.out.clone(),
@@ -553,7 +641,7 @@ fn run_sweep(a: &SweepArgs) -> Result<(), ExpError> {
         ..RunOptions::default()
     };
     crate::io::check_out_dir(&opts.out)?;
-    let n = crate::sweep::run_sweep(&spec, &opts)?;
+    let n = crate::sweep::run_sweep(&spec, &opts, &|args| run(parse_command_line(args)?))?;
     match a.shard {
         Some(s) => eprintln!("sweep: shard {s} of {n} grid points done"),
         None => eprintln!(
@@ -584,7 +672,7 @@ fn slurm(a: &SlurmArgs) -> Result<(), ExpError> {
             if s.shard.is_some() {
                 return Err(ExpError::Usage("sgntk slurm sets --shard itself".into()));
             }
-            SweepSpec::load(&s.file)?;
+            load_sweep(&s.file)?;
             ("sgntk-sweep".to_string(), s.out.clone(), s.to_args()?)
         }
     };

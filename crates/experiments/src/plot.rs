@@ -15,7 +15,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, KeyPointHint, NoDefaultFormatting
 use plotters::coord::ranged1d::{ReversibleRanged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
+use plotters::element::{DashedPathElement, MultiLineText};
 use plotters::prelude::*;
 use resvg::{tiny_skia, usvg};
 use thiserror::Error;
@@ -53,7 +53,8 @@ pub enum Mark {
     Dots(u32),
 }
 
-/// Points drawn with one colour (of opacity `alpha`) and mark; `label`: its legend entry.
+/// Points drawn with one colour (of opacity `alpha`) and mark; `label`: its legend entry;
+/// `outline`: a white halo under a line, so that it stays visible above many traces of its colour.
 #[derive(Clone, Debug)]
 pub struct Series {
     pub label: Option<String>,
@@ -62,6 +63,7 @@ pub struct Series {
     pub color: RGBColor,
     pub alpha: f64,
     pub mark: Mark,
+    pub outline: bool,
 }
 
 impl Series {
@@ -75,6 +77,7 @@ impl Series {
             color,
             alpha,
             mark,
+            outline: false,
         }
     }
 
@@ -86,6 +89,14 @@ impl Series {
     /// The same series with another mark.
     pub fn mark(self, mark: Mark) -> Self {
         Series { mark, ..self }
+    }
+
+    /// The same series over a white halo (lines and dashed lines).
+    pub fn outlined(self) -> Self {
+        Series {
+            outline: true,
+            ..self
+        }
     }
 }
 
@@ -119,7 +130,9 @@ pub struct Axis {
 }
 
 /// One chart under its title: bands drawn first, then the series in order; the legend (of the
-/// labelled ones) at a plotters position, or none; its x and y axes.
+/// labelled ones) or none; its x and y axes. The legend's position is a preference: it goes to
+/// the place inside the panel where it covers the least data ([`legend_place`]), this one when
+/// several cover equally little.
 #[derive(Clone, Debug, Default)]
 pub struct Panel {
     pub title: String,
@@ -389,9 +402,10 @@ where
         .y_label_area_size(62)
         .build_cartesian_2d(x, y)
         .map_err(e)?;
+    let (x_desc, y_desc) = (axis_description(&p.x), axis_description(&p.y));
     c.configure_mesh()
-        .x_desc(&p.x.label)
-        .y_desc(&p.y.label)
+        .x_desc(&x_desc)
+        .y_desc(&y_desc)
         .x_labels(7)
         .y_labels(8)
         .x_label_formatter(&|v| tick_label(snap(*v, x_size)))
@@ -423,6 +437,11 @@ where
         let (st, ks) = (move |w| color.stroke_width(w), move |w| key.stroke_width(w));
         let points = s.x.iter().copied().zip(s.y.iter().copied());
         for (i, run) in runs(points, ok).into_iter().enumerate() {
+            if let (true, Mark::Line(w) | Mark::Dashed(w)) = (s.outline, s.mark) {
+                let halo = WHITE.stroke_width(w + 4);
+                c.draw_series(LineSeries::new(run.iter().copied(), halo))
+                    .map_err(e)?;
+            }
             let anno = match (s.mark, run.into_iter()) {
                 (Mark::Line(w), r) => c.draw_series(LineSeries::new(r, st(w))),
                 (Mark::Dashed(w), r) => c.draw_series(DashedLineSeries::new(r, 6, 4, st(w))),
@@ -444,11 +463,63 @@ where
             };
         }
     }
-    if let Some(pos) = p.legend.clone() {
+    if let Some(preferred) = p.legend.clone() {
+        let labels = p.bands.iter().map(|b| &b.label);
+        let labels: Vec<&str> = labels
+            .chain(p.series.iter().map(|s| &s.label))
+            .filter_map(|l| l.as_deref())
+            .collect();
+        let (w, h) = legend_size(&labels).map_err(|e| e.to_string())?;
+        let (xr, yr) = c.plotting_area().get_pixel_range();
+        let area = ((xr.end - xr.start) as u32, (yr.end - yr.start) as u32);
+        let mut points = Vec::new();
+        let mut add = |pts: &[(f64, f64)], weight: f64| {
+            // Each segment sampled at 8 points: a line through the box covers it too.
+            for pair in pts.windows(2).filter(|q| ok(&q[0]) && ok(&q[1])) {
+                let (a, b) = (c.backend_coord(&pair[0]), c.backend_coord(&pair[1]));
+                for k in 0..8 {
+                    let t = k as f64 / 8.0;
+                    let at = |u: i32, v: i32| u as f64 + t * (v - u) as f64;
+                    let q = (
+                        at(a.0, b.0) - xr.start as f64,
+                        at(a.1, b.1) - yr.start as f64,
+                    );
+                    points.push((q, weight));
+                }
+            }
+            if let Some(&last) = pts.last().filter(|q| ok(q)) {
+                let q = c.backend_coord(&last);
+                let q = ((q.0 - xr.start) as f64, (q.1 - yr.start) as f64);
+                points.push((q, weight));
+            }
+        };
+        for s in &p.series {
+            let pts: Vec<(f64, f64)> = s.x.iter().copied().zip(s.y.iter().copied()).collect();
+            match s.mark {
+                Mark::Line(_) | Mark::Dashed(_) => add(&pts, 1.0),
+                // Marks are not joined: each point counts, with the size of its mark.
+                Mark::Crosses(_) | Mark::Dots(_) => {
+                    for q in pts.iter() {
+                        add(&[*q], 3.0);
+                    }
+                }
+            }
+        }
+        for b in &p.bands {
+            let edge = |v: &[f64]| {
+                b.x.iter()
+                    .copied()
+                    .zip(v.iter().copied())
+                    .collect::<Vec<_>>()
+            };
+            add(&edge(&b.lower), 0.3);
+            add(&edge(&b.upper), 0.3);
+        }
+        let (x, y) = legend_place(&points, (w, h), area, &preferred);
         c.configure_series_labels()
-            .position(pos)
-            .margin(6)
-            .legend_area_size(30)
+            .position(LegendPos::Coordinate(x, y))
+            .margin(LEGEND_MARGIN as u32)
+            .legend_area_size(LEGEND_KEY as u32)
             .label_font(font(14.0))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
@@ -456,6 +527,84 @@ where
             .map_err(e)?;
     }
     Ok(())
+}
+
+/// An axis' description, naming a scale that is not linear or log10 (whose ticks show it).
+fn axis_description(axis: &Axis) -> String {
+    match axis.scale {
+        Scale::Asinh(1.0) => format!("{} (asinh scale)", axis.label),
+        Scale::Asinh(w) => format!("{} (asinh scale, width {})", axis.label, tick_label(w)),
+        _ => axis.label.clone(),
+    }
+}
+
+/// The legend box's size in pixels, as plotters lays it out (labels, key area, margins).
+fn legend_size(labels: &[&str]) -> Result<(i32, i32), String> {
+    let style = font(14.0);
+    let mut text = MultiLineText::<_, &str>::new((0, 0), &style);
+    for l in labels {
+        text.push_line(*l);
+    }
+    let (w, h) = text.estimate_dimension().map_err(|e| e.to_string())?;
+    Ok((w + LEGEND_KEY + 2 * LEGEND_MARGIN, h + 2 * LEGEND_MARGIN))
+}
+
+const LEGEND_KEY: i32 = 30;
+const LEGEND_MARGIN: i32 = 6;
+
+/// Where a legend box of `size` pixels goes inside a plotting area of `area` pixels: the corner
+/// or edge midpoint whose box covers the least weight of the data `points` (pixel coordinates in
+/// the area, with weights), the `preferred` position among equals.
+pub fn legend_place(
+    points: &[((f64, f64), f64)],
+    size: (i32, i32),
+    area: (u32, u32),
+    preferred: &LegendPos,
+) -> (i32, i32) {
+    use LegendPos::*;
+    let at = |pos: &LegendPos| {
+        let (w, h) = (area.0 as i32, area.1 as i32);
+        let x = match pos {
+            UpperLeft | MiddleLeft | LowerLeft => 5,
+            UpperMiddle | MiddleMiddle | LowerMiddle => (w - size.0) / 2,
+            UpperRight | MiddleRight | LowerRight => w - size.0 - 5,
+            Coordinate(x, _) => *x,
+        };
+        let y = match pos {
+            UpperLeft | UpperMiddle | UpperRight => 5,
+            MiddleLeft | MiddleMiddle | MiddleRight => (h - size.1) / 2,
+            LowerLeft | LowerMiddle | LowerRight => h - size.1 - 5,
+            Coordinate(_, y) => *y,
+        };
+        (x, y)
+    };
+    let covered = |(x, y): (i32, i32)| -> f64 {
+        let (x0, y0) = (x as f64 - 4.0, y as f64 - 4.0);
+        let (x1, y1) = (x0 + size.0 as f64 + 8.0, y0 + size.1 as f64 + 8.0);
+        let inside =
+            |&&((px, py), _): &&((f64, f64), f64)| px >= x0 && px <= x1 && py >= y0 && py <= y1;
+        points.iter().filter(inside).map(|(_, w)| w).sum()
+    };
+    let candidates = [
+        preferred.clone(),
+        UpperRight,
+        UpperLeft,
+        LowerRight,
+        LowerLeft,
+        UpperMiddle,
+        LowerMiddle,
+        MiddleRight,
+        MiddleLeft,
+    ];
+    let mut best = (f64::INFINITY, at(preferred));
+    for pos in &candidates {
+        let xy = at(pos);
+        let cost = covered(xy);
+        if cost < best.0 {
+            best = (cost, xy);
+        }
+    }
+    best.1
 }
 
 /// A tick value that is rounding noise next to the axis' size (−0.2 + 0.2 = 5.6e-17) as 0.

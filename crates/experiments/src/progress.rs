@@ -1,17 +1,118 @@
-//! Progress bars on long loops (indicatif). They draw to stderr and stay silent when stderr is not
-//! a terminal, so logs and tests stay clean.
+//! Progress on long loops (indicatif), on stderr. On a terminal: a bar with the count, the current
+//! loss where there is one, and an estimate of the time left. When stderr is not a terminal (a
+//! pipe, a log file, a Slurm task): a plain line every [`LINE_INTERVAL`] with the same facts, so
+//! that a long run is never silent (`SGNTK_PROGRESS_EVERY=SECONDS` sets the interval);
+//! `SGNTK_PROGRESS=off` turns both off.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::io;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// A progress bar over `total` units with a message, hidden when stderr is not a terminal.
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+
+/// How often a plain progress line is written when stderr is not a terminal (unless
+/// `SGNTK_PROGRESS_EVERY` says otherwise).
+pub const LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The line interval: `SGNTK_PROGRESS_EVERY` seconds when set to a positive number.
+fn line_interval() -> Duration {
+    std::env::var("SGNTK_PROGRESS_EVERY")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
+        .map_or(LINE_INTERVAL, Duration::from_secs_f64)
+}
+
+/// A progress bar over `total` units with a message (see the module docs for where it draws).
 pub fn bar(total: u64, message: impl Into<String>) -> ProgressBar {
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>28} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})",
+    let off = std::env::var("SGNTK_PROGRESS").is_ok_and(|v| v == "off" || v == "0");
+    let (target, template) = if off {
+        (ProgressDrawTarget::hidden(), "{msg}")
+    } else if io::stderr().is_terminal() {
+        (
+            ProgressDrawTarget::stderr(),
+            "{msg:>28} [{elapsed_precise}] {wide_bar} {pos}/{len} {prefix}(eta {eta})",
         )
-        .expect("valid template"),
-    );
+    } else {
+        let lines = Lines {
+            every: line_interval(),
+            started: Instant::now(),
+            state: Mutex::new((None, String::new())),
+        };
+        (
+            ProgressDrawTarget::term_like_with_hz(Box::new(lines), 20),
+            "progress: {msg} {pos}/{len} ({percent}%), {prefix}elapsed {elapsed}, eta {eta}",
+        )
+    };
+    let pb = ProgressBar::with_draw_target(Some(total), target);
+    pb.set_style(ProgressStyle::with_template(template).expect("valid template"));
     pb.set_message(message.into());
     pb
+}
+
+/// Shows `loss` (the mean training loss just computed) next to the count.
+pub fn show_loss(pb: &ProgressBar, loss: f64) {
+    pb.set_prefix(format!("loss {loss:.3e}, "));
+}
+
+/// A draw target that turns indicatif's redraws into one plain line every [`LINE_INTERVAL`].
+#[derive(Debug)]
+struct Lines {
+    every: Duration,
+    started: Instant,
+    /// When the last line was written, and the text of the redraw in progress.
+    state: Mutex<(Option<Instant>, String)>,
+}
+
+impl TermLike for Lines {
+    fn width(&self) -> u16 {
+        120
+    }
+
+    fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.write_str(s)
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.1.push_str(s.trim_matches(['\r', '\n']));
+        Ok(())
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clear();
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let since = state.0.unwrap_or(self.started).elapsed();
+        let text = std::mem::take(&mut state.1);
+        if since >= self.every && !text.trim().is_empty() {
+            state.0 = Some(Instant::now());
+            writeln!(io::stderr().lock(), "{}", text.trim())?;
+        }
+        Ok(())
+    }
 }

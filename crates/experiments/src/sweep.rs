@@ -1,6 +1,9 @@
-//! `sgntk sweep`: one figure over a grid of settings. Every grid point is a complete figure run in
-//! its own sub-directory (resumable and shardable like any figure), and `OUT/sweep.csv` has one row
-//! per grid point with the grid values and the figure's summary numbers as columns.
+//! `sgntk sweep`: one figure, or one of `train` / `predict` / `kernel` on the user's own files,
+//! over a grid of settings. Every grid point runs in its own sub-directory (a figure run is
+//! resumable and shardable as always; a command's finished point is skipped when the sweep runs
+//! again), and `OUT/sweep.csv` has one row per grid point with the grid values and the figure's
+//! summary numbers (or the command's losses) as columns. Sub-directories have shell-safe names,
+//! `kappa-0.2__widths-20` (`key-value` pairs joined by `__`; other characters become `_`).
 //!
 //! ```toml
 //! figure = "3a"          # the figure kind
@@ -11,6 +14,23 @@
 //! widths = [[20], [100]]
 //! kappa = [0.2, 1.0]
 //! seed = [0, 1]
+//! ```
+//!
+//! A command sweep names the subcommand and gives its flags (without `--`; `true` for a flag
+//! without a value); `--out` is the grid point's folder (`train`) or `FOLDER/predict.csv`:
+//!
+//! ```toml
+//! command = "train"
+//! [set]
+//! activation = "sign"
+//! mode = "sgl"
+//! train = "data/train.csv"
+//! test = "data/test.csv"
+//! nets = 10
+//! steps = 2000
+//! [grid]
+//! width = [100, 500]
+//! surrogate = ["erf-prime", "fast-sigmoid:2"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -23,12 +43,19 @@ use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{Cell, Table};
 use crate::settings::{one_line, Preset, Settings};
 
+/// The subcommands a sweep can run over the user's files.
+const COMMANDS: [&str; 3] = ["train", "predict", "kernel"];
+
 /// A parsed sweep file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
-    /// Figure kind (`1`, `2`, `3a`, `3b`, `b1` … `b4`).
-    pub figure: String,
+    /// Figure kind (`1`, `2`, `3a`, `3b`, `b1` … `b4`), for a sweep of a figure.
+    #[serde(default)]
+    pub figure: Option<String>,
+    /// Or a subcommand (`train`, `predict`, `kernel`) run with the flags of `[set]` and `[grid]`.
+    #[serde(default)]
+    pub command: Option<String>,
     /// Preset the settings start from.
     #[serde(default = "quick")]
     pub preset: Preset,
@@ -52,6 +79,26 @@ pub struct GridPoint {
     pub dir: PathBuf,
 }
 
+impl GridPoint {
+    /// The name of its sub-directory.
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Where a command writes in a grid point's folder: the folder itself for `train`, else
+/// `FOLDER/COMMAND.csv`.
+fn command_output(command: &str, dir: &Path) -> PathBuf {
+    if command == "train" {
+        dir.to_path_buf()
+    } else {
+        dir.join(format!("{command}.csv"))
+    }
+}
+
 impl SweepSpec {
     /// Reads and checks a sweep file.
     pub fn load(path: &Path) -> Result<Self, ExpError> {
@@ -61,7 +108,23 @@ impl SweepSpec {
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let spec: SweepSpec = toml::from_str(&text).map_err(|e| bad(one_line(&e)))?;
-        spec.figure_id().map_err(bad)?;
+        match (&spec.figure, &spec.command) {
+            (Some(_), None) => {
+                spec.figure_id().map_err(bad)?;
+            }
+            (None, Some(c)) if COMMANDS.contains(&c.as_str()) => {}
+            (None, Some(c)) => {
+                return Err(bad(format!(
+                    "command = \"{c}\": a sweep runs one of {}",
+                    COMMANDS.join(", ")
+                )))
+            }
+            _ => {
+                return Err(bad(
+                    "give either figure = \"3a\" (a figure) or command = \"train\" (train, predict or kernel on your files)".into(),
+                ))
+            }
+        }
         if spec.grid.is_empty() || spec.grid.values().any(Vec::is_empty) {
             return Err(bad(
                 "[grid] needs at least one key with a non-empty list".into()
@@ -71,17 +134,60 @@ impl SweepSpec {
         if points > 10_000 {
             return Err(bad(format!("{points} grid points (at most 10000)")));
         }
-        // every grid point must give valid settings: fail before any work starts
+        // every grid point must give valid settings or flags: fail before any work starts (the
+        // CLI checks a command's flags with its parser, see `crate::commands`)
         for p in spec.points(Path::new(".")) {
-            spec.settings(&p).map_err(|e| bad(e.to_string()))?;
+            match &spec.command {
+                None => spec.settings(&p).map(|_| ()),
+                Some(_) => spec.command_line(&p).map(|_| ()),
+            }
+            .map_err(|e| bad(format!("grid point {}: {e}", p.name())))?;
         }
         Ok(spec)
     }
 
     /// The figure.
     pub fn figure_id(&self) -> Result<FigureId, String> {
-        let id: FigureId = self.figure.parse()?;
+        let figure = self
+            .figure
+            .as_deref()
+            .ok_or("this sweep runs a command, not a figure")?;
+        let id: FigureId = figure.parse()?;
         Ok(id)
+    }
+
+    /// The command line of one grid point of a command sweep (without the program name): the
+    /// subcommand, `--key value` for every flag of `[set]` and of the point, and `--out`.
+    pub fn command_line(&self, p: &GridPoint) -> Result<Vec<String>, ExpError> {
+        let command = self.command.as_deref().unwrap_or_default();
+        let mut flags: BTreeMap<&str, &toml::Value> =
+            self.set.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        for (k, v) in &p.values {
+            flags.insert(k, v);
+        }
+        let mut args = vec![command.to_string()];
+        for (k, v) in flags {
+            if k == "out" {
+                return Err(ExpError::Usage(
+                    "a sweep sets --out itself (the grid point's folder)".into(),
+                ));
+            }
+            match v {
+                toml::Value::Boolean(true) => args.push(format!("--{k}")),
+                toml::Value::Boolean(false) => {}
+                toml::Value::Array(a) => {
+                    args.push(format!("--{k}"));
+                    args.push(a.iter().map(compact).collect::<Vec<_>>().join(","));
+                }
+                other => {
+                    args.push(format!("--{k}"));
+                    args.push(compact(other));
+                }
+            }
+        }
+        args.push("--out".into());
+        args.push(command_output(command, &p.dir).display().to_string());
+        Ok(args)
     }
 
     /// Every grid point, the first key varying slowest.
@@ -98,10 +204,10 @@ impl SweepSpec {
                 }
                 let name: Vec<String> = values
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", compact(v)))
+                    .map(|(k, v)| format!("{}-{}", sanitize(k), sanitize(&compact(v))))
                     .collect();
                 GridPoint {
-                    dir: out.join(sanitize(&name.join("_"))),
+                    dir: out.join(name.join("__")),
                     values,
                 }
             })
@@ -133,22 +239,27 @@ impl SweepSpec {
     }
 }
 
-/// Runs every grid point (each resumable; `base.shard` applies to each) and, unless sharded, writes
-/// `out/sweep.csv`. Returns the number of grid points.
-pub fn run_sweep(spec: &SweepSpec, base: &RunOptions) -> Result<usize, ExpError> {
-    let id = spec.figure_id().map_err(ExpError::Usage)?;
+/// A summary number of a grid point: integers stay integers in `sweep.csv`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stat {
+    /// An integer (a count, a width).
+    Int(i64),
+    /// Any other number.
+    Num(f64),
+}
+
+/// Runs a command line (the subcommand and its flags) as the CLI does.
+pub type RunCommand<'a> = &'a dyn Fn(&[String]) -> Result<(), ExpError>;
+
+/// Runs every grid point (each resumable; `base.shard` applies to each; a command's grid points
+/// through `run`) and, unless sharded, writes `out/sweep.csv`. Returns the number of grid points.
+pub fn run_sweep(spec: &SweepSpec, base: &RunOptions, run: RunCommand) -> Result<usize, ExpError> {
     let points = spec.points(&base.out);
-    let mut rows: Vec<(GridPoint, BTreeMap<String, f64>)> = Vec::new();
+    // A command's grid point is one unit of work: the shard owns some points whole.
+    let owned = base.shard.map(|s| s.owns(&vec![1.0; points.len()]));
+    let mut rows: Vec<(GridPoint, BTreeMap<String, Stat>)> = Vec::new();
     for (i, p) in points.iter().enumerate() {
-        let (settings, seed) = spec.settings(p)?;
-        let opts = RunOptions {
-            out: p.dir.clone(),
-            settings,
-            seed: seed.unwrap_or(base.seed),
-            preset: spec.preset,
-            ..base.clone()
-        };
-        if opts.progress {
+        if base.progress {
             eprintln!(
                 "sweep point {}/{}: {}",
                 i + 1,
@@ -156,19 +267,73 @@ pub fn run_sweep(spec: &SweepSpec, base: &RunOptions) -> Result<usize, ExpError>
                 p.dir.display()
             );
         }
-        if let Some(report) = run_figure(id, &opts)? {
-            let mut cols = BTreeMap::new();
-            flatten("", &report.summary, &mut cols);
-            rows.push((p.clone(), cols));
-        }
+        let cols = match &spec.command {
+            Some(command) => {
+                if owned.as_ref().is_some_and(|own| !own[i]) {
+                    continue;
+                }
+                run_command(spec, command, p, run)
+                    .map_err(|e| ExpError::Usage(format!("sweep point {}: {e}", p.name())))?
+            }
+            None => {
+                let (settings, seed) = spec.settings(p)?;
+                let opts = RunOptions {
+                    out: p.dir.clone(),
+                    settings,
+                    seed: seed.unwrap_or(base.seed),
+                    preset: spec.preset,
+                    ..base.clone()
+                };
+                let id = spec.figure_id().map_err(ExpError::Usage)?;
+                let Some(report) = run_figure(id, &opts)? else {
+                    continue;
+                };
+                let mut cols = BTreeMap::new();
+                flatten("", &report.summary, &mut cols);
+                cols
+            }
+        };
+        rows.push((p.clone(), cols));
     }
-    if rows.len() == points.len() {
+    if rows.len() == points.len() && base.shard.is_none() {
         write_table(&base.out.join("sweep.csv"), &rows)?;
     }
     Ok(points.len())
 }
 
-fn write_table(path: &Path, rows: &[(GridPoint, BTreeMap<String, f64>)]) -> Result<(), ExpError> {
+/// Runs one grid point of a command sweep (skipped when its output is there from the same command
+/// line) and returns its numbers: `train`'s first and last mean loss.
+fn run_command(
+    spec: &SweepSpec,
+    command: &str,
+    p: &GridPoint,
+    run: RunCommand,
+) -> Result<BTreeMap<String, Stat>, ExpError> {
+    let args = spec.command_line(p)?;
+    let output = command_output(command, &p.dir);
+    let record = p.dir.join("command.txt");
+    let line = format!("sgntk {}\n", args.join(" "));
+    let done = match command {
+        "train" => output.join("loss.csv").is_file(),
+        _ => output.is_file(),
+    };
+    if !(done && std::fs::read_to_string(&record).is_ok_and(|r| r == line)) {
+        std::fs::create_dir_all(&p.dir).map_err(|e| ExpError::output(&p.dir, e))?;
+        run(&args)?;
+        crate::io::write_atomic(&record, line.as_bytes())?;
+    }
+    let mut cols = BTreeMap::new();
+    if command == "train" {
+        let loss = crate::io::read_csv(&output.join("loss.csv"))?;
+        if loss.nrows() > 0 {
+            cols.insert("loss_initial".into(), Stat::Num(loss[(0, 1)]));
+            cols.insert("loss_final".into(), Stat::Num(loss[(loss.nrows() - 1, 1)]));
+        }
+    }
+    Ok(cols)
+}
+
+fn write_table(path: &Path, rows: &[(GridPoint, BTreeMap<String, Stat>)]) -> Result<(), ExpError> {
     let keys: Vec<String> = rows[0].0.values.iter().map(|(k, _)| k.clone()).collect();
     let mut stats: Vec<&String> = rows.iter().flat_map(|(_, c)| c.keys()).collect();
     stats.sort();
@@ -178,15 +343,22 @@ fn write_table(path: &Path, rows: &[(GridPoint, BTreeMap<String, f64>)]) -> Resu
     header.extend(stats.iter().map(|s| s.as_str()));
     let mut table = Table::new(&header);
     for (p, cols) in rows {
-        let dir = p.dir.file_name().map(|d| d.to_string_lossy().into_owned());
+        let dir = p.name();
         let texts: Vec<String> = p.values.iter().map(|(_, v)| compact(v)).collect();
-        let mut cells = vec![Cell::Text(dir.as_deref().unwrap_or(""))];
+        let ints: Vec<String> = stats
+            .iter()
+            .map(|s| match cols.get(*s) {
+                Some(Stat::Int(v)) => v.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        let mut cells = vec![Cell::Text(&dir)];
         cells.extend(texts.iter().map(|t| Cell::Text(t)));
-        cells.extend(
-            stats
-                .iter()
-                .map(|s| cols.get(*s).map_or(Cell::Empty, |v| Cell::Num(*v))),
-        );
+        cells.extend(stats.iter().zip(&ints).map(|(s, int)| match cols.get(*s) {
+            Some(Stat::Num(v)) => Cell::Num(*v),
+            Some(Stat::Int(_)) => Cell::Text(int),
+            None => Cell::Empty,
+        }));
         table.push(&cells);
     }
     Ok(table.write(path)?)
@@ -194,7 +366,7 @@ fn write_table(path: &Path, rows: &[(GridPoint, BTreeMap<String, f64>)]) -> Resu
 
 /// Numeric leaves of a summary as dotted paths (`widths.0.coverage`); lists of plain numbers (e.g.
 /// training angles) are left out.
-fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Stat>) {
     let join = |k: &str| {
         if prefix.is_empty() {
             k.to_string()
@@ -204,12 +376,14 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, f64>)
     };
     match v {
         serde_json::Value::Number(n) => {
-            if let Some(x) = n.as_f64() {
-                out.insert(prefix.to_string(), x);
+            if let Some(i) = n.as_i64() {
+                out.insert(prefix.to_string(), Stat::Int(i));
+            } else if let Some(x) = n.as_f64() {
+                out.insert(prefix.to_string(), Stat::Num(x));
             }
         }
         serde_json::Value::Bool(b) => {
-            out.insert(prefix.to_string(), if *b { 1.0 } else { 0.0 });
+            out.insert(prefix.to_string(), Stat::Int(i64::from(*b)));
         }
         serde_json::Value::Object(m) => {
             for (k, x) in m {
@@ -237,12 +411,13 @@ fn compact(v: &toml::Value) -> String {
     }
 }
 
-/// A directory name from `s`: characters other than letters, digits, `.`, `-`, `_`, `=`, `;`, `[`,
-/// `]` and `:` become `_`.
+/// A shell-safe part of a directory name from `s`: characters other than letters, digits, `.`,
+/// `-` and `_` become `_`, brackets vanish (`[20;100]` → `20_100`, `erf-prime:1` → `erf-prime_1`).
 fn sanitize(s: &str) -> String {
     s.chars()
+        .filter(|c| !"[]".contains(*c))
         .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_=;[]:".contains(c) {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
                 c
             } else {
                 '_'
@@ -266,13 +441,17 @@ mod tests {
         );
         let pts = s.points(Path::new("out"));
         assert_eq!(pts.len(), 4);
-        assert_eq!(pts[0].dir, Path::new("out/kappa=0.2_seed=4_widths=[20]"));
-        assert_eq!(pts[3].dir, Path::new("out/kappa=1.0_seed=4_widths=[100]"));
+        assert_eq!(pts[0].dir, Path::new("out/kappa-0.2__seed-4__widths-20"));
+        assert_eq!(pts[3].dir, Path::new("out/kappa-1.0__seed-4__widths-100"));
         let (settings, seed) = s.settings(&pts[1]).unwrap();
         assert_eq!(seed, Some(4));
         assert_eq!(settings.fig3a.widths, vec![100]);
         assert_eq!(settings.fig3a.kappa, 0.2);
         assert_eq!(settings.fig3a.steps, 10);
+        let pts =
+            spec("figure = \"3a\"\n[grid]\nsurrogate = [\"erf-prime:1\"]\nwidths = [[20, 100]]\n")
+                .points(Path::new("o"));
+        assert_eq!(pts[0].name(), "surrogate-erf-prime_1__widths-20_100");
         let bad = spec("figure = \"3a\"\n[grid]\nwidths = [[0]]\n");
         assert!(bad.settings(&bad.points(Path::new("o"))[0]).is_err());
     }
@@ -282,8 +461,9 @@ mod tests {
         let v = serde_json::json!({"train_angles": [1.0, 2.0], "widths": [{"width": 20, "coverage": 0.9}], "ok": true});
         let mut m = BTreeMap::new();
         flatten("", &v, &mut m);
-        assert_eq!(m.get("widths.0.coverage"), Some(&0.9));
-        assert_eq!(m.get("ok"), Some(&1.0));
+        assert_eq!(m.get("widths.0.coverage"), Some(&Stat::Num(0.9)));
+        assert_eq!(m.get("widths.0.width"), Some(&Stat::Int(20)));
+        assert_eq!(m.get("ok"), Some(&Stat::Int(1)));
         assert!(!m.keys().any(|k| k.starts_with("train_angles")));
     }
 }

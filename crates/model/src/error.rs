@@ -171,4 +171,10 @@ pub enum ModelError {
         /// What went wrong and how to fix it.
         reason: String,
     },
+    /// Stopped from outside (a progress observer said so, e.g. on Ctrl-C) after `step` steps.
+    #[error("interrupted after {step} training steps")]
+    Interrupted {
+        /// Steps done.
+        step: usize,
+    },
 }

@@ -162,6 +162,18 @@ pub fn train_flat<M: FlatParamModel>(
     record_at: &[usize],
     hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
 ) -> Result<TrainReport, ModelError> {
+    train_flat_reporting(model, data, config, record_at, hook, None)
+}
+
+/// [`train_flat`] with a [`crate::train::driver::Progress`] observer (see [`crate::train_reporting`]).
+pub fn train_flat_reporting<M: FlatParamModel>(
+    model: &mut M,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
+    progress: Option<crate::train::driver::Progress>,
+) -> Result<TrainReport, ModelError> {
     config.validate()?;
     if data.x.ncols() != model.input_dim()
         || data.y.ncols() != 1
@@ -189,7 +201,14 @@ pub fn train_flat<M: FlatParamModel>(
         backward: config.rule.backward_derivative(),
         lr: config.lr,
     };
-    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    let loss = run_steps(
+        &mut stepper,
+        config.steps,
+        config.lr,
+        record_at,
+        hook,
+        progress,
+    )?;
     Ok(TrainReport {
         loss,
         ..TrainReport::default()

@@ -544,3 +544,133 @@ fn lowrank_records_do_not_change_the_trajectory() {
     assert_eq!(seen[0].0, 37);
     assert_eq!(seen[0].1, c.to_host());
 }
+
+/// The model-free progress observer changes nothing: every engine (the lowrank plan forced on,
+/// and `train_flat`) gives the same parameters and losses, to the bit, with and without it,
+/// although with it the steps are taken in growing chunks (1, 4, 16, 64, …: the chunk boundaries
+/// cross the lowrank engine's 64-step refresh). The observer sees increasing step counts ending
+/// at `steps` with the loss the report has there.
+#[test]
+fn progress_observer_changes_no_bit_on_any_engine() {
+    use sgntk_model::fused::{train_fused, train_fused_reporting, Isa, Plan};
+    use sgntk_model::{train_flat, train_flat_reporting, train_reporting, Engine, NetSpec};
+    let device = BackendKind::Flex.device().unwrap();
+    let task = circle_task();
+    let steps = 300;
+    let cfg = |engine| TrainConfig {
+        rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+        lr: 0.1,
+        steps,
+        engine,
+    };
+    let check_seen = |seen: &[(usize, f64)], loss: &[f64]| {
+        assert!(seen.len() >= 4, "{} progress calls", seen.len());
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+        let &(t, l) = seen.last().unwrap();
+        assert_eq!((t, l.to_bits()), (steps, loss[steps].to_bits()));
+    };
+    let config = MlpConfig::new(vec![2, 48, 48, 1], Activation::Sign);
+    let init = Ensemble::init(&config, 2, 5, &device).unwrap();
+    for engine in [Engine::Fused, Engine::Explicit, Engine::Autodiff] {
+        let mut a = init.clone();
+        let ra = train(&mut a, &task, &cfg(engine), &[], |_, _| Ok(())).unwrap();
+        let (mut b, mut seen) = (init.clone(), Vec::new());
+        let mut progress = |t: usize, l: f64| {
+            seen.push((t, l));
+            Ok(())
+        };
+        let rb = train_reporting(
+            &mut b,
+            &task,
+            &cfg(engine),
+            &[],
+            |_, _| Ok(()),
+            Some(&mut progress),
+        )
+        .unwrap();
+        assert_eq!(a.to_host(), b.to_host(), "{engine:?}");
+        assert_eq!(ra.loss, rb.loss, "{engine:?}");
+        check_seen(&seen, &rb.loss);
+    }
+    // Lowrank with the plan forced on at this width.
+    let plan = Plan {
+        min_width: 0,
+        ..Plan::tuned(Activation::Sign)
+    };
+    let (isa, lowrank) = (Isa::detect(), cfg(Engine::Lowrank));
+    let mut a = init.clone();
+    let ra = train_fused(&mut a, &task, &lowrank, &[], isa, plan, |_, _| Ok(())).unwrap();
+    let (mut b, mut seen) = (init.clone(), Vec::new());
+    let mut progress = |t: usize, l: f64| {
+        seen.push((t, l));
+        Ok(())
+    };
+    let rb = train_fused_reporting(
+        &mut b,
+        &task,
+        &lowrank,
+        &[],
+        isa,
+        plan,
+        |_, _| Ok(()),
+        Some(&mut progress),
+    )
+    .unwrap();
+    assert!(rb.plan.absorbed > 0 && rb.plan.carried > 0, "{:?}", rb.plan);
+    assert_eq!(a.to_host(), b.to_host());
+    assert_eq!(ra.loss, rb.loss);
+    check_seen(&seen, &rb.loss);
+    // Any architecture through train_flat.
+    let spec = NetSpec::mlp(&MlpConfig::new(vec![2, 16, 16, 1], Activation::Sign));
+    let cfg = cfg(Engine::Auto);
+    let mut a = spec.init(3, 0, &device).unwrap();
+    let ra = train_flat(&mut a, &task, &cfg, &[], |_, _| Ok(())).unwrap();
+    let (mut b, mut seen) = (spec.init(3, 0, &device).unwrap(), Vec::new());
+    let mut progress = |t: usize, l: f64| {
+        seen.push((t, l));
+        Ok(())
+    };
+    let rb =
+        train_flat_reporting(&mut b, &task, &cfg, &[], |_, _| Ok(()), Some(&mut progress)).unwrap();
+    assert_eq!(ra.loss, rb.loss);
+    assert_eq!(
+        sgntk_model::predict_flat(&a, &task.x).unwrap(),
+        sgntk_model::predict_flat(&b, &task.x).unwrap()
+    );
+    check_seen(&seen, &rb.loss);
+}
+
+/// An error from the progress observer (e.g. an interrupt) stops training at once and is returned.
+#[test]
+fn progress_observer_error_stops_training() {
+    use sgntk_model::{train_reporting, ModelError};
+    let device = BackendKind::Flex.device().unwrap();
+    let config = MlpConfig::new(vec![2, 16, 16, 1], Activation::Sign);
+    let mut nets = Ensemble::init(&config, 2, 1, &device).unwrap();
+    let cfg = TrainConfig {
+        rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+        lr: 0.1,
+        steps: 1_000_000,
+        ..Default::default()
+    };
+    let mut calls = 0;
+    let mut progress = |step: usize, _: f64| {
+        calls += 1;
+        Err(ModelError::Interrupted { step })
+    };
+    let err = train_reporting(
+        &mut nets,
+        &circle_task(),
+        &cfg,
+        &[],
+        |_, _| Ok(()),
+        Some(&mut progress),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("interrupted after 1 training steps"),
+        "{err}"
+    );
+    assert_eq!(calls, 1);
+}

@@ -44,9 +44,14 @@ pub enum Command {
     ///
     /// Example: sgntk kernel --kind sgntk --activation sign --surrogate erf-prime --x X.csv
     Kernel(KernelArgs),
-    /// Infinite-width GP prediction after training: CSV `mean,std`, one row per test point.
+    /// Infinite-width GP prediction at the end of training (--time inf, the default) or after
+    /// --time T steps: CSV `mean,std`, one row per test point.
+    ///
+    /// To compare with `sgntk train --steps T --lr η` give the same discrete time:
+    /// `--time T --lr η --discrete`. `--kind nw` writes the sign NTK's Nadaraya–Watson classes.
     ///
     /// Example: sgntk predict --kind sgntk --activation sign --train T.csv --test X.csv --time 30000
+    /// --discrete
     Predict(PredictArgs),
     /// Train an ensemble and write each network's outputs on the test points and the loss curve.
     ///
@@ -72,8 +77,9 @@ pub enum Command {
     ///
     /// Example: sgntk bench --widths 100,500,1000 --nets 1,100 --out bench.csv
     Bench(BenchArgs),
-    /// Run one figure over a grid of settings (a TOML file): one sub-directory per grid point and
-    /// OUT/sweep.csv with a row per grid point (grid values and summary numbers).
+    /// Run one figure, or train / predict / kernel on your own files, over a grid of settings (a
+    /// TOML file): one sub-directory per grid point and OUT/sweep.csv with a row per grid point
+    /// (grid values and summary numbers, or losses).
     ///
     /// Example: sgntk sweep sweep.toml --out sweep1
     Sweep(SweepArgs),
@@ -91,8 +97,9 @@ pub enum Command {
 /// `sgntk sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// The sweep file: `figure = "3a"`, optional `preset`, a `[set]` table of fixed settings and a
-    /// `[grid]` table of lists (every combination is run; `seed` is the network seed).
+    /// The sweep file: `figure = "3a"` (optional `preset`) or `command = "train"` (`predict`,
+    /// `kernel`: on your own files), a `[set]` table of fixed settings or flags and a `[grid]`
+    /// table of lists (every combination is run; for a figure `seed` is the network seed).
     pub file: PathBuf,
     /// Output directory (one sub-directory per grid point, and sweep.csv).
     #[arg(long, default_value = "sweep")]
@@ -183,20 +190,53 @@ pub struct BenchArgs {
 pub enum Kind {
     /// The NNGP Σ (covariance of the network at initialization).
     Nngp,
-    /// The NTK Θ (gradient descent).
+    /// The NTK Θ (gradient descent): φ' on both sides.
     Ntk,
-    /// The SG-NTK I (SGL): rows carry the true derivative, columns the surrogate.
+    /// The SG-NTK I (SGL): rows carry the true derivative φ', columns the surrogate --surrogate.
     Sgntk,
+    /// Any derivative pair: --g1 on the rows, --g2 on the columns (`true` = φ').
+    Generalized,
+    /// `predict` only: the Nadaraya–Watson classifier sign(Θ(x, X) Y) of the singular sign NTK.
+    Nw,
 }
 
-impl Kind {
-    /// The derivative pair of this kernel with `--surrogate` σ̃ (`None`: the NNGP).
-    pub fn pair(self, surrogate: Surrogate) -> Option<DerivativePair> {
-        match self {
-            Kind::Nngp => None,
-            Kind::Ntk => Some(DerivativePair::NTK),
-            Kind::Sgntk => Some(DerivativePair::sg_ntk(surrogate)),
+/// `--kind` and, for `--kind generalized`, its derivative pair.
+#[derive(Debug, Clone, Args)]
+pub struct KindArgs {
+    /// Kernel kind.
+    #[arg(long, value_enum)]
+    pub kind: Kind,
+    /// With --kind generalized: the derivative on the first argument (rows), a surrogate spec or
+    /// `true` for φ' (e.g. `--g1 erf-prime --g2 erf-prime`: a surrogate on both sides).
+    #[arg(long, value_parser = parse_surrogate, required_if_eq("kind", "generalized"))]
+    pub g1: Option<Surrogate>,
+    /// With --kind generalized: the derivative on the second argument (columns).
+    #[arg(long, value_parser = parse_surrogate, required_if_eq("kind", "generalized"))]
+    pub g2: Option<Surrogate>,
+}
+
+impl KindArgs {
+    /// The derivative pair of this kernel with σ̃ = `surrogate` (`None`: the NNGP).
+    pub fn pair(&self, surrogate: Surrogate) -> Result<Option<DerivativePair>, String> {
+        if self.kind != Kind::Generalized && (self.g1.is_some() || self.g2.is_some()) {
+            return Err("--g1/--g2 only apply to --kind generalized".into());
         }
+        Ok(match self.kind {
+            Kind::Nngp => None,
+            Kind::Ntk | Kind::Nw => Some(DerivativePair::NTK),
+            Kind::Sgntk => Some(DerivativePair::sg_ntk(surrogate)),
+            Kind::Generalized => {
+                let (Some(g1), Some(g2)) = (self.g1, self.g2) else {
+                    return Err("--kind generalized needs --g1 SPEC and --g2 SPEC".into());
+                };
+                Some(DerivativePair { g1, g2 })
+            }
+        })
+    }
+
+    /// True when this kernel uses `--surrogate` (so that a given one is not silently ignored).
+    pub fn uses_surrogate(&self) -> bool {
+        self.kind == Kind::Sgntk
     }
 }
 
@@ -212,9 +252,10 @@ pub struct NetArgs {
     /// Activation spec (e.g. `erf:5`, `sign`).
     #[arg(long, value_parser = parse_activation, required_unless_present = "net")]
     pub activation: Option<Activation>,
-    /// Surrogate derivative spec used by SGL / the SG-NTK.
-    #[arg(long, value_parser = parse_surrogate, default_value = "erf-prime")]
-    pub surrogate: Surrogate,
+    /// Surrogate derivative spec used by SGL (`--mode sgl`) and the SG-NTK (`--kind sgntk`)
+    /// [default: erf-prime]; elsewhere it is ignored with a warning.
+    #[arg(long, value_parser = parse_surrogate)]
+    pub surrogate: Option<Surrogate>,
     /// Number of layers L (2 hidden layers = 3).
     #[arg(long, default_value_t = 3)]
     pub depth: usize,
@@ -232,9 +273,9 @@ pub struct NetArgs {
 /// `sgntk kernel`.
 #[derive(Debug, Args)]
 pub struct KernelArgs {
-    /// Kernel kind.
-    #[arg(long, value_enum)]
-    pub kind: Kind,
+    /// Kernel kind (and the pair of --kind generalized).
+    #[command(flatten)]
+    pub kind: KindArgs,
     /// Network hyper-parameters.
     #[command(flatten)]
     pub net: NetArgs,
@@ -267,9 +308,10 @@ pub struct KernelArgs {
 /// `sgntk predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Kernel that drives training (`nngp` = Σ-only regression).
-    #[arg(long, value_enum)]
-    pub kind: Kind,
+    /// Kernel that drives training (`nngp`: the Σ-only regression; `nw`: the sign NTK's
+    /// Nadaraya–Watson classifier).
+    #[command(flatten)]
+    pub kind: KindArgs,
     /// Network hyper-parameters.
     #[command(flatten)]
     pub net: NetArgs,

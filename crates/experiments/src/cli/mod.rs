@@ -32,12 +32,18 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    // "the following required arguments were not provided:" lists them on the next lines
-    let mut message = first.to_string();
-    if first.ends_with(':') {
-        let listed: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
-        message = format!("{first} {}", listed.join(", "));
-    }
+    let rest: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    // "the following required arguments were not provided:" lists them on the next lines;
+    // an invalid value is followed by "[possible values: …]" and maybe "tip: …".
+    let message = if first.ends_with(':') {
+        format!("{first} {}", rest.join(", "))
+    } else if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {}", rest.join("; "))
+    };
     eprintln!("error: {message} (see --help)");
     ExitCode::from(2)
 }

@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sgntk_model::burn::tensor::Device;
 use sgntk_model::{
-    init_member, train, Activation, BackendKind, Ensemble, HostParams, LearningRule, MlpConfig,
-    Surrogate, TrainConfig, TrainReport, TrainSet,
+    init_member, train_reporting, Activation, BackendKind, Ensemble, HostParams, LearningRule,
+    MlpConfig, Surrogate, TrainConfig, TrainReport, TrainSet,
 };
 use sgntk_ntk::KernelKind;
 
@@ -537,7 +537,8 @@ pub(crate) fn chunks(nets: usize, chunk: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// Trains `ensemble` for `steps` steps of `rule`, advancing `pb` as it goes.
+/// Trains `ensemble` for `steps` steps of `rule`, advancing `pb` (count and loss) as it goes
+/// through the model-free progress observer (the model is not touched until the end).
 pub(crate) fn train_with_progress(
     ensemble: &mut Ensemble,
     data: &TrainSet,
@@ -552,16 +553,21 @@ pub(crate) fn train_with_progress(
         steps,
         ..TrainConfig::default()
     };
-    let tick = (steps / 100).max(1);
-    let record: Vec<usize> = (1..=steps)
-        .filter(|t| t % tick == 0 || *t == steps)
-        .collect();
     let mut last = 0;
-    let report = train(ensemble, data, &config, &record, |t, _| {
+    let mut progress = |t: usize, loss: f64| {
         pb.inc((t - last) as u64);
+        crate::progress::show_loss(pb, loss);
         last = t;
         Ok(())
-    })?;
+    };
+    let report = train_reporting(
+        ensemble,
+        data,
+        &config,
+        &[],
+        |_, _| Ok(()),
+        Some(&mut progress),
+    )?;
     Ok(report)
 }
 

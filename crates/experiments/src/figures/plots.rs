@@ -7,6 +7,8 @@ pub(super) const BLUE: RGBColor = RGBColor(31, 119, 180);
 pub(super) const ORANGE: RGBColor = RGBColor(255, 127, 14);
 pub(super) const GREEN: RGBColor = RGBColor(44, 160, 44);
 pub(super) const BLACK: RGBColor = RGBColor(0, 0, 0);
+/// A dark blue that stands out above many faint [`BLUE`] traces (ensemble means).
+pub(super) const NAVY: RGBColor = RGBColor(8, 48, 107);
 pub(super) const GREY: RGBColor = RGBColor(120, 120, 120);
 pub(super) const RED: RGBColor = RGBColor(214, 39, 40);
 pub(super) const PALETTE: [RGBColor; 5] = [BLUE, ORANGE, GREEN, RED, RGBColor(148, 103, 189)];

@@ -9,7 +9,7 @@ use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, Da
 use sgntk_model::{LearningRule, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
 
-use super::plots::{line, networks, BLACK, BLUE, GREEN, PALETTE};
+use super::plots::{line, networks, BLACK, BLUE, GREEN, NAVY, PALETTE};
 use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, train_with_progress};
 use super::{widths, ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
@@ -374,7 +374,7 @@ fn regression(d: &RegressionData, means_only: bool) -> plot::Figure {
             alpha: 0.45,
         });
         p.series = curves;
-        let gp = line("SG-NTK GP mean", x, &d.gp_mean, BLACK, Mark::Dashed(2));
+        let gp = line("SG-NTK GP mean", x, &d.gp_mean, BLACK, Mark::Dashed(2)).outlined();
         let train = Series::crosses("training points", &d.train.0, &d.train.1);
         p.series.extend([gp, train]);
         p.legend = Some(LegendPos::LowerRight);
@@ -391,9 +391,9 @@ fn regression(d: &RegressionData, means_only: bool) -> plot::Figure {
     } else {
         let width = |w: &WidthResult| {
             let mut curves = networks("networks", x, &w.outputs, BLUE, 0.15);
-            let mean = line("ensemble mean", x, &w.mean, BLUE, Mark::Line(3));
+            let mean = line("ensemble mean", x, &w.mean, NAVY, Mark::Line(3)).outlined();
             let sigma = &d.sigma_regression;
-            let sigma = line("Σ kernel regression", x, sigma, GREEN, Mark::Line(2));
+            let sigma = line("Σ kernel regression", x, sigma, GREEN, Mark::Line(2)).outlined();
             curves.extend([mean, sigma]);
             let (n, nets, t, kappa) = (w.width, w.outputs.len(), s.steps, s.kappa);
             let title = format!("n = {n}, {nets} nets, t = {t}, κ = {kappa}");

@@ -49,6 +49,24 @@ pub fn train_fused<F>(
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
 {
+    train_fused_reporting(ensemble, data, config, record_at, isa, plan, hook, None)
+}
+
+/// [`train_fused`] with a [`crate::train::driver::Progress`] observer (see [`crate::train_reporting`]).
+#[allow(clippy::too_many_arguments)]
+pub fn train_fused_reporting<F>(
+    ensemble: &mut Ensemble,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    isa: Isa,
+    plan: Plan,
+    hook: F,
+    progress: Option<crate::train::driver::Progress>,
+) -> Result<TrainReport, ModelError>
+where
+    F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
+{
     config.validate()?;
     config.check_f32(ensemble.config())?;
     data.validate(ensemble)?;
@@ -80,7 +98,14 @@ where
         lr: config.lr as f32,
         uploaded: 0,
     };
-    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    let loss = run_steps(
+        &mut stepper,
+        config.steps,
+        config.lr,
+        record_at,
+        hook,
+        progress,
+    )?;
     let mut plan_stats = PlanStats::default();
     for (_, work) in &stepper.members {
         plan_stats.add(&work.stats);

@@ -215,16 +215,28 @@ pub(crate) trait Stepper {
     fn model(&mut self, step: usize) -> Result<&Self::Model, ModelError>;
 }
 
+/// A model-free observer of a training run: called with (t, the mean loss before step t − 1, i.e.
+/// the last loss computed) about every [`PROGRESS_INTERVAL`] of training, without bringing the
+/// model up to date or checking it (so it costs nothing measurable at any run length). An error
+/// stops training (e.g. [`ModelError::Interrupted`]).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, f64) -> Result<(), ModelError>;
+
+/// How often a [`Progress`] observer is called (steps are taken in chunks of about this length).
+pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The training loop of every engine: `hook(t, model)` before step t for every t in `record_at`
 /// (t = steps: after the last step), and the mean loss before each step and after the last
 /// (steps + 1 values). The first non-finite loss stops training with
-/// [`ModelError::NonFiniteLoss`] naming its step.
+/// [`ModelError::NonFiniteLoss`] naming its step. With `progress`, steps are taken in chunks of
+/// about [`PROGRESS_INTERVAL`] and `progress` is told after each (the engines' results do not
+/// depend on how steps are chunked).
 pub(crate) fn run_steps<S: Stepper>(
     stepper: &mut S,
     steps: usize,
     lr: f64,
     record_at: &[usize],
     mut hook: impl FnMut(usize, &S::Model) -> Result<(), ModelError>,
+    mut progress: Option<Progress>,
 ) -> Result<Vec<f64>, ModelError> {
     let mut stops: Vec<usize> = record_at.iter().copied().filter(|&t| t <= steps).collect();
     stops.push(steps);
@@ -241,14 +253,31 @@ pub(crate) fn run_steps<S: Stepper>(
         }
         Ok(())
     };
+    let mut chunk = 1usize;
     for stop in stops {
-        let from = losses.len();
-        push_finite(&mut losses, stepper.steps(from, stop))?;
+        while losses.len() < stop {
+            let from = losses.len();
+            let Some(report) = progress.as_mut() else {
+                push_finite(&mut losses, stepper.steps(from, stop))?;
+                continue;
+            };
+            let to = stop.min(from.saturating_add(chunk));
+            let started = std::time::Instant::now();
+            push_finite(&mut losses, stepper.steps(from, to))?;
+            report(to, losses.last().copied().unwrap_or(f64::NAN))?;
+            // The next chunk: about PROGRESS_INTERVAL at the speed just measured.
+            let per_step = started.elapsed().as_secs_f64() / (to - from) as f64;
+            let want = PROGRESS_INTERVAL.as_secs_f64() / per_step.max(1e-9);
+            chunk = (want as usize).clamp(1, chunk.saturating_mul(4));
+        }
         if record_at.contains(&stop) {
             hook(stop, stepper.model(stop)?)?;
         }
     }
     push_finite(&mut losses, vec![stepper.loss()])?;
+    if let Some(report) = progress.as_mut() {
+        report(steps, losses[steps])?;
+    }
     if !record_at.contains(&steps) {
         // The final parameter check (a recorded last step already did it for its hook).
         stepper.model(steps)?;

@@ -97,7 +97,7 @@ pub enum KernelError {
         max_eigenvalue: f64,
     },
     /// K(X, X) has +∞ entries: the singular sign NTK (Sec. 2.3) has no GP prediction.
-    #[error("K(X, X) is singular: entry ({row}, {col}) is +inf (the sign NTK's diagonal); use `nadaraya_watson` instead")]
+    #[error("K(X, X) is singular: entry ({row}, {col}) is +inf (the sign NTK's diagonal): the GP does not exist; classify with `nadaraya_watson` (CLI: `sgntk predict --kind nw`), or use the SG-NTK with a surrogate")]
     SingularKernel {
         /// Row of the first infinite entry.
         row: usize,

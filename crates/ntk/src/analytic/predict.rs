@@ -56,6 +56,16 @@ pub struct GpPrediction {
 }
 
 impl GpPrediction {
+    /// μ(x): one row per test point, one column per target column (the field `mean`).
+    pub fn mean(&self) -> &DMatrix<f64> {
+        &self.mean
+    }
+
+    /// Γ(x, x') over the test points (the field `cov`).
+    pub fn cov(&self) -> &DMatrix<f64> {
+        &self.cov
+    }
+
     /// Standard deviations √max(Γ(x, x), 0): a variance below 0 by rounding (at most
     /// [`VARIANCE_TOLERANCE`] relative, which [`predict`] checks) gives 0; NaN stays NaN.
     pub fn std(&self) -> DVector<f64> {

@@ -31,7 +31,7 @@ pub fn check_pair(pair: DerivativePair, activation: Activation) -> Result<(), Em
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EmpiricalError {
     /// The activation's derivative is 0 almost everywhere, so J_{φ,φ'} is not the network's Jacobian.
-    #[error("the empirical kernel with the true derivative does not exist for `{activation}`: its derivative is 0 almost everywhere (a Dirac delta at the jump); use the analytic kernel, or a surrogate on both sides")]
+    #[error("the empirical kernel with the true derivative does not exist for `{activation}`: its derivative is 0 almost everywhere (a Dirac delta at the jump); use the analytic kernel, or a surrogate on both sides (`KernelKind::Generalized`; CLI: `--kind generalized --g1 SPEC --g2 SPEC`)")]
     NoTrueJacobian {
         /// The activation.
         activation: Activation,
