@@ -5,8 +5,8 @@ use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_flat, Activation, Ensemble, MlpConfig, NetSpec, Surrogate, TrainConfig,
-    TrainSet,
+    predict_flat, train_flat_reporting, Activation, Ensemble, MlpConfig, NetSpec, Surrogate,
+    TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
 use sgntk_ntk::{
@@ -439,7 +439,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     Ok(())
 }
 
-/// Trains `--nets` networks of `spec` one after the other (autodiff, [`train_flat`]): their
+/// Trains `--nets` networks of `spec` one after the other (autodiff, [`sgntk_model::train_flat`]): their
 /// outputs on `x` and the mean loss over networks before each step.
 fn train_each(
     spec: &NetSpec,
@@ -468,12 +468,25 @@ fn train_each(
             // The test points must fit the networks' precision too, before any training.
             sgntk_model::flat::check_data(&net, x, "test points")?;
         }
-        let report = train_flat(&mut net, data, config, &[], |_, _| Ok(()))?;
+        let mut last = 0;
+        let mut progress = |t: usize, loss: f64| {
+            pb.inc((t - last) as u64);
+            crate::progress::show_loss(&pb, loss);
+            last = t;
+            Ok(())
+        };
+        let report = train_flat_reporting(
+            &mut net,
+            data,
+            config,
+            &[],
+            |_, _| Ok(()),
+            Some(&mut progress),
+        )?;
         for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
             *m += l / a.nets as f64;
         }
         outputs.push(predict_flat(&net, x)?);
-        pb.inc(steps);
     }
     pb.finish_and_clear();
     Ok((outputs, mean_loss))
