@@ -2,7 +2,7 @@
 //! task, then measure the empirical SG-NTK of erf networks at initialization.
 //!
 //! ```text
-//! cargo run --example quickstart
+//! cargo run --release --example quickstart
 //! ```
 
 use sgntk::model::{
@@ -23,12 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. SGL: sign activation forward, erf' surrogate backward (the paper's Fig. 3 setting).
     let config = MlpConfig::paper(256, Activation::Sign);
     let mut nets = Ensemble::init(&config, 16, 0, &device)?;
-    let cfg = TrainConfig {
-        rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
-        lr: 0.1,
-        steps: 2000,
-        ..Default::default()
-    };
+    let cfg = TrainConfig::new(LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 0.1, 2000);
     println!(
         "backend {backend}: SGL of 16 sign networks (2 → 256 → 256 → 1), {} steps",
         cfg.steps

@@ -24,7 +24,7 @@
 //! let maps = spec_network(&spec, KernelKind::SgNtk, g, Method::Auto)?;
 //! let k = network_kernel_matrix(&maps, KernelKind::SgNtk, &set.x, &set.x)?; // 15 × 15
 //! let mut net = spec.init(0, 0, &BackendKind::Flex.device()?)?;
-//! let cfg = TrainConfig { rule: LearningRule::Sgl(g), lr: 0.1, steps: 50, ..Default::default() };
+//! let cfg = TrainConfig::new(LearningRule::Sgl(g), 0.1, 50);
 //! let report = train_flat(&mut net, &set, &cfg, &[], |_, _| Ok(()))?;
 //! assert!(report.loss[50] < report.loss[0] && k.nrows() == 15);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -572,12 +572,7 @@ fn net_files_describe_any_network() {
     )
     .unwrap();
     let device = BackendKind::Flex.device().unwrap();
-    let config = TrainConfig {
-        rule: LearningRule::Sgl(g),
-        lr: 0.1,
-        steps: 30,
-        ..TrainConfig::default()
-    };
+    let config = TrainConfig::new(LearningRule::Sgl(g), 0.1, 30);
     let data = TrainSet {
         x: xt,
         y: train.columns(2, 1).into_owned(),

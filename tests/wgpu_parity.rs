@@ -128,12 +128,7 @@ fn surrogate_op_gradients_agree_for_every_family() {
 fn hundred_sgl_steps_agree() {
     let Some(gpu) = wgpu() else { return };
     let cfg = MlpConfig::paper(32, Activation::Erf { m: 2.0 });
-    let tc = TrainConfig {
-        rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
-        lr: 0.1,
-        steps: 100,
-        ..TrainConfig::default()
-    };
+    let tc = TrainConfig::new(LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 0.1, 100);
     let mut a = Ensemble::init(&cfg, 4, 2, &flex()).unwrap();
     let mut b = Ensemble::init(&cfg, 4, 2, &gpu).unwrap();
     let ra = train(&mut a, &set(), &tc, &[], |_, _| Ok(())).unwrap();

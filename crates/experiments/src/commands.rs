@@ -388,12 +388,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
     warn_unused_surrogate(&a.net, a.mode == Mode::Sgl, "--mode gd (gradient descent)");
     // Fail before initializing: the learning rate and the loss curve's size.
-    let config = TrainConfig {
-        rule: a.mode.rule(surrogate(&a.net)),
-        lr: a.lr,
-        steps: a.steps,
-        ..TrainConfig::default()
-    };
+    let config = TrainConfig::new(a.mode.rule(surrogate(&a.net)), a.lr, a.steps);
     config.validate()?;
     let device = a.backend.device()?;
     let data = TrainSet { x: xt, y: yt };

@@ -14,7 +14,7 @@
 //! let x = data::circle_points(&data::PAPER_TRAIN_ANGLES);
 //! let set = TrainSet { y: data::targets(&x), x };
 //! let rule = LearningRule::Sgl("erf-prime:1".parse()?);
-//! let cfg = TrainConfig { rule, lr: 0.1, steps: 200, ..TrainConfig::default() };
+//! let cfg = TrainConfig::new(rule, 0.1, 200);
 //! let report = train(&mut nets, &set, &cfg, &[], |_, _| Ok(()))?;
 //! assert!(report.loss[200] < report.loss[0]); // mean loss over the 4 networks
 //! assert_eq!(nets.predict(&set.x)?.len(), 4); // one output matrix per network

@@ -25,12 +25,7 @@ fn one_network(width: usize, activation: Activation) -> Ensemble {
 
 /// Gradient descent with learning rate `lr` for `steps` steps.
 fn gd(lr: f64, steps: usize) -> TrainConfig {
-    TrainConfig {
-        rule: LearningRule::Gd,
-        lr,
-        steps,
-        ..Default::default()
-    }
+    TrainConfig::new(LearningRule::Gd, lr, steps)
 }
 
 #[test]

@@ -72,12 +72,7 @@ fn trained(backend: BackendKind, steps: usize) -> (Vec<sgntk_model::HostParams>,
     let device = backend.device().unwrap();
     let config = MlpConfig::paper(32, Activation::Erf { m: 2.0 });
     let mut ens = Ensemble::init(&config, 3, 7, &device).unwrap();
-    let cfg = TrainConfig {
-        rule: LearningRule::Sgl("erf-prime".parse().unwrap()),
-        lr: 0.1,
-        steps,
-        ..Default::default()
-    };
+    let cfg = TrainConfig::new(LearningRule::Sgl("erf-prime".parse().unwrap()), 0.1, steps);
     let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
     (ens.to_host(), report.loss)
 }
@@ -107,12 +102,7 @@ fn hook_sees_requested_steps_and_loss_curve_has_every_step() {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(8, Activation::Tanh);
     let mut ens = Ensemble::init(&config, 2, 1, &device).unwrap();
-    let cfg = TrainConfig {
-        rule: LearningRule::Gd,
-        lr: 0.1,
-        steps: 10,
-        ..Default::default()
-    };
+    let cfg = TrainConfig::new(LearningRule::Gd, 0.1, 10);
     let mut seen = vec![];
     let report = train(&mut ens, &circle_task(), &cfg, &[0, 4, 10], |t, e| {
         seen.push((t, e.to_host()[0][0].weight[(0, 0)]));
@@ -132,12 +122,7 @@ fn loss_drop(activation: &str, rule: LearningRule, steps: usize) -> f64 {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::paper(128, activation.parse().unwrap());
     let mut ens = Ensemble::init(&config, 1, 3, &device).unwrap();
-    let cfg = TrainConfig {
-        rule,
-        lr: 0.1,
-        steps,
-        ..Default::default()
-    };
+    let cfg = TrainConfig::new(rule, 0.1, steps);
     let report = train(&mut ens, &circle_task(), &cfg, &[], |_, _| Ok(())).unwrap();
     report.loss[0] / report.loss[steps]
 }
@@ -647,12 +632,11 @@ fn progress_observer_error_stops_training() {
     let device = BackendKind::Flex.device().unwrap();
     let config = MlpConfig::new(vec![2, 16, 16, 1], Activation::Sign);
     let mut nets = Ensemble::init(&config, 2, 1, &device).unwrap();
-    let cfg = TrainConfig {
-        rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
-        lr: 0.1,
-        steps: 1_000_000,
-        ..Default::default()
-    };
+    let cfg = TrainConfig::new(
+        LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+        0.1,
+        1_000_000,
+    );
     let mut calls = 0;
     let mut progress = |step: usize, _: f64| {
         calls += 1;

@@ -104,12 +104,9 @@ fn absurd_sizes_fail_before_allocating() {
     assert!(e.to_string().contains("networks fit"), "{e}");
     // --steps 1e10 and usize::MAX: the loss curve
     for steps in [1_000_000_000_000, usize::MAX] {
-        let e = TrainConfig {
-            steps,
-            ..TrainConfig::default()
-        }
-        .validate()
-        .unwrap_err();
+        let e = TrainConfig::new(LearningRule::Gd, 0.1, steps)
+            .validate()
+            .unwrap_err();
         assert!(e.to_string().contains("loss values"), "{e}");
     }
 }
@@ -135,10 +132,8 @@ fn settings_that_overflow_f32_are_rejected() {
         }
         let mut ens = Ensemble::init(&config, 2, 0, &flex()).unwrap();
         let cfg = TrainConfig {
-            lr: 1e39,
-            steps: 1,
             engine,
-            ..TrainConfig::default()
+            ..TrainConfig::new(LearningRule::Gd, 1e39, 1)
         };
         let e = train(&mut ens, &task(), &cfg, &[], |_, _| Ok(())).unwrap_err();
         assert!(e.to_string().contains("learning rate"), "{e}");
@@ -157,7 +152,8 @@ fn inputs_that_overflow_f32_are_rejected() {
     let mut data = task();
     data.y[(2, 0)] = -1e300;
     let mut ens = ens.clone();
-    let e = train(&mut ens, &data, &TrainConfig::default(), &[], |_, _| Ok(())).unwrap_err();
+    let cfg = TrainConfig::new(LearningRule::Gd, 0.1, 0);
+    let e = train(&mut ens, &data, &cfg, &[], |_, _| Ok(())).unwrap_err();
     assert!(e.to_string().contains("targets value"), "{e}");
 }
 

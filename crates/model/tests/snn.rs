@@ -89,12 +89,7 @@ fn sgl_through_time_fits_the_circle_task() {
     cfg.beta = 0.8;
     cfg.theta = 0.5;
     let mut snn = Snn::init(&cfg, 3, &device).unwrap();
-    let train = TrainConfig {
-        rule: LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
-        lr: 0.1,
-        steps: 1500,
-        ..TrainConfig::default()
-    };
+    let train = TrainConfig::new(LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 0.1, 1500);
     let mut seen = Vec::new();
     let report = train_flat(&mut snn, &set, &train, &[0, 1500], |t, _| {
         seen.push(t);

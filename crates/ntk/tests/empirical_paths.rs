@@ -258,12 +258,7 @@ fn kernels_recorded_during_training_equal_separate_runs() {
     let (x0, xs) = slice_inputs(7);
     let g = Surrogate::FastSigmoid { k: 2.0 };
     let pair = DerivativePair::sg_ntk(g);
-    let cfg = |steps| TrainConfig {
-        rule: LearningRule::Sgl(g),
-        lr: 0.1,
-        steps,
-        ..TrainConfig::default()
-    };
+    let cfg = |steps| TrainConfig::new(LearningRule::Sgl(g), 0.1, steps);
     let mut ens = Ensemble::init(&config, 3, 9, &device).unwrap();
     let mut ticks = Vec::new();
     let (report, rec) = train_with_kernels(

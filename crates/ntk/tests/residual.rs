@@ -175,12 +175,7 @@ fn sgl_trains_a_sign_residual_network() {
     };
     let c = ResidualConfig::new(128, 2, Activation::Sign);
     let mut net = ResidualNet::init(&c, 0, 0, &device).unwrap();
-    let cfg = TrainConfig {
-        rule: LearningRule::Sgl(ERF_PRIME),
-        lr: 0.05,
-        steps: 300,
-        ..TrainConfig::default()
-    };
+    let cfg = TrainConfig::new(LearningRule::Sgl(ERF_PRIME), 0.05, 300);
     let report = train_flat(&mut net, &set, &cfg, &[], |_, _| Ok(())).unwrap();
     let (l0, lt) = (report.loss[0], report.loss[300]);
     assert!(lt < 0.2 * l0, "loss {l0} -> {lt}");

@@ -32,12 +32,7 @@ fn kernels(width: usize) -> (Vec<DMatrix<f64>>, Vec<DMatrix<f64>>) {
     };
     // the spike function has no true derivative: the surrogate on both sides
     let pair = DerivativePair { g1: G, g2: G };
-    let cfg = TrainConfig {
-        rule: LearningRule::Sgl(G),
-        lr: 0.1,
-        steps: 150,
-        ..TrainConfig::default()
-    };
+    let cfg = TrainConfig::new(LearningRule::Sgl(G), 0.1, 150);
     let (mut init, mut trained) = (Vec::new(), Vec::new());
     for seed in 0..8 {
         let mut snn = Snn::init(&config(width), seed, &device).unwrap();

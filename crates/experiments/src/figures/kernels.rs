@@ -290,12 +290,7 @@ pub(crate) fn compute(s: &KernelFigure, run: &FigureRun) -> Result<Option<Kernel
     let results = run.run_chunks(&jobs, &pb, |i| {
         let (m, width, range) = cells_of_jobs[i].clone();
         let mut ens = chunk_ensemble(&config(m, width), opts.seed, range, &device)?;
-        let train_cfg = TrainConfig {
-            rule,
-            lr: s.training.lr,
-            steps: s.steps,
-            ..TrainConfig::default()
-        };
+        let train_cfg = TrainConfig::new(rule, s.training.lr, s.steps);
         let tick = (s.steps / 100).max(1);
         let mut last = 0;
         let (report, rec) = train_with_kernels(

@@ -547,12 +547,7 @@ pub(crate) fn train_with_progress(
     steps: usize,
     pb: &ProgressBar,
 ) -> Result<TrainReport, ExpError> {
-    let config = TrainConfig {
-        rule,
-        lr,
-        steps,
-        ..TrainConfig::default()
-    };
+    let config = TrainConfig::new(rule, lr, steps);
     let mut last = 0;
     let mut progress = |t: usize, loss: f64| {
         pb.inc((t - last) as u64);

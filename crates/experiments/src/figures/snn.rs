@@ -93,12 +93,7 @@ impl Figure for SnnKernels {
             g1: s.surrogate,
             g2: s.surrogate,
         };
-        let config = TrainConfig {
-            rule: LearningRule::Sgl(s.surrogate),
-            lr: s.lr,
-            steps: s.steps,
-            ..TrainConfig::default()
-        };
+        let config = TrainConfig::new(LearningRule::Sgl(s.surrogate), s.lr, s.steps);
         let settings = SnnFigure {
             widths: Vec::new(),
             nets: 0,

@@ -18,7 +18,7 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Number of full-batch steps.
     pub steps: usize,
-    /// How gradients are computed (both give the same numbers).
+    /// How gradients are computed (every engine gives the same numbers up to f32 rounding).
     #[serde(default)]
     pub engine: Engine,
 }
@@ -68,18 +68,19 @@ impl Engine {
     }
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
+impl TrainConfig {
+    /// `steps` full-batch steps of `rule` with learning rate `lr` on the default engine
+    /// ([`Engine::Auto`]); set `engine` to choose another
+    /// (`TrainConfig { engine: Engine::Explicit, ..TrainConfig::new(rule, lr, steps) }`).
+    pub fn new(rule: LearningRule, lr: f64, steps: usize) -> Self {
         TrainConfig {
-            rule: LearningRule::Gd,
-            lr: 0.1,
-            steps: 0,
+            rule,
+            lr,
+            steps,
             engine: Engine::default(),
         }
     }
-}
 
-impl TrainConfig {
     /// Checks the learning rate, and that the loss curve (steps + 1 values) fits into memory.
     pub fn validate(&self) -> Result<(), ModelError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
