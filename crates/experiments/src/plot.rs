@@ -339,18 +339,32 @@ fn data_range(p: &Panel, x_axis: bool) -> Result<(f64, f64), PlotError> {
         true => (a - (b - a) * 0.05, b + (b - a) * 0.05),
         false => (a - a.abs().max(1.0) * 0.1, b + a.abs().max(1.0) * 0.1),
     };
-    let (f, g): (&dyn Fn(f64) -> f64, &dyn Fn(f64) -> f64) = match scale {
+    match scale {
         _ if lo > hi => return bad(format!("no drawable {axis} value")),
         Scale::Linear if x_axis && hi > lo => return Ok((lo, hi)),
-        Scale::Linear => (&|v| v, &|v| v),
-        Scale::Log10 => (&f64::log10, &|v| 10f64.powf(v)),
-        Scale::Asinh(w) if w > 0.0 && w < f64::INFINITY => {
-            (&move |v| (v / w).asinh(), &move |v| w * v.sinh())
+        Scale::Asinh(w) if !(w > 0.0 && w < f64::INFINITY) => {
+            return bad(format!("asinh width {w}"))
         }
-        Scale::Asinh(w) => return bad(format!("asinh width {w}")),
-    };
+        _ => {}
+    }
+    let (f, g) = transform(scale);
     let (a, b) = pad(f(lo), f(hi));
     Ok((g(a), g(b)))
+}
+
+/// An axis scale's transform to its linear drawing coordinate and back.
+fn transform(scale: Scale) -> (impl Fn(f64) -> f64, impl Fn(f64) -> f64) {
+    let f = move |v: f64| match scale {
+        Scale::Linear => v,
+        Scale::Log10 => v.log10(),
+        Scale::Asinh(w) => (v / w).asinh(),
+    };
+    let g = move |v: f64| match scale {
+        Scale::Linear => v,
+        Scale::Log10 => 10f64.powf(v),
+        Scale::Asinh(w) => w * v.sinh(),
+    };
+    (f, g)
 }
 
 fn check(fig: &Figure) -> Result<(), PlotError> {
@@ -472,49 +486,10 @@ where
         let (w, h) = legend_size(&labels).map_err(|e| e.to_string())?;
         let (xr, yr) = c.plotting_area().get_pixel_range();
         let area = ((xr.end - xr.start) as u32, (yr.end - yr.start) as u32);
-        let mut points = Vec::new();
-        let mut add = |pts: &[(f64, f64)], weight: f64| {
-            // Each segment sampled at 8 points: a line through the box covers it too.
-            for pair in pts.windows(2).filter(|q| ok(&q[0]) && ok(&q[1])) {
-                let (a, b) = (c.backend_coord(&pair[0]), c.backend_coord(&pair[1]));
-                for k in 0..8 {
-                    let t = k as f64 / 8.0;
-                    let at = |u: i32, v: i32| u as f64 + t * (v - u) as f64;
-                    let q = (
-                        at(a.0, b.0) - xr.start as f64,
-                        at(a.1, b.1) - yr.start as f64,
-                    );
-                    points.push((q, weight));
-                }
-            }
-            if let Some(&last) = pts.last().filter(|q| ok(q)) {
-                let q = c.backend_coord(&last);
-                let q = ((q.0 - xr.start) as f64, (q.1 - yr.start) as f64);
-                points.push((q, weight));
-            }
-        };
-        for s in &p.series {
-            let pts: Vec<(f64, f64)> = s.x.iter().copied().zip(s.y.iter().copied()).collect();
-            match s.mark {
-                Mark::Line(_) | Mark::Dashed(_) => add(&pts, 1.0),
-                // Marks are not joined: each point counts, with the size of its mark.
-                Mark::Crosses(_) | Mark::Dots(_) => {
-                    for q in pts.iter() {
-                        add(&[*q], 3.0);
-                    }
-                }
-            }
-        }
-        for b in &p.bands {
-            let edge = |v: &[f64]| {
-                b.x.iter()
-                    .copied()
-                    .zip(v.iter().copied())
-                    .collect::<Vec<_>>()
-            };
-            add(&edge(&b.lower), 0.3);
-            add(&edge(&b.upper), 0.3);
-        }
+        let points = obstacles(p, |q| {
+            let (x, y) = c.backend_coord(&q);
+            ((x - xr.start) as f64, (y - yr.start) as f64)
+        });
         let (x, y) = legend_place(&points, (w, h), area, &preferred);
         c.configure_series_labels()
             .position(LegendPos::Coordinate(x, y))
@@ -620,6 +595,7 @@ fn snap(v: f64, size: f64) -> f64 {
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<(), String> {
     let range = |x_axis| data_range(p, x_axis).map_err(|e| e.to_string());
     let ((x0, x1), (y0, y1)) = (range(true)?, range(false)?);
+    let y1 = headroom(p, area.dim_in_pixel(), (x0, x1), (y0, y1))?;
     let (xs, ys) = (x0.abs().max(x1.abs()), y0.abs().max(y1.abs()));
     macro_rules! with_y {
         ($x:expr) => {
@@ -635,6 +611,91 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
         Scale::Log10 => with_y!(log_axis(x0, x1)),
         Scale::Asinh(w) => with_y!(AsinhCoord::new(x0, x1, w)),
     }
+}
+
+/// The data a legend box should not cover, in the pixel coordinates `to_px` gives: points of lines
+/// (each segment sampled at 8 points, so that a line through the box counts) and marks (three
+/// times as much), weighted by their opacity (many faint traces count like a few lines), and band
+/// edges (weight 0.3).
+fn obstacles(p: &Panel, to_px: impl Fn((f64, f64)) -> (f64, f64)) -> Vec<((f64, f64), f64)> {
+    let ok = |&(a, b): &(f64, f64)| drawable(p.x.scale, a) && drawable(p.y.scale, b);
+    let mut points = Vec::new();
+    let mut add = |pts: &[(f64, f64)], weight: f64| {
+        for pair in pts.windows(2).filter(|q| ok(&q[0]) && ok(&q[1])) {
+            let (a, b) = (to_px(pair[0]), to_px(pair[1]));
+            for k in 0..8 {
+                let t = k as f64 / 8.0;
+                points.push(((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)), weight));
+            }
+        }
+        if let Some(&last) = pts.last().filter(|q| ok(q)) {
+            points.push((to_px(last), weight));
+        }
+    };
+    for s in &p.series {
+        let pts: Vec<(f64, f64)> = s.x.iter().copied().zip(s.y.iter().copied()).collect();
+        match s.mark {
+            Mark::Line(_) | Mark::Dashed(_) => add(&pts, s.alpha),
+            // Marks are not joined: each point counts, with the size of its mark.
+            Mark::Crosses(_) | Mark::Dots(_) => {
+                for q in &pts {
+                    add(&[*q], 3.0 * s.alpha);
+                }
+            }
+        }
+    }
+    for b in &p.bands {
+        let edge = |v: &[f64]| {
+            b.x.iter()
+                .copied()
+                .zip(v.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        add(&edge(&b.lower), 0.3);
+        add(&edge(&b.upper), 0.3);
+    }
+    points
+}
+
+/// The top of the y axis: `y1`, or higher when the legend would cover data wherever it goes
+/// inside the panel, so that a strip above the data holds it (estimated from the panel's size
+/// and the layout of `chart`: caption, label areas and margins).
+fn headroom(
+    p: &Panel,
+    (w, h): (u32, u32),
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<f64, String> {
+    let Some(preferred) = &p.legend else {
+        return Ok(y1);
+    };
+    let labels = p.bands.iter().map(|b| &b.label);
+    let labels: Vec<&str> = labels
+        .chain(p.series.iter().map(|s| &s.label))
+        .filter_map(|l| l.as_deref())
+        .collect();
+    let (lw, lh) = legend_size(&labels)?;
+    let plot = ((w as f64 - 82.0).max(1.0), (h as f64 - 87.0).max(1.0));
+    let ((fx, _), (fy, gy)) = (transform(p.x.scale), transform(p.y.scale));
+    let (tx0, tx1, ty0, ty1) = (fx(x0), fx(x1), fy(y0), fy(y1));
+    let to_px = |(x, y): (f64, f64)| {
+        let u = (fx(x) - tx0) / (tx1 - tx0);
+        let v = (ty1 - fy(y)) / (ty1 - ty0);
+        (u * plot.0, v * plot.1)
+    };
+    let points = obstacles(p, to_px);
+    let area = (plot.0 as u32, plot.1 as u32);
+    let at = legend_place(&points, (lw, lh), area, preferred);
+    let covered = points.iter().any(|&((px, py), _)| {
+        let (x, y) = (at.0 as f64 - 4.0, at.1 as f64 - 4.0);
+        px >= x && px <= x + lw as f64 + 8.0 && py >= y && py <= y + lh as f64 + 8.0
+    });
+    let strip = lh as f64 + 16.0;
+    if !covered || strip * 2.0 >= plot.1 {
+        return Ok(y1);
+    }
+    // The data keep their pixels below a strip of the legend's height (and a margin).
+    Ok(gy(ty1 + (ty1 - ty0) * strip / (plot.1 - strip)))
 }
 
 /// The figure's size in pixels.
@@ -858,6 +919,43 @@ mod tests {
         assert_eq!(only, vec![dir.join("only.svg")]);
         assert!(!dir.join("only.png").exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A legend goes to the place where it covers no data; when every place inside the panel
+    /// would cover some, the y axis grows a strip above the data for it.
+    #[test]
+    fn legends_avoid_the_data() {
+        // Data fill the upper half of a 400 × 400 area: the legend goes to the lower half.
+        let upper: Vec<_> = (0..100)
+            .flat_map(|i| (0..50).map(move |j| ((i as f64 * 4.0, j as f64 * 4.0), 1.0)))
+            .collect();
+        let at = legend_place(&upper, (100, 60), (400, 400), &LegendPos::UpperRight);
+        assert!(at.1 > 200, "{at:?}");
+        // A preferred place that is free is kept.
+        let at = legend_place(&upper, (100, 60), (400, 400), &LegendPos::LowerLeft);
+        assert_eq!(at, (5, 400 - 60 - 5));
+        // Horizontal lines from y = 0 to 10 fill a panel: headroom above y = 10; lines only in
+        // the lower half leave a free corner and the axis as it was.
+        let x: Vec<f64> = (0..50).map(|i| i as f64 / 49.0).collect();
+        let panel = |levels: &[f64]| {
+            let mut p = Panel::new("p", "x", "y");
+            for &c in levels {
+                let y = vec![c; x.len()];
+                p.series.push(Series::line(Some(format!("{c}")), &x, &y, BLACK, 1.0));
+            }
+            p.legend = Some(LegendPos::UpperRight);
+            p
+        };
+        let full: Vec<f64> = (0..=40).map(|k| k as f64 / 4.0).collect();
+        let top = headroom(&panel(&full[..3]), (600, 400), (0.0, 1.0), (0.0, 10.0)).unwrap();
+        assert_eq!(top, 10.0);
+        let mut crowded = panel(&full);
+        crowded.series.truncate(41);
+        for s in crowded.series.iter_mut().skip(1) {
+            s.label = None;
+        }
+        let top = headroom(&crowded, (600, 400), (0.0, 1.0), (0.0, 10.0)).unwrap();
+        assert!(top > 11.0, "{top}");
     }
 
     #[test]
