@@ -54,10 +54,54 @@ pub(super) fn check_finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), K
     reject_entries(what, m, |v| !v.is_finite())
 }
 
-/// Fails at a NaN or −∞ entry of the kernel matrix `m` (named `what`); +∞ is legitimate (the
-/// singular sign NTK).
-pub(super) fn check_kernel_values(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
-    reject_entries(what, m, |v| v.is_nan() || v == f64::NEG_INFINITY)
+/// The one finiteness check of kernel values (docs/MATH.md §5): fails at a NaN entry of the
+/// kernel matrix `m` (named `what`), and at a ±∞ entry (row, col) unless `singular(row, col)`
+/// says it is one of the theory's singular values — the sign NTK's (and step's) +∞ on the
+/// diagonal, and its −∞ at antipodal inputs (x, −x) when σb = 0 (neural-tangents gives the
+/// same). Any other infinite entry is an f64 overflow ([`KernelError::Overflow`]).
+pub(super) fn check_kernel_values(
+    what: &'static str,
+    m: &DMatrix<f64>,
+    singular: impl Fn(usize, usize) -> bool,
+) -> Result<(), KernelError> {
+    reject_entries(what, m, |v| v.is_nan())?;
+    let rows = m.nrows();
+    for (k, &value) in m.iter().enumerate() {
+        let (row, col) = (k % rows, k / rows);
+        if value.is_infinite() && !singular(row, col) {
+            return Err(KernelError::Overflow {
+                what,
+                row,
+                col,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Observer of long kernel computations, set once per process with [`set_progress`] (e.g. by a
+/// command line that draws a progress bar); without one the library reports nothing.
+pub trait KernelProgress: Send + Sync {
+    /// A kernel matrix of `entries` entries starts; `estimate_s` is its estimated wall time (one
+    /// entry timed, times the entries, over the threads).
+    fn start(&self, entries: u64, estimate_s: f64);
+    /// `entries` more entries are done.
+    fn advance(&self, entries: u64);
+    /// The matrix is done (or failed).
+    fn finish(&self);
+}
+
+static PROGRESS: std::sync::RwLock<Option<std::sync::Arc<dyn KernelProgress>>> =
+    std::sync::RwLock::new(None);
+
+/// Sets (or, with `None`, removes) the observer of every later kernel matrix of this process.
+pub fn set_progress(progress: Option<std::sync::Arc<dyn KernelProgress>>) {
+    *PROGRESS.write().unwrap_or_else(|e| e.into_inner()) = progress;
+}
+
+fn progress() -> Option<std::sync::Arc<dyn KernelProgress>> {
+    PROGRESS.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
@@ -65,12 +109,21 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
 }
 
 /// Runs `cell(i, j)` for every entry, rows in parallel (rayon); returns row-major values per
-/// recorded output.
+/// recorded output. With a [`KernelProgress`] observer, the first entry is timed first for its
+/// estimate and every finished row is reported.
 fn fill<F>(n1: usize, n2: usize, outputs: usize, cell: F) -> Vec<Vec<f64>>
 where
     F: Fn(usize, usize, &mut [f64]) + Sync,
 {
     use rayon::prelude::*;
+    let observer = progress().filter(|_| n1 > 0 && n2 > 0);
+    if let Some(p) = &observer {
+        let start = std::time::Instant::now();
+        cell(0, 0, &mut vec![0.0; outputs]);
+        let entries = (n1 as u64).saturating_mul(n2 as u64);
+        let threads = rayon::current_num_threads().clamp(1, n1) as f64;
+        p.start(entries, start.elapsed().as_secs_f64() * entries as f64 / threads);
+    }
     // One row at a time: [outputs][n2] values of row i.
     let rows: Vec<Vec<Vec<f64>>> = (0..n1)
         .into_par_iter()
@@ -83,9 +136,15 @@ where
                     out[j] = *v;
                 }
             }
+            if let Some(p) = &observer {
+                p.advance(n2 as u64);
+            }
             row
         })
         .collect();
+    if let Some(p) = &observer {
+        p.finish();
+    }
     let mut out = vec![Vec::with_capacity(n1 * n2); outputs];
     for row in rows {
         for (k, part) in row.into_iter().enumerate() {
@@ -156,8 +215,19 @@ fn fold_matrices(
         .into_iter()
         .map(|d| DMatrix::from_row_slice(r1.len(), r2.len(), &d))
         .collect();
-    for m in &mats {
-        check_kernel_values("kernel output", m)?;
+    // The map after which each output is taken: every layer's last map, or the network's last.
+    let ends: Vec<usize> = if all_layers {
+        (0..net.layers().len())
+            .filter(|&i| net.layers()[i].ends_layer())
+            .collect()
+    } else {
+        vec![net.layers().len().saturating_sub(1)]
+    };
+    for (m, &last) in mats.iter().zip(&ends) {
+        check_kernel_values("kernel output", m, |i, j| {
+            let s0 = PairState::from_inputs(&r1[i], &r2[j]);
+            net.singular_until(s0, &t1[i], &t2[j], last)
+        })?;
     }
     Ok(mats)
 }
@@ -178,7 +248,9 @@ pub fn network_kernel_matrix(
 /// which carries the true derivative g1; columns of `x2` carry g2).
 ///
 /// [`KernelKind::Nngp`] gives κ² Σ^L (the covariance of f_0), the others the driving kernel
-/// κ² I^L (g = κ f, SPEC §5). Entries may be +∞ (the singular sign NTK, Sec. 2.3).
+/// κ² I^L (g = κ f, SPEC §5). Entries may be ±∞ where the theory makes them so (the singular sign
+/// NTK, Sec. 2.3: +∞ on its diagonal, −∞ at antipodal inputs when σb = 0); an f64 overflow
+/// anywhere else is [`KernelError::Overflow`].
 ///
 /// `spec` is a [`KernelSpec`] (the MLP) or any [`Kernels`] (e.g. a `NetSpec`).
 pub fn kernel_matrix<'a>(
