@@ -54,21 +54,21 @@ pub(super) fn check_finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), K
     reject_entries(what, m, |v| !v.is_finite())
 }
 
-/// The one finiteness check of kernel values (docs/MATH.md §5): fails at a NaN entry of the
-/// kernel matrix `m` (named `what`), and at a ±∞ entry (row, col) unless `singular(row, col)`
-/// says it is one of the theory's singular values — the sign NTK's (and step's) +∞ on the
-/// diagonal, and its −∞ at antipodal inputs (x, −x) when σb = 0 (neural-tangents gives the
-/// same). Any other infinite entry is an f64 overflow ([`KernelError::Overflow`]).
+/// The one finiteness check of kernel values (docs/MATH.md §5): fails at a ±∞ entry (row, col)
+/// of the kernel matrix `m` (named `what`) unless `singular(row, col)` says it is one of the
+/// theory's singular values — the sign NTK's (and step's) +∞ on the diagonal, and its −∞ at
+/// antipodal inputs (x, −x) when σb = 0 (neural-tangents gives the same) — and at every NaN.
+/// Both are an f64 overflow ([`KernelError::Overflow`]): from finite inputs a NaN only arises
+/// from infinite intermediate values (∞/∞, ∞ − ∞).
 pub(super) fn check_kernel_values(
     what: &'static str,
     m: &DMatrix<f64>,
     singular: impl Fn(usize, usize) -> bool,
 ) -> Result<(), KernelError> {
-    reject_entries(what, m, |v| v.is_nan())?;
     let rows = m.nrows();
     for (k, &value) in m.iter().enumerate() {
         let (row, col) = (k % rows, k / rows);
-        if value.is_infinite() && !singular(row, col) {
+        if value.is_nan() || (value.is_infinite() && !singular(row, col)) {
             return Err(KernelError::Overflow {
                 what,
                 row,

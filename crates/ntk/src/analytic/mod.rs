@@ -85,8 +85,9 @@ pub enum KernelError {
         /// The value.
         value: f64,
     },
-    /// An infinite kernel value where the kernel is finite: its true value exceeds the f64
-    /// range (e.g. κ = 1e200, or a depth at which Σ grows past 1.8e308).
+    /// An infinite (or NaN) kernel value where the kernel is finite: its true value, or one on
+    /// the way to it, exceeds the f64 range (e.g. κ = 1e200, or a depth at which I grows past
+    /// 1.8e308).
     #[error("{what} overflows f64 at ({row}, {col}): {value} where the kernel is finite (only the sign NTK's singular entries are infinite); reduce the depth, kappa, sigma_w or the activation's or surrogate's scale")]
     Overflow {
         /// Which matrix.
