@@ -273,11 +273,17 @@ fn kernel_overflow_is_an_error() {
         &["erf:M", "overflow"],
     );
     assert_fails(
-        &kernel_on(&x, "--kind sgntk --activation sign --surrogate erf-prime:1e200"),
+        &kernel_on(
+            &x,
+            "--kind sgntk --activation sign --surrogate erf-prime:1e200",
+        ),
         &["erf-prime:A", "overflow"],
     );
     // Large but representable scales still give finite numbers.
-    let o = kernel_on(&x, "--kind sgntk --activation sign --surrogate erf-prime:1e100");
+    let o = kernel_on(
+        &x,
+        "--kind sgntk --activation sign --surrogate erf-prime:1e100",
+    );
     let text = stdout_of(&o);
     assert!(!text.contains("inf") && !text.contains("nan"), "{text}");
 }
@@ -286,7 +292,9 @@ fn kernel_overflow_is_an_error() {
 /// at antipodal pairs (x, −x) (neural-tangents gives −inf there too); every other entry finite.
 #[test]
 fn sign_ntk_singular_values_are_written() {
-    let angles: Vec<f64> = (0..8).map(|i| i as f64 * std::f64::consts::PI / 4.0).collect();
+    let angles: Vec<f64> = (0..8)
+        .map(|i| i as f64 * std::f64::consts::PI / 4.0)
+        .collect();
     let rows: Vec<String> = angles
         .iter()
         .map(|a| format!("{:?},{:?}", a.sin(), a.cos()))
@@ -328,12 +336,30 @@ fn figure_settings_shards_and_sweep_grids_are_size_checked() {
     let dir = scratch("figure-sizes");
     let out = dir.join("out");
     for (i, (config, needles)) in [
-        ("[fig3a]\nwidths = [1000000]\n", &["fig3a", "widths", "memory here", "fit"][..]),
-        ("[fig3a]\nwidths = [9223372036854775807]\n", &["fig3a", "widths", "2^64"]),
-        ("[fig3a]\ndepth = 1000000000\n", &["fig3a", "depth", "memory here"]),
-        ("[fig1]\nwidths = [1000000]\n", &["fig1", "widths", "memory here"]),
-        ("[b1]\ngrid = 100000000000\n", &["b1", "grid", "memory here"]),
-        ("[fig1]\nrecord_steps = [10, 10]\n", &["fig1", "record_steps", "twice"]),
+        (
+            "[fig3a]\nwidths = [1000000]\n",
+            &["fig3a", "widths", "memory here", "fit"][..],
+        ),
+        (
+            "[fig3a]\nwidths = [9223372036854775807]\n",
+            &["fig3a", "widths", "2^64"],
+        ),
+        (
+            "[fig3a]\ndepth = 1000000000\n",
+            &["fig3a", "depth", "memory here"],
+        ),
+        (
+            "[fig1]\nwidths = [1000000]\n",
+            &["fig1", "widths", "memory here"],
+        ),
+        (
+            "[b1]\ngrid = 100000000000\n",
+            &["b1", "grid", "memory here"],
+        ),
+        (
+            "[fig1]\nrecord_steps = [10, 10]\n",
+            &["fig1", "record_steps", "twice"],
+        ),
         (
             "[fig1]\nnets = 100000\nrecord_steps = [10, 20, 30]\ngrid = 10000\n",
             &["fig1", "memory here"],
@@ -343,7 +369,11 @@ fn figure_settings_shards_and_sweep_grids_are_size_checked() {
     .enumerate()
     {
         let cfg = write(&dir, &format!("c{i}.toml"), config);
-        let which = config[1..].split(']').next().unwrap().trim_start_matches("fig");
+        let which = config[1..]
+            .split(']')
+            .next()
+            .unwrap()
+            .trim_start_matches("fig");
         let o = sgntk_line("figure {} --config {} --out {}", &[&which, &cfg, &out]);
         assert_fails(&o, needles);
         assert!(!out.exists());
@@ -354,7 +384,11 @@ fn figure_settings_shards_and_sweep_grids_are_size_checked() {
         "tiny.toml",
         "[fig3a]\nwidths = [8]\nnets = 2\nsteps = 5\nchunk = 1\n",
     );
-    for shard in ["0/1000000000000", "0/18446744073709551615", "999999/1000000000000"] {
+    for shard in [
+        "0/1000000000000",
+        "0/18446744073709551615",
+        "999999/1000000000000",
+    ] {
         let o = sgntk_line(
             "figure 3a --config {} --out {} --shard {} --threads 1",
             &[&tiny, &out, &shard],
@@ -374,7 +408,11 @@ fn figure_settings_shards_and_sweep_grids_are_size_checked() {
     let o = sgntk_line("sweep {} --out {}", &[&sweep, &dir.join("sweep")]);
     assert_fails(&o, &["≥2^64 grid points", "10000"]);
     let keys: Vec<String> = (0..14).map(|k| format!("k{k} = [1, 2]")).collect();
-    std::fs::write(&sweep, format!("figure = \"3a\"\n[grid]\n{}\n", keys.join("\n"))).unwrap();
+    std::fs::write(
+        &sweep,
+        format!("figure = \"3a\"\n[grid]\n{}\n", keys.join("\n")),
+    )
+    .unwrap();
     let o = sgntk_line("sweep {} --out {}", &[&sweep, &dir.join("sweep")]);
     assert_fails(&o, &["16384 grid points", "10000"]);
     assert!(!dir.join("sweep").exists());

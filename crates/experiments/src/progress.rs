@@ -21,7 +21,8 @@ pub const KERNEL_ESTIMATE_THRESHOLD_S: f64 = 2.0;
 
 /// The command line's [`sgntk_ntk::KernelProgress`]: for a kernel matrix estimated to take at
 /// least [`KERNEL_ESTIMATE_THRESHOLD_S`] (the quadrature paths, e.g. tanh, take milliseconds per
-/// entry) it prints the estimate up front and draws a bar over the entries.
+/// entry) it prints the estimate up front and draws a bar over the entries, when stderr is a
+/// terminal.
 #[derive(Default)]
 pub struct KernelBar {
     bar: std::sync::Mutex<Option<ProgressBar>>,
@@ -29,7 +30,9 @@ pub struct KernelBar {
 
 impl sgntk_ntk::KernelProgress for KernelBar {
     fn start(&self, entries: u64, estimate_s: f64) {
-        if estimate_s < KERNEL_ESTIMATE_THRESHOLD_S {
+        // like the bars: only on a terminal, so logs, pipes and tests stay clean
+        use std::io::IsTerminal as _;
+        if estimate_s < KERNEL_ESTIMATE_THRESHOLD_S || !std::io::stderr().is_terminal() {
             return;
         }
         eprintln!(
@@ -39,7 +42,6 @@ impl sgntk_ntk::KernelProgress for KernelBar {
             rayon::current_num_threads()
         );
         let pb = bar(entries, "kernel entries");
-        pb.inc(1);
         *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(pb);
     }
 

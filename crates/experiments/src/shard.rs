@@ -104,7 +104,14 @@ mod tests {
             assert_eq!(assign(&costs, count), vec![0, 2, 1], "{count} shards");
             let own = |index| Shard { index, count }.owns(&costs);
             assert_eq!(own(0), vec![true, false, false]);
-            assert_eq!(own(count - 1), vec![count == 3; 3].iter().enumerate().map(|(j, b)| *b && j == 1).collect::<Vec<_>>());
+            assert_eq!(
+                own(count - 1),
+                vec![count == 3; 3]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, b)| *b && j == 1)
+                    .collect::<Vec<_>>()
+            );
         }
         assert_eq!(assign(&[], usize::MAX), Vec::<usize>::new());
     }

@@ -182,7 +182,9 @@ pub fn parse_job_id(stdout: &str) -> Option<String> {
     };
     let id_ok = !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit());
     let cluster_ok = cluster.is_none_or(|c| {
-        !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     });
     (id_ok && cluster_ok && id.parse::<u64>().is_ok_and(|n| n > 0)).then(|| id.to_string())
 }
@@ -241,7 +243,12 @@ mod tests {
         assert!(scripts("n", &args, dir, &with("cpu")).is_err());
         // shell metacharacters are quoted, not refused
         let s = scripts("n", &cmd, dir, &with("cpu;touch x $(id)")).unwrap();
-        assert!(s.array.contains("#SBATCH --partition='cpu;touch x $(id)'\n"), "{}", s.array);
+        assert!(
+            s.array
+                .contains("#SBATCH --partition='cpu;touch x $(id)'\n"),
+            "{}",
+            s.array
+        );
         for (out, id) in [
             ("17\n", Some("17")),
             ("17", Some("17")),

@@ -29,7 +29,9 @@ pub fn available_memory() -> u64 {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     // `Max address space  <soft> <hard> bytes` (soft: "unlimited" or a number)
     let address_space = read("/proc/self/limits").and_then(|limits| {
-        let line = limits.lines().find(|l| l.starts_with("Max address space"))?;
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max address space"))?;
         let soft: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
         let used = read("/proc/self/status")
             .and_then(|s| field(&s, "VmSize"))

@@ -18,7 +18,10 @@ use crate::settings::Preset;
 
 /// Prints `error: …` on one line (control characters escaped) and returns exit status 2.
 fn fail(e: &ExpError) -> ExitCode {
-    eprintln!("error: {}", sgntk_model::error::escape_controls(&e.to_string()));
+    eprintln!(
+        "error: {}",
+        sgntk_model::error::escape_controls(&e.to_string())
+    );
     ExitCode::from(2)
 }
 

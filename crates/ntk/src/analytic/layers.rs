@@ -162,8 +162,8 @@ impl Nonlinearity {
         // 1/(2M²) below the f64 range would turn into a δ and give +∞ where the kernel is finite.
         if let Some(DerivativePair { g1, g2 }) = derivs {
             for g in [g1, g2] {
-                let exact_delta =
-                    g == Surrogate::True && matches!(activation, Activation::Sign | Activation::Step);
+                let exact_delta = g == Surrogate::True
+                    && matches!(activation, Activation::Sign | Activation::Step);
                 if ScalarFn::derivative(activation, g).is_delta() && !exact_delta {
                     let (name, value) = match (g, activation) {
                         (Surrogate::ErfPrime { a }, _) => ("the surrogate's a of erf-prime:A", a),
@@ -335,7 +335,13 @@ impl Network {
     /// Whether one of the maps `0..=last` is [`LayerMap::singular`] on its way from `s0` (with
     /// both points' variance traces): then an infinite kernel value after map `last` is the
     /// theory's, not an overflow.
-    pub fn singular_until(&self, s0: PairState, trace1: &[f64], trace2: &[f64], last: usize) -> bool {
+    pub fn singular_until(
+        &self,
+        s0: PairState,
+        trace1: &[f64],
+        trace2: &[f64],
+        last: usize,
+    ) -> bool {
         let mut s = s0;
         for (i, layer) in self.layers.iter().enumerate().take(last + 1) {
             if layer.singular(&s) {

@@ -80,11 +80,11 @@ pub(super) fn check_kernel_values(
     Ok(())
 }
 
-/// Observer of long kernel computations, set once per process with [`set_progress`] (e.g. by a
-/// command line that draws a progress bar); without one the library reports nothing.
+/// Observer of long kernel computations, set per thread with [`set_progress`] (e.g. by a command
+/// line that draws a progress bar); without one the library reports nothing.
 pub trait KernelProgress: Send + Sync {
-    /// A kernel matrix of `entries` entries starts; `estimate_s` is its estimated wall time (one
-    /// entry timed, times the entries, over the threads).
+    /// A kernel matrix of `entries` entries starts; `estimate_s` is its estimated wall time (the
+    /// median of three timed entries, times the entries, over the threads).
     fn start(&self, entries: u64, estimate_s: f64);
     /// `entries` more entries are done.
     fn advance(&self, entries: u64);
@@ -92,16 +92,19 @@ pub trait KernelProgress: Send + Sync {
     fn finish(&self);
 }
 
-static PROGRESS: std::sync::RwLock<Option<std::sync::Arc<dyn KernelProgress>>> =
-    std::sync::RwLock::new(None);
+thread_local! {
+    static PROGRESS: std::cell::RefCell<Option<std::sync::Arc<dyn KernelProgress>>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-/// Sets (or, with `None`, removes) the observer of every later kernel matrix of this process.
+/// Sets (or, with `None`, removes) the observer of every later kernel matrix computed from this
+/// thread (its rows may run on other threads; they report to this observer).
 pub fn set_progress(progress: Option<std::sync::Arc<dyn KernelProgress>>) {
-    *PROGRESS.write().unwrap_or_else(|e| e.into_inner()) = progress;
+    PROGRESS.with(|p| *p.borrow_mut() = progress);
 }
 
 fn progress() -> Option<std::sync::Arc<dyn KernelProgress>> {
-    PROGRESS.read().unwrap_or_else(|e| e.into_inner()).clone()
+    PROGRESS.with(|p| p.borrow().clone())
 }
 
 fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
@@ -109,21 +112,35 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
 }
 
 /// Runs `cell(i, j)` for every entry, rows in parallel (rayon); returns row-major values per
-/// recorded output. With a [`KernelProgress`] observer, the first entry is timed first for its
-/// estimate and every finished row is reported.
+/// recorded output. With a [`KernelProgress`] observer, three entries are timed first for its
+/// estimate, and the finished entries are reported (row by row for fast entries).
 fn fill<F>(n1: usize, n2: usize, outputs: usize, cell: F) -> Vec<Vec<f64>>
 where
     F: Fn(usize, usize, &mut [f64]) + Sync,
 {
     use rayon::prelude::*;
     let observer = progress().filter(|_| n1 > 0 && n2 > 0);
+    // Entries slower than a millisecond (quadrature) are reported one by one, others by row.
+    let mut per_entry = 0.0;
     if let Some(p) = &observer {
-        let start = std::time::Instant::now();
-        cell(0, 0, &mut vec![0.0; outputs]);
+        // the median time of three entries spread over the matrix (a diagonal entry x = x' can
+        // be much cheaper than the others)
+        let mut vals = vec![0.0; outputs];
+        let mut times: Vec<f64> = [(0, n2 / 2), (n1 / 2, n2 - 1), (n1 - 1, 0)]
+            .iter()
+            .map(|&(i, j)| {
+                let start = std::time::Instant::now();
+                cell(i, j, &mut vals);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        per_entry = times[1];
         let entries = (n1 as u64).saturating_mul(n2 as u64);
         let threads = rayon::current_num_threads().clamp(1, n1) as f64;
-        p.start(entries, start.elapsed().as_secs_f64() * entries as f64 / threads);
+        p.start(entries, per_entry * entries as f64 / threads);
     }
+    let by_entry = per_entry > 1e-3;
     // One row at a time: [outputs][n2] values of row i.
     let rows: Vec<Vec<Vec<f64>>> = (0..n1)
         .into_par_iter()
@@ -135,8 +152,11 @@ where
                 for (out, v) in row.iter_mut().zip(&vals) {
                     out[j] = *v;
                 }
+                if let Some(p) = observer.as_ref().filter(|_| by_entry) {
+                    p.advance(1);
+                }
             }
-            if let Some(p) = &observer {
+            if let Some(p) = observer.as_ref().filter(|_| !by_entry) {
                 p.advance(n2 as u64);
             }
             row

@@ -38,8 +38,7 @@ pub use closed_form::{pair_expectation, ScalarFn};
 pub use compose::{spec_network, Kernels};
 pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Residual};
 pub use matrix::{
-    kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix, set_progress,
-    KernelProgress,
+    kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix, set_progress, KernelProgress,
 };
 pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
