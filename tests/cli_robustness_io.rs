@@ -650,7 +650,7 @@ fn error_messages_quote_input_short_and_escaped() {
     short(&kernel(&cell, ""), &["cell.csv", "line 1", "…"]);
     let cr = write(&dir, "cr.csv", "1,2\r3,4\r5,x\r");
     short(&kernel(&cr, ""), &["cr.csv", "\\r"]);
-    let nul = write(&dir, "nul.csv", "1,2\n3,\04\n");
+    let nul = write(&dir, "nul.csv", "1,2\n3,\x004\n");
     short(&kernel(&nul, ""), &["nul.csv", "line 2", "\\u{0}4"]);
     let long = "q".repeat(100_000);
     let o = sgntk_line("kernel --kind nngp --activation {} --x {}", &[&long, &cell]);
