@@ -87,6 +87,9 @@ impl SweepSpec {
     /// The number of grid points, counted with overflow checks (64 keys of 2 values are 2^64
     /// points, not 0); an error beyond [`MAX_GRID_POINTS`].
     pub fn grid_size(&self) -> Result<usize, String> {
+        if self.grid.values().any(Vec::is_empty) {
+            return Ok(0);
+        }
         let count = self
             .grid
             .values()
