@@ -349,18 +349,23 @@ impl RunRecord {
         match std::fs::read_to_string(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(ExpError::output(&self.path, e)),
-            Ok(text) => self.compare(out, &text),
+            Ok(text) => self.compare(out, &text, true),
         }
     }
 
-    /// Compares the stored record `text` with this run's; a differing record with no chunk in the
-    /// cache is removed (nothing to mix), otherwise refused.
-    fn compare(&self, out: &std::path::Path, text: &str) -> Result<(), ExpError> {
+    /// Compares the stored record `text` with this run's; a differing one is refused, or, with
+    /// `remove_stale` and no chunk in the cache (nothing to mix), removed.
+    fn compare(
+        &self,
+        out: &std::path::Path,
+        text: &str,
+        remove_stale: bool,
+    ) -> Result<(), ExpError> {
         let old: serde_json::Value = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
         if old == self.record {
             return Ok(());
         }
-        if !has_chunks(&out.join("cache")) {
+        if remove_stale && !has_chunks(&out.join("cache")) {
             let _ = std::fs::remove_file(&self.path);
             return Ok(());
         }
@@ -375,7 +380,8 @@ impl RunRecord {
     }
 
     /// Before saving the first chunk: writes the record if absent (create-if-absent in one step,
-    /// so concurrent shards that start together agree on one record), or checks it.
+    /// so concurrent shards that start together agree on one record), or checks it (strictly: a
+    /// differing record written meanwhile by a concurrent run is refused, never replaced).
     fn write_once(&self, out: &std::path::Path) -> Result<(), ExpError> {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         if *written {
@@ -386,29 +392,23 @@ impl RunRecord {
         std::fs::create_dir_all(dir).map_err(|e| ExpError::output(dir, e))?;
         let text =
             serde_json::to_string_pretty(&self.record).map_err(|e| ExpError::output(path, e))?;
-        // write a unique temporary file, then hard-link it into place (twice at most: once more
-        // after a stale record without chunks was removed)
+        // write a unique temporary file, then hard-link it into place; a record that appeared
+        // since the run started (a concurrent run) must be this run's
         let tmp = crate::io::temp_path(path, true);
         if let Err(e) = std::fs::write(&tmp, &text) {
             let _ = std::fs::remove_file(&tmp);
             return Err(ExpError::output(path, e));
         }
-        let mut done = Ok(());
-        for _ in 0..2 {
-            done = match std::fs::hard_link(&tmp, path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    match std::fs::read_to_string(path) {
-                        Ok(existing) => self.compare(out, &existing),
-                        Err(e) => Err(ExpError::output(path, e)),
-                    }
+        let done = match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                match std::fs::read_to_string(path) {
+                    Ok(existing) => self.compare(out, &existing, false),
+                    Err(e) => Err(ExpError::output(path, e)),
                 }
-                Err(e) => Err(ExpError::output(path, e)),
-            };
-            if done.is_err() || path.exists() {
-                break;
             }
-        }
+            Err(e) => Err(ExpError::output(path, e)),
+        };
         let _ = std::fs::remove_file(&tmp);
         done?;
         *written = true;
