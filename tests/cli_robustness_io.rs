@@ -406,3 +406,339 @@ fn one_column_csv_never_loses_its_first_row() {
     let symbol = write(&dir, "symbol.csv", "?\n1\n-2\n");
     assert_fails(&kernel(&symbol), &["symbol.csv", "line 1"]);
 }
+
+// ---- Issue 25: outputs to devices, FIFOs and links; failed runs; directories --------------------
+
+/// `kernel` of three circle points, writing to `out`.
+fn kernel_to(x: &str, out: &dyn AsRef<OsStr>) -> Output {
+    sgntk_line(
+        "kernel --kind nngp --activation erf:2 --x {} --out {}",
+        &[&x, out],
+    )
+}
+
+const POINTS: &str = "0.6,0.8\n-0.8,0.6\n0,1\n";
+
+/// `--out -` and `--out /dev/stdout` write the CSV to stdout; a FIFO and a character device are
+/// written directly (never replaced by a regular file); a symbolic link is written through, to
+/// its target, and stays a link.
+#[test]
+fn out_writes_through_streams_devices_and_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("out-targets");
+    let x = write(&dir, "x.csv", POINTS);
+    let file = dir.join("k.csv");
+    assert_ok(&kernel_to(&x, &file));
+    let expected = read(&file);
+    assert_eq!(expected.lines().count(), 3);
+    let o = kernel_to(&x, &"-");
+    assert_ok(&o);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected, "--out -");
+    // `/dev/stdout` and `/dev/null` in a private mount namespace with its own /dev (a bug that
+    // replaced them would replace only those copies; needs root, else skipped).
+    let private_dev = |out: &str| {
+        Command::new("unshare")
+            .args(["-m", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs none /dev && ln -s /proc/self/fd/1 /dev/stdout && \
+                 mknod /dev/null c 1 3 && \"$0\" \"$@\" && ls -l /dev/stdout /dev/null >&2",
+            )
+            .arg(env!("CARGO_BIN_EXE_sgntk"))
+            .args([
+                "kernel",
+                "--kind",
+                "nngp",
+                "--activation",
+                "erf:2",
+                "--x",
+                x.as_str(),
+            ])
+            .args(["--out", out])
+            .output()
+    };
+    match private_dev("/dev/stdout") {
+        Ok(o) if o.status.success() => {
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                expected,
+                "--out /dev/stdout"
+            );
+            let listing = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                listing.contains("/dev/stdout -> /proc/self/fd/1"),
+                "{listing}"
+            );
+            let o = private_dev("/dev/null").unwrap();
+            assert_ok(&o);
+            let listing = String::from_utf8_lossy(&o.stderr);
+            let null = listing.lines().find(|l| l.ends_with("/dev/null"));
+            assert!(null.is_some_and(|l| l.starts_with('c')), "{listing}");
+        }
+        other => eprintln!("skipped the /dev/stdout case (needs root and unshare -m): {other:?}"),
+    }
+
+    // A link to a file in another directory: the target is replaced, the link stays.
+    let targets = dir.join("targets");
+    std::fs::create_dir_all(&targets).unwrap();
+    let target = targets.join("t.csv");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = dir.join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_ok(&kernel_to(&x, &link));
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(read(&target), expected);
+    // A relative link to a link, and a dangling link (its target is created).
+    let chain = dir.join("chain.csv");
+    std::os::unix::fs::symlink("link.csv", &chain).unwrap();
+    std::fs::write(&target, "old\n").unwrap();
+    assert_ok(&kernel_to(&x, &chain));
+    assert_eq!(read(&target), expected);
+    let dangling = dir.join("dangling.csv");
+    std::os::unix::fs::symlink(targets.join("new.csv"), &dangling).unwrap();
+    assert_ok(&kernel_to(&x, &dangling));
+    assert!(dangling
+        .symlink_metadata()
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read(&targets.join("new.csv")), expected);
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+
+    // A FIFO: read while sgntk writes; it stays a FIFO.
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        assert_ok(&kernel_to(&x, &fifo));
+        assert_eq!(reader.join().unwrap(), expected);
+        assert!(fifo.metadata().unwrap().file_type().is_fifo());
+    } else {
+        eprintln!("skipped the FIFO case: mkfifo failed");
+    }
+
+    // A character device: a private node of /dev/null's device (1, 3), which needs root; the
+    // system's /dev/null is never touched by this test.
+    let null = dir.join("null");
+    let made = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        assert_ok(&kernel_to(&x, &null));
+        assert!(null.metadata().unwrap().file_type().is_char_device());
+        assert_eq!(std::fs::read(&null).unwrap(), b"");
+        // predict writes its CSV the same way
+        let t = write(&dir, "t.csv", "0.6,0.8,1\n-0.8,0.6,-1\n");
+        let o = sgntk_line(
+            "predict --kind ntk --activation erf:2 --train {} --test {} --out {}",
+            &[&t, &x, &null],
+        );
+        assert_ok(&o);
+        assert!(null.metadata().unwrap().file_type().is_char_device());
+    } else {
+        eprintln!("skipped the character-device case: mknod needs root");
+    }
+    // A directory is refused before any work.
+    assert_fails(&kernel_to(&x, &targets), &["targets", "is a directory"]);
+}
+
+/// Tiny Fig. 3a whose training diverges (no chunk is ever saved).
+const DIVERGING: &str = "[fig3a]\nwidths = [8]\nnets = 4\nsteps = 20\nchunk = 2\nlr = 1e308\n";
+
+/// A failed figure run leaves no run record (nor an empty `--out`), so the corrected command on
+/// the same `--out` runs; a stale record beside a cache without chunks never blocks.
+#[test]
+fn failed_figure_runs_do_not_block_the_next() {
+    let dir = scratch("failed-run");
+    let bad = write(&dir, "bad.toml", DIVERGING);
+    let good = write(&dir, "good.toml", &DIVERGING.replace("lr = 1e308\n", ""));
+    let out = dir.join("out");
+    let o = figure("3a", &bad, &out);
+    assert_fails(&o, &[]);
+    assert!(!out.exists(), "the failed run left {}", out.display());
+    // The same on an existing --out: no record, no chunk.
+    std::fs::create_dir_all(&out).unwrap();
+    assert_fails(&figure("3a", &bad, &out), &[]);
+    assert!(!out.join("cache").join("fig3a.run.json").exists());
+    assert_ok(&figure("3a", &good, &out));
+    assert!(out.join("cache").join("fig3a.run.json").exists());
+
+    // A record an older version wrote before failing (no chunk in the cache) is replaced.
+    let stale = dir.join("stale");
+    std::fs::create_dir_all(stale.join("cache")).unwrap();
+    std::fs::write(
+        stale.join("cache").join("fig3a.run.json"),
+        "{\"figure\": \"fig3a\", \"settings\": {\"lr\": 1e308}}",
+    )
+    .unwrap();
+    assert_ok(&figure("3a", &good, &stale));
+    assert_eq!(read(&stale.join("fig3a.csv")), read(&out.join("fig3a.csv")));
+    // With chunks saved, other settings are still refused.
+    let other = write(
+        &dir,
+        "other.toml",
+        &DIVERGING.replace("lr = 1e308", "lr = 0.05"),
+    );
+    assert_fails(&figure("3a", &other, &out), &["other settings", "lr"]);
+}
+
+/// Invalid inputs fail before `--out` is created: `train`, `figure` and `sweep` leave nothing.
+#[test]
+fn invalid_inputs_create_no_out_directory() {
+    let dir = scratch("no-out");
+    let (train, test) = train_files(&dir);
+    let bad_test = write(&dir, "bad.csv", "1,2\nx,y\n");
+    let out = dir.join("out");
+    let o = sgntk_line(
+        &format!("{TRAIN_GD} --width 8 --nets 2 --steps 3 {FILES}"),
+        &[&train, &bad_test, &out],
+    );
+    assert_fails(&o, &["bad.csv"]);
+    let o = sgntk_line(
+        &format!("{TRAIN_GD} --width 8 --nets 2 --steps 3 --lr -1 {FILES}"),
+        &[&train, &test, &out],
+    );
+    assert_fails(&o, &["learning rate"]);
+    let cfg = write(&dir, "c.toml", "[fig1]\nrecord_steps = [3, 3]\nsteps = 6\n");
+    assert_fails(&figure("1", &cfg, &out), &["record_steps", "twice"]);
+    let sweep = write(&dir, "s.toml", "figure = \"3a\"\n[grid]\nnets = [0]\n");
+    assert_fails(&sgntk_line("sweep {} --out {}", &[&sweep, &out]), &["nets"]);
+    assert!(!out.exists(), "{} was created", out.display());
+}
+
+/// A cache entry replaced by a directory is moved aside and recomputed.
+#[test]
+fn cache_entry_replaced_by_a_directory_is_recomputed() {
+    let dir = scratch("entry-dir");
+    let cfg = write(&dir, "tiny.toml", TINY);
+    let out = dir.join("out");
+    assert_ok(&figure("3a", &cfg, &out));
+    let reference = read(&out.join("fig3a.csv"));
+    let files = entries(&out);
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::create_dir_all(files[0].join("inside")).unwrap();
+    let o = figure("3a", &cfg, &out);
+    assert_ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("moved it to"), "{err}");
+    assert!(files[0].is_file());
+    assert_eq!(json(&out.join("fig3a.json"))["trained_chunks"], 1);
+    assert_eq!(read(&out.join("fig3a.csv")), reference);
+}
+
+/// Messages that quote input stay one short line: a 1 MB CSV cell, a 100 000-character
+/// activation or path, an 800 k-character TOML line, CR-only line ends and NUL bytes.
+#[test]
+fn error_messages_quote_input_short_and_escaped() {
+    let dir = scratch("long-input");
+    let short = |o: &Output, needles: &[&str]| {
+        assert_fails(o, needles);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.len() < 1000, "{} bytes: {}", err.len(), &err[..300]);
+        assert!(!err.trim_end().contains(['\r', '\0']), "{err:?}");
+    };
+    let kernel = |x: &dyn AsRef<OsStr>, extra: &str| {
+        sgntk_line(
+            &format!("kernel --kind nngp --activation erf:2 --x {{}} {extra}"),
+            &[x],
+        )
+    };
+    let cell = write(&dir, "cell.csv", &format!("1,{}\n", "7x".repeat(500_000)));
+    short(&kernel(&cell, ""), &["cell.csv", "line 1", "…"]);
+    let cr = write(&dir, "cr.csv", "1,2\r3,4\r5,x\r");
+    short(&kernel(&cr, ""), &["cr.csv", "\\r"]);
+    let nul = write(&dir, "nul.csv", "1,2\n3,\x004\n");
+    short(&kernel(&nul, ""), &["nul.csv", "line 2", "\\u{0}4"]);
+    let long = "q".repeat(100_000);
+    let o = sgntk_line("kernel --kind nngp --activation {} --x {}", &[&long, &cell]);
+    short(&o, &["activation", "…"]);
+    short(&kernel(&dir.join(&long), ""), &["…"]);
+    let toml = write(
+        &dir,
+        "long.toml",
+        &format!("[fig3a]\nsteps = {}\n", "9".repeat(800_000)),
+    );
+    short(&figure("3a", &toml, &dir.join("out")), &["long.toml"]);
+    let toml = write(&dir, "cr.toml", "[fig3a]\rsteps = x\r");
+    short(&figure("3a", &toml, &dir.join("out")), &["cr.toml"]);
+}
+
+/// `sgntk slurm` quotes every value of its scripts and refuses line breaks in them (script
+/// injection); a `sbatch` whose output is not `sbatch --parsable`'s job id is an error.
+#[test]
+fn slurm_scripts_resist_injection_and_sbatch_output_is_parsed_strictly() {
+    let dir = scratch("slurm-inject");
+    let out = dir.join("run");
+    let slurm = |partition: &str, out: &Path, path: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sgntk"));
+        c.args(["slurm", "--shards", "2", "--partition", partition]);
+        if path.is_none() {
+            c.arg("--print");
+        }
+        c.args(["figure", "b1", "--out"]).arg(out);
+        if let Some(p) = path {
+            let old = std::env::var_os("PATH").unwrap_or_default();
+            let mut paths = vec![p.to_path_buf()];
+            paths.extend(std::env::split_paths(&old));
+            c.env("PATH", std::env::join_paths(paths).unwrap());
+        }
+        c.output().unwrap()
+    };
+    for bad in ["cpu\ntouch injected", "cpu\rx"] {
+        assert_fails(
+            &slurm(bad, &out, None),
+            &["--partition", "control character"],
+        );
+    }
+    assert_fails(
+        &slurm("cpu", &dir.join("a\nb"), None),
+        &["control character"],
+    );
+    assert!(!out.exists() && !dir.join("a\nb").exists());
+    // Shell metacharacters are quoted: the script parses and runs nothing of them.
+    let o = slurm("cpu;touch injected $(touch injected2)", &out, None);
+    assert_ok(&o);
+    for script in ["job.sbatch", "assemble.sbatch"] {
+        let path = out.join("slurm").join(script);
+        let check = Command::new("bash").arg("-n").arg(&path).status().unwrap();
+        assert!(check.success(), "bash -n {script}: {}", read(&path));
+        let text = read(&path);
+        assert!(
+            text.contains("#SBATCH --partition='cpu;touch injected $(touch injected2)'\n"),
+            "{text}"
+        );
+    }
+    // Fake sbatch programs: their stdout decides.
+    for (printed, ok) in [
+        ("", false),
+        ("Submitted batch job 17", false),
+        ("17\n18", false),
+        ("17", true),
+        ("4242;cluster", true),
+    ] {
+        let bin = dir.join(format!("bin-{}", printed.len()));
+        std::fs::create_dir_all(&bin).unwrap();
+        let fake = bin.join("sbatch");
+        std::fs::write(
+            &fake,
+            format!("#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'slurm 23'; exit 0; }}\nprintf '%s\\n' '{printed}'\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let o = slurm("cpu", &out, Some(&bin));
+        if ok {
+            assert_ok(&o);
+            let id = printed.split(';').next().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout).trim(),
+                format!("{id} {id}")
+            );
+        } else {
+            assert_fails(&o, &["sbatch", "not a job id"]);
+        }
+    }
+}

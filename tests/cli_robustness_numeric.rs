@@ -247,3 +247,173 @@ fn absurd_sizes_are_one_line_errors() {
         &["fig3a", "grid", "memory here"],
     );
 }
+
+// ---- Issue 25: overflow vs the theory's singular values; sizes of figure settings ---------------
+
+/// `kernel … --x X.csv` followed by `extra`: the CSV on success.
+fn kernel_on(x: &str, extra: &str) -> Output {
+    sgntk_line(&format!("kernel --x {{}} {extra}"), &[&x])
+}
+
+/// An f64 overflow in an analytic kernel is an error naming it, never `inf` with status 0.
+#[test]
+fn kernel_overflow_is_an_error() {
+    let (dir, _t, x) = scratch_with("overflow", TRAIN, TEST);
+    let _ = dir;
+    for extra in [
+        "--kind ntk --activation relu --kappa 1e200",
+        "--kind ntk --activation erf:2 --sigma-w 4 --depth 2000",
+        "--kind nngp --activation relu --sigma-w 1e200 --depth 3",
+    ] {
+        assert_fails(&kernel_on(&x, extra), &["overflows f64"]);
+    }
+    // A δ only where the theory has one: erf:M / erf-prime:A beyond f64's range are refused.
+    assert_fails(
+        &kernel_on(&x, "--kind ntk --activation erf:1e308"),
+        &["erf:M", "overflow"],
+    );
+    assert_fails(
+        &kernel_on(
+            &x,
+            "--kind sgntk --activation sign --surrogate erf-prime:1e200",
+        ),
+        &["erf-prime:A", "overflow"],
+    );
+    // Large but representable scales still give finite numbers.
+    let o = kernel_on(
+        &x,
+        "--kind sgntk --activation sign --surrogate erf-prime:1e100",
+    );
+    let text = stdout_of(&o);
+    assert!(!text.contains("inf") && !text.contains("nan"), "{text}");
+}
+
+/// The sign NTK's singular values are written: +∞ on the diagonal and, with σb = 0, −∞ exactly
+/// at antipodal pairs (x, −x) (neural-tangents gives −inf there too); every other entry finite.
+#[test]
+fn sign_ntk_singular_values_are_written() {
+    let angles: Vec<f64> = (0..8)
+        .map(|i| i as f64 * std::f64::consts::PI / 4.0)
+        .collect();
+    let rows: Vec<String> = angles
+        .iter()
+        .map(|a| format!("{:?},{:?}", a.sin(), a.cos()))
+        .collect();
+    let dir = scratch("singular");
+    let x = write(&dir, "circle.csv", &rows.join("\n"));
+    for (sigma_b, antipodal) in [("0", "-inf"), ("0.1", "")] {
+        let o = kernel_on(
+            &x,
+            &format!("--kind ntk --activation sign --sigma-b {sigma_b}"),
+        );
+        let text = stdout_of(&o);
+        for (i, line) in text.lines().enumerate() {
+            for (j, cell) in line.split(',').enumerate() {
+                // antipodes: angles π apart, 4 steps of π/4 (their sin/cos differ by rounding)
+                let expected = if i == j {
+                    "inf"
+                } else if (i + 4) % 8 == j {
+                    antipodal
+                } else {
+                    ""
+                };
+                match expected {
+                    "" => assert!(
+                        cell.parse::<f64>().unwrap().is_finite(),
+                        "σb {sigma_b} ({i}, {j}): {cell}"
+                    ),
+                    want => assert_eq!(cell, want, "σb {sigma_b} ({i}, {j})"),
+                }
+            }
+        }
+    }
+}
+
+/// Figure settings, `--shard` and sweep grids are size-checked before anything is allocated:
+/// one line naming the setting and what fits, never an abort or a panic.
+#[test]
+fn figure_settings_shards_and_sweep_grids_are_size_checked() {
+    let dir = scratch("figure-sizes");
+    let out = dir.join("out");
+    for (i, (config, needles)) in [
+        (
+            "[fig3a]\nwidths = [1000000]\n",
+            &["fig3a", "widths", "memory here", "fit"][..],
+        ),
+        (
+            "[fig3a]\nwidths = [9223372036854775807]\n",
+            &["fig3a", "widths", "2^64"],
+        ),
+        (
+            "[fig3a]\ndepth = 1000000000\n",
+            &["fig3a", "depth", "memory here"],
+        ),
+        (
+            "[fig1]\nwidths = [1000000]\n",
+            &["fig1", "widths", "memory here"],
+        ),
+        (
+            "[b1]\ngrid = 100000000000\n",
+            &["b1", "grid", "memory here"],
+        ),
+        (
+            "[fig1]\nrecord_steps = [10, 10]\n",
+            &["fig1", "record_steps", "twice"],
+        ),
+        (
+            "[fig1]\nnets = 100000\nrecord_steps = [10, 20, 30]\ngrid = 10000\n",
+            &["fig1", "memory here"],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = write(&dir, &format!("c{i}.toml"), config);
+        let which = config[1..]
+            .split(']')
+            .next()
+            .unwrap()
+            .trim_start_matches("fig");
+        let o = sgntk_line("figure {} --config {} --out {}", &[&which, &cfg, &out]);
+        assert_fails(&o, needles);
+        assert!(!out.exists());
+    }
+    // More shards than chunks: shard 0 owns one chunk, the others none (no allocation per shard).
+    let tiny = write(
+        &dir,
+        "tiny.toml",
+        "[fig3a]\nwidths = [8]\nnets = 2\nsteps = 5\nchunk = 1\n",
+    );
+    for shard in [
+        "0/1000000000000",
+        "0/18446744073709551615",
+        "999999/1000000000000",
+    ] {
+        let o = sgntk_line(
+            "figure 3a --config {} --out {} --shard {} --threads 1",
+            &[&tiny, &out, &shard],
+        );
+        assert_ok(&o);
+    }
+    let o = sgntk_line("figure 3a --config {} --out {} --threads 1", &[&tiny, &out]);
+    assert_ok(&o);
+    assert_eq!(json(&out.join("fig3a.json"))["resumed_chunks"], 1);
+    // A sweep of 64 keys with 2 values each: 2^64 grid points, not 0.
+    let keys: Vec<String> = (0..64).map(|k| format!("k{k} = [1, 2]")).collect();
+    let sweep = write(
+        &dir,
+        "sweep.toml",
+        &format!("figure = \"3a\"\n[grid]\n{}\n", keys.join("\n")),
+    );
+    let o = sgntk_line("sweep {} --out {}", &[&sweep, &dir.join("sweep")]);
+    assert_fails(&o, &["≥2^64 grid points", "10000"]);
+    let keys: Vec<String> = (0..14).map(|k| format!("k{k} = [1, 2]")).collect();
+    std::fs::write(
+        &sweep,
+        format!("figure = \"3a\"\n[grid]\n{}\n", keys.join("\n")),
+    )
+    .unwrap();
+    let o = sgntk_line("sweep {} --out {}", &[&sweep, &dir.join("sweep")]);
+    assert_fails(&o, &["16384 grid points", "10000"]);
+    assert!(!dir.join("sweep").exists());
+}

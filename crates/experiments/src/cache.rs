@@ -209,6 +209,7 @@ impl Cache {
         let key = serde_json::to_value(key).map_err(|e| ExpError::output(&self.dir, e))?;
         let path = self.path(&key);
         let value = serde_json::to_value(value).map_err(|e| ExpError::output(&path, e))?;
+        move_aside_unless_file(&path)?;
         crate::io::write_atomic(&path, self.encode(&key, &value).as_bytes())?;
         Ok(())
     }
@@ -235,6 +236,29 @@ impl Cache {
         self.put(key, &v)?;
         Ok((v, false))
     }
+}
+
+/// Moves whatever sits at an entry's path aside unless it is a regular file (or a link to one)
+/// or nothing: a directory or a device there (recomputing means replacing the entry, whatever it
+/// is) is renamed to `<entry>.moved-aside-<pid>-<nanos>` beside it, with a warning.
+fn move_aside_unless_file(path: &Path) -> Result<(), ExpError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {}
+        _ => return Ok(()),
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".moved-aside-{}-{nanos:09}", std::process::id()));
+    let aside = path.with_file_name(name);
+    std::fs::rename(path, &aside).map_err(|e| ExpError::output(path, e))?;
+    eprintln!(
+        "warning: cache entry {} was not a file; moved it to {}",
+        path.display(),
+        aside.display()
+    );
+    Ok(())
 }
 
 /// `#[serde(with = "exact")]`: f64 (also in vectors and pairs) stored as their IEEE bit patterns.

@@ -153,15 +153,8 @@ fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig
         )));
     }
     // Before building the widths: P, counted with overflow checks, must fit into memory.
-    let params = sgntk_model::limits::mlp_parameters(input_dim, width, net.depth, 1);
-    sgntk_model::check_memory(
-        "one network",
-        &[
-            ("parameters", params.unwrap_or(u64::MAX)),
-            ("bytes each", sgntk_model::mlp::BYTES_PER_PARAMETER),
-        ],
-    )
-    .map_err(sgntk_model::ModelError::from)?;
+    sgntk_model::mlp::check_mlp_size(input_dim, width, net.depth, 1, 1)
+        .map_err(sgntk_model::ModelError::from)?;
     let mut widths = vec![input_dim];
     widths.extend(std::iter::repeat_n(width, net.depth - 1));
     widths.push(1);
@@ -202,7 +195,17 @@ fn check_finite_output(m: &DMatrix<f64>, what: &str, hint: &str) -> Result<(), E
     Ok(())
 }
 
-/// Writes CSV text to `out`, or to stdout.
+/// Before any work: `--out` is something a CSV can be written to (`-`, a file name, a device or
+/// FIFO; not a directory). Creates nothing.
+fn check_out(out: Option<&Path>) -> Result<(), ExpError> {
+    if let Some(p) = out {
+        crate::io::output_target(p)?;
+    }
+    Ok(())
+}
+
+/// Writes CSV text to `out` (`-`: stdout; devices and FIFOs directly; files atomically), or to
+/// stdout.
 fn emit(m: &DMatrix<f64>, header: Option<&[&str]>, out: Option<&Path>) -> Result<(), ExpError> {
     match out {
         Some(p) => Ok(write_csv(p, m, header)?),
@@ -222,6 +225,7 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
             "--kind nw is a classifier, not a kernel: `sgntk predict --kind nw --activation sign …` classifies with it; its kernel is --kind ntk".into(),
         ));
     }
+    check_out(a.out.as_deref())?;
     let x = read_points(&a.x, None)?;
     let y = match &a.y {
         Some(p) => read_points(p, Some(x.ncols()))?,
@@ -307,6 +311,7 @@ fn empirical_mean_kernel(
 
 /// `sgntk predict`: GP mean and standard deviation after training (docs/MATH.md §6).
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
+    check_out(a.out.as_deref())?;
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let untimed = matches!(a.kind.kind, Kind::Nngp | Kind::Nw);
@@ -381,8 +386,6 @@ fn nadaraya_watson_classes(
 /// `sgntk train`: trains an ensemble, writes `outputs.csv` (one column per network, one row per
 /// test point) and `loss.csv` (`step,loss`, the mean loss over networks).
 pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
-    // Before any work: the output directory exists (or is created) and is writable.
-    crate::io::check_out_dir(&a.out)?;
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
@@ -391,6 +394,9 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     let config = TrainConfig::new(a.mode.rule(surrogate(&a.net)), a.lr, a.steps);
     config.validate()?;
     let device = a.backend.device()?;
+    // The inputs are valid: now the output directory is created (or found) and checked writable,
+    // before any training; a run that fails from here on removes it again if it stays empty.
+    let out_dir = crate::io::OutDir::create(&a.out)?;
     let data = TrainSet { x: xt, y: yt };
     let (outputs, mean_loss) = match networks {
         Finite::Batched(mlp) => {
@@ -424,6 +430,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         ),
         (a.out.join("loss.csv"), loss.to_csv().into_bytes()),
     ])?;
+    out_dir.keep();
     eprintln!(
         "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}",
         a.nets,
@@ -516,7 +523,9 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
         shard: args.shard,
         format: args.format,
     };
-    crate::io::check_out_dir(&opts.out)?;
+    // Inputs valid: create (or find) the output directory; removed again if the run fails and
+    // leaves it empty.
+    let out_dir = crate::io::OutDir::create(&opts.out)?;
     for id in figures {
         let Some(report) = run_figure(id, &opts)? else {
             eprintln!(
@@ -539,6 +548,7 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
             opts.out.join(id.stem()).with_extension(image).display()
         );
     }
+    out_dir.keep();
     Ok(())
 }
 
@@ -648,8 +658,9 @@ fn run_sweep(a: &SweepArgs) -> Result<(), ExpError> {
         shard: a.shard,
         ..RunOptions::default()
     };
-    crate::io::check_out_dir(&opts.out)?;
+    let out_dir = crate::io::OutDir::create(&opts.out)?;
     let n = crate::sweep::run_sweep(&spec, &opts, &|args| run(parse_command_line(args)?))?;
+    out_dir.keep();
     match a.shard {
         Some(s) => eprintln!("sweep: shard {s} of {n} grid points done"),
         None => eprintln!(
@@ -684,7 +695,6 @@ fn slurm(a: &SlurmArgs) -> Result<(), ExpError> {
             ("sgntk-sweep".to_string(), s.out.clone(), s.to_args()?)
         }
     };
-    crate::io::check_out_dir(&out)?;
     let exe =
         std::env::current_exe().map_err(|e| ExpError::Usage(format!("sgntk's own path: {e}")))?;
     let mut command = vec![exe.display().to_string()];
@@ -697,7 +707,9 @@ fn slurm(a: &SlurmArgs) -> Result<(), ExpError> {
         mem: a.mem.clone(),
     };
     let dir = std::path::absolute(out.join("slurm")).map_err(|e| ExpError::output(&out, e))?;
-    let scripts = crate::slurm::scripts(&name, &command, &dir, &options);
+    let scripts = crate::slurm::scripts(&name, &command, &dir, &options)?;
+    // Everything valid: now the output directory is created.
+    crate::io::check_out_dir(&out)?;
     let (array, assemble) = crate::slurm::write_scripts(&dir, &scripts)?;
     if a.print || !crate::slurm::have_sbatch() {
         let why = if a.print {

@@ -26,7 +26,7 @@ pub enum ExpError {
     #[error(transparent)]
     Empirical(#[from] EmpiricalError),
     /// A config file is unreadable or has unknown keys / bad values.
-    #[error("config {path}: {reason}")]
+    #[error("config {}: {reason}", sgntk_model::error::excerpt_path(std::path::Path::new(.path)))]
     Config {
         /// The file.
         path: String,
@@ -34,7 +34,7 @@ pub enum ExpError {
         reason: String,
     },
     /// An output file or directory could not be written.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", sgntk_model::error::excerpt_path(std::path::Path::new(.path)))]
     Output {
         /// The path.
         path: String,

@@ -18,11 +18,16 @@ use std::path::{Path, PathBuf};
 use sgntk_model::nalgebra::DMatrix;
 use thiserror::Error;
 
+/// A path (given as text) quoted in a message: [`sgntk_model::error::excerpt_path`].
+fn shown_path(path: &str) -> String {
+    sgntk_model::error::excerpt_path(Path::new(path))
+}
+
 /// Errors reading or writing data files. Each names the file and the problem.
 #[derive(Debug, Error)]
 pub enum IoError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", shown_path(.path))]
     File {
         /// The path.
         path: String,
@@ -30,13 +35,13 @@ pub enum IoError {
         source: std::io::Error,
     },
     /// The file has no data rows.
-    #[error("{path}: no data rows")]
+    #[error("{}: no data rows", shown_path(.path))]
     Empty {
         /// The path.
         path: String,
     },
     /// A cell is not a finite number.
-    #[error("{path}, line {line}: `{cell}` is not a finite number")]
+    #[error("{}, line {line}: `{}` is not a finite number", shown_path(.path), sgntk_model::error::excerpt(.cell))]
     BadNumber {
         /// The path.
         path: String,
@@ -46,7 +51,7 @@ pub enum IoError {
         cell: String,
     },
     /// Rows have different numbers of columns.
-    #[error("{path}, line {line}: {got} columns, but earlier rows have {expected}")]
+    #[error("{}, line {line}: {got} columns, but earlier rows have {expected}", shown_path(.path))]
     Ragged {
         /// The path.
         path: String,
@@ -58,7 +63,7 @@ pub enum IoError {
         got: usize,
     },
     /// The number of columns does not fit what the command needs.
-    #[error("{path}: {got} columns, expected {expected}")]
+    #[error("{}: {got} columns, expected {expected}", shown_path(.path))]
     Columns {
         /// The path.
         path: String,
@@ -231,57 +236,159 @@ pub fn create_parent(path: &Path) -> Result<(), IoError> {
     }
 }
 
+/// Where an output path leads: a regular file (or nothing yet) to replace atomically, or a stream
+/// (stdout, a character device such as `/dev/null`, a FIFO, a socket) to write directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// Standard output (`-`, `/dev/stdout`).
+    Stdout,
+    /// A device, FIFO or socket: opened and written in place (no temporary file, never replaced).
+    Stream(PathBuf),
+    /// A regular file, existing or not: the path with every symbolic link resolved, so the file
+    /// is replaced next to the link's target and the link itself stays.
+    File(PathBuf),
+}
+
+/// Resolves `path` for writing ([`OutputTarget`]): `-` and `/dev/stdout` are stdout; a path whose target exists
+/// and is not a regular file or directory is a stream; a directory is an error; anything else
+/// (a regular file, a missing file, a dangling link) is the file at the end of its links.
+pub fn output_target(path: &Path) -> Result<OutputTarget, IoError> {
+    // `/dev/stdout` is this process's stdout whatever it is (a terminal, a pipe, a socket, a file
+    // opened by the shell): written through file descriptor 1, never reopened or replaced.
+    if ["-", "/dev/stdout", "/proc/self/fd/1"].contains(&path.as_os_str().to_str().unwrap_or("")) {
+        return Ok(OutputTarget::Stdout);
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(file_error(
+                path,
+                std::io::Error::other("is a directory, expected a file name"),
+            ))
+        }
+        Ok(m) if !m.is_file() => return Ok(OutputTarget::Stream(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(file_error(path, e)),
+    }
+    // Follow the chain of links (a dangling one too: its target is created).
+    let mut real = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&real) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&real).map_err(|e| file_error(path, e))?;
+                real = match real.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(OutputTarget::File(real)),
+        }
+    }
+    Err(file_error(
+        path,
+        std::io::Error::other("too many levels of symbolic links"),
+    ))
+}
+
+/// Writes `bytes` to a stream target (stdout or an existing device / FIFO), in place.
+fn write_stream(target: &OutputTarget, shown: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    use std::io::Write as _;
+    let done = match target {
+        OutputTarget::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        OutputTarget::Stream(p) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .and_then(|mut f| f.write_all(bytes)),
+        OutputTarget::File(_) => unreachable!("files are written through a temporary file"),
+    };
+    done.map_err(|e| file_error(shown, e))
+}
+
 /// Produces `path` atomically: `write` fills a fresh temporary file beside it ([`temp_path`]),
 /// which is then renamed over `path`; on any error the temporary file is removed and `path` is
-/// left as it was. Creates the parent directory.
+/// left as it was. Creates the parent directory. Symbolic links are written through (the file
+/// is replaced next to the link's target); a stream target ([`output_target`]: `-`, a device, a
+/// FIFO) gets the finished temporary file's bytes written directly.
 pub fn write_via_temp<E: From<IoError>>(
     path: &Path,
     keep_extension: bool,
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
-    create_parent(path)?;
-    let tmp = temp_path(path, keep_extension);
+    let target = output_target(path)?;
+    let OutputTarget::File(real) = &target else {
+        // The writer needs a file: fill one in the temporary directory, then stream it.
+        let tmp = temp_path(&std::env::temp_dir().join("sgntk-out"), keep_extension);
+        let done = write(&tmp).and_then(|()| {
+            let bytes = std::fs::read(&tmp).map_err(|e| E::from(file_error(path, e)))?;
+            Ok(write_stream(&target, path, &bytes)?)
+        });
+        let _ = std::fs::remove_file(&tmp);
+        return done;
+    };
+    create_parent(real)?;
+    let tmp = temp_path(real, keep_extension);
     let done = write(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| E::from(file_error(path, e))));
+        .and_then(|()| std::fs::rename(&tmp, real).map_err(|e| E::from(file_error(path, e))));
     if done.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     done
 }
 
-/// Writes `bytes` to `path` atomically (see [`write_via_temp`]).
+/// Writes `bytes` to `path` atomically (see [`write_via_temp`]); `-`, devices and FIFOs are
+/// written directly.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    write_via_temp(path, false, |tmp| {
-        std::fs::write(tmp, bytes).map_err(|e| file_error(path, e))
-    })
+    match output_target(path)? {
+        OutputTarget::File(_) => write_via_temp(path, false, |tmp| {
+            std::fs::write(tmp, bytes).map_err(|e| file_error(path, e))
+        }),
+        stream => write_stream(&stream, path, bytes),
+    }
 }
 
 /// Writes several files as one unit: every file goes to its temporary file first, and only when
 /// all are complete are they renamed into place, so a failed write (a full disk) leaves none of
 /// them half-written or missing beside the others' new versions.
 pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<(), IoError> {
-    let mut temps: Vec<PathBuf> = Vec::new();
-    let cleanup = |temps: &[PathBuf]| {
-        for t in temps {
+    let targets = files
+        .iter()
+        .map(|(path, _)| output_target(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut temps: Vec<Option<PathBuf>> = Vec::new();
+    let cleanup = |temps: &[Option<PathBuf>]| {
+        for t in temps.iter().flatten() {
             let _ = std::fs::remove_file(t);
         }
     };
-    for (path, bytes) in files {
-        if let Err(e) = create_parent(path) {
+    for ((path, bytes), target) in files.iter().zip(&targets) {
+        let OutputTarget::File(real) = target else {
+            temps.push(None);
+            continue;
+        };
+        if let Err(e) = create_parent(real) {
             cleanup(&temps);
             return Err(e);
         }
-        let tmp = temp_path(path, false);
-        temps.push(tmp.clone());
+        let tmp = temp_path(real, false);
+        temps.push(Some(tmp.clone()));
         if let Err(e) = std::fs::write(&tmp, bytes) {
             cleanup(&temps);
             return Err(file_error(path, e));
         }
     }
-    for (i, ((path, _), tmp)) in files.iter().zip(&temps).enumerate() {
-        if let Err(e) = std::fs::rename(tmp, path) {
+    for (i, ((path, bytes), target)) in files.iter().zip(&targets).enumerate() {
+        let done = match (target, &temps[i]) {
+            (OutputTarget::File(real), Some(tmp)) => {
+                std::fs::rename(tmp, real).map_err(|e| file_error(path, e))
+            }
+            (stream, _) => write_stream(stream, path, bytes),
+        };
+        if let Err(e) = done {
             cleanup(&temps[i..]);
-            return Err(file_error(path, e));
+            return Err(e);
         }
     }
     Ok(())
@@ -308,18 +415,66 @@ pub fn check_out_dir(dir: &Path) -> Result<(), IoError> {
     Ok(())
 }
 
-/// Checks, before any work starts, that the file `path` can be written: its directory is created
-/// and writable ([`check_out_dir`]) and `path` is not a directory.
+/// Checks, before any work starts, that the file `path` can be written: `-` (stdout), a device
+/// or a FIFO can; for a file, the directory of its (link-resolved) target is created and writable
+/// ([`check_out_dir`]) and the path is not a directory.
 pub fn check_out_file(path: &Path) -> Result<(), IoError> {
-    if path.is_dir() {
-        return Err(file_error(
-            path,
-            std::io::Error::other("is a directory, expected a file name"),
-        ));
-    }
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let OutputTarget::File(real) = output_target(path)? else {
+        return Ok(());
+    };
+    match real.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(dir) => check_out_dir(dir),
         None => check_out_dir(Path::new(".")),
+    }
+}
+
+/// An output directory created for a run ([`OutDir::create`]): unless the run ends with
+/// [`OutDir::keep`], dropping it removes what the run created and left empty (`DIR/cache`,
+/// `DIR` and its new parents), so a failed run leaves no empty directory behind. Never removes
+/// a file or a non-empty directory (saved chunks of a failed run stay, to resume from).
+#[derive(Debug)]
+pub struct OutDir {
+    dir: PathBuf,
+    /// The first of `dir` and its ancestors that this run created (`None`: `dir` existed).
+    created: Option<PathBuf>,
+    keep: bool,
+}
+
+impl OutDir {
+    /// Creates `dir` if missing and checks that it is writable ([`check_out_dir`]).
+    pub fn create(dir: &Path) -> Result<Self, IoError> {
+        let mut created = None;
+        for a in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+            if a.symlink_metadata().is_ok() {
+                break;
+            }
+            created = Some(a.to_path_buf());
+        }
+        check_out_dir(dir)?;
+        Ok(OutDir {
+            dir: dir.to_path_buf(),
+            created,
+            keep: false,
+        })
+    }
+
+    /// The run succeeded: keep the directory.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        let Some(top) = self.created.as_deref().filter(|_| !self.keep) else {
+            return;
+        };
+        let _ = std::fs::remove_dir(self.dir.join("cache"));
+        for d in self.dir.ancestors() {
+            if std::fs::remove_dir(d).is_err() || d == top {
+                break;
+            }
+        }
     }
 }
 

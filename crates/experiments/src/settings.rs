@@ -111,6 +111,16 @@ impl Training {
         }
         sgntk_model::mlp::check_scales(sigma_w, sigma_b, 1.0).map_err(|e| e.to_string())
     }
+
+    /// Before building any network: `chunk` networks of every width in `widths` (2 → n → … → n
+    /// → 1, `depth` layers) fit into memory (the CLI's check of `--width`/`--depth`).
+    fn check_sizes(&self, widths: &[usize], chunk: usize) -> Result<(), String> {
+        for &width in widths {
+            sgntk_model::mlp::check_mlp_size(2, width, self.depth, 1, chunk)
+                .map_err(|e| format!("widths = [{width}], depth = {}: {e}", self.depth))?;
+        }
+        Ok(())
+    }
 }
 
 /// Fig. 1 / Fig. 2 (and B.3 / B.4, which are computed from them): empirical kernels of trained
@@ -157,9 +167,11 @@ impl KernelFigure {
     pub fn validate(&self) -> Result<(), String> {
         check_ensemble(&self.widths, self.nets, self.chunk)?;
         self.training.validate()?;
+        self.training.check_sizes(&self.widths, self.chunk)?;
         self.points.validate(true)?;
         check_nets(self.nets, self.widths.len(), self.points.grid)?;
         check_steps(self.steps)?;
+        check_recorded(self)?;
         if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
             return Err(format!(
                 "ms must be a non-empty list of positive numbers, got {:?}",
@@ -174,6 +186,12 @@ impl KernelFigure {
             return Err(format!(
                 "record_steps must lie strictly between 0 and steps = {}, got {t}",
                 self.steps
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(t) = self.record_steps.iter().find(|&&t| !seen.insert(t)) {
+            return Err(format!(
+                "record_steps lists step {t} twice (each step is recorded once)"
             ));
         }
         self.points.train_angles()?;
@@ -212,6 +230,7 @@ impl RegressionFigure {
     pub fn validate(&self) -> Result<(), String> {
         check_ensemble(&self.widths, self.nets, self.chunk)?;
         self.training.validate()?;
+        self.training.check_sizes(&self.widths, self.chunk)?;
         self.points.validate(true)?;
         let Points {
             train_points,
@@ -553,18 +572,38 @@ fn check_train_points(train_points: usize) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// Before allocating: the largest grid-sized array fits into memory (the GP covariance over the
-/// grid, grid² f64 values, when `squared`; else `grid` × 64 bytes).
+/// Before allocating: the grid-sized arrays fit into memory (the GP's grid × grid matrices —
+/// kernels, covariance, their products: 6 of f64 — when `squared`; else the per-point data,
+/// CSV rows and plot paths, 512 bytes per point).
 fn check_grid(grid: usize, squared: bool) -> Result<(), String> {
     let g = grid as u64;
     let factors: &[(&str, u64)] = if squared {
-        &[("grid points", g), ("grid points", g), ("bytes", 8)]
+        &[("grid points", g), ("grid points", g), ("bytes", 48)]
     } else {
-        &[("grid points", g), ("bytes", 64)]
+        &[("grid points", g), ("bytes", 512)]
     };
     sgntk_model::check_memory("grid", factors)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Before training: the kernel slices a figure keeps (per network, width and m: one grid-sized
+/// slice at each recorded step) fit into memory.
+fn check_recorded(f: &KernelFigure) -> Result<(), String> {
+    let recorded = (f.record_steps.len() as u64).saturating_add(2);
+    sgntk_model::check_memory(
+        "record_steps",
+        &[
+            ("recorded steps", recorded),
+            ("networks", f.nets as u64),
+            ("widths", f.widths.len() as u64),
+            ("ms", f.ms.len() as u64),
+            ("grid points", f.points.grid as u64),
+            ("bytes", 8),
+        ],
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// Before training: the loss curve (steps + 1 values) fits into memory.
@@ -599,12 +638,14 @@ fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<(), 
     Ok(())
 }
 
-/// An error message on one line (TOML errors span several).
+/// An error message on one line (TOML errors span several, and quote the offending input line:
+/// each line is shortened and escaped by [`sgntk_model::error::excerpt`]).
 pub(crate) fn one_line(e: &impl std::fmt::Display) -> String {
     e.to_string()
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .map(sgntk_model::error::excerpt)
         .collect::<Vec<_>>()
         .join(" ")
 }

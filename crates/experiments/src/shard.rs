@@ -27,7 +27,12 @@ impl fmt::Display for Shard {
 impl FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{s}` is not a shard K/N with 0 ≤ K < N (e.g. 0/4)");
+        let bad = || {
+            format!(
+                "`{}` is not a shard K/N with 0 ≤ K < N (e.g. 0/4)",
+                sgntk_model::error::excerpt(s)
+            )
+        };
         let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
         let index: usize = k.trim().parse().map_err(|_| bad())?;
         let count: usize = n.trim().parse().map_err(|_| bad())?;
@@ -50,8 +55,12 @@ impl Shard {
 
 /// The shard of every job: jobs in order of decreasing cost (ties: lower index first), each onto
 /// the shard with the least total cost so far (ties: lower shard). Deterministic in `costs`.
+///
+/// With more shards than jobs, job j of that order lands on the empty shard j, so only the first
+/// `costs.len()` shards are ever used: they alone are tracked (any shard count, even
+/// `usize::MAX`, costs memory for the jobs only) and the shards beyond them own no job.
 pub fn assign(costs: &[f64], shards: usize) -> Vec<usize> {
-    let shards = shards.max(1);
+    let shards = shards.clamp(1, costs.len().max(1));
     let mut order: Vec<usize> = (0..costs.len()).collect();
     order.sort_by(|&a, &b| costs[b].total_cmp(&costs[a]).then(a.cmp(&b)));
     let mut load = vec![0.0f64; shards];
@@ -85,6 +94,21 @@ mod tests {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
         assert_eq!(Shard { index: 2, count: 5 }.to_string(), "2/5");
+    }
+
+    #[test]
+    fn huge_shard_counts_own_one_job_each_or_none() {
+        // `--shard 0/1000000000000` aborted and `0/18446744073709551615` panicked in `assign`.
+        let costs = [3.0, 1.0, 2.0];
+        for count in [3, 4, 1_000_000_000_000, usize::MAX] {
+            assert_eq!(assign(&costs, count), vec![0, 2, 1], "{count} shards");
+            let own = |index| Shard { index, count }.owns(&costs);
+            assert_eq!(own(0), vec![true, false, false]);
+            // the last shard owns job 1 when there are as many shards as jobs, else nothing
+            let last: Vec<bool> = (0..3).map(|j| count == 3 && j == 1).collect();
+            assert_eq!(own(count - 1), last);
+        }
+        assert_eq!(assign(&[], usize::MAX), Vec::<usize>::new());
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct SweepSpec {
     pub grid: BTreeMap<String, Vec<toml::Value>>,
 }
 
+/// The most grid points a sweep runs (each is a figure run with its own directory).
+pub const MAX_GRID_POINTS: usize = 10_000;
+
 fn quick() -> Preset {
     Preset::Quick
 }
@@ -130,10 +133,7 @@ impl SweepSpec {
                 "[grid] needs at least one key with a non-empty list".into()
             ));
         }
-        let points: usize = spec.grid.values().map(Vec::len).product();
-        if points > 10_000 {
-            return Err(bad(format!("{points} grid points (at most 10000)")));
-        }
+        spec.grid_size().map_err(bad)?;
         // every grid point must give valid settings or flags: fail before any work starts (the
         // CLI checks a command's flags with its parser, see `crate::commands`)
         for p in spec.points(Path::new(".")) {
@@ -190,10 +190,35 @@ impl SweepSpec {
         Ok(args)
     }
 
-    /// Every grid point, the first key varying slowest.
+
+    /// The number of grid points, counted with overflow checks (64 keys of 2 values are 2^64
+    /// points, not 0); an error beyond [`MAX_GRID_POINTS`].
+    pub fn grid_size(&self) -> Result<usize, String> {
+        if self.grid.values().any(Vec::is_empty) {
+            return Ok(0);
+        }
+        let count = self
+            .grid
+            .values()
+            .try_fold(1usize, |n, list| n.checked_mul(list.len()));
+        match count {
+            Some(n) if n <= MAX_GRID_POINTS => Ok(n),
+            _ => {
+                let sizes: Vec<String> = self.grid.values().map(|l| l.len().to_string()).collect();
+                let count = count.map_or("≥2^64".to_string(), |n| n.to_string());
+                Err(format!(
+                    "{count} grid points ({}), more than the {MAX_GRID_POINTS} a sweep may run",
+                    sizes.join(" × ")
+                ))
+            }
+        }
+    }
+
+    /// Every grid point, the first key varying slowest (none for a grid beyond
+    /// [`MAX_GRID_POINTS`]: see [`SweepSpec::grid_size`]).
     pub fn points(&self, out: &Path) -> Vec<GridPoint> {
         let keys: Vec<&String> = self.grid.keys().collect();
-        let total: usize = self.grid.values().map(Vec::len).product();
+        let total = self.grid_size().unwrap_or(0);
         (0..total)
             .map(|mut i| {
                 let mut values = vec![(String::new(), toml::Value::Integer(0)); keys.len()];
@@ -254,6 +279,8 @@ pub type RunCommand<'a> = &'a dyn Fn(&[String]) -> Result<(), ExpError>;
 /// Runs every grid point (each resumable; `base.shard` applies to each; a command's grid points
 /// through `run`) and, unless sharded, writes `out/sweep.csv`. Returns the number of grid points.
 pub fn run_sweep(spec: &SweepSpec, base: &RunOptions, run: RunCommand) -> Result<usize, ExpError> {
+    spec.grid_size()
+        .map_err(|e| ExpError::Usage(format!("sweep: {e}")))?;
     let points = spec.points(&base.out);
     // A command's grid point is one unit of work: the shard owns some points whole.
     let owned = base.shard.map(|s| s.owns(&vec![1.0; points.len()]));

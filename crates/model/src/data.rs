@@ -112,7 +112,10 @@ impl FromStr for DataSource {
         match s {
             "paper" => Ok(DataSource::Paper),
             "seeded" => Ok(DataSource::Seeded),
-            _ => Err(format!("unknown data source `{s}` (use paper or seeded)")),
+            _ => Err(format!(
+                "unknown data source `{}` (use paper or seeded)",
+                crate::error::excerpt(s)
+            )),
         }
     }
 }

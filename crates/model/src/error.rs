@@ -2,23 +2,65 @@
 
 use thiserror::Error;
 
+/// Characters of quoted input that an error message shows ([`excerpt`]).
+pub const EXCERPT_CHARS: usize = 80;
+
+/// Input quoted in an error message, made safe for one line: control characters escaped
+/// (`\n`, `\r`, `\0`, `\u{1b}`, …) and anything past [`EXCERPT_CHARS`] characters cut off
+/// with `…` (a 1 MB CSV cell or an 800 k-character TOML line stays a short line). The one helper
+/// of every message that quotes what a user gave (spec strings, CSV cells, TOML lines, paths,
+/// command-line values).
+pub fn excerpt(input: &str) -> String {
+    match input.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", escape_controls(&input[..cut])),
+        None => escape_controls(input),
+    }
+}
+
+/// A path quoted in an error message: [`excerpt`] of its text, except that a long path keeps
+/// its end (the file name) too — its first and last [`EXCERPT_CHARS`] characters around `…`.
+pub fn excerpt_path(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    let n = text.chars().count();
+    if n <= 2 * EXCERPT_CHARS {
+        return escape_controls(&text);
+    }
+    let head: String = text.chars().take(EXCERPT_CHARS).collect();
+    let tail: String = text.chars().skip(n - EXCERPT_CHARS).collect();
+    format!("{}…{}", escape_controls(&head), escape_controls(&tail))
+}
+
+/// `text` with its control characters escaped (`\n`, `\r`, `\0`, `\u{1b}`, …), so that it
+/// stays on one line.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A spec string (`erf:5`, `fast-sigmoid:25`, …) that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SpecError {
     /// The activation name is not one of `erf:m`, `sign`, `step`, `relu`, `tanh`, `identity`.
-    #[error("unknown activation `{token}` (expected erf:M, sign, step, relu, tanh or identity)")]
+    #[error("unknown activation `{}` (expected erf:M, sign, step, relu, tanh or identity)", excerpt(.token))]
     UnknownActivation {
         /// The offending token.
         token: String,
     },
     /// The surrogate name is not in the table of docs/MATH.md §2.
-    #[error("unknown surrogate `{token}` (expected erf-prime:a, fast-sigmoid:k, atan:a, sigmoid:k, triangle:w, boxcar:w, straight-through or true)")]
+    #[error("unknown surrogate `{}` (expected erf-prime:a, fast-sigmoid:k, atan:a, sigmoid:k, triangle:w, boxcar:w, straight-through or true)", excerpt(.token))]
     UnknownSurrogate {
         /// The offending token.
         token: String,
     },
     /// The parameter after `:` is not a number.
-    #[error("in `{spec}`: parameter `{token}` is not a number")]
+    #[error("in `{}`: parameter `{}` is not a number", excerpt(.spec), excerpt(.token))]
     BadParameter {
         /// The whole spec.
         spec: String,
@@ -26,7 +68,7 @@ pub enum SpecError {
         token: String,
     },
     /// The parameter is ≤ 0 or not finite.
-    #[error("in `{spec}`: parameter {value} must be a finite number > 0")]
+    #[error("in `{}`: parameter {value} must be a finite number > 0", excerpt(.spec))]
     NonPositiveParameter {
         /// The whole spec.
         spec: String,
@@ -34,7 +76,7 @@ pub enum SpecError {
         value: f64,
     },
     /// `name:` with nothing after the colon (write `name` for the default, or `name:VALUE`).
-    #[error("in `{spec}`: the parameter after `:` is empty (write `{name}:VALUE`, or `{name}` for the default)")]
+    #[error("in `{}`: the parameter after `:` is empty (write `{name}:VALUE`, or `{name}` for the default)", excerpt(.spec))]
     EmptyParameter {
         /// The whole spec.
         spec: String,
@@ -42,7 +84,7 @@ pub enum SpecError {
         name: String,
     },
     /// A parameter was given to a family that takes none.
-    #[error("in `{spec}`: `{name}` takes no parameter")]
+    #[error("in `{}`: `{name}` takes no parameter", excerpt(.spec))]
     UnexpectedParameter {
         /// The whole spec.
         spec: String,
@@ -164,7 +206,7 @@ pub enum ModelError {
     #[error(transparent)]
     Memory(#[from] crate::limits::MemoryError),
     /// A backend could not be started or is not compiled in.
-    #[error("backend `{backend}`: {reason}")]
+    #[error("backend `{}`: {reason}", excerpt(.backend))]
     Backend {
         /// Backend name.
         backend: String,

@@ -10,20 +10,49 @@ use std::fmt;
 /// Memory assumed where `/proc/meminfo` cannot be read (16 GiB).
 pub const FALLBACK_MEMORY: u64 = 16 << 30;
 
-/// Bytes of memory a new allocation can use: `MemAvailable` from `/proc/meminfo` (else
-/// `MemTotal`), else [`FALLBACK_MEMORY`].
+/// Bytes of memory a new allocation can use: the least of `MemAvailable` from `/proc/meminfo`
+/// (else `MemTotal`, else [`FALLBACK_MEMORY`]), the address space left under this process's
+/// `ulimit -v` (`/proc/self/limits` minus `VmSize`), and the memory left in its cgroup
+/// (`memory.max` minus `memory.current`, cgroup v2).
 pub fn available_memory() -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let field = |name: &str| {
+    let field = |text: &str, name: &str| {
         text.lines().find_map(|line| {
             let rest = line.strip_prefix(name)?.strip_prefix(':')?;
             let kib: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
             kib.checked_mul(1024)
         })
     };
-    field("MemAvailable")
-        .or_else(|| field("MemTotal"))
-        .unwrap_or(FALLBACK_MEMORY)
+    let machine = field(&text, "MemAvailable")
+        .or_else(|| field(&text, "MemTotal"))
+        .unwrap_or(FALLBACK_MEMORY);
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    // `Max address space  <soft> <hard> bytes` (soft: "unlimited" or a number)
+    let address_space = read("/proc/self/limits").and_then(|limits| {
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max address space"))?;
+        let soft: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+        let used = read("/proc/self/status")
+            .and_then(|s| field(&s, "VmSize"))
+            .unwrap_or(0);
+        Some(soft.saturating_sub(used))
+    });
+    let cgroup = read("/proc/self/cgroup").and_then(|c| {
+        // cgroup v2: one line `0::/path`
+        let rel = c.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let dir = format!("/sys/fs/cgroup{}", rel.trim_end_matches('/'));
+        let max: u64 = read(&format!("{dir}/memory.max"))?.trim().parse().ok()?;
+        let current: u64 = read(&format!("{dir}/memory.current"))
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        Some(max.saturating_sub(current))
+    });
+    [Some(machine), address_space, cgroup]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(machine)
 }
 
 /// A request for more memory than the machine has (or than 64-bit sizes can count).

@@ -131,6 +131,28 @@ impl MlpConfig {
 /// its staging copy and the device's f32 tensor (8 + 4 + 4 bytes).
 pub const BYTES_PER_PARAMETER: u64 = 16;
 
+/// Before building `networks` MLPs n0 → width → … → width → n_out with `depth` weight layers:
+/// their parameters (counted with overflow checks, [`crate::limits::mlp_parameters`]) fit into
+/// memory at [`BYTES_PER_PARAMETER`] each. The one size check of the CLI's `--width`/`--depth`
+/// and of the figures' `widths`/`depth` settings; returns the bytes.
+pub fn check_mlp_size(
+    n0: usize,
+    width: usize,
+    depth: usize,
+    n_out: usize,
+    networks: usize,
+) -> Result<u64, crate::limits::MemoryError> {
+    let params = crate::limits::mlp_parameters(n0, width, depth, n_out);
+    crate::limits::check_memory(
+        "the networks",
+        &[
+            ("parameters", params.unwrap_or(u64::MAX)),
+            ("networks", networks as u64),
+            ("bytes each", BYTES_PER_PARAMETER),
+        ],
+    )
+}
+
 /// One layer's raw parameters on the host: `weight` is n_out × n_in, `bias` has n_out entries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostLayer {

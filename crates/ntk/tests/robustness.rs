@@ -159,3 +159,130 @@ fn empirical_kernels_that_overflow_f32_are_errors() {
     let k = empirical_kernel(&ens, &x, &x, DerivativePair::NTK).unwrap();
     assert!(k.iter().all(|m| m.iter().all(|v| v.is_finite())));
 }
+
+/// Issue 25: an f64 overflow is an error naming it (κ = 1e200 made every ReLU NTK entry +inf;
+/// deep erf networks overflowed on the diagonal), while the theory's singular values are kept —
+/// the sign NTK's +∞ on the diagonal and, with σb = 0, its −∞ at antipodal inputs.
+#[test]
+fn overflow_is_an_error_and_singular_values_are_kept() {
+    let x = circle(&[0.1, 1.3, 0.1 + std::f64::consts::PI]);
+    let relu = KernelSpec {
+        kappa: 1e200,
+        ..KernelSpec::paper(Activation::Relu, Surrogate::True)
+    };
+    for kind in [KernelKind::Ntk, KernelKind::Nngp] {
+        let e = kernel_matrix(&relu, kind, &x, &x).unwrap_err();
+        assert!(matches!(e, KernelError::Overflow { .. }), "{kind:?}: {e}");
+        assert!(e.to_string().contains("overflows f64"), "{e}");
+    }
+    let deep = KernelSpec {
+        sigma_w: 4.0,
+        ..KernelSpec::paper(Activation::Erf { m: 2.0 }, Surrogate::True)
+    }
+    .with_depth(2000);
+    let e = kernel_matrix(&deep, KernelKind::Ntk, &x, &x).unwrap_err();
+    assert!(matches!(e, KernelError::Overflow { .. }), "{e}");
+    // the same network 20 layers deep is finite
+    let k = kernel_matrix(&deep.with_depth(20), KernelKind::Ntk, &x, &x).unwrap();
+    assert!(k.iter().all(|v| v.is_finite()));
+    // erf:M and erf-prime:A whose variance 1/(2M²) underflows to 0 would become a δ
+    for (activation, surrogate, kind) in [
+        (
+            Activation::Erf { m: 1e200 },
+            Surrogate::True,
+            KernelKind::Ntk,
+        ),
+        (
+            Activation::Sign,
+            Surrogate::ErfPrime { a: 1e200 },
+            KernelKind::SgNtk,
+        ),
+    ] {
+        let spec = KernelSpec::paper(activation, surrogate);
+        let e = kernel_matrix(&spec, kind, &x, &x).unwrap_err();
+        assert!(matches!(e, KernelError::BadParameter { .. }), "{e}");
+        assert!(e.to_string().contains("overflow"), "{e}");
+    }
+    // the sign NTK: +∞ on the diagonal; with σb = 0, −∞ at the antipodal pair (0, 2)
+    for (sigma_b, antipodal) in [(0.1, false), (0.0, true)] {
+        let sign = KernelSpec {
+            sigma_b,
+            ..KernelSpec::paper(Activation::Sign, Surrogate::True)
+        };
+        let k = kernel_matrix(&sign, KernelKind::Ntk, &x, &x).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let v = k[(i, j)];
+                if i == j {
+                    assert_eq!(v, f64::INFINITY);
+                } else if antipodal && i + j == 2 {
+                    assert_eq!(v, f64::NEG_INFINITY, "({i}, {j})");
+                } else {
+                    assert!(v.is_finite(), "σb {sigma_b} ({i}, {j}): {v}");
+                }
+            }
+        }
+        // every layer's kernel passes the same check
+        let layers = sgntk_ntk::kernel_layers(&sign, KernelKind::Ntk, &x, &x).unwrap();
+        assert_eq!(layers.len(), 3);
+        assert!(layers[0].iter().all(|v| v.is_finite()));
+    }
+}
+
+/// Issue 25 (item 9): a [`KernelProgress`] observer gets an estimate before a kernel matrix
+/// starts and every entry as it finishes (one by one for slow quadrature entries, by row for
+/// fast closed forms).
+#[test]
+fn kernel_progress_reports_an_estimate_and_every_entry() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    #[derive(Default)]
+    struct Count {
+        started: AtomicU64,
+        entries: AtomicU64,
+        done: AtomicU64,
+        calls: AtomicU64,
+        finished: AtomicU64,
+    }
+    impl sgntk_ntk::KernelProgress for Count {
+        fn start(&self, entries: u64, estimate_s: f64) {
+            assert!(estimate_s.is_finite() && estimate_s > 0.0);
+            self.started.fetch_add(1, Ordering::SeqCst);
+            self.entries.fetch_add(entries, Ordering::SeqCst);
+        }
+        fn advance(&self, entries: u64) {
+            self.done.fetch_add(entries, Ordering::SeqCst);
+            self.calls.fetch_add(1, Ordering::SeqCst);
+        }
+        fn finish(&self) {
+            self.finished.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let x1 = circle(&[0.1, 0.5, 0.9]);
+    let x2 = circle(&(0..11).map(|i| 0.3 * i as f64).collect::<Vec<_>>());
+    // tanh: quadrature, milliseconds per entry; erf: closed forms, microseconds
+    for (activation, calls) in [(Activation::Tanh, 33), (Activation::Erf { m: 2.0 }, 3)] {
+        let count = Arc::new(Count::default());
+        sgntk_ntk::set_progress(Some(count.clone()));
+        let spec = KernelSpec::paper(activation, Surrogate::True);
+        let k = kernel_matrix(&spec, KernelKind::Ntk, &x1, &x2).unwrap();
+        sgntk_ntk::set_progress(None);
+        assert_eq!(k.shape(), (3, 11));
+        assert_eq!(count.started.load(Ordering::SeqCst), 1);
+        assert_eq!(count.entries.load(Ordering::SeqCst), 33);
+        assert_eq!(count.done.load(Ordering::SeqCst), 33);
+        assert_eq!(count.calls.load(Ordering::SeqCst), calls, "{activation}");
+        assert_eq!(count.finished.load(Ordering::SeqCst), 1);
+    }
+    // without an observer nothing is reported (another thread's observer does not see it)
+    let count = Arc::new(Count::default());
+    sgntk_ntk::set_progress(Some(count.clone()));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let spec = KernelSpec::paper(Activation::Tanh, Surrogate::True);
+            kernel_matrix(&spec, KernelKind::Ntk, &x1, &x2).unwrap();
+        });
+    });
+    sgntk_ntk::set_progress(None);
+    assert_eq!(count.started.load(Ordering::SeqCst), 0);
+}

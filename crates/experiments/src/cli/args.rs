@@ -285,7 +285,8 @@ pub struct KernelArgs {
     /// Column points (CSV); default: the row points.
     #[arg(long)]
     pub y: Option<PathBuf>,
-    /// Output CSV (default: stdout).
+    /// Output CSV (default, or `-`: stdout). A file is replaced atomically (a symbolic link is
+    /// written through to its target); a device or FIFO such as /dev/stdout is written directly.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Mean empirical kernel of `--nets` networks of width `--width` instead of the analytic one.
@@ -331,7 +332,8 @@ pub struct PredictArgs {
     /// Use T discrete steps of the linearized network, (Id − η K/d)^T, instead of gradient flow.
     #[arg(long)]
     pub discrete: bool,
-    /// Output CSV (default: stdout).
+    /// Output CSV (default, or `-`: stdout). A file is replaced atomically (a symbolic link is
+    /// written through to its target); a device or FIFO such as /dev/stdout is written directly.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -509,7 +511,8 @@ fn parse_engine(s: &str) -> Result<sgntk_model::Engine, String> {
         "explicit" => Ok(Engine::Explicit),
         "autodiff" => Ok(Engine::Autodiff),
         other => Err(format!(
-            "unknown engine `{other}` (expected auto, fused, lowrank, explicit or autodiff)"
+            "unknown engine `{}` (expected auto, fused, lowrank, explicit or autodiff)",
+            sgntk_model::error::excerpt(other)
         )),
     }
 }
@@ -539,7 +542,8 @@ fn parse_time(s: &str) -> Result<Time, String> {
     match s.trim().parse::<f64>() {
         Ok(t) if t.is_finite() && t >= 0.0 => Ok(Time::Steps(t)),
         _ => Err(format!(
-            "`{s}` is not `inf` or a non-negative number of steps"
+            "`{}` is not `inf` or a non-negative number of steps",
+            sgntk_model::error::excerpt(s)
         )),
     }
 }

@@ -16,9 +16,12 @@ use crate::error::ExpError;
 use crate::plot::Format;
 use crate::settings::Preset;
 
-/// Prints `error: …` and returns exit status 2.
+/// Prints `error: …` on one line (control characters escaped) and returns exit status 2.
 fn fail(e: &ExpError) -> ExitCode {
-    eprintln!("error: {e}");
+    eprintln!(
+        "error: {}",
+        sgntk_model::error::escape_controls(&e.to_string())
+    );
     ExitCode::from(2)
 }
 
@@ -44,8 +47,31 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     } else {
         format!("{first} {}", rest.join("; "))
     };
-    eprintln!("error: {message} (see --help)");
+    eprintln!("error: {} (see --help)", excerpt_quoted(&message));
     ExitCode::from(2)
+}
+
+/// `message` with every value it quotes (between `'…'` or `` `…` ``, as clap and the value
+/// parsers quote what the user typed) shortened and escaped by [`sgntk_model::error::excerpt`],
+/// and any control character left outside quotes escaped too.
+fn excerpt_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['\'', '`']) {
+        let quote = rest[open..].chars().next().unwrap_or('`');
+        let (before, after) = rest.split_at(open + quote.len_utf8());
+        let Some(close) = after.find(quote) else {
+            out.push_str(before);
+            rest = after;
+            break;
+        };
+        out.push_str(before);
+        out.push_str(&sgntk_model::error::excerpt(&after[..close]));
+        out.push(quote);
+        rest = &after[close + quote.len_utf8()..];
+    }
+    out.push_str(rest);
+    sgntk_model::error::escape_controls(&out)
 }
 
 /// The `sgntk` binary.
@@ -54,6 +80,10 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return clap_exit(e),
     };
+    // long analytic kernels print an estimate and draw a bar
+    sgntk_ntk::set_progress(Some(std::sync::Arc::new(
+        crate::progress::KernelBar::default(),
+    )));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

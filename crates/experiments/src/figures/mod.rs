@@ -60,6 +60,8 @@ pub struct FigureRun<'a> {
     pub stem: PathBuf,
     resumed: AtomicUsize,
     trained: AtomicUsize,
+    /// Written when the first chunk is saved (`None`: no record, e.g. in unit tests).
+    record: Option<RunRecord>,
 }
 
 /// A line of the [`REGISTRY`]: a figure's names and its computation.
@@ -174,7 +176,8 @@ impl FromStr for FigureId {
             .ok_or_else(|| {
                 let names: Vec<&str> = FigureId::all().map(FigureId::short_name).collect();
                 format!(
-                    "unknown figure `{s}` (expected {} or all)",
+                    "unknown figure `{}` (expected {} or all)",
+                    sgntk_model::error::excerpt(s),
                     names.join(", ")
                 )
             })
@@ -276,8 +279,10 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<Option<FigureReport
         .settings
         .table(id.settings_table())
         .map_err(|e| ExpError::output(&json_path, e))?;
-    claim_out_dir(opts, id, &settings)?;
-    let run = FigureRun::new(opts, stem);
+    let record = RunRecord::new(opts, id, &settings);
+    record.check(&opts.out)?;
+    let mut run = FigureRun::new(opts, stem);
+    run.record = Some(record);
     let Some(written) = id.figure().run(&run)? else {
         return Ok(None);
     };
@@ -308,50 +313,120 @@ pub fn run_figure(id: FigureId, opts: &RunOptions) -> Result<Option<FigureReport
     Ok(Some(report))
 }
 
-/// Records in `OUT/cache/<fig>.run.json` what this figure's chunks in `OUT` were computed with
-/// (settings, seed, backend); a later run or shard on the same `OUT` with anything else is refused
-/// with an error instead of mixing chunks of two experiments. Atomic: concurrent shards that start
-/// together agree on one record.
-fn claim_out_dir(
-    opts: &RunOptions,
-    id: FigureId,
-    settings: &serde_json::Value,
-) -> Result<(), ExpError> {
-    let record = serde_json::json!({
-        "figure": id.stem(),
-        "settings": settings,
-        "seed": opts.seed,
-        "backend": opts.backend.to_string(),
-    });
-    let dir = opts.out.join("cache");
-    let path = dir.join(format!("{}.run.json", id.stem()));
-    std::fs::create_dir_all(&dir).map_err(|e| ExpError::output(&dir, e))?;
-    let text = serde_json::to_string_pretty(&record).map_err(|e| ExpError::output(&path, e))?;
-    // create-if-absent in one step: write a unique temporary file, then hard-link it into place
-    let tmp = crate::io::temp_path(&path, true);
-    if let Err(e) = std::fs::write(&tmp, &text) {
+/// The run record of figure `id` in `OUT/cache/<fig>.run.json`: what its chunks in `OUT` are
+/// computed with (settings, seed, backend). A later run or shard on the same `OUT` with anything
+/// else is refused with an error instead of mixing chunks of two experiments.
+///
+/// The record is written only when the run saves its first chunk ([`FigureRun::run_chunks`]), so
+/// a run that fails before (bad settings, a diverging first chunk) leaves none; and a record
+/// beside a cache that holds no chunk at all (an older run that failed early) never blocks: it is
+/// replaced.
+struct RunRecord {
+    path: PathBuf,
+    record: serde_json::Value,
+    written: std::sync::Mutex<bool>,
+}
+
+impl RunRecord {
+    fn new(opts: &RunOptions, id: FigureId, settings: &serde_json::Value) -> Self {
+        RunRecord {
+            path: opts
+                .out
+                .join("cache")
+                .join(format!("{}.run.json", id.stem())),
+            record: serde_json::json!({
+                "figure": id.stem(),
+                "settings": settings,
+                "seed": opts.seed,
+                "backend": opts.backend.to_string(),
+            }),
+            written: std::sync::Mutex::new(false),
+        }
+    }
+
+    /// Before any work: fails if `OUT` holds this figure's chunks of a run with other settings.
+    fn check(&self, out: &std::path::Path) -> Result<(), ExpError> {
+        match std::fs::read_to_string(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ExpError::output(&self.path, e)),
+            Ok(text) => self.compare(out, &text, true),
+        }
+    }
+
+    /// Compares the stored record `text` with this run's; a differing one is refused, or, with
+    /// `remove_stale` and no chunk in the cache (nothing to mix), removed.
+    fn compare(
+        &self,
+        out: &std::path::Path,
+        text: &str,
+        remove_stale: bool,
+    ) -> Result<(), ExpError> {
+        let old: serde_json::Value = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+        if old == self.record {
+            return Ok(());
+        }
+        if remove_stale && !has_chunks(&out.join("cache")) {
+            let _ = std::fs::remove_file(&self.path);
+            return Ok(());
+        }
+        let what =
+            first_difference("", &old, &self.record).unwrap_or_else(|| "the run record".into());
+        let fig = self.record["figure"].as_str().unwrap_or_default();
+        Err(ExpError::Usage(format!(
+            "{} holds {fig} chunks of a run with other settings ({what}); use another --out, or delete {} to mix them knowingly",
+            out.display(),
+            self.path.display()
+        )))
+    }
+
+    /// Before saving the first chunk: writes the record if absent (create-if-absent in one step,
+    /// so concurrent shards that start together agree on one record), or checks it (strictly: a
+    /// differing record written meanwhile by a concurrent run is refused, never replaced).
+    fn write_once(&self, out: &std::path::Path) -> Result<(), ExpError> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if *written {
+            return Ok(());
+        }
+        let path = &self.path;
+        let dir = path.parent().unwrap_or(out);
+        std::fs::create_dir_all(dir).map_err(|e| ExpError::output(dir, e))?;
+        let text =
+            serde_json::to_string_pretty(&self.record).map_err(|e| ExpError::output(path, e))?;
+        // write a unique temporary file, then hard-link it into place; a record that appeared
+        // since the run started (a concurrent run) must be this run's
+        let tmp = crate::io::temp_path(path, true);
+        if let Err(e) = std::fs::write(&tmp, &text) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(ExpError::output(path, e));
+        }
+        let done = match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                match std::fs::read_to_string(path) {
+                    Ok(existing) => self.compare(out, &existing, false),
+                    Err(e) => Err(ExpError::output(path, e)),
+                }
+            }
+            Err(e) => Err(ExpError::output(path, e)),
+        };
         let _ = std::fs::remove_file(&tmp);
-        return Err(ExpError::output(&path, e));
+        done?;
+        *written = true;
+        Ok(())
     }
-    let linked = std::fs::hard_link(&tmp, &path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(ExpError::output(&path, e)),
-    }
-    let existing = std::fs::read_to_string(&path).map_err(|e| ExpError::output(&path, e))?;
-    let old: serde_json::Value = serde_json::from_str(&existing).unwrap_or(serde_json::Value::Null);
-    if old == record {
-        return Ok(());
-    }
-    let what = first_difference("", &old, &record).unwrap_or_else(|| "the run record".into());
-    Err(ExpError::Usage(format!(
-        "{} holds {} chunks of a run with other settings ({what}); use another --out, or delete {} to mix them knowingly",
-        opts.out.display(),
-        id.stem(),
-        path.display()
-    )))
+}
+
+/// Whether the cache directory holds any chunk entry (`<SHA-256>.json`).
+fn has_chunks(cache: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.strip_suffix(".json")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
 }
 
 /// The first path at which two JSON values differ, with both values.
@@ -400,6 +475,7 @@ impl<'a> FigureRun<'a> {
             stem,
             resumed: AtomicUsize::new(0),
             trained: AtomicUsize::new(0),
+            record: None,
         }
     }
 
@@ -449,7 +525,14 @@ impl<'a> FigureRun<'a> {
         pb.set_length(owned.iter().map(|&i| jobs[i].steps).sum());
         let results = parallel_map(owned.len(), opts.threads, |n| {
             let job = &jobs[owned[n]];
-            let (value, hit) = cache.get_or_compute(&job.key, &job.expect, || train(owned[n]))?;
+            let (value, hit) = cache.get_or_compute(&job.key, &job.expect, || {
+                let value = train(owned[n])?;
+                // The first chunk about to be saved claims `OUT` for this run's settings.
+                if let (Some(record), Ok(())) = (&self.record, value.check(&job.expect)) {
+                    record.write_once(&opts.out)?;
+                }
+                Ok(value)
+            })?;
             if hit {
                 pb.inc(job.steps);
             }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sgntk_model::{Activation, DerivativePair};
+use sgntk_model::{Activation, DerivativePair, Surrogate};
 
 use super::closed_form::{pair_expectation, ScalarFn};
 use super::quadrature::GaussHermiteRule;
@@ -68,6 +68,13 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     /// Convenience: the new pair state, computing the diagonal too.
     fn apply(&self, s: &PairState) -> PairState {
         self.pair(s, self.variance(s.k11), self.variance(s.k22))
+    }
+    /// Whether this map is singular at `s`: its value there is one of the theory's infinite
+    /// values (docs/MATH.md §5: the derivative kernel E[g1(u) g2(v)] of a Dirac δ — sign' = 2δ,
+    /// step' = δ — where (u, v) ~ N(0, Λ) is degenerate), so that the kernel is ±∞ by
+    /// definition, not by overflow. Maps with no such point keep the default `false`.
+    fn singular(&self, _s: &PairState) -> bool {
+        false
     }
 }
 
@@ -151,6 +158,26 @@ impl Nonlinearity {
         rule: Arc<GaussHermiteRule>,
     ) -> Result<Self, KernelError> {
         let phi = ScalarFn::activation(activation);
+        // A δ only where the theory has one (sign' and step'): erf:M and erf-prime:A with
+        // 1/(2M²) below the f64 range would turn into a δ and give +∞ where the kernel is finite.
+        if let Some(DerivativePair { g1, g2 }) = derivs {
+            for g in [g1, g2] {
+                let exact_delta = g == Surrogate::True
+                    && matches!(activation, Activation::Sign | Activation::Step);
+                if ScalarFn::derivative(activation, g).is_delta() && !exact_delta {
+                    let (name, value) = match (g, activation) {
+                        (Surrogate::ErfPrime { a }, _) => ("the surrogate's a of erf-prime:A", a),
+                        (_, Activation::Erf { m }) => ("the activation's m of erf:M", m),
+                        _ => ("the derivative's scale", f64::INFINITY),
+                    };
+                    return Err(KernelError::BadParameter {
+                        name,
+                        value,
+                        requirement: "its variance 1/(2·value²) underflows f64 to 0, so the NTK would overflow (the kernel grows like the value); use at most 1e150",
+                    });
+                }
+            }
+        }
         let derivs = derivs.map(|DerivativePair { g1, g2 }| {
             (
                 ScalarFn::derivative(activation, g1),
@@ -191,6 +218,15 @@ impl LayerMap for Nonlinearity {
             None => 0.0,
         };
         PairState { k11, k12, k22, ntk }
+    }
+
+    /// Singular where E[g1(u) g2(v)] is infinite with a δ among (g1, g2): the closed forms give
+    /// ±∞ only there (det(Λ + diag(s, s')) = 0, or a δ at a point of zero variance).
+    fn singular(&self, s: &PairState) -> bool {
+        self.derivs.as_ref().is_some_and(|(g1, g2)| {
+            (g1.is_delta() || g2.is_delta())
+                && self.expect(g1, g2, s.k11, s.k12, s.k22).is_infinite()
+        })
     }
 }
 
@@ -235,6 +271,17 @@ impl LayerMap for Residual {
 
     fn ends_layer(&self) -> bool {
         true
+    }
+
+    fn singular(&self, s: &PairState) -> bool {
+        let mut state = *s;
+        for m in &self.inner {
+            if m.singular(&state) {
+                return true;
+            }
+            state = m.apply(&state);
+        }
+        false
     }
 }
 
@@ -283,6 +330,26 @@ impl Network {
             }
         }
         s
+    }
+
+    /// Whether one of the maps `0..=last` is [`LayerMap::singular`] on its way from `s0` (with
+    /// both points' variance traces): then an infinite kernel value after map `last` is the
+    /// theory's, not an overflow.
+    pub fn singular_until(
+        &self,
+        s0: PairState,
+        trace1: &[f64],
+        trace2: &[f64],
+        last: usize,
+    ) -> bool {
+        let mut s = s0;
+        for (i, layer) in self.layers.iter().enumerate().take(last + 1) {
+            if layer.singular(&s) {
+                return true;
+            }
+            s = layer.pair(&s, trace1[i + 1], trace2[i + 1]);
+        }
+        false
     }
 
     /// The output state for a pair of inputs.

@@ -54,10 +54,57 @@ pub(super) fn check_finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), K
     reject_entries(what, m, |v| !v.is_finite())
 }
 
-/// Fails at a NaN or −∞ entry of the kernel matrix `m` (named `what`); +∞ is legitimate (the
-/// singular sign NTK).
-pub(super) fn check_kernel_values(what: &'static str, m: &DMatrix<f64>) -> Result<(), KernelError> {
-    reject_entries(what, m, |v| v.is_nan() || v == f64::NEG_INFINITY)
+/// The one finiteness check of kernel values (docs/MATH.md §5): fails at a ±∞ entry (row, col)
+/// of the kernel matrix `m` (named `what`) unless `singular(row, col)` says it is one of the
+/// theory's singular values — the sign NTK's (and step's) +∞ on the diagonal, and its −∞ at
+/// antipodal inputs (x, −x) when σb = 0 (neural-tangents gives the same) — and at every NaN.
+/// Both are an f64 overflow ([`KernelError::Overflow`]): from finite inputs a NaN only arises
+/// from infinite intermediate values (∞/∞, ∞ − ∞).
+pub(super) fn check_kernel_values(
+    what: &'static str,
+    m: &DMatrix<f64>,
+    singular: impl Fn(usize, usize) -> bool,
+) -> Result<(), KernelError> {
+    let rows = m.nrows();
+    for (k, &value) in m.iter().enumerate() {
+        let (row, col) = (k % rows, k / rows);
+        if value.is_nan() || (value.is_infinite() && !singular(row, col)) {
+            return Err(KernelError::Overflow {
+                what,
+                row,
+                col,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Observer of long kernel computations, set per thread with [`set_progress`] (e.g. by a command
+/// line that draws a progress bar); without one the library reports nothing.
+pub trait KernelProgress: Send + Sync {
+    /// A kernel matrix of `entries` entries starts; `estimate_s` is its estimated wall time (the
+    /// median of three timed entries, times the entries, over the threads).
+    fn start(&self, entries: u64, estimate_s: f64);
+    /// `entries` more entries are done.
+    fn advance(&self, entries: u64);
+    /// The matrix is done (or failed).
+    fn finish(&self);
+}
+
+thread_local! {
+    static PROGRESS: std::cell::RefCell<Option<std::sync::Arc<dyn KernelProgress>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sets (or, with `None`, removes) the observer of every later kernel matrix computed from this
+/// thread (its rows may run on other threads; they report to this observer).
+pub fn set_progress(progress: Option<std::sync::Arc<dyn KernelProgress>>) {
+    PROGRESS.with(|p| *p.borrow_mut() = progress);
+}
+
+fn progress() -> Option<std::sync::Arc<dyn KernelProgress>> {
+    PROGRESS.with(|p| p.borrow().clone())
 }
 
 fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
@@ -65,12 +112,35 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
 }
 
 /// Runs `cell(i, j)` for every entry, rows in parallel (rayon); returns row-major values per
-/// recorded output.
+/// recorded output. With a [`KernelProgress`] observer, three entries are timed first for its
+/// estimate, and the finished entries are reported (row by row for fast entries).
 fn fill<F>(n1: usize, n2: usize, outputs: usize, cell: F) -> Vec<Vec<f64>>
 where
     F: Fn(usize, usize, &mut [f64]) + Sync,
 {
     use rayon::prelude::*;
+    let observer = progress().filter(|_| n1 > 0 && n2 > 0);
+    // Entries slower than a millisecond (quadrature) are reported one by one, others by row.
+    let mut per_entry = 0.0;
+    if let Some(p) = &observer {
+        // the median time of three entries spread over the matrix (a diagonal entry x = x' can
+        // be much cheaper than the others)
+        let mut vals = vec![0.0; outputs];
+        let mut times: Vec<f64> = [(0, n2 / 2), (n1 / 2, n2 - 1), (n1 - 1, 0)]
+            .iter()
+            .map(|&(i, j)| {
+                let start = std::time::Instant::now();
+                cell(i, j, &mut vals);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        per_entry = times[1];
+        let entries = (n1 as u64).saturating_mul(n2 as u64);
+        let threads = rayon::current_num_threads().clamp(1, n1) as f64;
+        p.start(entries, per_entry * entries as f64 / threads);
+    }
+    let by_entry = per_entry > 1e-3;
     // One row at a time: [outputs][n2] values of row i.
     let rows: Vec<Vec<Vec<f64>>> = (0..n1)
         .into_par_iter()
@@ -82,10 +152,19 @@ where
                 for (out, v) in row.iter_mut().zip(&vals) {
                     out[j] = *v;
                 }
+                if let Some(p) = observer.as_ref().filter(|_| by_entry) {
+                    p.advance(1);
+                }
+            }
+            if let Some(p) = observer.as_ref().filter(|_| !by_entry) {
+                p.advance(n2 as u64);
             }
             row
         })
         .collect();
+    if let Some(p) = &observer {
+        p.finish();
+    }
     let mut out = vec![Vec::with_capacity(n1 * n2); outputs];
     for row in rows {
         for (k, part) in row.into_iter().enumerate() {
@@ -156,8 +235,19 @@ fn fold_matrices(
         .into_iter()
         .map(|d| DMatrix::from_row_slice(r1.len(), r2.len(), &d))
         .collect();
-    for m in &mats {
-        check_kernel_values("kernel output", m)?;
+    // The map after which each output is taken: every layer's last map, or the network's last.
+    let ends: Vec<usize> = if all_layers {
+        (0..net.layers().len())
+            .filter(|&i| net.layers()[i].ends_layer())
+            .collect()
+    } else {
+        vec![net.layers().len().saturating_sub(1)]
+    };
+    for (m, &last) in mats.iter().zip(&ends) {
+        check_kernel_values("kernel output", m, |i, j| {
+            let s0 = PairState::from_inputs(&r1[i], &r2[j]);
+            net.singular_until(s0, &t1[i], &t2[j], last)
+        })?;
     }
     Ok(mats)
 }
@@ -178,7 +268,9 @@ pub fn network_kernel_matrix(
 /// which carries the true derivative g1; columns of `x2` carry g2).
 ///
 /// [`KernelKind::Nngp`] gives κ² Σ^L (the covariance of f_0), the others the driving kernel
-/// κ² I^L (g = κ f, docs/MATH.md §5). Entries may be +∞ (the singular sign NTK, Sec. 2.3).
+/// κ² I^L (g = κ f, docs/MATH.md §5). Entries may be ±∞ where the theory makes them so (the
+/// singular sign NTK, Sec. 2.3: +∞ on its diagonal, −∞ at antipodal inputs when σb = 0); an f64
+/// overflow anywhere else is [`KernelError::Overflow`].
 ///
 /// `spec` is a [`KernelSpec`] (the MLP) or any [`Kernels`] (e.g. a `NetSpec`).
 pub fn kernel_matrix<'a>(

@@ -37,7 +37,9 @@ pub mod spec;
 pub use closed_form::{pair_expectation, ScalarFn};
 pub use compose::{spec_network, Kernels};
 pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Residual};
-pub use matrix::{kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix};
+pub use matrix::{
+    kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix, set_progress, KernelProgress,
+};
 pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
     TrainTime, MAX_CONDITION, VARIANCE_TOLERANCE,
@@ -82,6 +84,20 @@ pub enum KernelError {
         /// The value.
         value: f64,
     },
+    /// An infinite (or NaN) kernel value where the kernel is finite: its true value, or one on
+    /// the way to it, exceeds the f64 range (e.g. κ = 1e200, or a depth at which I grows past
+    /// 1.8e308).
+    #[error("{what} overflows f64 at ({row}, {col}): {value} where the kernel is finite (only the sign NTK's singular entries are infinite); reduce the depth, kappa, sigma_w or the activation's or surrogate's scale")]
+    Overflow {
+        /// Which matrix.
+        what: &'static str,
+        /// Row.
+        row: usize,
+        /// Column.
+        col: usize,
+        /// The value (±∞).
+        value: f64,
+    },
     /// A (φ, g1, g2) combination the chosen method cannot evaluate.
     #[error("unsupported combination: {0}")]
     Unsupported(String),
@@ -96,8 +112,8 @@ pub enum KernelError {
         /// Largest eigenvalue of (K + Kᵀ)/2.
         max_eigenvalue: f64,
     },
-    /// K(X, X) has +∞ entries: the singular sign NTK (Sec. 2.3) has no GP prediction.
-    #[error("K(X, X) is singular: entry ({row}, {col}) is +inf (the sign NTK's diagonal): the GP does not exist; classify with `nadaraya_watson` (CLI: `sgntk predict --kind nw`), or use the SG-NTK with a surrogate")]
+    /// K(X, X) has ±∞ entries: the singular sign NTK (Sec. 2.3) has no GP prediction.
+    #[error("K(X, X) is singular: entry ({row}, {col}) is infinite (the sign NTK: +inf on its diagonal, -inf at antipodal points when sigma_b = 0): the GP does not exist; classify with `nadaraya_watson` (CLI: `sgntk predict --kind nw`), or use the SG-NTK with a surrogate")]
     SingularKernel {
         /// Row of the first infinite entry.
         row: usize,

@@ -99,7 +99,7 @@ fn shape(cond: bool, msg: impl FnOnce() -> String) -> Result<(), KernelError> {
 /// Checks that the symmetrized S = (K + Kᵀ)/2 is positive definite (Remark E.4) and that K is
 /// well enough conditioned to solve with; returns λ_min(S).
 ///
-/// Fails with [`KernelError::SingularKernel`] for +∞ entries, with
+/// Fails with [`KernelError::SingularKernel`] for ±∞ entries, with
 /// [`KernelError::NotPositiveDefinite`] when λ_min ≤ n · ε · |λ_max| (numerically singular or
 /// indefinite), and with [`KernelError::IllConditioned`] when ‖K‖₂ / λ_min(S) exceeds
 /// [`MAX_CONDITION`] (‖K‖₂ bounded by min(‖K‖_F, √(‖K‖₁ ‖K‖_∞)); since xᵀKx = xᵀSx,
@@ -113,7 +113,7 @@ pub fn check_positive_definite(k: &DMatrix<f64>) -> Result<f64, KernelError> {
             k.ncols()
         )
     })?;
-    if let Some((row, col, _)) = find_entry(k, |v| v == f64::INFINITY) {
+    if let Some((row, col, _)) = find_entry(k, f64::is_infinite) {
         return Err(KernelError::SingularKernel { row, col });
     }
     check_finite("K(X, X)", k)?;
@@ -327,8 +327,8 @@ pub fn nngp_regression(
 /// The classifier of the singular sign NTK (Thm. 2.3 / D.4, Nadaraya–Watson form):
 /// sign(Θ_∞(x, X) Y) per test point and target column.
 ///
-/// Where Θ(x, x_i) = +∞ (x is a training point) only those infinite entries count:
-/// sign(Σ_{i: Θ = ∞} y_i). Returns −1, 0 or 1.
+/// Where Θ(x, x_i) = ±∞ (x is a training point, or with σb = 0 its antipode) only those infinite
+/// entries count: sign(Σ_{i: Θ = ±∞} ±y_i). Returns −1, 0 or 1.
 pub fn nadaraya_watson(k_tx: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>, KernelError> {
     shape(k_tx.ncols() == y.nrows(), || {
         format!(
@@ -338,7 +338,8 @@ pub fn nadaraya_watson(k_tx: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<
         )
     })?;
     check_finite("Y", y)?;
-    check_kernel_values("K(x, X)", k_tx)?;
+    // K(x, X) from `kernel_matrix`, whose infinite entries were checked to be singular values
+    check_kernel_values("K(x, X)", k_tx, |_, _| true)?;
     let sgn = |v: f64| {
         if v > 0.0 {
             1.0
@@ -357,7 +358,7 @@ pub fn nadaraya_watson(k_tx: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<
                 .iter()
                 .zip(y.column(c).iter())
                 .map(|(k, yv)| match (singular, k.is_infinite()) {
-                    (true, true) => *yv,
+                    (true, true) => k.signum() * yv,
                     (true, false) => 0.0,
                     _ => k * yv,
                 })
