@@ -142,9 +142,12 @@ fn chunks_of_other_settings_are_refused() {
             "{err}"
         );
     }
-    // another seed is another experiment too
+    // another seed is another experiment too; the message names a free folder for it
     let o = figure(&out, &cfg, &["--seed", "6"]);
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let suggested = format!("--out {}", dir.join("out-seed6").display());
+    assert!(err.contains(&suggested), "{err}");
     for bad in ["2/2", "x", "1/0"] {
         let o = figure(&out, &cfg, &["--shard", bad]);
         assert_eq!(o.status.code(), Some(2), "--shard {bad}");

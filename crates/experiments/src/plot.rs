@@ -941,7 +941,8 @@ mod tests {
             let mut p = Panel::new("p", "x", "y");
             for &c in levels {
                 let y = vec![c; x.len()];
-                p.series.push(Series::line(Some(format!("{c}")), &x, &y, BLACK, 1.0));
+                p.series
+                    .push(Series::line(Some(format!("{c}")), &x, &y, BLACK, 1.0));
             }
             p.legend = Some(LegendPos::UpperRight);
             p

@@ -190,7 +190,6 @@ impl SweepSpec {
         Ok(args)
     }
 
-
     /// The number of grid points, counted with overflow checks (64 keys of 2 values are 2^64
     /// points, not 0); an error beyond [`MAX_GRID_POINTS`].
     pub fn grid_size(&self) -> Result<usize, String> {

@@ -372,9 +372,11 @@ impl RunRecord {
         let what =
             first_difference("", &old, &self.record).unwrap_or_else(|| "the run record".into());
         let fig = self.record["figure"].as_str().unwrap_or_default();
+        let other = free_sibling(out, &old, &self.record);
         Err(ExpError::Usage(format!(
-            "{} holds {fig} chunks of a run with other settings ({what}); use another --out, or delete {} to mix them knowingly",
+            "{} holds {fig} chunks of a run with other settings ({what}); use another --out (e.g. --out {}), or delete {} to mix them knowingly",
             out.display(),
+            other.display(),
             self.path.display()
         )))
     }
@@ -427,6 +429,25 @@ fn has_chunks(cache: &std::path::Path) -> bool {
         name.strip_suffix(".json")
             .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
     })
+}
+
+/// A folder next to `out` that does not exist yet, for a run whose record `new` differs from the
+/// one `old` in `out`: `OUT-seed7` when the seed differs, else `OUT-2`, `OUT-3`, ….
+fn free_sibling(out: &std::path::Path, old: &serde_json::Value, new: &serde_json::Value) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or("figures".into(), |n| n.to_string_lossy().into_owned());
+    let sibling = |suffix: String| out.with_file_name(format!("{name}-{suffix}"));
+    if old["seed"] != new["seed"] {
+        let seeded = sibling(format!("seed{}", new["seed"]));
+        if !seeded.exists() {
+            return seeded;
+        }
+    }
+    (2..)
+        .map(|k| sibling(k.to_string()))
+        .find(|p| !p.exists())
+        .expect("some numbered folder is free")
 }
 
 /// The first path at which two JSON values differ, with both values.
