@@ -57,6 +57,14 @@ fn load_net(path: &Path) -> Result<NetSpec, ExpError> {
     Ok(spec)
 }
 
+/// The input width of a `--net` file (the length of a CSV row of inputs), `None` for the flags.
+fn file_input_dim(net: &NetArgs) -> Result<Option<usize>, ExpError> {
+    net.net
+        .as_deref()
+        .map(|p| Ok(load_net(p)?.input_dim()))
+        .transpose()
+}
+
 /// The network of an analytic subcommand on `input_dim` inputs: `--net`, or the MLP of the
 /// flags (as a [`NetSpec`]; its widths do not enter the kernels).
 fn infinite(net: &NetArgs, input_dim: usize) -> Result<NetSpec, ExpError> {
@@ -267,7 +275,7 @@ fn empirical_mean_kernel(
 
 /// `sgntk predict`: GP mean and standard deviation after training (SPEC §6).
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
-    let (xt, yt) = read_train_csv(&a.train, None)?;
+    let (xt, yt) = read_train_csv(&a.train, file_input_dim(&a.net)?)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     if a.kind == Kind::Nngp && (a.time.is_some() || a.lr.is_some() || a.discrete) {
         return Err(ExpError::Usage(
@@ -325,7 +333,7 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
 pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     // Before any work: the output directory exists (or is created) and is writable.
     crate::io::check_out_dir(&a.out)?;
-    let (xt, yt) = read_train_csv(&a.train, None)?;
+    let (xt, yt) = read_train_csv(&a.train, file_input_dim(&a.net)?)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
     // Fail before initializing: the learning rate and the loss curve's size.
