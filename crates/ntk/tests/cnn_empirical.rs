@@ -7,7 +7,7 @@ use sgntk_model::{
     predict_flat, train_flat, Activation, BackendKind, DerivativePair, Layer, LearningRule,
     NetSpec, Padding, Surrogate, TrainConfig, TrainSet,
 };
-use sgntk_ntk::empirical::jacobian_kernel;
+use sgntk_ntk::empirical::{jacobian, jacobian_kernel};
 use sgntk_ntk::{kernel_matrix, KernelKind, Kernels, Method};
 
 fn conv(channels: usize, filter: &[usize], padding: Padding) -> Layer {
@@ -95,7 +95,7 @@ fn empirical_sgntk_of_wide_cnns_matches_the_analytic_one() {
     // errors of the mean (sample sd/√32). Sign CNNs: the kernel with the surrogate on both sides
     // (the sign network's true Jacobian is 0 almost everywhere, so its SG-NTK's first argument
     // has no finite-network counterpart); erf_3 CNNs: the asymmetric SG-NTK (φ', σ̃). Surrogates
-    // erf', fast sigmoid and triangle.
+    // erf', fast sigmoid and triangle. Measured: se 0.9–2.6 % of max |K|, deviations ≤ 2.9 se.
     let device = BackendKind::Flex.device().unwrap();
     let (channels, nets) = (64, 32);
     let surrogates: Vec<Surrogate> = ["erf-prime:1", "fast-sigmoid:2", "triangle:1"]
@@ -111,15 +111,25 @@ fn empirical_sgntk_of_wide_cnns_matches_the_analytic_one() {
             let members: Vec<_> = (0..nets)
                 .map(|k| spec.init(11, k, &device).unwrap())
                 .collect();
+            // J_{φ'}(x) once per network (erf only), J_{σ̃}(x) once per surrogate.
+            let true_jacobians: Vec<DMatrix<f64>> = match sgntk {
+                true => (members.iter())
+                    .map(|net| jacobian(net, &x, Surrogate::True).unwrap())
+                    .collect(),
+                false => Vec::new(),
+            };
             for &g in &surrogates {
                 let pair = if sgntk {
                     DerivativePair::sg_ntk(g)
                 } else {
                     DerivativePair { g1: g, g2: g }
                 };
-                let samples: Vec<DMatrix<f64>> = members
-                    .iter()
-                    .map(|net| jacobian_kernel(net, &x, &x, pair).unwrap())
+                let samples: Vec<DMatrix<f64>> = (members.iter().enumerate())
+                    .map(|(k, net)| {
+                        let j2 = jacobian(net, &x, g).unwrap();
+                        let j1 = if sgntk { &true_jacobians[k] } else { &j2 };
+                        j1 * j2.transpose()
+                    })
                     .collect();
                 let kernels = Kernels::Spec {
                     spec: &spec,
