@@ -141,7 +141,7 @@ fn assert_close(a: &[DMatrix<f64>], b: &[DMatrix<f64>], tol: f64, what: &str) {
 fn a_one_by_one_conv_on_one_position_is_the_dense_layer() {
     // Input [1, 1, 3] (2-D) or [1, 3] (1-D) with 1 × 1 filters: every conv is a Dense layer on
     // the 3 channels and flatten / global-average-pool of one position is the identity, so the
-    // kernels equal the MLP's (1e-14), for every readout and padding.
+    // kernels equal the MLP's (1e-14), for every readout and padding, residual blocks included.
     let x = DMatrix::from_row_slice(3, 3, &[0.3, -1.2, 0.8, 1.1, 0.4, -0.5, -0.7, 0.9, 0.2]);
     let y = DMatrix::from_row_slice(2, 3, &[0.5, 0.1, -0.9, -0.2, 1.3, 0.6]);
     let mlp = spec(
@@ -149,8 +149,12 @@ fn a_one_by_one_conv_on_one_position_is_the_dense_layer() {
         layer_lists(
             vec![
                 Layer::Dense { width: 4 },
-                Layer::Act(Activation::Tanh),
+                Layer::Act(Activation::Erf { m: 1.0 }),
                 Layer::Dense { width: 4 },
+                Layer::Residual(vec![
+                    Layer::Act(Activation::Erf { m: 2.0 }),
+                    Layer::Dense { width: 4 },
+                ]),
             ],
             Layer::Flatten,
         )
@@ -165,8 +169,12 @@ fn a_one_by_one_conv_on_one_position_is_the_dense_layer() {
                 let layers = layer_lists(
                     vec![
                         conv(4, &filter, padding),
-                        Layer::Act(Activation::Tanh),
+                        Layer::Act(Activation::Erf { m: 1.0 }),
                         conv(4, &filter, padding),
+                        Layer::Residual(vec![
+                            Layer::Act(Activation::Erf { m: 2.0 }),
+                            conv(4, &filter, padding),
+                        ]),
                     ],
                     readout.clone(),
                 );
@@ -186,7 +194,8 @@ fn a_one_by_one_conv_on_one_position_is_the_dense_layer() {
 fn circular_pooling_of_a_constant_image_is_the_mlp() {
     // On a constant image every position sees the same patch under circular padding, so every
     // position pair carries the MLP's covariance and global average pooling returns it: a CNN of
-    // circular convs → GAP equals the MLP of the same depth on the pixel vector (1e-12).
+    // circular convs (and a residual block of them) → GAP equals the MLP of the same depth on the
+    // pixel vector (1e-12).
     let pixels = [[0.4, -1.0], [1.2, 0.3], [-0.6, 0.9]];
     let image = |v: &[f64; 2]| -> Vec<f64> { (0..4 * 3).flat_map(|_| *v).collect() };
     let x = DMatrix::from_fn(3, 24, |i, j| image(&pixels[i])[j]);
@@ -198,6 +207,10 @@ fn circular_pooling_of_a_constant_image_is_the_mlp() {
                 conv(6, &[3, 2], Padding::Circular),
                 Layer::Act(Activation::Erf { m: 1.0 }),
                 conv(6, &[2, 3], Padding::Circular),
+                Layer::Residual(vec![
+                    Layer::Act(Activation::Erf { m: 2.0 }),
+                    conv(6, &[3, 3], Padding::Circular),
+                ]),
             ],
             Layer::GlobalAveragePool,
         ),
@@ -207,6 +220,10 @@ fn circular_pooling_of_a_constant_image_is_the_mlp() {
             Layer::Dense { width: 6 },
             Layer::Act(Activation::Erf { m: 1.0 }),
             Layer::Dense { width: 6 },
+            Layer::Residual(vec![
+                Layer::Act(Activation::Erf { m: 2.0 }),
+                Layer::Dense { width: 6 },
+            ]),
         ],
         Layer::Flatten,
     );
