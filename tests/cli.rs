@@ -600,7 +600,7 @@ fn net_files_describe_any_network() {
     let wf = write(&dir, "wide.toml", &widening);
     assert_fails(
         &sgntk_line("kernel --kind nngp --net {} --x {}", &[&wf, &xf]),
-        &["wide.toml", "residual branch from width 24 to 25"],
+        &["wide.toml", "residual branch from shape [24] to [25]"],
     );
     let typo = write(
         &dir,

@@ -74,6 +74,14 @@ fn load_net(path: &Path) -> Result<NetSpec, ExpError> {
     Ok(spec)
 }
 
+/// The input width of a `--net` file (the length of a CSV row of inputs), `None` for the flags.
+fn file_input_dim(net: &NetArgs) -> Result<Option<usize>, ExpError> {
+    net.net
+        .as_deref()
+        .map(|p| Ok(load_net(p)?.input_dim()))
+        .transpose()
+}
+
 /// The network of an analytic subcommand on `input_dim` inputs: `--net`, or the MLP of the
 /// flags (as a [`NetSpec`]; its widths do not enter the kernels).
 fn infinite(net: &NetArgs, input_dim: usize) -> Result<NetSpec, ExpError> {
@@ -312,7 +320,7 @@ fn empirical_mean_kernel(
 /// `sgntk predict`: GP mean and standard deviation after training (docs/MATH.md §6).
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     check_out(a.out.as_deref())?;
-    let (xt, yt) = read_train_csv(&a.train, None)?;
+    let (xt, yt) = read_train_csv(&a.train, file_input_dim(&a.net)?)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let untimed = matches!(a.kind.kind, Kind::Nngp | Kind::Nw);
     if untimed && (a.time.is_some() || a.lr.is_some() || a.discrete) {
@@ -386,7 +394,7 @@ fn nadaraya_watson_classes(
 /// `sgntk train`: trains an ensemble, writes `outputs.csv` (one column per network, one row per
 /// test point) and `loss.csv` (`step,loss`, the mean loss over networks).
 pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
-    let (xt, yt) = read_train_csv(&a.train, None)?;
+    let (xt, yt) = read_train_csv(&a.train, file_input_dim(&a.net)?)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
     warn_unused_surrogate(&a.net, a.mode == Mode::Sgl, "--mode gd (gradient descent)");

@@ -25,6 +25,7 @@
 pub mod activation;
 pub mod backend;
 pub mod backprop;
+pub mod conv;
 pub mod data;
 pub mod error;
 pub mod flat;
@@ -39,6 +40,7 @@ pub mod train;
 
 pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
+pub use conv::{Padding, Shape};
 pub use error::{ModelError, SpecError};
 pub use flat::{
     flat_gradients, predict_flat, train_flat, train_flat_reporting, Architecture, FlatNet,

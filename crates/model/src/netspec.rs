@@ -2,11 +2,15 @@
 //! neural-tangents' `stax`: a list of layers with the NTK scales (docs/MATH.md §1),
 //!
 //! ```text
-//! Dense{n}:     h ↦ σw/√n_in · W h + σb · b      (n outputs; W, b i.i.d. N(0, 1))
-//! Act(φ):       h ↦ φ(h)                          (through the surrogate op)
-//! Residual(F):  h ↦ h + F(h)                      (F a list of layers that keeps the width)
+//! Dense{n}:     h ↦ σw/√n_in · W h + σb · b      (n outputs; W, b i.i.d. N(0, 1); flat h)
+//! Act(φ):       h ↦ φ(h)                          (through the surrogate op; any shape)
+//! Residual(F):  h ↦ h + F(h)                      (F a list of layers that keeps the shape)
+//! Conv, Flatten, GlobalAveragePool                (images [H, W, C], signals [L, C]: crate::conv)
 //! f(x) = κ · (layers)(x)                          (the last layer is Dense{1})
 //! ```
+//!
+//! The input is `input_dim = n` (a flat vector) or `input_shape = [H, W, C]` / `[L, C]`; a CSV row
+//! is one input flattened row-major in (h, w, c) order, the NHWC layout of JAX/neural-tangents.
 //!
 //! The finite network is a [`FlatNet<NetSpec>`] ([`NetSpec::init`]): GD/SGL training with
 //! [`crate::train_flat`], predictions, empirical kernels through per-sample Jacobians. The
@@ -21,28 +25,46 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::{Activation, Surrogate};
+use crate::conv::{self, Padding, Shape};
 use crate::error::ModelError;
 use crate::flat::{flat_tensor, Architecture, FlatNet};
 use crate::mlp::{check_scales, dense, MlpConfig};
 use crate::op::surrogate_activation;
 
 /// One layer of a [`NetSpec`]. In TOML/JSON: `{ dense = { width = 64 } }`, `{ act = "sign" }`,
-/// `{ residual = [ … ] }`.
+/// `{ residual = [ … ] }`, `{ conv = { channels = 32, filter = [3, 3], padding = "same" } }`,
+/// `"flatten"`, `"global-average-pool"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Layer {
-    /// σw/√n_in · W h + σb · b with `width` outputs.
+    /// σw/√n_in · W h + σb · b with `width` outputs (on a flat input).
     Dense {
         /// Output width.
         width: usize,
     },
     /// φ(h), elementwise.
     Act(Activation),
-    /// h + F(h): the branch F keeps the width.
+    /// h + F(h): the branch F keeps the shape.
     Residual(Vec<Layer>),
+    /// Convolution with stride 1 (see [`crate::conv`]):
+    /// h'[p, c'] = σw/√(C·F) Σ_{q, c} W[c', c, q] h[p + q − pad, c] + σb b[c'].
+    Conv {
+        /// Output channels C'.
+        channels: usize,
+        /// Filter size per spatial axis (`[fh, fw]` or `[f]`).
+        filter: Vec<usize>,
+        /// Border rule.
+        padding: Padding,
+    },
+    /// All positions and channels as one flat vector, row-major (h, w, c).
+    Flatten,
+    /// The mean over positions of each channel.
+    #[serde(rename = "global-average-pool")]
+    GlobalAveragePool,
 }
 
-/// A network: input width, layers and NTK scales (see the module docs). As a TOML file:
+/// A network: input shape, layers and NTK scales (see the module docs). As a TOML file (or with
+/// `input_shape = [8, 8, 1]` for images):
 ///
 /// ```toml
 /// input_dim = 2
@@ -57,10 +79,10 @@ pub enum Layer {
 /// ]
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "NetSpecFile", into = "NetSpecFile")]
 pub struct NetSpec {
-    /// Input dimension n_0.
-    pub input_dim: usize,
+    /// Input shape: `[n]` (flat, `input_dim = n` in a file), `[L, C]` or `[H, W, C]`.
+    pub input_shape: Vec<usize>,
     /// The layers, applied in order.
     pub layers: Vec<Layer>,
     /// σw (> 0).
@@ -71,7 +93,88 @@ pub struct NetSpec {
     pub kappa: f64,
 }
 
+/// [`NetSpec`] as written in a file: `input_dim = n` or `input_shape = [...]`, not both.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetSpecFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input_dim: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input_shape: Option<Vec<usize>>,
+    layers: Vec<Layer>,
+    sigma_w: f64,
+    sigma_b: f64,
+    kappa: f64,
+}
+
+impl TryFrom<NetSpecFile> for NetSpec {
+    type Error = String;
+
+    fn try_from(f: NetSpecFile) -> Result<Self, String> {
+        let input_shape = match (f.input_dim, f.input_shape) {
+            (Some(n), None) => vec![n],
+            (None, Some(shape)) => shape,
+            (Some(_), Some(_)) => return Err("give input_dim or input_shape, not both".into()),
+            (None, None) => {
+                return Err("missing input_dim = n or input_shape = [H, W, C] / [L, C]".into())
+            }
+        };
+        Ok(NetSpec {
+            input_shape,
+            layers: f.layers,
+            sigma_w: f.sigma_w,
+            sigma_b: f.sigma_b,
+            kappa: f.kappa,
+        })
+    }
+}
+
+impl From<NetSpec> for NetSpecFile {
+    fn from(s: NetSpec) -> Self {
+        let (input_dim, input_shape) = match *s.input_shape.as_slice() {
+            [n] => (Some(n), None),
+            _ => (None, Some(s.input_shape)),
+        };
+        NetSpecFile {
+            input_dim,
+            input_shape,
+            layers: s.layers,
+            sigma_w: s.sigma_w,
+            sigma_b: s.sigma_b,
+            kappa: s.kappa,
+        }
+    }
+}
+
 impl NetSpec {
+    /// The length of one input (a CSV row): the product of `input_shape`.
+    pub fn input_dim(&self) -> usize {
+        self.input().len()
+    }
+
+    /// The input shape as positions × channels.
+    pub fn input(&self) -> Shape {
+        Shape::from_dims(&self.input_shape)
+    }
+
+    /// The input shape in words, for error messages: `2` (flat) or `[8, 8, 1] flattened
+    /// row-major (h, w, c)`.
+    pub fn describe_input(&self) -> String {
+        match *self.input_shape.as_slice() {
+            [n] => format!("{n}"),
+            _ => format!(
+                "{} = {:?} flattened row-major ({})",
+                self.input_dim(),
+                self.input_shape,
+                if self.input_shape.len() == 3 {
+                    "h, w, c"
+                } else {
+                    "l, c"
+                }
+            ),
+        }
+    }
+
     /// The MLP of `config`: Dense → (Act → Dense)^{L−1}, scalar output.
     pub fn mlp(config: &MlpConfig) -> Self {
         let mut layers = vec![Layer::Dense {
@@ -82,7 +185,7 @@ impl NetSpec {
             layers.push(Layer::Dense { width });
         }
         NetSpec {
-            input_dim: config.widths[0],
+            input_shape: vec![config.widths[0]],
             layers,
             sigma_w: config.sigma_w,
             sigma_b: config.sigma_b,
@@ -90,26 +193,35 @@ impl NetSpec {
         }
     }
 
-    /// Checks the scales, the widths (every Dense ≥ 1, every residual branch ends at the width it
-    /// starts with, a scalar output from a final Dense) and that the parameters fit into memory.
-    /// A network without an Act layer is linear (its kernels do not depend on g1, g2).
+    /// Checks the scales, the shapes (input `[n]`, `[L, C]` or `[H, W, C]` without zeros; every
+    /// Dense ≥ 1 on a flat input; every conv with ≥ 1 channels and a filter that fits its input;
+    /// flatten / global-average-pool on a spatial input; every residual branch ends at the shape
+    /// it starts with; a scalar output from a final Dense) and that the parameters fit into
+    /// memory. A network without an Act layer is linear (its kernels do not depend on g1, g2).
     pub fn validate(&self) -> Result<(), ModelError> {
         check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
         let bad = |got: String| ModelError::ShapeMismatch {
             what: "network layers".into(),
-            expected: "input_dim ≥ 1, Dense widths ≥ 1, residual branches that keep the width, \
-                       a final Dense{1}"
+            expected: "a valid network (input_dim ≥ 1 or input_shape [L, C] / [H, W, C]; Dense \
+                       on flat inputs; a final Dense{1})"
                 .into(),
             got,
         };
-        if self.input_dim == 0 {
-            return Err(bad("input_dim 0".into()));
+        if self.input_shape.is_empty()
+            || self.input_shape.len() > 3
+            || self.input_shape.contains(&0)
+        {
+            return Err(bad(format!(
+                "input shape {:?} (expected input_dim = n ≥ 1, or input_shape = [L, C] or \
+                 [H, W, C] with sizes ≥ 1)",
+                self.input_shape
+            )));
         }
         if !matches!(self.layers.last(), Some(Layer::Dense { width: 1 })) {
             return Err(bad(format!("last layer {:?}", self.layers.last())));
         }
         let mut lengths = Vec::new();
-        trace(&self.layers, self.input_dim, &mut lengths).map_err(bad)?;
+        trace(&self.layers, self.input(), &mut lengths).map_err(bad)?;
         let params = lengths
             .iter()
             .try_fold(0u64, |sum, &n| sum.checked_add(n))
@@ -125,14 +237,15 @@ impl NetSpec {
             layers.iter().find_map(|l| match l {
                 Layer::Act(phi) => Some(*phi),
                 Layer::Residual(inner) => first(inner),
-                Layer::Dense { .. } => None,
+                _ => None,
             })
         }
         first(&self.layers)
     }
 
     /// Member `k` of an ensemble seeded with `seed`: every parameter i.i.d. N(0, 1) from ChaCha8
-    /// seeded with `seed` on stream `k`, W then b of each Dense in order.
+    /// seeded with `seed` on stream `k`, W then b of each Dense and Conv in order (a conv's W
+    /// row-major as W[c', c, q]).
     pub fn init(
         &self,
         seed: u64,
@@ -141,7 +254,7 @@ impl NetSpec {
     ) -> Result<FlatNet<NetSpec>, ModelError> {
         self.validate()?;
         let mut lengths = Vec::new();
-        trace(&self.layers, self.input_dim, &mut lengths).expect("validated");
+        trace(&self.layers, self.input(), &mut lengths).expect("validated");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(k as u64);
         let params = lengths
@@ -167,7 +280,10 @@ impl TryFrom<&NetSpec> for MlpConfig {
             expected: "an MLP: dense, then (act, dense) pairs with one activation".into(),
             got: outline(&spec.layers),
         };
-        let mut widths = vec![spec.input_dim];
+        if spec.input_shape.len() != 1 {
+            return Err(not_mlp());
+        }
+        let mut widths = vec![spec.input_dim()];
         let mut activation = None;
         let mut layers = spec.layers.iter();
         match layers.next() {
@@ -195,60 +311,171 @@ impl TryFrom<&NetSpec> for MlpConfig {
     }
 }
 
+impl Layer {
+    /// The shape this layer gives an input of shape `input`, or what is wrong (one line).
+    pub fn output_shape(&self, input: &Shape) -> Result<Shape, String> {
+        trace(std::slice::from_ref(self), input.clone(), &mut Vec::new())
+    }
+}
+
 /// `layers` in words, e.g. `dense 64, residual [act sign, dense 64], dense 1`.
 fn outline(layers: &[Layer]) -> String {
     let name = |l: &Layer| match l {
         Layer::Dense { width } => format!("dense {width}"),
         Layer::Act(phi) => format!("act {phi}"),
         Layer::Residual(inner) => format!("residual [{}]", outline(inner)),
+        Layer::Conv {
+            channels,
+            filter,
+            padding,
+        } => format!("conv {channels} {filter:?} {padding}"),
+        Layer::Flatten => "flatten".into(),
+        Layer::GlobalAveragePool => "global-average-pool".into(),
     };
     layers.iter().map(name).collect::<Vec<_>>().join(", ")
 }
 
-/// Follows the widths through `layers` from `width`, pushing the flat parameter lengths (W, b of
-/// each Dense); returns the output width or what is wrong.
-fn trace(layers: &[Layer], mut width: usize, lengths: &mut Vec<u64>) -> Result<usize, String> {
+/// Follows the shapes through `layers` from `shape`, pushing the flat parameter lengths (W, b of
+/// each Dense and Conv); returns the output shape or what is wrong (one line).
+fn trace(layers: &[Layer], mut shape: Shape, lengths: &mut Vec<u64>) -> Result<Shape, String> {
     for layer in layers {
         match layer {
             Layer::Dense { width: 0 } => return Err("a Dense layer of width 0".into()),
+            Layer::Dense { .. } if !shape.is_flat() => {
+                return Err(format!(
+                    "a Dense layer on the unflattened shape {shape} (add \"flatten\" or \
+                     \"global-average-pool\" before it)"
+                ))
+            }
             Layer::Dense { width: out } => {
-                lengths.push((*out as u64).saturating_mul(width as u64));
+                lengths.push((*out as u64).saturating_mul(shape.channels as u64));
                 lengths.push(*out as u64);
-                width = *out;
+                shape = Shape::flat(*out);
             }
             Layer::Act(_) => {}
             Layer::Residual(inner) => {
-                let out = trace(inner, width, lengths)?;
-                if out != width || inner.is_empty() {
-                    return Err(format!("a residual branch from width {width} to {out}"));
+                let out = trace(inner, shape.clone(), lengths)?;
+                if out != shape || inner.is_empty() {
+                    return Err(format!("a residual branch from shape {shape} to {out}"));
                 }
             }
+            Layer::Conv { channels: 0, .. } => return Err("a conv layer with 0 channels".into()),
+            Layer::Conv { .. } if shape.is_flat() => {
+                return Err(format!(
+                    "a conv layer on the flat shape {shape} (give input_shape = [H, W, C] or \
+                     [L, C], and no flatten, pool or Dense before it)"
+                ))
+            }
+            Layer::Conv { filter, .. } if filter.len() != shape.spatial.len() => {
+                return Err(format!(
+                    "a conv filter {filter:?} on the {}-D shape {shape} (one size per spatial axis)",
+                    shape.spatial.len()
+                ))
+            }
+            Layer::Conv { filter, .. } if filter.contains(&0) => {
+                return Err(format!("a conv filter {filter:?} with a zero size"))
+            }
+            Layer::Conv {
+                channels,
+                filter,
+                padding,
+            } => {
+                let mut spatial = Vec::with_capacity(filter.len());
+                for (&n, &f) in shape.spatial.iter().zip(filter) {
+                    match padding.along(n, f) {
+                        Some((_, _, out)) => spatial.push(out),
+                        None => {
+                            return Err(format!(
+                                "a conv filter {filter:?} larger than its input {shape} with \
+                                 {padding} padding"
+                            ))
+                        }
+                    }
+                }
+                let taps = filter
+                    .iter()
+                    .fold(shape.channels as u64, |t, &f| t.saturating_mul(f as u64));
+                lengths.push((*channels as u64).saturating_mul(taps));
+                lengths.push(*channels as u64);
+                shape = Shape {
+                    spatial,
+                    channels: *channels,
+                };
+            }
+            Layer::Flatten | Layer::GlobalAveragePool if shape.is_flat() => {
+                return Err(format!(
+                    "{} on the flat shape {shape} (it needs positions)",
+                    outline(std::slice::from_ref(layer))
+                ))
+            }
+            Layer::Flatten => shape = Shape::flat(shape.len()),
+            Layer::GlobalAveragePool => shape = Shape::flat(shape.channels),
         }
     }
-    Ok(width)
+    Ok(shape)
 }
 
-/// `layers` applied to `h` (width `width`), reading parameters from `params` in order.
+/// `layers` applied to `h` (shape `shape`, in the hidden layout of [`crate::conv`]), reading
+/// parameters from `params` in order.
 fn apply<'a>(
     spec: &NetSpec,
     layers: &[Layer],
     mut h: Tensor<2>,
-    mut width: usize,
+    mut shape: Shape,
     params: &mut impl Iterator<Item = &'a Tensor<1>>,
     backward: Surrogate,
 ) -> Tensor<2> {
+    fn take<'a>(params: &mut impl Iterator<Item = &'a Tensor<1>>) -> Tensor<1> {
+        params
+            .next()
+            .expect("one W and one b per Dense and Conv")
+            .clone()
+    }
     for layer in layers {
         match layer {
             Layer::Dense { width: out } => {
-                let mut next = || params.next().expect("one W and one b per Dense").clone();
-                let w = next().reshape([*out, width]);
-                let b = next().reshape([1, *out]);
+                let width = shape.channels;
+                let w = take(params).reshape([*out, width]);
+                let b = take(params).reshape([1, *out]);
                 h = dense(h, w, b, spec.sigma_w / (width as f64).sqrt(), spec.sigma_b);
-                width = *out;
+                shape = Shape::flat(*out);
             }
             Layer::Act(phi) => h = surrogate_activation(h, *phi, backward),
             Layer::Residual(inner) => {
-                h = h.clone() + apply(spec, inner, h, width, params, backward);
+                h = h.clone() + apply(spec, inner, h, shape.clone(), params, backward);
+            }
+            Layer::Conv {
+                channels,
+                filter,
+                padding,
+            } => {
+                let (w, b) = (take(params), take(params));
+                h = conv::conv(
+                    h,
+                    &shape,
+                    *channels,
+                    filter,
+                    *padding,
+                    w,
+                    b,
+                    spec.sigma_w,
+                    spec.sigma_b,
+                );
+                let spatial = (shape.spatial.iter().zip(filter))
+                    .map(|(&n, &f)| padding.along(n, f).expect("validated").2)
+                    .collect();
+                shape = Shape {
+                    spatial,
+                    channels: *channels,
+                };
+            }
+            Layer::Flatten => {
+                h = conv::to_rows(h, &shape);
+                shape = Shape::flat(shape.len());
+            }
+            Layer::GlobalAveragePool => {
+                h = conv::global_average_pool(h, &shape);
+                shape = Shape::flat(shape.channels);
             }
         }
     }
@@ -258,14 +485,9 @@ fn apply<'a>(
 impl Architecture for NetSpec {
     fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
         let [d, _] = x.dims();
-        let f = apply(
-            self,
-            &self.layers,
-            x.clone(),
-            self.input_dim,
-            &mut params.iter(),
-            backward,
-        );
+        let input = self.input();
+        let h = conv::from_rows(x.clone(), &input);
+        let f = apply(self, &self.layers, h, input, &mut params.iter(), backward);
         f.mul_scalar(self.kappa).reshape([d])
     }
 
@@ -274,6 +496,6 @@ impl Architecture for NetSpec {
     }
 
     fn input_dim(&self) -> usize {
-        self.input_dim
+        NetSpec::input_dim(self)
     }
 }

@@ -85,7 +85,7 @@ impl NetSpec {
         layers.extend((0..config.blocks).map(|_| Layer::Residual(block.clone())));
         layers.extend([Layer::Act(config.activation), Layer::Dense { width: 1 }]);
         NetSpec {
-            input_dim: config.input_dim,
+            input_shape: vec![config.input_dim],
             layers,
             sigma_w: config.sigma_w,
             sigma_b: config.sigma_b,

@@ -29,7 +29,7 @@ fn a_linear_spec_has_the_closed_form_kernels() {
     // Θ2 = Σ2 + σw² Θ1 with Θ1 = Σ1; the output carries κ² (docs/MATH.md §5). Any g1, g2 give the NTK.
     let (sw, sb, kappa) = (1.3, 0.4, 0.6);
     let spec = NetSpec {
-        input_dim: 2,
+        input_shape: vec![2],
         layers: vec![Layer::Dense { width: 5 }, Layer::Dense { width: 1 }],
         sigma_w: sw,
         sigma_b: sb,
@@ -97,7 +97,7 @@ fn a_new_composition_matches_monte_carlo() {
     let device = BackendKind::Flex.device().unwrap();
     let n = 256;
     let spec = NetSpec {
-        input_dim: 2,
+        input_shape: vec![2],
         layers: vec![
             Layer::Dense { width: n },
             Layer::Act(Activation::Erf { m: 1.0 }),
@@ -143,7 +143,7 @@ fn malformed_specs_are_one_line_errors() {
         ..ok.clone()
     };
     for (bad, says) in [
-        (widening, "residual branch from width 8 to 9"),
+        (widening, "residual branch from shape [8] to [9]"),
         (vector_out, "last layer"),
         (negative, "sigma_b = -1"),
     ] {

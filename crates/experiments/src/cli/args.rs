@@ -244,9 +244,12 @@ impl KindArgs {
 #[derive(Debug, Clone, Args)]
 pub struct NetArgs {
     /// Any network as a TOML description instead of the MLP flags (--activation, --depth,
-    /// --sigma-w, --sigma-b, --kappa, --width): `input_dim`, `sigma_w`, `sigma_b`, `kappa` and
-    /// `layers`, e.g. `[{ dense = { width = 256 } }, { residual = [{ act = "sign" },
-    /// { dense = { width = 256 } }] }, { act = "sign" }, { dense = { width = 1 } }]`.
+    /// --sigma-w, --sigma-b, --kappa, --width): `input_dim` (or `input_shape = [H, W, C]` /
+    /// `[L, C]` for images and signals: a CSV row is one input, row-major (h, w, c)), `sigma_w`,
+    /// `sigma_b`, `kappa` and `layers`, e.g. `[{ dense = { width = 256 } }, { residual = [{ act
+    /// = "sign" }, { dense = { width = 256 } }] }, { act = "sign" }, { dense = { width = 1 } }]`;
+    /// convolutional layers: `{ conv = { channels = 32, filter = [3, 3], padding = "same" } }`
+    /// (or "valid", "circular"), "flatten", "global-average-pool".
     #[arg(long, conflicts_with_all = ["activation", "depth", "sigma_w", "sigma_b", "kappa"])]
     pub net: Option<PathBuf>,
     /// Activation spec (e.g. `erf:5`, `sign`).

@@ -433,7 +433,11 @@ fn has_chunks(cache: &std::path::Path) -> bool {
 
 /// A folder next to `out` that does not exist yet, for a run whose record `new` differs from the
 /// one `old` in `out`: `OUT-seed7` when the seed differs, else `OUT-2`, `OUT-3`, ….
-fn free_sibling(out: &std::path::Path, old: &serde_json::Value, new: &serde_json::Value) -> PathBuf {
+fn free_sibling(
+    out: &std::path::Path,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> PathBuf {
     let name = out
         .file_name()
         .map_or("figures".into(), |n| n.to_string_lossy().into_owned());

@@ -1,41 +1,89 @@
 //! The kernel state and the per-layer maps (the `stax` design).
+//!
+//! Between layers a pair (x, x') carries position-indexed covariances (one position when flat):
+//! Σ(x, x')[p, p'] and I(x, x')[p, p'] at the position pairs the network needs ([`Pairs`]), and
+//! each point's same-position variances Σ(x, x)[p, p] (its *trace*, computed once per point). A
+//! Flatten readout needs only same positions (p, p) — every map keeps them closed, cost ∝
+//! positions — and global average pooling needs every pair (p, p'), cost ∝ positions²
+//! (docs/MATH.md §5; neural-tangents' `diagonal_spatial`).
 
 use std::sync::Arc;
 
-use sgntk_model::{Activation, DerivativePair, Surrogate};
+use sgntk_model::{Activation, DerivativePair, Shape, Surrogate};
 
 use super::closed_form::{pair_expectation, ScalarFn};
 use super::quadrature::GaussHermiteRule;
 use super::spec::Method;
 use super::KernelError;
 
-/// The state of a pair (x, x') between layers.
+/// Which position pairs a [`PairState`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pairs {
+    /// Same positions (p, p): `P` values. Exact for every network without global average pooling.
+    Same,
+    /// All pairs (p, p'), row-major `P × P` values.
+    All,
+}
+
+/// The state of a pair (x, x') between layers, at `P` positions (1 when flat).
 ///
-/// `k11 = Σ(x,x)`, `k12 = Σ(x,x')`, `k22 = Σ(x',x')` and `ntk = I(x,x')` (the NTK or the
-/// generalized/SG-NTK; +∞ for the singular sign NTK on the diagonal).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `k12 = Σ(x, x')` and `ntk = I(x, x')` (the NTK or the generalized/SG-NTK; +∞ for the singular
+/// sign NTK on the diagonal) at the position pairs of `pairs`. The variances Σ(x, x)[p, p] and
+/// Σ(x', x')[p, p] travel beside the state (see [`LayerMap::pair`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct PairState {
-    /// Σ(x, x).
-    pub k11: f64,
-    /// Σ(x, x').
-    pub k12: f64,
-    /// Σ(x', x').
-    pub k22: f64,
-    /// I(x, x') (0 before the first layer).
-    pub ntk: f64,
+    /// Which position pairs `k12` and `ntk` hold.
+    pub pairs: Pairs,
+    /// Σ(x, x') at the position pairs.
+    pub k12: Vec<f64>,
+    /// I(x, x') at the position pairs (0 before the first layer).
+    pub ntk: Vec<f64>,
 }
 
 impl PairState {
-    /// The input "layer": ⟨x,x⟩/n0, ⟨x,x'⟩/n0, ⟨x',x'⟩/n0 and I = 0, so that the first
-    /// [`Dense`] map yields Σ^1 = σw²/n0 ⟨x,x'⟩ + σb² and I^1 = Σ^1.
-    pub fn from_inputs(x: &[f64], y: &[f64]) -> Self {
-        let n0 = x.len() as f64;
-        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>() / n0;
+    /// The input "layer" of inputs of shape `shape` (rows in (h, w, c) order): Σ⁰[p, p'] =
+    /// 1/C Σ_c x[p, c] x'[p', c] and I = 0, so that the first [`Dense`] map yields
+    /// Σ^1 = σw²/n0 ⟨x,x'⟩ + σb² and I^1 = Σ^1 (and the first conv its analogue).
+    pub fn from_inputs(x: &[f64], y: &[f64], shape: &Shape, pairs: Pairs) -> Self {
+        let (p, c) = (shape.positions(), shape.channels);
+        let dot = |i: usize, j: usize| {
+            let (a, b) = (&x[i * c..(i + 1) * c], &y[j * c..(j + 1) * c]);
+            a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>() / c as f64
+        };
+        let k12: Vec<f64> = match pairs {
+            Pairs::Same => (0..p).map(|i| dot(i, i)).collect(),
+            Pairs::All => (0..p * p).map(|k| dot(k / p, k % p)).collect(),
+        };
         PairState {
-            k11: dot(x, x),
-            k12: dot(x, y),
-            k22: dot(y, y),
-            ntk: 0.0,
+            pairs,
+            ntk: vec![0.0; k12.len()],
+            k12,
+        }
+    }
+
+    /// The same-position values Σ(x, x')[p, p] (the variances when x = x').
+    pub fn diagonal(&self) -> Vec<f64> {
+        same_positions(self.pairs, &self.k12)
+    }
+
+    /// The state a [`Flatten`](super::conv::Flatten) readout sees: the means over positions
+    /// of the same-position Σ and I (the values themselves when flat).
+    pub fn flattened(&self) -> (f64, f64) {
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        (
+            mean(same_positions(self.pairs, &self.k12)),
+            mean(same_positions(self.pairs, &self.ntk)),
+        )
+    }
+}
+
+/// The (p, p) entries of position-pair values `v` held as `pairs`.
+pub(super) fn same_positions(pairs: Pairs, v: &[f64]) -> Vec<f64> {
+    match pairs {
+        Pairs::Same => v.to_vec(),
+        Pairs::All => {
+            let p = v.len().isqrt();
+            (0..p).map(|i| v[i * p + i]).collect()
         }
     }
 }
@@ -52,29 +100,54 @@ pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
 
 /// One layer map of the kernel recursion.
 ///
-/// A map sends the per-point variance Σ(x,x) to its new value ([`LayerMap::variance`]) and a pair
-/// state to the next ([`LayerMap::pair`]); the new diagonal variances are passed in so that the
-/// matrix code computes them once per point.
+/// A map sends a pair state to the next ([`LayerMap::pair`]), given both points' same-position
+/// variances at its input. A point's variances after the map are the same-position values of
+/// the map applied to the pair (x, x) ([`Network::variance_trace`]), so they are computed once
+/// per point.
 pub trait LayerMap: Send + Sync + std::fmt::Debug {
-    /// The new Σ(x, x) from the old one.
-    fn variance(&self, k: f64) -> f64;
-    /// The new pair state; `k11` and `k22` are `self.variance(s.k11)`, `self.variance(s.k22)`.
-    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState;
+    /// The new state from `s`; `d1[p] = Σ(x, x)[p, p]` and `d2[p] = Σ(x', x')[p, p]` at the
+    /// map's input (P values each; `s` holds P or P² values as its `pairs` says).
+    fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError>;
+    /// Positions at the output for `positions` at the input (a convolution may shrink them,
+    /// a readout makes them 1).
+    fn out_positions(&self, positions: usize) -> usize {
+        positions
+    }
+    /// True for maps that need every position pair ([`Pairs::All`]): global average pooling.
+    fn needs_all_pairs(&self) -> bool {
+        false
+    }
     /// True for maps whose output is a layer's pre-activation (Σ^l, I^l), recorded by
     /// [`Network::pair_layers`].
     fn ends_layer(&self) -> bool {
         false
     }
-    /// Convenience: the new pair state, computing the diagonal too.
-    fn apply(&self, s: &PairState) -> PairState {
-        self.pair(s, self.variance(s.k11), self.variance(s.k22))
-    }
-    /// Whether this map is singular at `s`: its value there is one of the theory's infinite
-    /// values (docs/MATH.md §5: the derivative kernel E[g1(u) g2(v)] of a Dirac δ — sign' = 2δ,
+    /// Whether this map is singular at `s` (with the variances `d1`, `d2` as in
+    /// [`LayerMap::pair`]): its value there is one of the theory's infinite values
+    /// (docs/MATH.md §5: the derivative kernel E[g1(u) g2(v)] of a Dirac δ — sign' = 2δ,
     /// step' = δ — where (u, v) ~ N(0, Λ) is degenerate), so that the kernel is ±∞ by
     /// definition, not by overflow. Maps with no such point keep the default `false`.
-    fn singular(&self, _s: &PairState) -> bool {
+    fn singular(&self, _d1: &[f64], _d2: &[f64], _s: &PairState) -> bool {
         false
+    }
+}
+
+/// The variances (Σ(x, x)[p, p], Σ(x', x')[p', p']) of entry k of a state: (p, p) for same
+/// positions, (p, p') = (k / P, k % P) for all pairs.
+fn variances(pairs: Pairs, d1: &[f64], d2: &[f64], k: usize) -> (f64, f64) {
+    match pairs {
+        Pairs::Same => (d1[k], d2[k]),
+        Pairs::All => (d1[k / d2.len()], d2[k % d2.len()]),
+    }
+}
+
+/// `f(k12, ntk)` entry by entry: the state of a map that acts on every position pair alike.
+fn entrywise(s: &PairState, f: impl Fn(f64, f64) -> (f64, f64)) -> PairState {
+    let (k12, ntk) = s.k12.iter().zip(&s.ntk).map(|(&k, &i)| f(k, i)).unzip();
+    PairState {
+        pairs: s.pairs,
+        k12,
+        ntk,
     }
 }
 
@@ -114,19 +187,15 @@ impl Dense {
 }
 
 impl LayerMap for Dense {
-    fn variance(&self, k: f64) -> f64 {
-        self.kappa * self.kappa * self.pre(k)
-    }
-
-    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState {
-        let p12 = self.pre(s.k12);
+    fn pair(&self, _: &[f64], _: &[f64], s: &PairState) -> Result<PairState, KernelError> {
         let k2 = self.kappa * self.kappa;
-        PairState {
-            k11,
-            k12: k2 * p12,
-            k22,
-            ntk: k2 * (p12 + mul_inf_safe(self.sigma_w * self.sigma_w, s.ntk)),
-        }
+        Ok(entrywise(s, |k12, ntk| {
+            let p12 = self.pre(k12);
+            (
+                k2 * p12,
+                k2 * (p12 + mul_inf_safe(self.sigma_w * self.sigma_w, ntk)),
+            )
+        }))
     }
 
     fn ends_layer(&self) -> bool {
@@ -134,10 +203,12 @@ impl LayerMap for Dense {
     }
 }
 
-/// Nonlinearity layer a = φ(h) with derivative g1 on the first argument and g2 on the second:
+/// Nonlinearity layer a = φ(h) with derivative g1 on the first argument and g2 on the second, at
+/// every position pair (p, p') alike:
 ///
 /// ```text
-/// Σ' = E[φ(u) φ(v)],   I' = I · E[g1(u) g2(v)],   (u, v) ~ N(0, Λ).
+/// Σ'[p,p'] = E[φ(u) φ(v)],   I'[p,p'] = I[p,p'] · E[g1(u) g2(v)],
+/// (u, v) ~ N(0, Λ),  Λ = [[Σ(x,x)[p,p], Σ(x,x')[p,p']], [Σ(x,x')[p,p'], Σ(x',x')[p',p']]].
 /// ```
 #[derive(Clone, Debug)]
 pub struct Nonlinearity {
@@ -207,31 +278,42 @@ impl Nonlinearity {
 }
 
 impl LayerMap for Nonlinearity {
-    fn variance(&self, k: f64) -> f64 {
-        self.expect(&self.phi, &self.phi, k, k, k)
-    }
-
-    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState {
-        let k12 = self.expect(&self.phi, &self.phi, s.k11, s.k12, s.k22);
-        let ntk = match &self.derivs {
-            Some((g1, g2)) => mul_inf_safe(s.ntk, self.expect(g1, g2, s.k11, s.k12, s.k22)),
-            None => 0.0,
+    fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+        let sides = |k: usize| variances(s.pairs, d1, d2, k);
+        let mut out = PairState {
+            pairs: s.pairs,
+            k12: Vec::with_capacity(s.k12.len()),
+            ntk: Vec::with_capacity(s.k12.len()),
         };
-        PairState { k11, k12, k22, ntk }
+        for (k, (&k12, &ntk)) in s.k12.iter().zip(&s.ntk).enumerate() {
+            let (k11, k22) = sides(k);
+            out.k12
+                .push(self.expect(&self.phi, &self.phi, k11, k12, k22));
+            out.ntk.push(match &self.derivs {
+                Some((g1, g2)) => mul_inf_safe(ntk, self.expect(g1, g2, k11, k12, k22)),
+                None => 0.0,
+            });
+        }
+        Ok(out)
     }
 
-    /// Singular where E[g1(u) g2(v)] is infinite with a δ among (g1, g2): the closed forms give
-    /// ±∞ only there (det(Λ + diag(s, s')) = 0, or a δ at a point of zero variance).
-    fn singular(&self, s: &PairState) -> bool {
-        self.derivs.as_ref().is_some_and(|(g1, g2)| {
-            (g1.is_delta() || g2.is_delta())
-                && self.expect(g1, g2, s.k11, s.k12, s.k22).is_infinite()
-        })
+    /// Singular where E[g1(u) g2(v)] is infinite at some position pair with a δ among
+    /// (g1, g2): the closed forms give ±∞ only there (det(Λ + diag(s, s')) = 0, or a δ at a
+    /// point of zero variance).
+    fn singular(&self, d1: &[f64], d2: &[f64], s: &PairState) -> bool {
+        let Some((g1, g2)) = self.derivs.as_ref() else {
+            return false;
+        };
+        (g1.is_delta() || g2.is_delta())
+            && s.k12.iter().enumerate().any(|(k, &k12)| {
+                let (k11, k22) = variances(s.pairs, d1, d2, k);
+                self.expect(g1, g2, k11, k12, k22).is_infinite()
+            })
     }
 }
 
 /// Residual block y = h + F(h) around the maps `inner` of the branch F (typically
-/// Nonlinearity(φ, g1, g2) → Dense(σw, σb), widths equal):
+/// Nonlinearity(φ, g1, g2) → Dense(σw, σb), shapes equal), at every position pair alike:
 ///
 /// ```text
 /// Σ' = Σ + Σ_F,   I' = I + I_F,   (Σ_F, I_F) = the fold of `inner` over (Σ, I).
@@ -255,46 +337,96 @@ impl Residual {
 }
 
 impl LayerMap for Residual {
-    fn variance(&self, k: f64) -> f64 {
-        k + self.inner.iter().fold(k, |k, m| m.variance(k))
-    }
-
-    fn pair(&self, s: &PairState, k11: f64, k22: f64) -> PairState {
-        let branch = self.inner.iter().fold(*s, |state, m| m.apply(&state));
-        PairState {
-            k11,
-            k12: s.k12 + branch.k12,
-            k22,
-            ntk: s.ntk + branch.ntk,
+    fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+        // The branch's own variance traces: same positions close under its maps (no readout).
+        let (t1, t2) = (self_trace(&self.inner, d1)?, self_trace(&self.inner, d2)?);
+        let mut branch = s.clone();
+        for (i, m) in self.inner.iter().enumerate() {
+            branch = m.pair(&t1[i], &t2[i], &branch)?;
         }
+        let add = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + y).collect();
+        Ok(PairState {
+            pairs: s.pairs,
+            k12: add(&s.k12, &branch.k12),
+            ntk: add(&s.ntk, &branch.ntk),
+        })
     }
 
     fn ends_layer(&self) -> bool {
         true
     }
 
-    fn singular(&self, s: &PairState) -> bool {
-        let mut state = *s;
-        for m in &self.inner {
-            if m.singular(&state) {
+    fn singular(&self, d1: &[f64], d2: &[f64], s: &PairState) -> bool {
+        let (Ok(t1), Ok(t2)) = (self_trace(&self.inner, d1), self_trace(&self.inner, d2)) else {
+            return false;
+        };
+        let mut branch = s.clone();
+        for (i, m) in self.inner.iter().enumerate() {
+            if m.singular(&t1[i], &t2[i], &branch) {
                 return true;
             }
-            state = m.apply(&state);
+            match m.pair(&t1[i], &t2[i], &branch) {
+                Ok(next) => branch = next,
+                Err(_) => return false,
+            }
         }
         false
     }
 }
 
-/// A stack of layer maps; the kernel is their fold.
+/// The same-position variances of a point after each of `maps` (`maps.len() + 1` vectors,
+/// the first `d`), from the same-position fold of (x, x). Exact for maps that keep same
+/// positions closed (every map but global average pooling).
+fn self_trace(maps: &[Box<dyn LayerMap>], d: &[f64]) -> Result<Vec<Vec<f64>>, KernelError> {
+    let mut out = vec![d.to_vec()];
+    let mut s = PairState {
+        pairs: Pairs::Same,
+        k12: d.to_vec(),
+        ntk: vec![0.0; d.len()],
+    };
+    for m in maps {
+        let last = out.last().expect("nonempty");
+        s = m.pair(last, last, &s)?;
+        out.push(s.k12.clone());
+    }
+    Ok(out)
+}
+
+/// A stack of layer maps on inputs of one shape; the kernel is their fold.
 #[derive(Debug)]
 pub struct Network {
+    input: Shape,
+    pairs: Pairs,
     layers: Vec<Box<dyn LayerMap>>,
 }
 
 impl Network {
-    /// A network from its maps (applied in order).
-    pub fn new(layers: Vec<Box<dyn LayerMap>>) -> Self {
-        Network { layers }
+    /// A network on inputs of shape `input` from its maps (applied in order), tracking the
+    /// cheapest exact position pairs: [`Pairs::All`] when a map needs them, else
+    /// [`Pairs::Same`].
+    pub fn new(input: Shape, layers: Vec<Box<dyn LayerMap>>) -> Self {
+        let pairs = if layers.iter().any(|m| m.needs_all_pairs()) {
+            Pairs::All
+        } else {
+            Pairs::Same
+        };
+        Network {
+            input,
+            pairs,
+            layers,
+        }
+    }
+
+    /// The same network tracking `pairs` (all pairs give the same kernels at a higher cost);
+    /// fails for [`Pairs::Same`] when a map needs all pairs.
+    pub fn with_pairs(mut self, pairs: Pairs) -> Result<Self, KernelError> {
+        if pairs == Pairs::Same && self.pairs == Pairs::All {
+            return Err(KernelError::Unsupported(
+                "global average pooling needs every position pair (Pairs::All)".into(),
+            ));
+        }
+        self.pairs = pairs;
+        Ok(self)
     }
 
     /// The maps.
@@ -302,34 +434,78 @@ impl Network {
         &self.layers
     }
 
-    /// The per-point variances after each map, starting from Σ⁰ = ⟨x,x⟩/n0 (length = maps + 1).
-    pub fn variance_trace(&self, k0: f64) -> Vec<f64> {
-        let mut out = Vec::with_capacity(self.layers.len() + 1);
-        out.push(k0);
-        let mut k = k0;
-        for layer in &self.layers {
-            k = layer.variance(k);
-            out.push(k);
-        }
-        out
+    /// The input shape.
+    pub fn input(&self) -> &Shape {
+        &self.input
     }
 
-    /// The output state for a pair, given both points' variance traces.
+    /// The position pairs the fold tracks.
+    pub fn pairs(&self) -> Pairs {
+        self.pairs
+    }
+
+    /// The number of values a state holds at its largest (per position-pair vector), for
+    /// memory checks: max over the maps' inputs and outputs of P (same positions) or P².
+    pub fn state_len(&self) -> u64 {
+        let mut p = self.input.positions() as u64;
+        let mut most = p;
+        for m in &self.layers {
+            p = m.out_positions(p as usize) as u64;
+            most = most.max(p);
+        }
+        match self.pairs {
+            Pairs::Same => most,
+            Pairs::All => most.saturating_mul(most),
+        }
+    }
+
+    /// The total number of same-position variances of one point's trace (over the input and
+    /// every map's output).
+    pub fn trace_len(&self) -> u64 {
+        let mut p = self.input.positions() as u64;
+        let mut total = p;
+        for m in &self.layers {
+            p = m.out_positions(p as usize) as u64;
+            total = total.saturating_add(p);
+        }
+        total
+    }
+
+    /// The same-position variances Σ(x, x)[p, p] of input `x` before and after each map
+    /// (maps + 1 vectors), from the fold of the pair (x, x).
+    pub fn variance_trace(&self, x: &[f64]) -> Result<Vec<Vec<f64>>, KernelError> {
+        let mut s = PairState::from_inputs(x, x, &self.input, self.pairs);
+        let mut out = vec![s.diagonal()];
+        for layer in &self.layers {
+            let d = out.last().expect("nonempty");
+            s = layer.pair(d, d, &s)?;
+            out.push(s.diagonal());
+        }
+        Ok(out)
+    }
+
+    /// The output state for a pair, given both points' variance traces; `record(i, state)` after
+    /// each map that ends a layer.
     pub fn fold_with(
         &self,
         s0: PairState,
-        trace1: &[f64],
-        trace2: &[f64],
+        trace1: &[Vec<f64>],
+        trace2: &[Vec<f64>],
         mut record: impl FnMut(usize, &PairState),
-    ) -> PairState {
+    ) -> Result<PairState, KernelError> {
         let mut s = s0;
         for (i, layer) in self.layers.iter().enumerate() {
-            s = layer.pair(&s, trace1[i + 1], trace2[i + 1]);
+            s = layer.pair(&trace1[i], &trace2[i], &s)?;
             if layer.ends_layer() {
                 record(i, &s);
             }
         }
-        s
+        Ok(s)
+    }
+
+    /// The input state of a pair (x, x').
+    pub fn input_state(&self, x: &[f64], y: &[f64]) -> PairState {
+        PairState::from_inputs(x, y, &self.input, self.pairs)
     }
 
     /// Whether one of the maps `0..=last` is [`LayerMap::singular`] on its way from `s0` (with
@@ -338,33 +514,35 @@ impl Network {
     pub fn singular_until(
         &self,
         s0: PairState,
-        trace1: &[f64],
-        trace2: &[f64],
+        trace1: &[Vec<f64>],
+        trace2: &[Vec<f64>],
         last: usize,
     ) -> bool {
         let mut s = s0;
         for (i, layer) in self.layers.iter().enumerate().take(last + 1) {
-            if layer.singular(&s) {
+            if layer.singular(&trace1[i], &trace2[i], &s) {
                 return true;
             }
-            s = layer.pair(&s, trace1[i + 1], trace2[i + 1]);
+            match layer.pair(&trace1[i], &trace2[i], &s) {
+                Ok(next) => s = next,
+                Err(_) => return false,
+            }
         }
         false
     }
 
     /// The output state for a pair of inputs.
-    pub fn pair(&self, x: &[f64], y: &[f64]) -> PairState {
-        let s0 = PairState::from_inputs(x, y);
-        self.layers.iter().fold(s0, |s, layer| layer.apply(&s))
+    pub fn pair(&self, x: &[f64], y: &[f64]) -> Result<PairState, KernelError> {
+        let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
+        self.fold_with(self.input_state(x, y), &t1, &t2, |_, _| {})
     }
 
-    /// The states after each dense layer (layers 1 … L) for a pair of inputs.
-    pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Vec<PairState> {
-        let s0 = PairState::from_inputs(x, y);
-        let t1 = self.variance_trace(s0.k11);
-        let t2 = self.variance_trace(s0.k22);
+    /// The states after each map that ends a layer (dense layers 1 … L of an MLP) for a pair of
+    /// inputs.
+    pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Result<Vec<PairState>, KernelError> {
+        let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
         let mut out = Vec::new();
-        self.fold_with(s0, &t1, &t2, |_, s| out.push(*s));
-        out
+        self.fold_with(self.input_state(x, y), &t1, &t2, |_, s| out.push(s.clone()))?;
+        Ok(out)
     }
 }

@@ -174,10 +174,13 @@ where
     out
 }
 
+/// The kernel value of an output state: Σ for the NNGP, I otherwise (a spatial state — a layer
+/// before the readout in [`kernel_layers`] — through its flatten readout).
 fn value(kind: KernelKind, s: &PairState) -> f64 {
+    let (k12, ntk) = s.flattened();
     match kind {
-        KernelKind::Nngp => s.k12,
-        _ => s.ntk,
+        KernelKind::Nngp => k12,
+        _ => ntk,
     }
 }
 
@@ -191,15 +194,32 @@ fn fold_matrices(
     all_layers: bool,
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
     check_inputs(x1, x2)?;
-    // Before allocating: the per-point variance traces (maps + 1 values each) and the output
-    // matrices (built three times over: per thread, assembled, as matrices).
+    if x1.ncols() != net.input().len() {
+        return Err(KernelError::Shape(format!(
+            "inputs have {} columns, the network's input shape {} has {} values",
+            x1.ncols(),
+            net.input(),
+            net.input().len()
+        )));
+    }
+    // Before allocating: the per-point variance traces, the pair states of every thread (two
+    // position-pair vectors in and out, the branch of a residual block beside them) and the
+    // output matrices (built three times over: per thread, assembled, as matrices).
     let (n1, n2) = (x1.nrows() as u64, x2.nrows() as u64);
-    let maps = net.layers().len() as u64;
     sgntk_model::check_memory(
         "the variance traces",
         &[
             ("points", n1 + n2),
-            ("maps + 1", maps.saturating_add(1)),
+            ("variances per point", net.trace_len()),
+            ("bytes", 8),
+        ],
+    )?;
+    sgntk_model::check_memory(
+        "the kernel states of every thread",
+        &[
+            ("threads", rayon::current_num_threads() as u64),
+            ("position-pair vectors", 8),
+            ("values", net.state_len()),
             ("bytes", 8),
         ],
     )?;
@@ -214,23 +234,31 @@ fn fold_matrices(
         ],
     )?;
     let (r1, r2) = (rows(x1), rows(x2));
-    let n0 = x1.ncols() as f64;
-    let sq = |r: &Vec<f64>| r.iter().map(|v| v * v).sum::<f64>() / n0;
-    let t1: Vec<Vec<f64>> = r1.iter().map(|r| net.variance_trace(sq(r))).collect();
-    let t2: Vec<Vec<f64>> = r2.iter().map(|r| net.variance_trace(sq(r))).collect();
+    let traces = |r: &[Vec<f64>]| -> Result<Vec<Vec<Vec<f64>>>, KernelError> {
+        use rayon::prelude::*;
+        r.par_iter().map(|r| net.variance_trace(r)).collect()
+    };
+    let (t1, t2) = (traces(&r1)?, traces(&r2)?);
+    let failure = std::sync::Mutex::new(None);
     let data = fill(r1.len(), r2.len(), outputs, |i, j, vals| {
-        let s0 = PairState::from_inputs(&r1[i], &r2[j]);
         let mut l = 0;
-        let last = net.fold_with(s0, &t1[i], &t2[j], |_, s| {
+        let last = net.fold_with(net.input_state(&r1[i], &r2[j]), &t1[i], &t2[j], |_, s| {
             if all_layers {
                 vals[l] = value(kind, s);
             }
             l += 1;
         });
-        if !all_layers {
-            vals[0] = value(kind, &last);
+        match last {
+            Ok(last) if !all_layers => vals[0] = value(kind, &last),
+            Ok(_) => {}
+            Err(e) => {
+                failure.lock().expect("no panics").get_or_insert(e);
+            }
         }
     });
+    if let Some(e) = failure.into_inner().expect("no panics") {
+        return Err(e);
+    }
     let mats: Vec<DMatrix<f64>> = data
         .into_iter()
         .map(|d| DMatrix::from_row_slice(r1.len(), r2.len(), &d))
@@ -245,8 +273,7 @@ fn fold_matrices(
     };
     for (m, &last) in mats.iter().zip(&ends) {
         check_kernel_values("kernel output", m, |i, j| {
-            let s0 = PairState::from_inputs(&r1[i], &r2[j]);
-            net.singular_until(s0, &t1[i], &t2[j], last)
+            net.singular_until(net.input_state(&r1[i], &r2[j]), &t1[i], &t2[j], last)
         })?;
     }
     Ok(mats)
@@ -279,6 +306,7 @@ pub fn kernel_matrix<'a>(
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, KernelError> {
+    check_inputs(x1, x2)?;
     let net = spec.into().network(kind, x1.ncols())?;
     network_kernel_matrix(&net, kind, x1, x2)
 }
@@ -290,6 +318,7 @@ pub fn kernel_layers<'a>(
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
+    check_inputs(x1, x2)?;
     let net = spec.into().network(kind, x1.ncols())?;
     fold_matrices(&net, kind, x1, x2, true)
 }

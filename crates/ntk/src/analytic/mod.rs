@@ -1,9 +1,10 @@
 //! Analytic (infinite-width) kernels and their GP predictions (docs/MATH.md §5–6; paper Thm. 2.1–2.4,
 //! Remark E.3, Sec. C.2.1).
 //!
-//! The design follows neural-tangents' `stax`: a [`PairState`] — the covariances
-//! Λ = [[Σ(x,x), Σ(x,x')], [Σ(x,x'), Σ(x',x')]] and the (generalized) NTK value I(x,x') — flows
-//! through a stack of [`LayerMap`]s. An MLP is the fold
+//! The design follows neural-tangents' `stax`: a [`PairState`] — the covariance Σ(x,x') and the
+//! (generalized) NTK value I(x,x'), at every position (pair) of a convolutional layer, beside
+//! the points' variances Σ(x,x), Σ(x',x') — flows through a stack of [`LayerMap`]s. An MLP is
+//! the fold
 //!
 //! ```text
 //! Input → Dense(σw, σb) → Nonlinearity(φ, g1, g2) → Dense(σw, σb) → … → Dense(σw, σb, κ)
@@ -21,12 +22,16 @@
 //! I^1 = Σ^1,                     I^{l+1} = Σ^{l+1} + I^l · σw² E[g1(u) g2(v)].
 //! ```
 //!
+//! Convolutional networks add the maps of [`conv`] (convolution, flatten, global average
+//! pooling) on position-indexed states ([`Pairs`]).
+//!
 //! The expectations use closed forms where (φ, g1, g2) has one ([`closed_form`]) and Gauss–Hermite
 //! quadrature otherwise ([`quadrature`]). The first argument of every kernel carries g1 (the true
 //! derivative for the NTK and the SG-NTK), the second g2 (the surrogate for the SG-NTK).
 
 pub mod closed_form;
 pub mod compose;
+pub mod conv;
 pub mod layers;
 pub mod matrix;
 pub mod predict;
@@ -36,7 +41,8 @@ pub mod spec;
 
 pub use closed_form::{pair_expectation, ScalarFn};
 pub use compose::{spec_network, Kernels};
-pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Residual};
+pub use conv::{Conv, Flatten, GlobalAveragePool};
+pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Pairs, Residual};
 pub use matrix::{
     kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix, set_progress, KernelProgress,
 };
