@@ -537,27 +537,20 @@ pub(crate) fn chunks(nets: usize, chunk: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// Trains `ensemble` for `steps` steps of `rule`, advancing `pb` as it goes.
+/// Trains `ensemble` as `config` says, advancing `pb` as it goes.
 pub(crate) fn train_with_progress(
     ensemble: &mut Ensemble,
     data: &TrainSet,
-    rule: LearningRule,
-    lr: f64,
-    steps: usize,
+    config: &TrainConfig,
     pb: &ProgressBar,
 ) -> Result<TrainReport, ExpError> {
-    let config = TrainConfig {
-        rule,
-        lr,
-        steps,
-        ..TrainConfig::default()
-    };
+    let steps = config.steps;
     let tick = (steps / 100).max(1);
     let record: Vec<usize> = (1..=steps)
         .filter(|t| t % tick == 0 || *t == steps)
         .collect();
     let mut last = 0;
-    let report = train(ensemble, data, &config, &record, |t, _| {
+    let report = train(ensemble, data, config, &record, |t, _| {
         pb.inc((t - last) as u64);
         last = t;
         Ok(())
