@@ -77,7 +77,8 @@ fn npy_kernels_equal_csv_kernels_bit_for_bit() {
     // erf: finite entries; sign NTK: ∞ on the diagonal (written as `inf` and as IEEE ∞).
     for net in ["--activation erf:2", "--activation sign"] {
         for (kind, extra) in [("sgntk", ""), ("ntk", ""), ("nngp", "--y {}")] {
-            let line = |out: &str| format!("kernel --kind {kind} {net} --x {{}} {extra} --out {out}");
+            let line =
+                |out: &str| format!("kernel --kind {kind} {net} --x {{}} {extra} --out {out}");
             let (kc, kn) = (dir.join("k.csv"), dir.join("k.npy"));
             let o = if extra.is_empty() {
                 sgntk_line(&line("{}"), &[&xc, &kc])
@@ -157,7 +158,8 @@ fn npz_training_sets_and_outputs() {
     }
     assert!(gp[0] == gp[1] && gp[0] == gp[2]);
     // Training outputs as one .npz: `outputs` and `loss` hold the CSV tables.
-    let args = "--activation erf:2 --mode gd --width 16 --nets 2 --steps 5 --train {} --test {} --out {}";
+    let args =
+        "--activation erf:2 --mode gd --width 16 --nets 2 --steps 5 --train {} --test {} --out {}";
     let run = dir.join("run");
     assert_ok(&sgntk_line(&format!("train {args}"), &[&tz, &xt, &run]));
     let npz = dir.join("run.npz");
@@ -168,9 +170,8 @@ fn npz_training_sets_and_outputs() {
         let a = parse_npy(bytes).unwrap();
         DMatrix::from_row_slice(a.shape[0], a.shape[1], &a.data)
     };
-    let csv = |name: &str| {
-        parse_csv(&std::fs::read_to_string(run.join(name)).unwrap(), name).unwrap()
-    };
+    let csv =
+        |name: &str| parse_csv(&std::fs::read_to_string(run.join(name)).unwrap(), name).unwrap();
     assert_eq!(bits(&array("outputs")), bits(&csv("outputs.csv")));
     assert_eq!(bits(&array("loss")), bits(&csv("loss.csv")));
     // Errors: an archive where one array is expected, a 4-D training array, a 1-D array.
@@ -238,7 +239,10 @@ fn saved_networks_continue_bit_for_bit() {
     let cases = [
         ("--activation erf:2 --width 24 --engine fused", 30),
         ("--activation sign --width 24 --engine explicit", 30),
-        ("--activation tanh --depth 2 --width 8 --engine autodiff", 30),
+        (
+            "--activation tanh --depth 2 --width 8 --engine autodiff",
+            30,
+        ),
         ("--activation erf:2 --width 24 --engine lowrank", 30), // smooth φ: the plain step
         (&*format!("--net {res}"), 10),
     ];
@@ -263,7 +267,13 @@ fn saved_networks_continue_bit_for_bit() {
                  --out {{}} --save {{}}",
                 steps - half
             ),
-            &[&dir.join("a.st"), &tf, &xf, &dir.join("b"), &dir.join("b.st")],
+            &[
+                &dir.join("a.st"),
+                &tf,
+                &xf,
+                &dir.join("b"),
+                &dir.join("b.st"),
+            ],
             &dir.join("b"),
         );
         // The same networks: the saved files (parameters, description, settings, step count)
@@ -318,7 +328,7 @@ fn empirical_kernel_of_loaded_networks_equals_the_networks_in_memory() {
         data_sha256: networks::data_sha256(&set.x, &set.y),
     };
     // An MLP ensemble.
-    let mlp = MlpConfig::paper(24, "sign".parse().unwrap());
+    let mlp = MlpConfig::paper(24, "erf:2".parse().unwrap());
     let mut ens = Ensemble::init(&mlp, 3, 3, &device).unwrap();
     train(&mut ens, &set, &config, &[], |_, _| Ok(())).unwrap();
     let in_memory = ensemble_mean(&empirical_kernel(&ens, &x, &set.x, pair).unwrap());
@@ -344,7 +354,7 @@ fn empirical_kernel_of_loaded_networks_equals_the_networks_in_memory() {
     ));
     assert_eq!(bits(&raw_npy(&kf)), bits(&in_memory));
     // A residual network (flat parameters, per-sample Jacobians).
-    let spec = NetSpec::residual(&ResidualConfig::new(10, 1, "sign".parse().unwrap()));
+    let spec = NetSpec::residual(&ResidualConfig::new(10, 1, "erf:2".parse().unwrap()));
     let mut nets = Vec::new();
     for k in 0..2 {
         let mut net = spec.init(3, k, &device).unwrap();
@@ -410,7 +420,11 @@ fn damaged_or_foreign_network_files_are_one_line_errors() {
         std::fs::write(&p, b).unwrap();
         p
     };
-    let v2 = edit("v2.st", "\\\"format_version\\\":1", "\\\"format_version\\\":2");
+    let v2 = edit(
+        "v2.st",
+        "\\\"format_version\\\":1",
+        "\\\"format_version\\\":2",
+    );
     let other = edit("other.st", "{\\\"width\\\":8}", "{\\\"width\\\":7}");
     let foreign = edit("foreign.st", "sgntk-networks", "sgntk-networkz");
     let cut = dir.join("cut.st");
@@ -426,11 +440,27 @@ fn damaged_or_foreign_network_files_are_one_line_errors() {
     let predict = "predict --load {} --test {}";
     let run_r = dir.join("r");
     let cases: Vec<(String, Vec<&dyn AsRef<std::ffi::OsStr>>, Vec<&str>)> = vec![
-        (predict.into(), vec![&v2, &xf], vec!["v2.st", "format version 2", "reads version 1"]),
-        (predict.into(), vec![&other, &xf], vec!["other.st", "another network"]),
-        (predict.into(), vec![&foreign, &xf], vec!["foreign.st", "not a saved-networks file"]),
+        (
+            predict.into(),
+            vec![&v2, &xf],
+            vec!["v2.st", "format version 2", "reads version 1"],
+        ),
+        (
+            predict.into(),
+            vec![&other, &xf],
+            vec!["other.st", "another network"],
+        ),
+        (
+            predict.into(),
+            vec![&foreign, &xf],
+            vec!["foreign.st", "not a saved-networks file"],
+        ),
         (predict.into(), vec![&cut, &xf], vec!["cut.st", "corrupt"]),
-        (predict.into(), vec![&tf, &xf], vec!["t.csv", "not a saved-networks file"]),
+        (
+            predict.into(),
+            vec![&tf, &xf],
+            vec!["t.csv", "not a saved-networks file"],
+        ),
         (
             "predict --load {} --net {} --test {}".into(),
             vec![&good, &net_toml, &xf],
@@ -465,7 +495,11 @@ fn every_registered_figure_has_its_example() {
             )
         });
         let call = format!("figure_example(Some(\"{}\"))", f.stem);
-        assert!(text.contains(&call), "{} does not call {call}", path.display());
+        assert!(
+            text.contains(&call),
+            "{} does not call {call}",
+            path.display()
+        );
     }
 }
 

@@ -232,7 +232,11 @@ fn empirical_mean_kernel(
         let entries = (x.nrows() as u64).saturating_mul(y.nrows() as u64);
         sgntk_model::check_memory(
             "the empirical kernels",
-            &[("networks", nets as u64), ("entries", entries), ("bytes", 8)],
+            &[
+                ("networks", nets as u64),
+                ("entries", entries),
+                ("bytes", 8),
+            ],
         )
         .map_err(sgntk_model::ModelError::from)
     };
@@ -397,10 +401,9 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
 /// `sgntk predict --load FILE`: the saved networks' outputs on the test points, one column per
 /// network.
 fn predict_loaded(a: &PredictArgs) -> Result<(), ExpError> {
-    let path = a
-        .load
-        .as_ref()
-        .ok_or_else(|| ExpError::Usage("--kind and --train are required (or --load FILE)".into()))?;
+    let path = a.load.as_ref().ok_or_else(|| {
+        ExpError::Usage("--kind and --train are required (or --load FILE)".into())
+    })?;
     let device = a.backend.device()?;
     let saved = load_networks(path, &a.net, &device)?;
     let x = read_points(&a.test, Some(saved.spec.input_dim))?;
@@ -449,17 +452,25 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
                 }
                 .into());
             }
-            (Start::Loaded(saved.spec, saved.networks), Some(saved.training))
+            (
+                Start::Loaded(saved.spec, saved.networks),
+                Some(saved.training),
+            )
         }
         None => {
             let nets = a.nets.unwrap_or(0);
-            (Start::Fresh(finite(&a.net, xt.ncols(), a.width, nets)?, nets), None)
+            (
+                Start::Fresh(finite(&a.net, xt.ncols(), a.width, nets)?, nets),
+                None,
+            )
         }
     };
     let (rule, lr, seed, done) = match &loaded {
         Some(t) => (t.rule, t.lr, t.seed, t.steps),
         None => {
-            let mode = a.mode.ok_or_else(|| ExpError::Usage("--mode is required".into()))?;
+            let mode = a
+                .mode
+                .ok_or_else(|| ExpError::Usage("--mode is required".into()))?;
             (mode.rule(a.net.surrogate), a.lr, a.seed, 0)
         }
     };
@@ -487,7 +498,13 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         Start::Fresh(Finite::Batched(mlp), nets) => {
             let ens = Ensemble::init(&mlp, nets, seed, &device)?;
             let (ens, engine, loss, table) = train_batched(ens, &config, &data, &x)?;
-            (NetSpec::mlp(&mlp), Some(Networks::Batched(ens)), engine, loss, table)
+            (
+                NetSpec::mlp(&mlp),
+                Some(Networks::Batched(ens)),
+                engine,
+                loss,
+                table,
+            )
         }
         Start::Loaded(spec, Networks::Batched(ens)) => {
             let (ens, engine, loss, table) = train_batched(ens, &config, &data, &x)?;
@@ -497,7 +514,13 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
             check_flat_engine(a.engine)?;
             let init = |k: usize| spec.init(seed, k, &device);
             let (kept, loss, table) = train_each(nets, init, keep, &config, &data, &x)?;
-            (spec.clone(), kept.map(Networks::Flat), Engine::Autodiff, loss, table)
+            (
+                spec.clone(),
+                kept.map(Networks::Flat),
+                Engine::Autodiff,
+                loss,
+                table,
+            )
         }
         Start::Loaded(spec, Networks::Flat(nets)) => {
             check_flat_engine(a.engine)?;
@@ -505,7 +528,13 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
             let mut nets = nets.into_iter();
             let next = |_| nets.next().ok_or(sgntk_model::ModelError::EmptyEnsemble);
             let (kept, loss, table) = train_each(n, next, keep, &config, &data, &x)?;
-            (spec, kept.map(Networks::Flat), Engine::Autodiff, loss, table)
+            (
+                spec,
+                kept.map(Networks::Flat),
+                Engine::Autodiff,
+                loss,
+                table,
+            )
         }
     };
     check_finite_output(
@@ -617,7 +646,14 @@ fn train_each(
     config: &TrainConfig,
     data: &TrainSet,
     x: &DMatrix<f64>,
-) -> Result<(Option<Vec<sgntk_model::FlatNet<NetSpec>>>, Vec<f64>, DMatrix<f64>), ExpError> {
+) -> Result<
+    (
+        Option<Vec<sgntk_model::FlatNet<NetSpec>>>,
+        Vec<f64>,
+        DMatrix<f64>,
+    ),
+    ExpError,
+> {
     sgntk_model::check_memory(
         "the networks' outputs",
         &[

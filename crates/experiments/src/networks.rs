@@ -284,9 +284,11 @@ pub fn from_bytes(bytes: &[u8], path: &str, device: &Device) -> Result<Saved, Ex
     let mut values: Vec<Vec<f64>> = Vec::with_capacity(lengths.len());
     for (i, &len) in lengths.iter().enumerate() {
         let key = format!("param.{i}");
-        let view = tensors
-            .tensor(&key)
-            .map_err(|_| bad(format!("no tensor `{key}`: the tensors are from another network")))?;
+        let view = tensors.tensor(&key).map_err(|_| {
+            bad(format!(
+                "no tensor `{key}`: the tensors are from another network"
+            ))
+        })?;
         let n = *nets.get_or_insert(view.shape().first().copied().unwrap_or(0));
         if view.shape() != [n, len].as_slice() || n == 0 {
             return Err(bad(format!(

@@ -317,7 +317,11 @@ impl Parser<'_> {
 /// # Panics
 /// If `data` does not have the product of `shape` entries.
 pub fn to_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape and data");
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape and data"
+    );
     let dict = format!(
         "{{'descr': '<f8', 'fortran_order': False, 'shape': {}, }}",
         shape_text(shape)
@@ -339,8 +343,10 @@ pub fn to_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
     out.extend_from_slice(dict.as_bytes());
     out.resize(prefix + header_len - 1, b' ');
     out.push(b'\n');
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
+    let start = out.len();
+    out.resize(start + 8 * data.len(), 0);
+    for (dst, v) in out[start..].chunks_exact_mut(8).zip(data) {
+        dst.copy_from_slice(&v.to_le_bytes());
     }
     out
 }
@@ -403,8 +409,11 @@ pub fn parse_npz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         let (flags, method) = (field(8)?, field(10)?);
         let crc = field32(16)? as u32;
         let (mut packed, mut size) = (field32(20)?, field32(24)?);
-        let (name_len, extra_len, comment_len) =
-            (field(28)? as usize, field(30)? as usize, field(32)? as usize);
+        let (name_len, extra_len, comment_len) = (
+            field(28)? as usize,
+            field(30)? as usize,
+            field(32)? as usize,
+        );
         let mut local = field32(42)?;
         let name_bytes = bytes
             .get(at + 46..at + 46 + name_len)
@@ -461,7 +470,9 @@ pub fn parse_npz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
             }
         };
         if data.len() as u64 != size || crc32fast::hash(&data) != crc {
-            return Err(corrupt(&format!("member `{name}` fails its size or CRC check")));
+            return Err(corrupt(&format!(
+                "member `{name}` fails its size or CRC check"
+            )));
         }
         let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
         members.push((key, data));
@@ -564,15 +575,39 @@ mod tests {
             b
         };
         let cases = [
-            ("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", "dtype `<i8`"),
-            ("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", "dtype `<c16`"),
-            ("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,), }", "corrupt"),
+            (
+                "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+                "dtype `<i8`",
+            ),
+            (
+                "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }",
+                "dtype `<c16`",
+            ),
+            (
+                "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,), }",
+                "corrupt",
+            ),
             ("{'descr': '<f8', 'shape': (1,), }", "missing"),
-            ("{'descr': '<f8', 'fortran_order': 0, 'shape': (1,), }", "corrupt"),
-            ("{'descr': '<f8', 'fortran_order': False, 'shape': (-1,), }", "corrupt"),
-            ("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", "data bytes"),
-            ("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}", "corrupt"),
-            ("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), } x", "corrupt"),
+            (
+                "{'descr': '<f8', 'fortran_order': 0, 'shape': (1,), }",
+                "corrupt",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,), }",
+                "corrupt",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+                "data bytes",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+                "corrupt",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), } x",
+                "corrupt",
+            ),
         ];
         for (h, want) in cases {
             let e = parse_npy(&with_header(h, &[0; 8])).unwrap_err();
@@ -585,7 +620,9 @@ mod tests {
         let mut long = to_npy(&[1], &[1.0]);
         long[8] = 255;
         long[9] = 255;
-        assert!(parse_npy(&long).unwrap_err().contains("longer than the file"));
+        assert!(parse_npy(&long)
+            .unwrap_err()
+            .contains("longer than the file"));
     }
 
     #[test]
@@ -598,8 +635,14 @@ mod tests {
         // A flipped data byte fails the CRC; a cut archive has no end record.
         let mut bad = z.clone();
         bad[40] ^= 1;
-        assert!(parse_npz(&bad).unwrap_err().contains("CRC"), "{:?}", parse_npz(&bad));
+        assert!(
+            parse_npz(&bad).unwrap_err().contains("CRC"),
+            "{:?}",
+            parse_npz(&bad)
+        );
         assert!(parse_npz(&z[..z.len() - 30]).is_err());
-        assert!(parse_npz(&to_npy(&[1], &[1.0])).unwrap_err().contains("a .npy file"));
+        assert!(parse_npz(&to_npy(&[1], &[1.0]))
+            .unwrap_err()
+            .contains("a .npy file"));
     }
 }

@@ -82,7 +82,10 @@ fn training_archives_and_arrays() {
     let e = error(read_train(&fixture("train.npz"), Some(2)));
     assert!(e.contains("train.npz[x]: 3 columns, expected 2"), "{e}");
     let e = error(read_train(&fixture("train_no_y.npz"), None));
-    assert!(e.contains("no array `y`") && e.contains("holds x, z"), "{e}");
+    assert!(
+        e.contains("no array `y`") && e.contains("holds x, z"),
+        "{e}"
+    );
     // A 2-D .npy training file: the last column is the target, as in CSV.
     let (xt, yt) = read_train(&fixture("c_f64.npy"), None).unwrap();
     assert_eq!(bits(&xt), bits(&x().columns(0, 2).into_owned()));
@@ -110,7 +113,10 @@ fn unsupported_files_are_one_line_errors() {
     let bytes = std::fs::read(fixture("c_f64.npy")).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
     let e = error(read_matrix(&cut));
-    assert!(e.contains("93 data bytes, but shape (4, 3) of <f8 needs 96"), "{e}");
+    assert!(
+        e.contains("93 data bytes, but shape (4, 3) of <f8 needs 96"),
+        "{e}"
+    );
     let text = dir.join("text.npy");
     std::fs::write(&text, "1,2\n3,4\n").unwrap();
     assert!(error(read_matrix(&text)).contains("not a .npy file"));

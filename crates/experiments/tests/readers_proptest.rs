@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use sgntk_experiments::io::{parse_csv, parse_npy_points, to_npy};
 use sgntk_experiments::npy::{parse_npz, to_npz};
-use sgntk_model::nalgebra::DMatrix;
 use sgntk_experiments::{Preset, Settings};
+use sgntk_model::nalgebra::DMatrix;
 
 /// Settings keys with a number or a list of numbers as value.
 const KEYS: [&str; 14] = [

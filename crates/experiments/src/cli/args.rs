@@ -222,15 +222,28 @@ pub struct NetArgs {
     #[arg(long, default_value_t = 3, conflicts_with = "load")]
     pub depth: usize,
     /// Weight scale σw.
-    #[arg(long = "sigma-w", default_value_t = 1.0, allow_negative_numbers = true,
-          conflicts_with = "load")]
+    #[arg(
+        long = "sigma-w",
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub sigma_w: f64,
     /// Bias scale σb.
-    #[arg(long = "sigma-b", default_value_t = 0.1, allow_negative_numbers = true,
-          conflicts_with = "load")]
+    #[arg(
+        long = "sigma-b",
+        default_value_t = 0.1,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub sigma_b: f64,
     /// Last-layer scale κ.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, conflicts_with = "load")]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub kappa: f64,
 }
 
@@ -277,7 +290,12 @@ pub struct KernelArgs {
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     /// Kernel that drives training (`nngp` = Σ-only regression).
-    #[arg(long, value_enum, required_unless_present = "load", conflicts_with = "load")]
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "load",
+        conflicts_with = "load"
+    )]
     pub kind: Option<Kind>,
     /// Network hyper-parameters.
     #[command(flatten)]
@@ -337,7 +355,12 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// Learning rule.
-    #[arg(long, value_enum, required_unless_present = "load", conflicts_with = "load")]
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "load",
+        conflicts_with = "load"
+    )]
     pub mode: Option<Mode>,
     /// Hidden width n (the widths of --net are in its file).
     #[arg(long, required_unless_present_any = ["net", "load"], conflicts_with_all = ["net", "load"])]
@@ -349,7 +372,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub steps: usize,
     /// Learning rate η.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, conflicts_with = "load")]
+    #[arg(
+        long,
+        default_value_t = 0.1,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub lr: f64,
     /// Initialization seed.
     #[arg(long, default_value_t = 0, conflicts_with = "load")]
@@ -390,8 +418,12 @@ pub struct FigureArgs {
     /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn (see `sgntk figure list`) or all.
     pub which: String,
     /// Scale: quick (minutes on a laptop) or paper (the paper's settings).
-    #[arg(long, value_enum, default_value = "quick",
-          default_value_if("paper", ArgPredicate::IsPresent, "paper"))]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "quick",
+        default_value_if("paper", ArgPredicate::IsPresent, "paper")
+    )]
     pub preset: Preset,
     /// The same as --preset paper.
     #[arg(long, conflicts_with = "preset")]

@@ -92,6 +92,9 @@ mod tests {
         assert!(figure(&["3a", "--paper", "--preset", "quick"]).is_err());
         // The reproducing arguments name the preset, never --paper.
         let args = figure(&["3a", "--paper"]).unwrap().to_args().unwrap();
-        assert!(args.windows(2).any(|w| w == ["--preset", "paper"]), "{args:?}");
+        assert!(
+            args.windows(2).any(|w| w == ["--preset", "paper"]),
+            "{args:?}"
+        );
     }
 }
