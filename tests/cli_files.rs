@@ -7,7 +7,11 @@
 mod common;
 use common::*;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+
+/// A command line, its `{}` values, and what its one-line error must contain.
+type Case<'a> = (&'a str, &'a [&'a dyn AsRef<OsStr>], &'a [&'a str]);
 
 use sgntk::experiments::io::{parse_csv, read_matrix, read_train, to_npy};
 use sgntk::experiments::networks::{self, Networks, Training};
@@ -183,7 +187,7 @@ fn npz_training_sets_and_outputs() {
     .unwrap();
     let one_d = dir.join("v.npy");
     std::fs::write(&one_d, sgntk::experiments::npy::to_npy(&[3], &[1.0; 3])).unwrap();
-    let cases: [(&str, &[&dyn AsRef<std::ffi::OsStr>], &[&str]); 3] = [
+    let cases: [Case; 3] = [
         (
             "kernel --kind ntk --activation sign --x {}",
             &[&tz],
@@ -439,45 +443,41 @@ fn damaged_or_foreign_network_files_are_one_line_errors() {
     .unwrap();
     let predict = "predict --load {} --test {}";
     let run_r = dir.join("r");
-    let cases: Vec<(String, Vec<&dyn AsRef<std::ffi::OsStr>>, Vec<&str>)> = vec![
+    let cases: [Case; 8] = [
         (
-            predict.into(),
-            vec![&v2, &xf],
-            vec!["v2.st", "format version 2", "reads version 1"],
+            predict,
+            &[&v2, &xf],
+            &["v2.st", "format version 2", "reads version 1"],
+        ),
+        (predict, &[&other, &xf], &["other.st", "another network"]),
+        (
+            predict,
+            &[&foreign, &xf],
+            &["foreign.st", "not a saved-networks file"],
+        ),
+        (predict, &[&cut, &xf], &["cut.st", "corrupt"]),
+        (
+            predict,
+            &[&tf, &xf],
+            &["t.csv", "not a saved-networks file"],
         ),
         (
-            predict.into(),
-            vec![&other, &xf],
-            vec!["other.st", "another network"],
+            "predict --load {} --net {} --test {}",
+            &[&good, &net_toml, &xf],
+            &["good.st", "another description than"],
         ),
         (
-            predict.into(),
-            vec![&foreign, &xf],
-            vec!["foreign.st", "not a saved-networks file"],
-        ),
-        (predict.into(), vec![&cut, &xf], vec!["cut.st", "corrupt"]),
-        (
-            predict.into(),
-            vec![&tf, &xf],
-            vec!["t.csv", "not a saved-networks file"],
+            "kernel --kind ntk --load {} --x {}",
+            &[&good, &xf],
+            &["--empirical"],
         ),
         (
-            "predict --load {} --net {} --test {}".into(),
-            vec![&good, &net_toml, &xf],
-            vec!["good.st", "another description than"],
-        ),
-        (
-            "kernel --kind ntk --load {} --x {}".into(),
-            vec![&good, &xf],
-            vec!["--empirical"],
-        ),
-        (
-            "train --load {} --steps 2 --lr 0.5 --train {} --test {} --out {}".into(),
-            vec![&good, &tf, &xf, &run_r],
-            vec!["--lr", "--load"],
+            "train --load {} --steps 2 --lr 0.5 --train {} --test {} --out {}",
+            &[&good, &tf, &xf, &run_r],
+            &["--lr", "--load"],
         ),
     ];
-    for (line, values, needles) in &cases {
+    for (line, values, needles) in cases {
         assert_fails(&sgntk_line(line, values), needles);
     }
 }

@@ -494,49 +494,34 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         }
     }
     let keep = a.save.is_some();
-    let (spec, networks, engine, mean_loss, table) = match start {
+    let (spec, run) = match start {
         Start::Fresh(Finite::Batched(mlp), nets) => {
             let ens = Ensemble::init(&mlp, nets, seed, &device)?;
-            let (ens, engine, loss, table) = train_batched(ens, &config, &data, &x)?;
-            (
-                NetSpec::mlp(&mlp),
-                Some(Networks::Batched(ens)),
-                engine,
-                loss,
-                table,
-            )
+            (NetSpec::mlp(&mlp), train_batched(ens, &config, &data, &x)?)
         }
         Start::Loaded(spec, Networks::Batched(ens)) => {
-            let (ens, engine, loss, table) = train_batched(ens, &config, &data, &x)?;
-            (spec, Some(Networks::Batched(ens)), engine, loss, table)
+            (spec, train_batched(ens, &config, &data, &x)?)
         }
         Start::Fresh(Finite::Flat(spec), nets) => {
             check_flat_engine(a.engine)?;
             let init = |k: usize| spec.init(seed, k, &device);
-            let (kept, loss, table) = train_each(nets, init, keep, &config, &data, &x)?;
-            (
-                spec.clone(),
-                kept.map(Networks::Flat),
-                Engine::Autodiff,
-                loss,
-                table,
-            )
+            let run = train_each(nets, init, keep, &config, &data, &x)?;
+            (spec, run)
         }
         Start::Loaded(spec, Networks::Flat(nets)) => {
             check_flat_engine(a.engine)?;
             let n = nets.len();
             let mut nets = nets.into_iter();
             let next = |_| nets.next().ok_or(sgntk_model::ModelError::EmptyEnsemble);
-            let (kept, loss, table) = train_each(n, next, keep, &config, &data, &x)?;
-            (
-                spec,
-                kept.map(Networks::Flat),
-                Engine::Autodiff,
-                loss,
-                table,
-            )
+            (spec, train_each(n, next, keep, &config, &data, &x)?)
         }
     };
+    let Run {
+        networks,
+        engine,
+        loss: mean_loss,
+        table,
+    } = run;
     check_finite_output(
         &table,
         "a network's output on the test points",
@@ -618,27 +603,42 @@ fn check_flat_engine(engine: Engine) -> Result<(), ExpError> {
     }
 }
 
-/// Trains an MLP ensemble on the batched engines: the trained ensemble, the engine that ran, the
-/// mean loss curve and the outputs on `x` (`points × nets`).
+/// What a training run of `sgntk train` gives.
+struct Run {
+    /// The trained networks (for other than MLPs only when they are to be saved).
+    networks: Option<Networks>,
+    /// The engine that ran.
+    engine: Engine,
+    /// The mean loss over networks before each step and after the last.
+    loss: Vec<f64>,
+    /// The outputs on the test points, `points × nets`.
+    table: DMatrix<f64>,
+}
+
+/// Trains an MLP ensemble on the batched engines (see [`Run`]).
 fn train_batched(
     mut ens: Ensemble,
     config: &TrainConfig,
     data: &TrainSet,
     x: &DMatrix<f64>,
-) -> Result<(Ensemble, Engine, Vec<f64>, DMatrix<f64>), ExpError> {
+) -> Result<Run, ExpError> {
     // The test points must fit the networks' f32 arithmetic too, before training.
     ens.check_inputs(x)?;
     let engine = config.engine.resolve(&ens);
     let pb = crate::progress::bar(config.steps as u64, "training steps");
     let report = train_with_progress(&mut ens, data, config, &pb)?;
     pb.finish_and_clear();
-    let table = outputs_table(&Networks::Batched(ens.clone()), x)?;
-    Ok((ens, engine, report.loss, table))
+    let networks = Networks::Batched(ens);
+    Ok(Run {
+        table: outputs_table(&networks, x)?,
+        networks: Some(networks),
+        engine,
+        loss: report.loss,
+    })
 }
 
 /// Trains `count` networks of any NetSpec one after the other (autodiff, [`train_flat`]), network
-/// k from `net(k)`: the trained networks (when `keep`), the mean loss over networks before each
-/// step, and the outputs on `x` (`points × count`).
+/// k from `net(k)`; the trained networks are kept when `keep` (see [`Run`]).
 fn train_each(
     count: usize,
     mut net: impl FnMut(usize) -> Result<sgntk_model::FlatNet<NetSpec>, sgntk_model::ModelError>,
@@ -646,14 +646,7 @@ fn train_each(
     config: &TrainConfig,
     data: &TrainSet,
     x: &DMatrix<f64>,
-) -> Result<
-    (
-        Option<Vec<sgntk_model::FlatNet<NetSpec>>>,
-        Vec<f64>,
-        DMatrix<f64>,
-    ),
-    ExpError,
-> {
+) -> Result<Run, ExpError> {
     sgntk_model::check_memory(
         "the networks' outputs",
         &[
@@ -686,7 +679,12 @@ fn train_each(
     }
     pb.finish_and_clear();
     let table = DMatrix::from_fn(x.nrows(), count, |i, k| outputs[k][(i, 0)]);
-    Ok((keep.then_some(kept), mean_loss, table))
+    Ok(Run {
+        networks: keep.then_some(Networks::Flat(kept)),
+        engine: Engine::Autodiff,
+        loss: mean_loss,
+        table,
+    })
 }
 
 /// Runs figures and prints one line per figure with its summary location.
