@@ -223,7 +223,8 @@ pub fn check_matrix(m: &DMatrix<f64>, path: &str) -> Result<(), IoError> {
 fn array_points(a: crate::npy::Array, path: &str) -> Result<(DMatrix<f64>, usize), IoError> {
     let (points, features) = match a.shape[..] {
         [n, d] => (n, d),
-        [n, h, w, c] => (n, h * w * c),
+        // (overflow is only possible when n = 0: the data bytes bound the product otherwise)
+        [n, h, w, c] => (n, h.saturating_mul(w).saturating_mul(c)),
         _ => {
             return Err(IoError::Format {
                 path: path.into(),
@@ -234,6 +235,9 @@ fn array_points(a: crate::npy::Array, path: &str) -> Result<(DMatrix<f64>, usize
             })
         }
     };
+    if points == 0 {
+        return Err(IoError::Empty { path: path.into() });
+    }
     let m = DMatrix::from_row_slice(points, features, &a.data);
     check_matrix(&m, path)?;
     Ok((m, a.shape.len()))

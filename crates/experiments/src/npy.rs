@@ -68,7 +68,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, String> {
         .ok_or_else(|| "corrupt .npy header (longer than the file)".to_string())?;
     let text = std::str::from_utf8(&bytes[start..end])
         .map_err(|_| "corrupt .npy header (not text)".to_string())?;
-    let header = parse_header(text).map_err(|e| format!("corrupt .npy header ({e})"))?;
+    let header = parse_header(text).map_err(|e| match e {
+        Structured => "dtype is a structured (record) array, not float32 or float64".to_string(),
+        Bad(e) => format!("corrupt .npy header ({e})"),
+    })?;
     let (little, size) = header.dtype()?;
     let count = header
         .shape
@@ -174,6 +177,27 @@ impl Header {
     }
 }
 
+/// Why a header does not parse.
+enum HeaderError {
+    /// `descr` is a list of fields.
+    Structured,
+    /// Anything else.
+    Bad(String),
+}
+use HeaderError::{Bad, Structured};
+
+impl From<String> for HeaderError {
+    fn from(e: String) -> Self {
+        Bad(e)
+    }
+}
+
+impl From<&str> for HeaderError {
+    fn from(e: &str) -> Self {
+        Bad(e.to_string())
+    }
+}
+
 /// A value of the header dict.
 enum Value {
     Str(String),
@@ -183,7 +207,7 @@ enum Value {
 
 /// Parses the header dict: exactly the keys `descr` (a string), `fortran_order` (True/False) and
 /// `shape` (a tuple of non-negative integers), as NumPy requires.
-fn parse_header(text: &str) -> Result<Header, String> {
+fn parse_header(text: &str) -> Result<Header, HeaderError> {
     let mut p = Parser {
         s: text.trim_end().as_bytes(),
         i: 0,
@@ -202,13 +226,16 @@ fn parse_header(text: &str) -> Result<Header, String> {
         p.space();
         p.expect(b':')?;
         p.space();
+        if key == "descr" && p.s.get(p.i) == Some(&b'[') {
+            return Err(Structured);
+        }
         let value = p.value()?;
         match (key.as_str(), value) {
             ("descr", Value::Str(d)) if descr.is_none() => descr = Some(d),
             ("fortran_order", Value::Bool(b)) if fortran.is_none() => fortran = Some(b),
             ("shape", Value::Tuple(t)) if shape.is_none() => shape = Some(t),
             ("descr", _) => return Err("`descr` is not a simple dtype string".into()),
-            (k, _) => return Err(format!("unexpected or repeated key `{k}`")),
+            (k, _) => return Err(Bad(format!("unexpected or repeated key `{k}`"))),
         }
         p.space();
         if !p.eat(b',') {
@@ -585,7 +612,7 @@ mod tests {
             ),
             (
                 "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,), }",
-                "corrupt",
+                "structured (record) array",
             ),
             ("{'descr': '<f8', 'shape': (1,), }", "missing"),
             (

@@ -117,6 +117,21 @@ fn unsupported_files_are_one_line_errors() {
         e.contains("93 data bytes, but shape (4, 3) of <f8 needs 96"),
         "{e}"
     );
+    // No points: a (0, 2, 2, 1) image array, and one whose image size overflows.
+    for (name, shape) in [
+        ("none.npy", "(0, 2, 2, 1)"),
+        ("huge.npy", "(0, 4294967296, 4294967296, 4294967296)"),
+    ] {
+        let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        b.extend_from_slice(dict.as_bytes());
+        std::fs::write(dir.join(name), b).unwrap();
+        assert!(
+            error(read_matrix(&dir.join(name))).contains("no data rows"),
+            "{name}"
+        );
+    }
     let text = dir.join("text.npy");
     std::fs::write(&text, "1,2\n3,4\n").unwrap();
     assert!(error(read_matrix(&text)).contains("not a .npy file"));
