@@ -411,7 +411,7 @@ pub fn write_csv(path: &Path, m: &DMatrix<f64>, header: Option<&[&str]>) -> Resu
 
 /// A matrix as a `.npy` file: float64, shape (rows, columns), C order.
 pub fn to_npy(m: &DMatrix<f64>) -> Vec<u8> {
-    crate::npy::to_npy(&[m.nrows(), m.ncols()], m.transpose().as_slice())
+    crate::npy::to_npy_columns(m.nrows(), m.ncols(), m.as_slice())
 }
 
 /// Writes a result matrix in the format `path`'s extension names ([`DataFormat`]): `.npy`

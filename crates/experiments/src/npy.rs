@@ -349,6 +349,40 @@ pub fn to_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
         data.len(),
         "shape and data"
     );
+    let mut out = header(shape, data.len());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// The `.npy` file (as [`to_npy`]: C order) of a `rows × cols` matrix given in column-major
+/// order, transposed while it is encoded (in blocks of rows, so both sides stay in cache).
+///
+/// # Panics
+/// If `column_major` does not have `rows · cols` entries.
+pub fn to_npy_columns(rows: usize, cols: usize, column_major: &[f64]) -> Vec<u8> {
+    assert_eq!(rows * cols, column_major.len(), "shape and data");
+    const BLOCK: usize = 64;
+    let mut out = header(&[rows, cols], column_major.len());
+    let start = out.len();
+    out.resize(start + 8 * column_major.len(), 0);
+    let body = &mut out[start..];
+    for r0 in (0..rows).step_by(BLOCK) {
+        let r1 = (r0 + BLOCK).min(rows);
+        for c in 0..cols {
+            for (r, v) in (r0..r1).zip(&column_major[c * rows + r0..c * rows + r1]) {
+                let i = 8 * (r * cols + c);
+                body[i..i + 8].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// The magic, version, header length and header dict of a float64 C-order `.npy` file of
+/// `shape`, padded with spaces and a newline to a multiple of 64 bytes; room for `entries` more.
+fn header(shape: &[usize], entries: usize) -> Vec<u8> {
     let dict = format!(
         "{{'descr': '<f8', 'fortran_order': False, 'shape': {}, }}",
         shape_text(shape)
@@ -358,7 +392,7 @@ pub fn to_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
     let prefix = if fits_v1 { 10 } else { 12 };
     let unpadded = prefix + dict.len() + 1;
     let header_len = dict.len() + 1 + (64 - unpadded % 64) % 64;
-    let mut out = Vec::with_capacity(prefix + header_len + 8 * data.len());
+    let mut out = Vec::with_capacity(prefix + header_len + 8 * entries);
     out.extend_from_slice(MAGIC);
     if fits_v1 {
         out.extend_from_slice(&[1, 0]);
@@ -370,11 +404,6 @@ pub fn to_npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
     out.extend_from_slice(dict.as_bytes());
     out.resize(prefix + header_len - 1, b' ');
     out.push(b'\n');
-    let start = out.len();
-    out.resize(start + 8 * data.len(), 0);
-    for (dst, v) in out[start..].chunks_exact_mut(8).zip(data) {
-        dst.copy_from_slice(&v.to_le_bytes());
-    }
     out
 }
 
