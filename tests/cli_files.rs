@@ -443,7 +443,14 @@ fn damaged_or_foreign_network_files_are_one_line_errors() {
     .unwrap();
     let predict = "predict --load {} --test {}";
     let run_r = dir.join("r");
-    let cases: [Case; 8] = [
+    let x3 = dir.join("x3.csv");
+    std::fs::write(&x3, "1,2,3\n").unwrap();
+    let cases: [Case; 9] = [
+        (
+            predict,
+            &[&good, &x3],
+            &["x3.csv", "3 columns", "input dimension of the networks in"],
+        ),
         (
             predict,
             &[&v2, &xf],

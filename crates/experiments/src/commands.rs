@@ -406,7 +406,19 @@ fn predict_loaded(a: &PredictArgs) -> Result<(), ExpError> {
     })?;
     let device = a.backend.device()?;
     let saved = load_networks(path, &a.net, &device)?;
-    let x = read_points(&a.test, Some(saved.spec.input_dim))?;
+    let x = read_points(&a.test, None)?;
+    if x.ncols() != saved.spec.input_dim {
+        return Err(IoError::Columns {
+            path: a.test.display().to_string(),
+            expected: format!(
+                "{} (the input dimension of the networks in {})",
+                saved.spec.input_dim,
+                path.display()
+            ),
+            got: x.ncols(),
+        }
+        .into());
+    }
     let table = outputs_table(&saved.networks, &x)?;
     check_finite_output(
         &table,
