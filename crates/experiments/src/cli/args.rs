@@ -387,8 +387,9 @@ pub struct TrainArgs {
     pub backend: BackendKind,
     /// Training engine of MLP networks: auto, fused, lowrank, explicit or autodiff (see the
     /// README; other --net networks train with autodiff). A run continued with --load equals an
-    /// uninterrupted one bit for bit on fused, explicit and autodiff; lowrank (auto's choice for
-    /// sign/step networks on the CPU) restarts its deferred updates from the saved weights.
+    /// uninterrupted one bit for bit on fused, explicit and autodiff; lowrank (auto's choice on the
+    /// CPU) on sign/step layers of width ≥ 256 restarts its deferred updates from the saved
+    /// weights, equal only to f32 rounding.
     #[arg(long, value_parser = parse_engine, default_value = "auto")]
     pub engine: sgntk_model::Engine,
     /// Training points: inputs, then the target in the last column (CSV or a 2-D .npy), or an
