@@ -243,7 +243,8 @@ fn array_points(a: crate::npy::Array, path: &str) -> Result<(DMatrix<f64>, usize
     Ok((m, a.shape.len()))
 }
 
-/// Points from the bytes of a `.npy` file (see [`array_points`]), checked by [`check_matrix`].
+/// Points from the bytes of a `.npy` file (2-D as they are, 4-D images flattened row-major per
+/// point), checked by [`check_matrix`].
 pub fn parse_npy_points(bytes: &[u8], path: &str) -> Result<DMatrix<f64>, IoError> {
     npy_points(bytes, path).map(|(m, _)| m)
 }
