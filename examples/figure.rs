@@ -1,12 +1,11 @@
-//! Any figure of the registry (`sgntk_experiments::figures::REGISTRY`) at the quick preset,
-//! `--paper` for the paper's scale; the same as `sgntk figure NAME`.
+//! Any figure of the registry, or `all`, or `list`: `sgntk figure NAME` with the same flags; each
+//! figure also has its own example (`cargo run --release --example fig3a`).
 //!
 //! ```text
-//! cargo run --release --example figure -- 3a [--paper] [--backend flex] [--out figures]
-//! cargo run --release --example figure -- snn      # the LIF spiking network's SG-NTK
-//! cargo run --release --example figure -- list     # every registered figure
+//! cargo run --release --example figure -- all --paper --out figures
+//! cargo run --release --example figure -- list
 //! ```
 
 fn main() -> std::process::ExitCode {
-    sgntk::experiments::cli::example_main()
+    sgntk::experiments::cli::figure_example(None)
 }

@@ -146,7 +146,10 @@ fn chunks_of_other_settings_are_refused() {
     let o = sgntk_line("figure b2 --config {} --out {} --seed 6", &[&cfg, &out]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("other settings") && err.contains("seed"), "{err}");
+    assert!(
+        err.contains("other settings") && err.contains("seed"),
+        "{err}"
+    );
     let suggested = format!("--out {}", dir.join("out-seed6").display());
     assert!(err.contains(&suggested), "{err}");
     for bad in ["2/2", "x", "1/0"] {

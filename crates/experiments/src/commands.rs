@@ -1,12 +1,13 @@
-//! The `kernel`, `predict` and `train` subcommands: read CSV, call the library, write CSV.
+//! The `kernel`, `predict` and `train` subcommands: read CSV or NumPy files, call the library,
+//! write CSV or `.npy`; save and load trained networks ([`crate::networks`]).
 
 use std::io::Write as _;
 use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_flat_reporting, Activation, Ensemble, MlpConfig, NetSpec, Surrogate,
-    TrainConfig, TrainSet,
+    predict_flat, train_flat_reporting, Activation, Engine, Ensemble, MlpConfig, NetSpec,
+    Surrogate, TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
 use sgntk_ntk::{
@@ -20,8 +21,9 @@ use crate::cli::args::{
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
 use crate::figures::{run_figure, FigureId, RunOptions};
-use crate::io::{read_csv, read_train_csv, to_csv, write_all_atomic, write_csv};
-use crate::io::{Cell, IoError, Table};
+use crate::io::{read_matrix, read_train, to_csv, write_all_atomic, write_matrix};
+use crate::io::{Cell, DataFormat, IoError, Table};
+use crate::networks::{Networks, Saved, Training};
 use crate::plot::Format;
 use crate::settings::{one_line, Settings};
 use crate::sweep::SweepSpec;
@@ -139,7 +141,7 @@ fn finite(
 /// The kernel of `--kind` (and `--g1/--g2`) with the flags' surrogate; warns when a given
 /// `--surrogate` goes unused.
 fn kernel_kind(kind: &KindArgs, net: &NetArgs) -> Result<KernelKind, ExpError> {
-    let what = format!("--kind {}", kind_name(kind.kind));
+    let what = format!("--kind {}", kind.kind.map(kind_name).unwrap_or_default());
     warn_unused_surrogate(net, kind.uses_surrogate(), &what);
     let pair = kind.pair(surrogate(net)).map_err(ExpError::Usage)?;
     Ok(KernelKind::of_pair(pair))
@@ -176,9 +178,9 @@ fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig
     Ok(config)
 }
 
-/// Reads a CSV of points with `dim` columns (when given).
+/// Reads a file of points (CSV or `.npy`) with `dim` columns (when given).
 fn read_points(path: &Path, dim: Option<usize>) -> Result<DMatrix<f64>, ExpError> {
-    let m = read_csv(path)?;
+    let m = read_matrix(path)?;
     if let Some(d) = dim.filter(|d| *d != m.ncols()) {
         return Err(IoError::Columns {
             path: path.display().to_string(),
@@ -212,11 +214,11 @@ fn check_out(out: Option<&Path>) -> Result<(), ExpError> {
     Ok(())
 }
 
-/// Writes CSV text to `out` (`-`: stdout; devices and FIFOs directly; files atomically), or to
-/// stdout.
+/// Writes `m` to `out` (`.npy` or CSV, by its extension; `-`: stdout; devices and FIFOs directly;
+/// files atomically), or CSV to stdout.
 fn emit(m: &DMatrix<f64>, header: Option<&[&str]>, out: Option<&Path>) -> Result<(), ExpError> {
     match out {
-        Some(p) => Ok(write_csv(p, m, header)?),
+        Some(p) => Ok(write_matrix(p, m, header)?),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -228,7 +230,7 @@ fn emit(m: &DMatrix<f64>, header: Option<&[&str]>, out: Option<&Path>) -> Result
 
 /// `sgntk kernel`: analytic K(X, Y), or the mean empirical kernel over `--nets` networks.
 pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
-    if a.kind.kind == Kind::Nw {
+    if a.kind.kind == Some(Kind::Nw) {
         return Err(ExpError::Usage(
             "--kind nw is a classifier, not a kernel: `sgntk predict --kind nw --activation sign …` classifies with it; its kernel is --kind ntk".into(),
         ));
@@ -240,7 +242,7 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
         None => x.clone(),
     };
     let k = if a.empirical {
-        if a.width.is_none() && a.net.net.is_none() {
+        if a.width.is_none() && a.net.net.is_none() && a.load.is_none() {
             return Err(ExpError::Usage(
                 "--empirical needs --width N (the hidden width) or --net FILE".into(),
             ));
@@ -277,59 +279,140 @@ fn empirical_mean_kernel(
 ) -> Result<DMatrix<f64>, ExpError> {
     let device = a.backend.device()?;
     let pair = kernel_kind(&a.kind, &a.net)?.derivatives(surrogate(&a.net));
-    let kernels = match finite(&a.net, x.ncols(), a.width, a.nets)? {
-        Finite::Batched(config) => {
-            let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
-            match pair {
-                None => {
-                    let fx = ens.predict(x)?;
-                    let fy = ens.predict(y)?;
-                    fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
-                }
-                Some(pair) => empirical_kernel(&ens, x, y, pair)?,
-            }
+    let check_kernels = |nets: usize| {
+        let entries = (x.nrows() as u64).saturating_mul(y.nrows() as u64);
+        sgntk_model::check_memory(
+            "the empirical kernels",
+            &[
+                ("networks", nets as u64),
+                ("entries", entries),
+                ("bytes", 8),
+            ],
+        )
+        .map_err(sgntk_model::ModelError::from)
+    };
+    let kernels = if let Some(path) = &a.load {
+        let saved = load_networks(path, &a.net, &device)?;
+        check_kernels(saved.networks.len())?;
+        match &saved.networks {
+            Networks::Batched(ens) => batched_kernels(ens, x, y, pair)?,
+            Networks::Flat(nets) => nets
+                .iter()
+                .map(|net| flat_kernel(net, x, y, pair))
+                .collect::<Result<_, _>>()?,
         }
-        Finite::Flat(spec) => {
-            let entries = (x.nrows() as u64).saturating_mul(y.nrows() as u64);
-            sgntk_model::check_memory(
-                "the empirical kernels",
-                &[
-                    ("networks", a.nets as u64),
-                    ("entries", entries),
-                    ("bytes", 8),
-                ],
-            )
-            .map_err(sgntk_model::ModelError::from)?;
-            let pb = crate::progress::bar(a.nets as u64, "networks");
-            let mut kernels = Vec::new();
-            for k in 0..a.nets {
-                let net = spec.init(a.seed, k, &device)?;
-                kernels.push(match pair {
-                    None => predict_flat(&net, x)? * predict_flat(&net, y)?.transpose(),
-                    Some(pair) => jacobian_kernel(&net, x, y, pair)?,
-                });
-                pb.inc(1);
+    } else {
+        match finite(&a.net, x.ncols(), a.width, a.nets)? {
+            Finite::Batched(config) => {
+                let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
+                batched_kernels(&ens, x, y, pair)?
             }
-            pb.finish_and_clear();
-            kernels
+            Finite::Flat(spec) => {
+                check_kernels(a.nets)?;
+                let pb = crate::progress::bar(a.nets as u64, "networks");
+                let mut kernels = Vec::new();
+                for k in 0..a.nets {
+                    let net = spec.init(a.seed, k, &device)?;
+                    kernels.push(flat_kernel(&net, x, y, pair)?);
+                    pb.inc(1);
+                }
+                pb.finish_and_clear();
+                kernels
+            }
         }
     };
     Ok(ensemble_mean(&kernels))
 }
 
+/// The empirical kernel of every member of `ens` (`pair`: `None` is the NNGP f(x) f(y)ᵀ).
+fn batched_kernels(
+    ens: &Ensemble,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    pair: Option<sgntk_model::DerivativePair>,
+) -> Result<Vec<DMatrix<f64>>, ExpError> {
+    Ok(match pair {
+        None => {
+            let fx = ens.predict(x)?;
+            let fy = ens.predict(y)?;
+            fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
+        }
+        Some(pair) => empirical_kernel(ens, x, y, pair)?,
+    })
+}
+
+/// The empirical kernel of one network of any NetSpec (per-sample Jacobians).
+fn flat_kernel(
+    net: &sgntk_model::FlatNet<NetSpec>,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    pair: Option<sgntk_model::DerivativePair>,
+) -> Result<DMatrix<f64>, ExpError> {
+    Ok(match pair {
+        None => predict_flat(net, x)? * predict_flat(net, y)?.transpose(),
+        Some(pair) => jacobian_kernel(net, x, y, pair)?,
+    })
+}
+
+/// Networks saved by `sgntk train --save`; with `--net FILE` they must be of that description.
+fn load_networks(
+    path: &Path,
+    net: &NetArgs,
+    device: &sgntk_model::burn::tensor::Device,
+) -> Result<Saved, ExpError> {
+    let saved = crate::networks::load(path, device)?;
+    if let Some(file) = &net.net {
+        let expected = load_net(file)?;
+        if expected != saved.spec {
+            return Err(IoError::Format {
+                path: path.display().to_string(),
+                reason: format!(
+                    "its networks are of another description than {} (the file's: {})",
+                    file.display(),
+                    serde_json::to_string(&saved.spec).unwrap_or_default()
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(saved)
+}
+
+/// The outputs of every network on `x`: a `points × nets` matrix.
+fn outputs_table(networks: &Networks, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ExpError> {
+    let outputs = networks.predict(x)?;
+    Ok(DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| {
+        outputs[k][(i, 0)]
+    }))
+}
+
+/// Column names `net_0`, `net_1`, … of an outputs table.
+fn net_names(nets: usize) -> Vec<String> {
+    (0..nets).map(|k| format!("net_{k}")).collect()
+}
+
 /// `sgntk predict`: GP mean and standard deviation after training (docs/MATH.md §6).
 pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     check_out(a.out.as_deref())?;
-    let (xt, yt) = read_train_csv(&a.train, file_input_dim(&a.net)?)?;
+    if a.load.is_some() && a.kind.kind.is_some() {
+        return Err(ExpError::Usage(
+            "--kind does not apply with --load (predict --load writes the saved networks' outputs)"
+                .into(),
+        ));
+    }
+    let (Some(kind), Some(train)) = (a.kind.kind, &a.train) else {
+        return predict_loaded(a);
+    };
+    let (xt, yt) = read_train(train, file_input_dim(&a.net)?)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
-    let untimed = matches!(a.kind.kind, Kind::Nngp | Kind::Nw);
+    let untimed = matches!(kind, Kind::Nngp | Kind::Nw);
     if untimed && (a.time.is_some() || a.lr.is_some() || a.discrete) {
         return Err(ExpError::Usage(format!(
             "--time, --lr and --discrete do not apply to --kind {} (it is not a trained network's GP: it has no time)",
-            kind_name(a.kind.kind)
+            kind_name(kind)
         )));
     }
-    if a.kind.kind == Kind::Nw {
+    if kind == Kind::Nw {
         return nadaraya_watson_classes(a, &xt, &yt, &x);
     }
     let lr = a.lr.unwrap_or(DEFAULT_LR);
@@ -391,89 +474,296 @@ fn nadaraya_watson_classes(
     emit(&classes, Some(&["class"]), a.out.as_deref())
 }
 
-/// `sgntk train`: trains an ensemble, writes `outputs.csv` (one column per network, one row per
-/// test point) and `loss.csv` (`step,loss`, the mean loss over networks).
-pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
-    let (xt, yt) = read_train_csv(&a.train, file_input_dim(&a.net)?)?;
-    let x = read_points(&a.test, Some(xt.ncols()))?;
-    let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
-    warn_unused_surrogate(&a.net, a.mode == Mode::Sgl, "--mode gd (gradient descent)");
-    // Fail before initializing: the learning rate and the loss curve's size.
-    let config = TrainConfig::new(a.mode.rule(surrogate(&a.net)), a.lr, a.steps);
-    config.validate()?;
+/// `sgntk predict --load FILE`: the saved networks' outputs on the test points, one column per
+/// network.
+fn predict_loaded(a: &PredictArgs) -> Result<(), ExpError> {
+    let path = a.load.as_ref().ok_or_else(|| {
+        ExpError::Usage("--kind and --train are required (or --load FILE)".into())
+    })?;
     let device = a.backend.device()?;
-    // The inputs are valid: now the output directory is created (or found) and checked writable,
-    // before any training; a run that fails from here on removes it again if it stays empty.
-    let out_dir = crate::io::OutDir::create(&a.out)?;
-    let data = TrainSet { x: xt, y: yt };
-    let (outputs, mean_loss) = match networks {
-        Finite::Batched(mlp) => {
-            let mut ens = Ensemble::init(&mlp, a.nets, a.seed, &device)?;
-            // The test points must fit the networks' f32 arithmetic too, before training.
-            ens.check_inputs(&x)?;
-            let pb = crate::progress::bar(a.steps as u64, "training steps");
-            let report = train_with_progress(&mut ens, &data, config.rule, a.lr, a.steps, &pb)?;
-            pb.finish_and_clear();
-            (ens.predict(&x)?, report.loss)
+    let saved = load_networks(path, &a.net, &device)?;
+    let x = read_points(&a.test, None)?;
+    if x.ncols() != saved.spec.input_dim() {
+        return Err(IoError::Columns {
+            path: a.test.display().to_string(),
+            expected: format!(
+                "{} (the input dimension of the networks in {})",
+                saved.spec.input_dim(),
+                path.display()
+            ),
+            got: x.ncols(),
         }
-        Finite::Flat(spec) => train_each(&spec, a, &config, &data, &x, &device)?,
-    };
-    let table = DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| outputs[k][(i, 0)]);
+        .into());
+    }
+    let table = outputs_table(&saved.networks, &x)?;
     check_finite_output(
         &table,
         "a network's output on the test points",
         "the f32 networks overflowed; rescale the inputs",
     )?;
-    let names: Vec<String> = (0..outputs.len()).map(|k| format!("net_{k}")).collect();
+    let names = net_names(table.ncols());
+    let header: Vec<&str> = names.iter().map(String::as_str).collect();
+    emit(&table, Some(&header), a.out.as_deref())
+}
+
+/// `sgntk train`: trains an ensemble (fresh, or the networks of `--load` for more steps), writes
+/// `outputs.csv` (one column per network, one row per test point) and `loss.csv` (`step,loss`,
+/// the mean loss over networks) — or one `.npz` with both tables — and with `--save` the trained
+/// networks ([`crate::networks`]).
+pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
+    // Before any work: the output files can be written (an output directory is created only
+    // once the inputs are valid, below).
+    let npz = DataFormat::of(&a.out) == DataFormat::Npz;
+    if npz {
+        crate::io::check_out_file(&a.out)?;
+    }
+    if let Some(save) = &a.save {
+        crate::io::check_out_file(save)?;
+    }
+    let (xt, yt) = read_train(&a.train, file_input_dim(&a.net)?)?;
+    let x = read_points(&a.test, Some(xt.ncols()))?;
+    let device = a.backend.device()?;
+    // The networks to train: loaded, or drawn from --seed (their description and history).
+    let (start, loaded) = match &a.load {
+        Some(path) => {
+            let saved = load_networks(path, &a.net, &device)?;
+            if saved.spec.input_dim() != xt.ncols() {
+                return Err(IoError::Columns {
+                    path: a.train.display().to_string(),
+                    expected: format!(
+                        "{} (inputs of the networks in {}) + 1 (target)",
+                        saved.spec.input_dim(),
+                        path.display()
+                    ),
+                    got: xt.ncols() + 1,
+                }
+                .into());
+            }
+            (
+                Start::Loaded(saved.spec, saved.networks),
+                Some(saved.training),
+            )
+        }
+        None => {
+            let nets = a.nets.unwrap_or(0);
+            (
+                Start::Fresh(finite(&a.net, xt.ncols(), a.width, nets)?, nets),
+                None,
+            )
+        }
+    };
+    let (rule, lr, seed, done) = match &loaded {
+        Some(t) => {
+            let from = "a run continued with --load (its rule comes from the file)";
+            warn_unused_surrogate(&a.net, false, from);
+            (t.rule, t.lr, t.seed, t.steps)
+        }
+        None => {
+            let mode = a
+                .mode
+                .ok_or_else(|| ExpError::Usage("--mode is required".into()))?;
+            warn_unused_surrogate(&a.net, mode == Mode::Sgl, "--mode gd (gradient descent)");
+            (mode.rule(surrogate(&a.net)), a.lr, a.seed, 0)
+        }
+    };
+    // Fail before initializing: the learning rate and the loss curve's size.
+    let config = TrainConfig {
+        rule,
+        lr,
+        steps: a.steps,
+        engine: a.engine,
+    };
+    config.validate()?;
+    // The inputs are valid: now the output directory is created (or found) and checked writable,
+    // before any training; a run that fails from here on removes it again if it stays empty.
+    let out_dir = match npz {
+        true => None,
+        false => Some(crate::io::OutDir::create(&a.out)?),
+    };
+    let data = TrainSet { x: xt, y: yt };
+    let data_sha256 = crate::networks::data_sha256(&data.x, &data.y);
+    if let Some(t) = &loaded {
+        if t.data_sha256 != data_sha256 {
+            eprintln!(
+                "note: {} was trained on other data; continuing on {}",
+                a.load.as_deref().unwrap_or(Path::new("")).display(),
+                a.train.display()
+            );
+        }
+    }
+    let keep = a.save.is_some();
+    let (spec, run) = match start {
+        Start::Fresh(Finite::Batched(mlp), nets) => {
+            let ens = Ensemble::init(&mlp, nets, seed, &device)?;
+            (NetSpec::mlp(&mlp), train_batched(ens, &config, &data, &x)?)
+        }
+        Start::Loaded(spec, Networks::Batched(ens)) => {
+            (spec, train_batched(ens, &config, &data, &x)?)
+        }
+        Start::Fresh(Finite::Flat(spec), nets) => {
+            check_flat_engine(a.engine)?;
+            let init = |k: usize| spec.init(seed, k, &device);
+            let run = train_each(nets, init, keep, &config, &data, &x)?;
+            (spec, run)
+        }
+        Start::Loaded(spec, Networks::Flat(nets)) => {
+            check_flat_engine(a.engine)?;
+            let n = nets.len();
+            let mut nets = nets.into_iter();
+            let next = |_| nets.next().ok_or(sgntk_model::ModelError::EmptyEnsemble);
+            (spec, train_each(n, next, keep, &config, &data, &x)?)
+        }
+    };
+    let Run {
+        networks,
+        engine,
+        loss: mean_loss,
+        table,
+    } = run;
+    check_finite_output(
+        &table,
+        "a network's output on the test points",
+        "the f32 networks overflowed; rescale the inputs",
+    )?;
+    let names = net_names(table.ncols());
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut loss = Table::new(&["step", "loss"]);
     for (t, l) in mean_loss.iter().enumerate() {
-        loss.push(&[Cell::Int(t), Cell::Num(*l)]);
+        loss.push(&[Cell::Int(done + t), Cell::Num(*l)]);
     }
-    // Both files or neither (each written in full to a temporary file first).
-    write_all_atomic(&[
-        (
-            a.out.join("outputs.csv"),
-            to_csv(&table, Some(&header)).into_bytes(),
-        ),
-        (a.out.join("loss.csv"), loss.to_csv().into_bytes()),
-    ])?;
-    out_dir.keep();
+    // Every output or none (each written in full to a temporary file first).
+    let mut files = if npz {
+        let steps = DMatrix::from_fn(mean_loss.len(), 2, |t, j| {
+            if j == 0 {
+                (done + t) as f64
+            } else {
+                mean_loss[t]
+            }
+        });
+        let archive = crate::npy::to_npz(&[
+            ("outputs", crate::io::to_npy(&table)),
+            ("loss", crate::io::to_npy(&steps)),
+        ])
+        .map_err(|e| ExpError::output(&a.out, e))?;
+        vec![(a.out.clone(), archive)]
+    } else {
+        vec![
+            (
+                a.out.join("outputs.csv"),
+                to_csv(&table, Some(&header)).into_bytes(),
+            ),
+            (a.out.join("loss.csv"), loss.to_csv().into_bytes()),
+        ]
+    };
+    if let (Some(path), Some(networks)) = (&a.save, &networks) {
+        let training = Training {
+            rule,
+            lr,
+            steps: done + a.steps,
+            seed,
+            engine,
+            backend: a.backend.to_string(),
+            data_sha256,
+        };
+        let bytes = crate::networks::to_bytes(&spec, &training, networks)
+            .map_err(|e| ExpError::output(path, e))?;
+        files.push((path.clone(), bytes));
+    }
+    write_all_atomic(&files)?;
+    if let Some(dir) = out_dir {
+        dir.keep();
+    }
     eprintln!(
-        "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}",
-        a.nets,
+        "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}{}",
+        table.ncols(),
         mean_loss[0],
         mean_loss.last().copied().unwrap_or(f64::NAN),
-        a.out.display()
+        a.out.display(),
+        a.save
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
     );
     Ok(())
 }
 
-/// Trains `--nets` networks of `spec` one after the other (autodiff, [`sgntk_model::train_flat`]): their
-/// outputs on `x` and the mean loss over networks before each step.
-fn train_each(
-    spec: &NetSpec,
-    a: &TrainArgs,
+/// Where `sgntk train` starts: fresh networks (how many), or saved ones.
+enum Start {
+    Fresh(Finite, usize),
+    Loaded(NetSpec, Networks),
+}
+
+/// `--engine` for networks that only train with autodiff.
+fn check_flat_engine(engine: Engine) -> Result<(), ExpError> {
+    match engine {
+        Engine::Auto | Engine::Autodiff => Ok(()),
+        other => Err(ExpError::Usage(format!(
+            "--engine {other:?} trains MLPs only; this network trains with autodiff (--engine \
+             auto or autodiff)"
+        ))),
+    }
+}
+
+/// What a training run of `sgntk train` gives.
+struct Run {
+    /// The trained networks (for other than MLPs only when they are to be saved).
+    networks: Option<Networks>,
+    /// The engine that ran.
+    engine: Engine,
+    /// The mean loss over networks before each step and after the last.
+    loss: Vec<f64>,
+    /// The outputs on the test points, `points × nets`.
+    table: DMatrix<f64>,
+}
+
+/// Trains an MLP ensemble on the batched engines (see [`Run`]).
+fn train_batched(
+    mut ens: Ensemble,
     config: &TrainConfig,
     data: &TrainSet,
     x: &DMatrix<f64>,
-    device: &sgntk_model::burn::tensor::Device,
-) -> Result<(Vec<DMatrix<f64>>, Vec<f64>), ExpError> {
+) -> Result<Run, ExpError> {
+    // The test points must fit the networks' f32 arithmetic too, before training.
+    ens.check_inputs(x)?;
+    let engine = config.engine.resolve(&ens);
+    let pb = crate::progress::bar(config.steps as u64, "training steps");
+    let report = train_with_progress(&mut ens, data, config, &pb)?;
+    pb.finish_and_clear();
+    let networks = Networks::Batched(ens);
+    Ok(Run {
+        table: outputs_table(&networks, x)?,
+        networks: Some(networks),
+        engine,
+        loss: report.loss,
+    })
+}
+
+/// Trains `count` networks of any NetSpec one after the other (autodiff, [`sgntk_model::train_flat`]), network
+/// k from `net(k)`; the trained networks are kept when `keep` (see [`Run`]).
+fn train_each(
+    count: usize,
+    mut net: impl FnMut(usize) -> Result<sgntk_model::FlatNet<NetSpec>, sgntk_model::ModelError>,
+    keep: bool,
+    config: &TrainConfig,
+    data: &TrainSet,
+    x: &DMatrix<f64>,
+) -> Result<Run, ExpError> {
     sgntk_model::check_memory(
         "the networks' outputs",
         &[
-            ("networks", a.nets as u64),
+            ("networks", count as u64),
             ("points", x.nrows() as u64),
             ("bytes", 8),
         ],
     )
     .map_err(sgntk_model::ModelError::from)?;
-    let steps = a.steps as u64;
-    let pb = crate::progress::bar((a.nets as u64).saturating_mul(steps), "training steps");
+    let steps = config.steps as u64;
+    let pb = crate::progress::bar((count as u64).saturating_mul(steps), "training steps");
     let mut outputs = Vec::new();
-    let mut mean_loss = vec![0.0; a.steps + 1];
-    for k in 0..a.nets {
-        let mut net = spec.init(a.seed, k, device)?;
+    let mut kept = Vec::new();
+    let mut mean_loss = vec![0.0; config.steps + 1];
+    for k in 0..count {
+        let mut net = net(k)?;
         if k == 0 {
             // The test points must fit the networks' precision too, before any training.
             sgntk_model::flat::check_data(&net, x, "test points")?;
@@ -494,12 +784,21 @@ fn train_each(
             Some(&mut progress),
         )?;
         for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
-            *m += l / a.nets as f64;
+            *m += l / count as f64;
         }
         outputs.push(predict_flat(&net, x)?);
+        if keep {
+            kept.push(net);
+        }
     }
     pb.finish_and_clear();
-    Ok((outputs, mean_loss))
+    let table = DMatrix::from_fn(x.nrows(), count, |i, k| outputs[k][(i, 0)]);
+    Ok(Run {
+        networks: keep.then_some(Networks::Flat(kept)),
+        engine: Engine::Autodiff,
+        loss: mean_loss,
+        table,
+    })
 }
 
 /// Runs figures and prints one line per figure with its summary location.

@@ -8,6 +8,11 @@
 //! line, so a mangled first data row (`1.5x`, `?0.3`) is reported instead of being dropped as a
 //! header.
 //!
+//! The same inputs may be NumPy files ([`crate::npy`], chosen by extension, [`DataFormat`]): a
+//! `.npy` array of points (2-D, or 4-D images flattened per point), a training set as an `.npz`
+//! with arrays `x` and `y`; results are written as `.npy` when the output's name says so. Every
+//! format goes through the one reader entry point and the same check ([`check_matrix`]).
+//!
 //! Every output file is written atomically ([`write_atomic`]): to a uniquely named temporary file
 //! in the same directory, then renamed over the target, so a failed or interrupted write (a full
 //! disk, a killed run) never leaves a truncated file, and concurrent runs never collide.
@@ -61,6 +66,26 @@ pub enum IoError {
         expected: usize,
         /// Columns of this row.
         got: usize,
+    },
+    /// A binary array file (`.npy`, `.npz`) that cannot be used: its format, dtype or shape.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The path.
+        path: String,
+        /// What is wrong, in one line.
+        reason: String,
+    },
+    /// An entry of a binary array file is NaN or infinite.
+    #[error("{path}: entry ({row}, {column}) is {value}, not a finite number (0-based)")]
+    NotFinite {
+        /// The path.
+        path: String,
+        /// Row (point), 0-based.
+        row: usize,
+        /// Column, 0-based.
+        column: usize,
+        /// The value.
+        value: f64,
     },
     /// The number of columns does not fit what the command needs.
     #[error("{}: {got} columns, expected {expected}", shown_path(.path))]
@@ -149,13 +174,203 @@ pub fn read_csv(path: &Path) -> Result<DMatrix<f64>, IoError> {
     parse_csv(&text, &name)
 }
 
-/// Reads a training file: all columns but the last are the input, the last is the target.
-pub fn read_train_csv(
+/// A data file's format, by its extension (case ignored): `.npy`, `.npz`, anything else CSV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataFormat {
+    /// Comma-separated text (see the module docs).
+    Csv,
+    /// One NumPy array ([`crate::npy`]).
+    Npy,
+    /// A NumPy archive of named arrays ([`crate::npy`]).
+    Npz,
+}
+
+impl DataFormat {
+    /// The format `path`'s extension names.
+    pub fn of(path: &Path) -> DataFormat {
+        match path.extension().map(|e| e.to_ascii_lowercase()) {
+            Some(e) if e == "npy" => DataFormat::Npy,
+            Some(e) if e == "npz" => DataFormat::Npz,
+            _ => DataFormat::Csv,
+        }
+    }
+}
+
+/// The check every matrix of points passes after reading, whatever its format: at least one row
+/// (point) and one column, every entry finite.
+pub fn check_matrix(m: &DMatrix<f64>, path: &str) -> Result<(), IoError> {
+    if m.nrows() == 0 {
+        return Err(IoError::Empty { path: path.into() });
+    }
+    if m.ncols() == 0 {
+        return Err(IoError::Columns {
+            path: path.into(),
+            expected: "at least 1".into(),
+            got: 0,
+        });
+    }
+    for (column, col) in m.column_iter().enumerate() {
+        if let Some((row, &value)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(IoError::NotFinite {
+                path: path.into(),
+                row,
+                column,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Points from a NumPy array: 2-D (points, features) as they are, 4-D (points, H, W, C) — images
+/// — flattened row-major per point to H·W·C features. Returns the matrix and the array's number
+/// of dimensions.
+fn array_points(a: crate::npy::Array, path: &str) -> Result<(DMatrix<f64>, usize), IoError> {
+    let (points, features) = match a.shape[..] {
+        [n, d] => (n, d),
+        // (overflow is only possible when n = 0: the data bytes bound the product otherwise)
+        [n, h, w, c] => (n, h.saturating_mul(w).saturating_mul(c)),
+        _ => {
+            return Err(IoError::Format {
+                path: path.into(),
+                reason: format!(
+                    "shape {}: expected 2-D (points, features) or 4-D (points, H, W, C)",
+                    crate::npy::shape_text(&a.shape)
+                ),
+            })
+        }
+    };
+    if points == 0 {
+        return Err(IoError::Empty { path: path.into() });
+    }
+    let m = DMatrix::from_row_slice(points, features, &a.data);
+    check_matrix(&m, path)?;
+    Ok((m, a.shape.len()))
+}
+
+/// Points from the bytes of a `.npy` file (2-D as they are, 4-D images flattened row-major per
+/// point), checked by [`check_matrix`].
+pub fn parse_npy_points(bytes: &[u8], path: &str) -> Result<DMatrix<f64>, IoError> {
+    npy_points(bytes, path).map(|(m, _)| m)
+}
+
+fn npy_points(bytes: &[u8], path: &str) -> Result<(DMatrix<f64>, usize), IoError> {
+    let array = crate::npy::parse_npy(bytes).map_err(|reason| IoError::Format {
+        path: path.into(),
+        reason,
+    })?;
+    array_points(array, path)
+}
+
+/// Reads a file of points, dispatching on its extension ([`DataFormat`]): CSV, or a `.npy`
+/// array (float32/float64, C or Fortran order, 2-D or 4-D, see [`array_points`]). Every format
+/// passes [`check_matrix`]. Returns the matrix and the number of dimensions of the stored array
+/// (2 for CSV).
+fn read_points_file(path: &Path) -> Result<(DMatrix<f64>, usize), IoError> {
+    let name = path.display().to_string();
+    match DataFormat::of(path) {
+        DataFormat::Csv => {
+            let m = read_csv(path)?;
+            check_matrix(&m, &name)?;
+            Ok((m, 2))
+        }
+        DataFormat::Npy => npy_points(&read_bytes(path)?, &name),
+        DataFormat::Npz => Err(IoError::Format {
+            path: name,
+            reason: "an .npz archive holds several arrays: --train reads its arrays `x` and `y`; \
+                     give other inputs as .npy or CSV"
+                .into(),
+        }),
+    }
+}
+
+/// Reads a file of points (CSV or `.npy`, by extension): one row per point.
+pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>, IoError> {
+    read_points_file(path).map(|(m, _)| m)
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
+    std::fs::read(path).map_err(|source| IoError::File {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The training set of an `.npz` archive: arrays `x` (2-D or 4-D points, see [`array_points`])
+/// and `y` (the targets, shape (points,) or (points, 1)).
+fn read_train_npz(path: &Path) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
+    let name = path.display().to_string();
+    let bad = |reason: String| IoError::Format {
+        path: name.clone(),
+        reason,
+    };
+    let members = crate::npy::parse_npz(&read_bytes(path)?).map_err(&bad)?;
+    let member = |key: &str| {
+        let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        members
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, bytes)| bytes)
+            .ok_or_else(|| {
+                bad(format!(
+                    "no array `{key}` (a training archive holds `x` and `y`; this one holds {})",
+                    names.join(", ")
+                ))
+            })
+    };
+    let at = |key: &str| format!("{name}[{key}]");
+    let (x, _) = npy_points(member("x")?, &at("x"))?;
+    let y = crate::npy::parse_npy(member("y")?).map_err(|reason| IoError::Format {
+        path: at("y"),
+        reason,
+    })?;
+    let y = match y.shape[..] {
+        [n] | [n, 1] => DMatrix::from_column_slice(n, 1, &y.data),
+        _ => {
+            return Err(bad(format!(
+                "array `y` has shape {}, expected (points,) or (points, 1): one target per point",
+                crate::npy::shape_text(&y.shape)
+            )))
+        }
+    };
+    check_matrix(&y, &at("y"))?;
+    if y.nrows() != x.nrows() {
+        return Err(bad(format!(
+            "arrays `x` and `y` hold {} and {} points",
+            x.nrows(),
+            y.nrows()
+        )));
+    }
+    Ok((x, y))
+}
+
+/// Reads a training file: all columns but the last are the input, the last is the target (CSV or
+/// a 2-D `.npy`), or an `.npz` archive with arrays `x` and `y`.
+pub fn read_train(
     path: &Path,
     input_dim: Option<usize>,
 ) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
-    let m = read_csv(path)?;
     let name = path.display().to_string();
+    if DataFormat::of(path) == DataFormat::Npz {
+        let (x, y) = read_train_npz(path)?;
+        if let Some(d) = input_dim.filter(|d| *d != x.ncols()) {
+            return Err(IoError::Columns {
+                path: format!("{name}[x]"),
+                expected: format!("{d} (inputs)"),
+                got: x.ncols(),
+            });
+        }
+        return Ok((x, y));
+    }
+    let (m, dims) = read_points_file(path)?;
+    if dims != 2 {
+        return Err(IoError::Format {
+            path: name,
+            reason: "a training array is 2-D (points, inputs then the target); give images \
+                     (points, H, W, C) as an .npz with arrays `x` and `y`"
+                .into(),
+        });
+    }
     if m.ncols() < 2 || input_dim.is_some_and(|d| d + 1 != m.ncols()) {
         return Err(IoError::Columns {
             path: name,
@@ -198,6 +413,25 @@ pub fn to_csv(m: &DMatrix<f64>, header: Option<&[&str]>) -> String {
 /// Writes a matrix as CSV (atomically, creating the directory).
 pub fn write_csv(path: &Path, m: &DMatrix<f64>, header: Option<&[&str]>) -> Result<(), IoError> {
     write_atomic(path, to_csv(m, header).as_bytes())
+}
+
+/// A matrix as a `.npy` file: float64, shape (rows, columns), C order.
+pub fn to_npy(m: &DMatrix<f64>) -> Vec<u8> {
+    crate::npy::to_npy_columns(m.nrows(), m.ncols(), m.as_slice())
+}
+
+/// Writes a result matrix in the format `path`'s extension names ([`DataFormat`]): `.npy`
+/// (float64; the header is for CSV only) or CSV (atomically, creating the directory). A single
+/// matrix is not an archive: `.npz` is an error.
+pub fn write_matrix(path: &Path, m: &DMatrix<f64>, header: Option<&[&str]>) -> Result<(), IoError> {
+    match DataFormat::of(path) {
+        DataFormat::Npy => write_atomic(path, &to_npy(m)),
+        DataFormat::Npz => Err(IoError::Format {
+            path: path.display().to_string(),
+            reason: "this output is one matrix: name it .npy (or .csv)".into(),
+        }),
+        DataFormat::Csv => write_csv(path, m, header),
+    }
 }
 
 fn file_error(path: &Path, source: std::io::Error) -> IoError {

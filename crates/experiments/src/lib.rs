@@ -1,8 +1,8 @@
 //! # sgntk-experiments
 //!
 //! Drivers for the paper's experiments and the `sgntk` command-line tool: settings and presets
-//! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]) and data
-//! files in and out ([`io`]).
+//! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]), data
+//! files in and out ([`io`], NumPy files in [`npy`]) and saved networks ([`networks`]).
 //!
 //! A figure from the library: Fig. B.1 (nothing to train) into a directory, with its typed summary:
 //!
@@ -26,6 +26,8 @@ pub mod commands;
 pub mod error;
 pub mod figures;
 pub mod io;
+pub mod networks;
+pub mod npy;
 pub mod plot;
 pub mod progress;
 pub mod settings;

@@ -1,13 +1,16 @@
 //! Property tests of the input readers (issue 13): random bytes and random numbers given to the
-//! CSV reader and the TOML settings reader give `Ok` or `Err`, never a panic. Issue 25: random
-//! (huge) sizes in figure settings and random sweep grids are accepted only when what they
-//! allocate fits into memory (the checks of the CLI's flags), and grid sizes never wrap.
+//! CSV reader, the `.npy` / `.npz` readers and the TOML settings reader give `Ok` or `Err`, never
+//! a panic; random matrices round-trip through `.npy` bit for bit, in every layout NumPy writes.
+//! Issue 25: random (huge) sizes in figure settings and random sweep grids are accepted only when
+//! what they allocate fits into memory (the checks of the CLI's flags), and grid sizes never wrap.
 
 use proptest::prelude::*;
-use sgntk_experiments::io::parse_csv;
+use sgntk_experiments::io::{parse_csv, parse_npy_points, to_npy};
+use sgntk_experiments::npy::{parse_npz, to_npz};
 use sgntk_experiments::sweep::{SweepSpec, MAX_GRID_POINTS};
 use sgntk_experiments::{Preset, Settings};
 use sgntk_model::limits::available_memory;
+use sgntk_model::nalgebra::DMatrix;
 
 /// Settings keys with a number or a list of numbers as value.
 const KEYS: [&str; 14] = [
@@ -127,6 +130,21 @@ const SIZE_KEYS: [&str; 7] = [
     "record_steps",
 ];
 
+/// A `.npy` file written independently of the crate's writer: header `dict` (version 1.0,
+/// unpadded), then `data`.
+fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    b.extend_from_slice(dict.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+/// A finite f64 of any magnitude (normal, subnormal, ±0).
+fn finite() -> impl Strategy<Value = f64> {
+    prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO
+}
+
 proptest! {
     #![proptest_config(seeded())]
 
@@ -222,5 +240,74 @@ proptest! {
                 prop_assert!(e.contains("grid points"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn npy_reader_never_panics_on_random_bytes(
+        head in prop::collection::vec(any::<u8>(), 0..16),
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut b = b"\x93NUMPY".to_vec();
+        b.extend(head);
+        b.extend(bytes.iter().copied());
+        let _ = parse_npy_points(&b, "t.npy");
+        let _ = parse_npy_points(&bytes, "t.npy");
+    }
+
+    #[test]
+    fn npy_reader_never_panics_on_random_headers(
+        dict in "[{}()',: a-z_0-9<>=|TrueFalsL]{0,80}",
+        data in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let _ = parse_npy_points(&npy_bytes(&dict, &data), "t.npy");
+    }
+
+    #[test]
+    fn npy_round_trips_random_matrices(
+        rows in 1usize..6, cols in 1usize..5, seed in prop::collection::vec(finite(), 30)
+    ) {
+        let m = DMatrix::from_fn(rows, cols, |r, c| seed[r * cols + c]);
+        let back = parse_npy_points(&to_npy(&m), "t.npy").unwrap();
+        prop_assert_eq!(back.shape(), m.shape());
+        for (a, b) in back.iter().zip(m.iter()) {
+            prop_assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+
+    #[test]
+    fn npy_reads_float32_either_byte_order_and_fortran_order(
+        rows in 1usize..5, cols in 1usize..5, big in any::<bool>(), fortran in any::<bool>(),
+        values in prop::collection::vec(prop::num::f32::NORMAL | prop::num::f32::ZERO, 20),
+    ) {
+        let m = DMatrix::from_fn(rows, cols, |r, c| values[r * cols + c]);
+        // Stored order: rows of m (C), or columns (Fortran); each entry in the chosen byte order.
+        let stored: Vec<f32> = if fortran { m.iter().copied().collect() } else { m.transpose().iter().copied().collect() };
+        let data: Vec<u8> = stored
+            .iter()
+            .flat_map(|v| if big { v.to_be_bytes() } else { v.to_le_bytes() })
+            .collect();
+        let dict = format!(
+            "{{'descr': '{}f4', 'fortran_order': {}, 'shape': ({rows}, {cols}), }}",
+            if big { '>' } else { '<' },
+            if fortran { "True" } else { "False" }
+        );
+        let back = parse_npy_points(&npy_bytes(&dict, &data), "t.npy").unwrap();
+        prop_assert_eq!(back, m.map(f64::from));
+    }
+
+    #[test]
+    fn npz_reader_never_panics_on_damaged_archives(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let x = to_npy(&DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 3.0, 4.0]));
+        let y = to_npy(&DMatrix::from_row_slice(2, 1, &[5.0, 6.0]));
+        let mut z = to_npz(&[("x", x), ("y", y)]).unwrap();
+        for (i, v) in flips {
+            let i = i.index(z.len());
+            z[i] ^= v;
+        }
+        let _ = parse_npz(&z);
+        let _ = parse_npz(&z[..cut.index(z.len())]);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::ArgPredicate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sgntk_model::data::DataSource;
 use sgntk_model::{Activation, BackendKind, DerivativePair, LearningRule, Surrogate};
@@ -204,8 +205,8 @@ pub enum Kind {
 #[derive(Debug, Clone, Args)]
 pub struct KindArgs {
     /// Kernel kind.
-    #[arg(long, value_enum)]
-    pub kind: Kind,
+    #[arg(long, value_enum, required_unless_present = "load")]
+    pub kind: Option<Kind>,
     /// With --kind generalized: the derivative on the first argument (rows), a surrogate spec or
     /// `true` for φ' (e.g. `--g1 erf-prime --g2 erf-prime`: a surrogate on both sides).
     #[arg(long, value_parser = parse_surrogate, required_if_eq("kind", "generalized"))]
@@ -218,10 +219,11 @@ pub struct KindArgs {
 impl KindArgs {
     /// The derivative pair of this kernel with σ̃ = `surrogate` (`None`: the NNGP).
     pub fn pair(&self, surrogate: Surrogate) -> Result<Option<DerivativePair>, String> {
-        if self.kind != Kind::Generalized && (self.g1.is_some() || self.g2.is_some()) {
+        let kind = self.kind.ok_or("--kind is required")?;
+        if kind != Kind::Generalized && (self.g1.is_some() || self.g2.is_some()) {
             return Err("--g1/--g2 only apply to --kind generalized".into());
         }
-        Ok(match self.kind {
+        Ok(match kind {
             Kind::Nngp => None,
             Kind::Ntk | Kind::Nw => Some(DerivativePair::NTK),
             Kind::Sgntk => Some(DerivativePair::sg_ntk(surrogate)),
@@ -236,7 +238,7 @@ impl KindArgs {
 
     /// True when this kernel uses `--surrogate` (so that a given one is not silently ignored).
     pub fn uses_surrogate(&self) -> bool {
-        self.kind == Kind::Sgntk
+        self.kind == Some(Kind::Sgntk)
     }
 }
 
@@ -250,26 +252,43 @@ pub struct NetArgs {
     /// = "sign" }, { dense = { width = 256 } }] }, { act = "sign" }, { dense = { width = 1 } }]`;
     /// convolutional layers: `{ conv = { channels = 32, filter = [3, 3], padding = "same" } }`
     /// (or "valid", "circular"), "flatten", "global-average-pool".
+    /// With --load: the networks in the file must be of this description.
     #[arg(long, conflicts_with_all = ["activation", "depth", "sigma_w", "sigma_b", "kappa"])]
     pub net: Option<PathBuf>,
     /// Activation spec (e.g. `erf:5`, `sign`).
-    #[arg(long, value_parser = parse_activation, required_unless_present = "net")]
+    #[arg(long, value_parser = parse_activation, required_unless_present_any = ["net", "load"],
+          conflicts_with = "load")]
     pub activation: Option<Activation>,
     /// Surrogate derivative spec used by SGL (`--mode sgl`) and the SG-NTK (`--kind sgntk`)
     /// [default: erf-prime]; elsewhere it is ignored with a warning.
     #[arg(long, value_parser = parse_surrogate)]
     pub surrogate: Option<Surrogate>,
     /// Number of layers L (2 hidden layers = 3).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, conflicts_with = "load")]
     pub depth: usize,
     /// Weight scale σw.
-    #[arg(long = "sigma-w", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long = "sigma-w",
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub sigma_w: f64,
     /// Bias scale σb.
-    #[arg(long = "sigma-b", default_value_t = 0.1, allow_negative_numbers = true)]
+    #[arg(
+        long = "sigma-b",
+        default_value_t = 0.1,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub sigma_b: f64,
     /// Last-layer scale κ.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub kappa: f64,
 }
 
@@ -282,28 +301,33 @@ pub struct KernelArgs {
     /// Network hyper-parameters.
     #[command(flatten)]
     pub net: NetArgs,
-    /// Row points (CSV).
+    /// Row points (CSV, or .npy: 2-D (points, features) or 4-D (points, H, W, C)).
     #[arg(long)]
     pub x: PathBuf,
-    /// Column points (CSV); default: the row points.
+    /// Column points (CSV or .npy); default: the row points.
     #[arg(long)]
     pub y: Option<PathBuf>,
-    /// Output CSV (default, or `-`: stdout). A file is replaced atomically (a symbolic link is
-    /// written through to its target); a device or FIFO such as /dev/stdout is written directly.
+    /// Output file: .npy (float64) by its extension, else CSV (default, or `-`: CSV on stdout). A
+    /// file is replaced atomically (a symbolic link is written through to its target); a device or
+    /// FIFO such as /dev/stdout is written directly.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Mean empirical kernel of `--nets` networks of width `--width` instead of the analytic one.
     #[arg(long)]
     pub empirical: bool,
     /// Hidden width (with --empirical; the widths of --net are in its file).
-    #[arg(long, conflicts_with = "net")]
+    #[arg(long, conflicts_with_all = ["net", "load"])]
     pub width: Option<usize>,
     /// Networks to average (with --empirical).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, conflicts_with = "load")]
     pub nets: usize,
     /// Initialization seed (with --empirical).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "load")]
     pub seed: u64,
+    /// With --empirical: the mean empirical kernel of the networks saved by `sgntk train --save`
+    /// (their network description is in the file).
+    #[arg(long, requires = "empirical")]
+    pub load: Option<PathBuf>,
     /// Compute backend: flex, ndarray or wgpu (with --empirical).
     #[arg(long, value_parser = parse_backend, default_value = "flex")]
     pub backend: BackendKind,
@@ -313,32 +337,41 @@ pub struct KernelArgs {
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     /// Kernel that drives training (`nngp`: the Σ-only regression; `nw`: the sign NTK's
-    /// Nadaraya–Watson classifier).
+    /// Nadaraya–Watson classifier); not with --load.
     #[command(flatten)]
     pub kind: KindArgs,
     /// Network hyper-parameters.
     #[command(flatten)]
     pub net: NetArgs,
-    /// Training points: inputs, then the target in the last column (CSV).
-    #[arg(long)]
-    pub train: PathBuf,
-    /// Test points (CSV).
+    /// Training points: inputs, then the target in the last column (CSV or a 2-D .npy), or an
+    /// .npz with arrays `x` and `y`.
+    #[arg(long, required_unless_present = "load", conflicts_with = "load")]
+    pub train: Option<PathBuf>,
+    /// Test points (CSV or .npy).
     #[arg(long)]
     pub test: PathBuf,
     /// Training time: `inf` or a number of steps of learning rate --lr [default: inf; not with
     /// --kind nngp].
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_time, conflicts_with = "load")]
     pub time: Option<Time>,
     /// Learning rate η [default: 0.1; not with --kind nngp].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "load")]
     pub lr: Option<f64>,
     /// Use T discrete steps of the linearized network, (Id − η K/d)^T, instead of gradient flow.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "load")]
     pub discrete: bool,
-    /// Output CSV (default, or `-`: stdout). A file is replaced atomically (a symbolic link is
-    /// written through to its target); a device or FIFO such as /dev/stdout is written directly.
+    /// Output file: .npy (float64) by its extension, else CSV (default, or `-`: CSV on stdout). A
+    /// file is replaced atomically (a symbolic link is written through to its target); a device or
+    /// FIFO such as /dev/stdout is written directly.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Instead of the GP: the outputs of the networks saved by `sgntk train --save` on the test
+    /// points (one column per network).
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+    /// Compute backend for --load: flex, ndarray or wgpu.
+    #[arg(long, value_parser = parse_backend, default_value = "flex")]
+    pub backend: BackendKind,
 }
 
 /// Learning rule of `sgntk train`.
@@ -367,35 +400,62 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// Learning rule.
-    #[arg(long, value_enum)]
-    pub mode: Mode,
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "load",
+        conflicts_with = "load"
+    )]
+    pub mode: Option<Mode>,
     /// Hidden width n (the widths of --net are in its file).
-    #[arg(long, required_unless_present = "net", conflicts_with = "net")]
+    #[arg(long, required_unless_present_any = ["net", "load"], conflicts_with_all = ["net", "load"])]
     pub width: Option<usize>,
     /// Number of networks.
-    #[arg(long)]
-    pub nets: usize,
-    /// Number of full-batch steps.
+    #[arg(long, required_unless_present = "load", conflicts_with = "load")]
+    pub nets: Option<usize>,
+    /// Number of full-batch steps (with --load: more steps).
     #[arg(long)]
     pub steps: usize,
     /// Learning rate η.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0.1,
+        allow_negative_numbers = true,
+        conflicts_with = "load"
+    )]
     pub lr: f64,
     /// Initialization seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "load")]
     pub seed: u64,
     /// Compute backend: flex, ndarray or wgpu.
     #[arg(long, value_parser = parse_backend, default_value = "flex")]
     pub backend: BackendKind,
-    /// Training points: inputs, then the target (CSV).
+    /// Training engine of MLP networks: auto, fused, lowrank, explicit or autodiff (see the
+    /// README; other --net networks train with autodiff). A run continued with --load equals an
+    /// uninterrupted one bit for bit on fused, explicit and autodiff; lowrank (auto's choice on the
+    /// CPU) on sign/step layers of width ≥ 256 restarts its deferred updates from the saved
+    /// weights, equal only to f32 rounding.
+    #[arg(long, value_parser = parse_engine, default_value = "auto")]
+    pub engine: sgntk_model::Engine,
+    /// Training points: inputs, then the target in the last column (CSV or a 2-D .npy), or an
+    /// .npz with arrays `x` and `y`.
     #[arg(long)]
     pub train: PathBuf,
-    /// Test points (CSV).
+    /// Test points (CSV or .npy).
     #[arg(long)]
     pub test: PathBuf,
-    /// Output directory: outputs.csv (one column per network), loss.csv.
+    /// Output directory: outputs.csv (one column per network), loss.csv (step, loss); or an
+    /// .npz file with the arrays `outputs` and `loss` (the same tables).
     #[arg(long)]
     pub out: PathBuf,
+    /// Also write the trained networks, their description and the training settings to this
+    /// file (safetensors; see the README).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Continue training the networks of this file (from `--save`) for --steps more steps, with
+    /// their learning rule, surrogate and learning rate.
+    #[arg(long)]
+    pub load: Option<PathBuf>,
 }
 
 /// `sgntk figure`.
@@ -404,8 +464,16 @@ pub struct FigureArgs {
     /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn (see `sgntk figure list`) or all.
     pub which: String,
     /// Scale: quick (minutes on a laptop) or paper (the paper's settings).
-    #[arg(long, value_enum, default_value = "quick")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "quick",
+        default_value_if("paper", ArgPredicate::IsPresent, "paper")
+    )]
     pub preset: Preset,
+    /// The same as --preset paper.
+    #[arg(long, conflicts_with = "preset")]
+    pub paper: bool,
     /// Compute backend: flex, ndarray or wgpu.
     #[arg(long, value_parser = parse_backend, default_value = "flex")]
     pub backend: BackendKind,

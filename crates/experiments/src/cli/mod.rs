@@ -2,19 +2,16 @@
 //! ([`crate::commands::run`]). Flag names and file formats are a contract (see the README); any
 //! error prints one line `error: …` to stderr and exits with status 2.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sgntk_model::BackendKind;
 
 pub mod args;
 pub use args::*;
 
-use crate::commands::{run, run_figures};
+use crate::commands::run;
 use crate::error::ExpError;
-use crate::plot::Format;
-use crate::settings::Preset;
 
 /// Prints `error: …` on one line (control characters escaped) and returns exit status 2.
 fn fail(e: &ExpError) -> ExitCode {
@@ -90,53 +87,50 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Flags of the `figure` example.
-#[derive(Debug, Parser)]
-struct ExampleArgs {
-    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn or all.
-    which: String,
-    /// Run at the paper's scale instead of the quick preset.
-    #[arg(long)]
-    paper: bool,
-    /// Compute backend: flex, ndarray or wgpu.
-    #[arg(long, value_parser = args::parse_backend, default_value = "flex")]
-    backend: BackendKind,
-    /// Seed of the network initializations.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output directory.
-    #[arg(long, default_value = "figures")]
-    out: PathBuf,
-    /// TOML file overriding settings.
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
-/// Entry point of `examples/figure.rs`: any registered figure at the quick preset, `--paper` for
-/// the paper's scale.
-pub fn example_main() -> ExitCode {
-    let a = match ExampleArgs::try_parse() {
-        Ok(a) => a,
+/// Entry point of the figure examples (`examples/fig3a.rs`, …, `examples/figure.rs`): the
+/// arguments of `sgntk figure`, parsed by the CLI's own parser ([`Cli`]), with the figure fixed
+/// to `which` (`None`: the first argument names it, as in `sgntk figure NAME`). So
+/// `cargo run --release --example fig3a -- --paper --out figures` is
+/// `sgntk figure 3a --paper --out figures`.
+pub fn figure_example(which: Option<&str>) -> ExitCode {
+    let mut argv: Vec<OsString> = vec!["sgntk".into(), "figure".into()];
+    argv.extend(which.map(OsString::from));
+    argv.extend(std::env::args_os().skip(1));
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
         Err(e) => return clap_exit(e),
     };
-    let args = FigureArgs {
-        which: a.which,
-        preset: if a.paper {
-            Preset::Paper
-        } else {
-            Preset::Quick
-        },
-        backend: a.backend,
-        seed: a.seed,
-        out: a.out,
-        config: a.config,
-        data: None,
-        threads: None,
-        shard: None,
-        format: Format::Both,
-    };
-    match run_figures(&args) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Preset;
+
+    fn figure(args: &[&str]) -> Result<FigureArgs, clap::Error> {
+        let argv = ["sgntk", "figure"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Figure(a) => Ok(a),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paper_is_the_paper_preset() {
+        assert_eq!(figure(&["3a"]).unwrap().preset, Preset::Quick);
+        assert_eq!(figure(&["3a", "--paper"]).unwrap().preset, Preset::Paper);
+        let a = figure(&["3a", "--preset", "paper"]).unwrap();
+        assert_eq!((a.preset, a.paper), (Preset::Paper, false));
+        assert!(figure(&["3a", "--paper", "--preset", "quick"]).is_err());
+        // The reproducing arguments name the preset, never --paper.
+        let args = figure(&["3a", "--paper"]).unwrap().to_args().unwrap();
+        assert!(
+            args.windows(2).any(|w| w == ["--preset", "paper"]),
+            "{args:?}"
+        );
     }
 }

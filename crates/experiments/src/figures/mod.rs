@@ -645,17 +645,14 @@ pub(crate) fn chunks(nets: usize, chunk: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// Trains `ensemble` for `steps` steps of `rule`, advancing `pb` (count and loss) as it goes
-/// through the model-free progress observer (the model is not touched until the end).
+/// Trains `ensemble` as `config` says, advancing `pb` (count and loss) as it goes through the
+/// model-free progress observer (the model is not touched until the end).
 pub(crate) fn train_with_progress(
     ensemble: &mut Ensemble,
     data: &TrainSet,
-    rule: LearningRule,
-    lr: f64,
-    steps: usize,
+    config: &TrainConfig,
     pb: &ProgressBar,
 ) -> Result<TrainReport, ExpError> {
-    let config = TrainConfig::new(rule, lr, steps);
     let mut last = 0;
     let mut progress = |t: usize, loss: f64| {
         pb.inc((t - last) as u64);
@@ -666,7 +663,7 @@ pub(crate) fn train_with_progress(
     let report = train_reporting(
         ensemble,
         data,
-        &config,
+        config,
         &[],
         |_, _| Ok(()),
         Some(&mut progress),

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
-use sgntk_model::{LearningRule, TrainSet};
+use sgntk_model::{LearningRule, TrainConfig, TrainSet};
 use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
 
 use super::plots::{line, networks, BLACK, BLUE, GREEN, NAVY, PALETTE};
@@ -177,7 +177,8 @@ pub(crate) fn compute(
     let chunks_out = run.run_chunks(&jobs, &pb, |i| {
         let (width, range) = width_chunks[i].clone();
         let mut ens = chunk_ensemble(&config(width), opts.seed, range, &device)?;
-        let report = train_with_progress(&mut ens, &data, rule, s.training.lr, s.steps, &pb)?;
+        let config = TrainConfig::new(rule, s.training.lr, s.steps);
+        let report = train_with_progress(&mut ens, &data, &config, &pb)?;
         let outputs = ens
             .predict(&x)?
             .into_iter()
