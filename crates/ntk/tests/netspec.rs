@@ -221,3 +221,30 @@ fn an_mlp_spec_converts_back_to_its_config() {
     assert!(e.contains("act tanh, dense 5, act relu"), "{e}");
     assert!(!e.contains('\n'), "{e}");
 }
+
+/// Maps built for one kernel refuse to give another (they used to return the kernel they were
+/// built for under the other's name): SG-NTK maps asked for the NTK, NNGP-only maps asked for the
+/// SG-NTK. The NNGP comes from any maps, and maps asked for their own kind agree with
+/// `kernel_matrix`.
+#[test]
+fn kernel_maps_refuse_a_kind_they_were_not_built_for() {
+    let spec = NetSpec::mlp(&MlpConfig::paper(8, Activation::Erf { m: 2.0 }));
+    let g = Surrogate::FastSigmoid { k: 2.0 };
+    let x = points();
+    let sg = spec_network(&spec, KernelKind::SgNtk, g, Method::Auto).unwrap();
+    let e = network_kernel_matrix(&sg, KernelKind::Ntk, &x, &x).unwrap_err();
+    assert!(e.to_string().contains("built for"), "{e}");
+    let own = network_kernel_matrix(&sg, KernelKind::SgNtk, &x, &x).unwrap();
+    let kernels = Kernels::Spec {
+        spec: &spec,
+        surrogate: g,
+        method: Method::Auto,
+    };
+    assert_eq!(
+        own,
+        kernel_matrix(kernels, KernelKind::SgNtk, &x, &x).unwrap()
+    );
+    assert!(network_kernel_matrix(&sg, KernelKind::Nngp, &x, &x).is_ok());
+    let nngp = spec_network(&spec, KernelKind::Nngp, g, Method::Auto).unwrap();
+    assert!(network_kernel_matrix(&nngp, KernelKind::SgNtk, &x, &x).is_err());
+}

@@ -34,7 +34,7 @@ pub fn spec_network(
         rule,
     };
     let layers = context.layer_maps(&spec.layers, spec.input(), spec.kappa)?;
-    Ok(Network::new(spec.input(), layers))
+    Ok(Network::new(spec.input(), layers).built_for(derivs))
 }
 
 impl KernelSpec {

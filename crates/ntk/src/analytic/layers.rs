@@ -398,6 +398,9 @@ pub struct Network {
     input: Shape,
     pairs: Pairs,
     layers: Vec<Box<dyn LayerMap>>,
+    /// The derivative pair its nonlinearities were built with (`Some(None)`: NNGP maps only),
+    /// when known ([`Network::built_for`]).
+    built: Option<Option<DerivativePair>>,
 }
 
 impl Network {
@@ -414,6 +417,7 @@ impl Network {
             input,
             pairs,
             layers,
+            built: None,
         }
     }
 
@@ -427,6 +431,38 @@ impl Network {
         }
         self.pairs = pairs;
         Ok(self)
+    }
+
+    /// The same network, recorded as built with the derivative pair `derivs` (`None`: NNGP maps
+    /// only), so that a kernel of another kind is refused ([`Network::check_kind`]).
+    pub fn built_for(mut self, derivs: Option<DerivativePair>) -> Self {
+        self.built = Some(derivs);
+        self
+    }
+
+    /// Fails when `kind` asks for another derivative pair than the maps were built with (the NNGP
+    /// is always there; a network of unknown origin, from [`Network::new`], is not checked).
+    pub fn check_kind(&self, kind: super::KernelKind) -> Result<(), KernelError> {
+        use super::KernelKind;
+        let Some(built) = self.built else {
+            return Ok(());
+        };
+        let fits = match kind {
+            KernelKind::Nngp => true,
+            KernelKind::Ntk => built == Some(DerivativePair::NTK),
+            KernelKind::SgNtk => built.is_some_and(|p| p.g1 == sgntk_model::Surrogate::True),
+            KernelKind::Generalized { g1, g2 } => built == Some(DerivativePair { g1, g2 }),
+        };
+        if fits {
+            return Ok(());
+        }
+        let built = match built {
+            None => "the NNGP only".to_string(),
+            Some(p) => format!("the derivative pair (g1 = {}, g2 = {})", p.g1, p.g2),
+        };
+        Err(KernelError::Unsupported(format!(
+            "these kernel maps were built for {built}, not for {kind:?}: build them for the kind you ask (spec_network(spec, kind, …))"
+        )))
     }
 
     /// The maps.

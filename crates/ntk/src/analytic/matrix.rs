@@ -288,6 +288,7 @@ pub fn network_kernel_matrix(
     x1: &DMatrix<f64>,
     x2: &DMatrix<f64>,
 ) -> Result<DMatrix<f64>, KernelError> {
+    net.check_kind(kind)?;
     Ok(fold_matrices(net, kind, x1, x2, false)?.remove(0))
 }
 
