@@ -4,23 +4,20 @@ use std::io::Write as _;
 use std::path::Path;
 
 use sgntk_model::nalgebra::DMatrix;
-use sgntk_model::{
-    predict_flat, train_flat, Activation, Ensemble, MlpConfig, NetSpec, TrainConfig, TrainSet,
-};
-use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
-use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, Kernels, Method, TrainTime};
+use sgntk_model::{Activation, TrainConfig, TrainSet};
+use sgntk_ntk::empirical::ensemble_mean;
 
 use crate::cli::args::{
     parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, NetArgs, PredictArgs,
     SlurmArgs, SlurmTarget, SweepArgs, Time, TrainArgs,
 };
+use crate::compute::{MlpFlags, Monitor, Network};
 use crate::error::ExpError;
-use crate::figures::train_with_progress;
 use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{read_csv, read_train_csv, to_csv, write_all_atomic, write_csv};
 use crate::io::{Cell, IoError, Table};
 use crate::plot::Format;
-use crate::settings::{one_line, Settings};
+use crate::settings::Settings;
 use crate::sweep::SweepSpec;
 
 /// Learning rate of `predict` when `--lr` is not given.
@@ -32,117 +29,36 @@ fn activation(net: &NetArgs) -> Result<Activation, ExpError> {
         .ok_or_else(|| ExpError::Usage("--activation is required (or --net FILE)".into()))
 }
 
-/// The infinite-width MLP of the flags.
-fn spec(net: &NetArgs) -> Result<KernelSpec, ExpError> {
-    Ok(KernelSpec {
-        depth: net.depth,
-        sigma_w: net.sigma_w,
-        sigma_b: net.sigma_b,
-        activation: activation(net)?,
-        surrogate: net.surrogate,
-        kappa: net.kappa,
-        method: Method::default(),
-    })
-}
-
-/// `--net FILE`: a [`NetSpec`] in TOML, validated.
-fn load_net(path: &Path) -> Result<NetSpec, ExpError> {
-    let bad = |reason: String| ExpError::Config {
+/// `--net FILE`: a network description in TOML, validated.
+fn load_net(path: &Path) -> Result<Network, ExpError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ExpError::Config {
         path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let spec: NetSpec = toml::from_str(&text).map_err(|e| bad(one_line(&e)))?;
-    spec.validate().map_err(|e| bad(e.to_string()))?;
-    Ok(spec)
+        reason: e.to_string(),
+    })?;
+    Network::from_toml(&text, &path.display().to_string())
 }
 
-/// The network of an analytic subcommand on `input_dim` inputs: `--net`, or the MLP of the
-/// flags (as a [`NetSpec`]; its widths do not enter the kernels).
-fn infinite(net: &NetArgs, input_dim: usize) -> Result<NetSpec, ExpError> {
+/// The network of a subcommand: `--net`, or the MLP of the flags with hidden width `width`.
+fn network(net: &NetArgs, width: Option<usize>) -> Result<Network, ExpError> {
     match &net.net {
         Some(path) => load_net(path),
-        None => Ok(spec(net)?.net_spec(input_dim, 1)?),
+        None => Ok(Network::Mlp(MlpFlags {
+            activation: activation(net)?,
+            depth: net.depth,
+            sigma_w: net.sigma_w,
+            sigma_b: net.sigma_b,
+            kappa: net.kappa,
+            width,
+        })),
     }
 }
 
-/// The analytic kernels of `spec` with the flags' surrogate.
-fn kernels<'a>(spec: &'a NetSpec, net: &NetArgs) -> Kernels<'a> {
-    Kernels::Spec {
-        spec,
-        surrogate: net.surrogate,
-        method: Method::default(),
+/// The CLI's monitor: a progress bar, never stopped (Ctrl-C ends the process).
+fn cli_monitor(stop: &mut dyn FnMut() -> bool) -> Monitor<'_> {
+    Monitor {
+        progress: true,
+        stop,
     }
-}
-
-/// The finite networks of a subcommand.
-enum Finite {
-    /// An MLP (from the flags, or a `--net` file that is one): the batched engines.
-    Batched(MlpConfig),
-    /// Any other `--net` network: [`NetSpec::init`] and autodiff training per network.
-    Flat(NetSpec),
-}
-
-/// The `nets` finite networks of a subcommand on `input_dim` inputs: `--net`, or the MLP of the
-/// flags with hidden width `width`.
-fn finite(
-    net: &NetArgs,
-    input_dim: usize,
-    width: Option<usize>,
-    nets: usize,
-) -> Result<Finite, ExpError> {
-    if nets == 0 {
-        return Err(sgntk_model::ModelError::EmptyEnsemble.into());
-    }
-    match &net.net {
-        Some(path) => {
-            let spec = load_net(path)?;
-            Ok(match MlpConfig::try_from(&spec) {
-                Ok(config) => Finite::Batched(config),
-                Err(_) => Finite::Flat(spec),
-            })
-        }
-        None => {
-            let width = width.ok_or_else(|| {
-                ExpError::Usage("--width N (the hidden width) is required (or --net FILE)".into())
-            })?;
-            Ok(Finite::Batched(mlp_config(net, input_dim, width)?))
-        }
-    }
-}
-
-fn kernel_kind(kind: Kind, net: &NetArgs) -> KernelKind {
-    KernelKind::of_pair(kind.pair(net.surrogate))
-}
-
-fn mlp_config(net: &NetArgs, input_dim: usize, width: usize) -> Result<MlpConfig, ExpError> {
-    if net.depth < 2 {
-        return Err(ExpError::Usage(format!(
-            "--depth must be ≥ 2 for a network with a hidden layer, got {}",
-            net.depth
-        )));
-    }
-    // Before building the widths: P, counted with overflow checks, must fit into memory.
-    let params = sgntk_model::limits::mlp_parameters(input_dim, width, net.depth, 1);
-    sgntk_model::check_memory(
-        "one network",
-        &[
-            ("parameters", params.unwrap_or(u64::MAX)),
-            ("bytes each", sgntk_model::mlp::BYTES_PER_PARAMETER),
-        ],
-    )
-    .map_err(sgntk_model::ModelError::from)?;
-    let mut widths = vec![input_dim];
-    widths.extend(std::iter::repeat_n(width, net.depth - 1));
-    widths.push(1);
-    let config = MlpConfig {
-        sigma_w: net.sigma_w,
-        sigma_b: net.sigma_b,
-        kappa: net.kappa,
-        ..MlpConfig::new(widths, activation(net)?)
-    };
-    config.validate()?;
-    Ok(config)
 }
 
 /// Reads a CSV of points with `dim` columns (when given).
@@ -157,19 +73,6 @@ fn read_points(path: &Path, dim: Option<usize>) -> Result<DMatrix<f64>, ExpError
         .into());
     }
     Ok(m)
-}
-
-/// Fails unless every entry of `m` (a result about to be written) is finite: NaN or ±∞ (e.g.
-/// from an f32 overflow) must never be reported as a success.
-fn check_finite_output(m: &DMatrix<f64>, what: &str, hint: &str) -> Result<(), ExpError> {
-    for (j, col) in m.column_iter().enumerate() {
-        if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(ExpError::Usage(format!(
-                "{what} is {v} at row {i}, column {j}; nothing written ({hint})"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Writes CSV text to `out`, or to stdout.
@@ -198,13 +101,20 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
                 "--empirical needs --width N (the hidden width) or --net FILE".into(),
             ));
         }
-        let k = empirical_mean_kernel(a, &x, &y)?;
-        check_finite_output(
-            &k,
-            "the empirical kernel",
-            "the f32 networks overflowed; rescale the inputs",
+        let net = network(&a.net, a.width)?;
+        let mut never = || false;
+        let kernels = crate::compute::empirical_kernels(
+            &net,
+            a.kind,
+            a.net.surrogate,
+            a.nets,
+            a.seed,
+            a.backend,
+            &x,
+            &y,
+            &mut cli_monitor(&mut never),
         )?;
-        k
+        ensemble_mean(&kernels)
     } else {
         if a.width.is_some() {
             return Err(ExpError::Usage(
@@ -212,57 +122,10 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
                     .into(),
             ));
         }
-        let spec = infinite(&a.net, x.ncols())?;
-        kernel_matrix(kernels(&spec, &a.net), kernel_kind(a.kind, &a.net), &x, &y)?
+        let net = network(&a.net, None)?;
+        crate::compute::analytic_kernel(&net, a.kind, a.net.surrogate, &x, &y)?
     };
     emit(&k, None, a.out.as_deref())
-}
-
-fn empirical_mean_kernel(
-    a: &KernelArgs,
-    x: &DMatrix<f64>,
-    y: &DMatrix<f64>,
-) -> Result<DMatrix<f64>, ExpError> {
-    let device = a.backend.device()?;
-    let pair = a.kind.pair(a.net.surrogate);
-    let kernels = match finite(&a.net, x.ncols(), a.width, a.nets)? {
-        Finite::Batched(config) => {
-            let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
-            match pair {
-                None => {
-                    let fx = ens.predict(x)?;
-                    let fy = ens.predict(y)?;
-                    fx.iter().zip(&fy).map(|(f, g)| f * g.transpose()).collect()
-                }
-                Some(pair) => empirical_kernel(&ens, x, y, pair)?,
-            }
-        }
-        Finite::Flat(spec) => {
-            let entries = (x.nrows() as u64).saturating_mul(y.nrows() as u64);
-            sgntk_model::check_memory(
-                "the empirical kernels",
-                &[
-                    ("networks", a.nets as u64),
-                    ("entries", entries),
-                    ("bytes", 8),
-                ],
-            )
-            .map_err(sgntk_model::ModelError::from)?;
-            let pb = crate::progress::bar(a.nets as u64, "networks");
-            let mut kernels = Vec::new();
-            for k in 0..a.nets {
-                let net = spec.init(a.seed, k, &device)?;
-                kernels.push(match pair {
-                    None => predict_flat(&net, x)? * predict_flat(&net, y)?.transpose(),
-                    Some(pair) => jacobian_kernel(&net, x, y, pair)?,
-                });
-                pb.inc(1);
-            }
-            pb.finish_and_clear();
-            kernels
-        }
-    };
-    Ok(ensemble_mean(&kernels))
 }
 
 /// `sgntk predict`: GP mean and standard deviation after training (docs/MATH.md §6).
@@ -275,48 +138,19 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
                 .into(),
         ));
     }
-    let lr = a.lr.unwrap_or(DEFAULT_LR);
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(ExpError::Usage(format!("--lr must be positive, got {lr}")));
-    }
     let time = match a.time.unwrap_or(Time::Infinite) {
-        Time::Infinite if a.discrete => {
-            return Err(ExpError::Usage(
-                "--discrete needs a finite --time T (steps)".into(),
-            ))
-        }
-        Time::Infinite => TrainTime::Infinite,
-        Time::Steps(t) if a.discrete && t.fract() != 0.0 => {
-            return Err(ExpError::Usage(format!(
-                "--discrete counts whole steps, got --time {t}"
-            )))
-        }
-        Time::Steps(t) => TrainTime::Finite {
-            t,
-            lr,
-            discrete: a.discrete,
-        },
+        Time::Infinite => f64::INFINITY,
+        Time::Steps(t) => t,
     };
-    let spec = infinite(&a.net, xt.ncols())?;
-    let gp = gp_predict(
-        kernels(&spec, &a.net),
-        kernel_kind(a.kind, &a.net),
-        &xt,
-        &yt,
-        &x,
-        time,
-    )?;
+    let time = crate::compute::train_time(time, a.lr.unwrap_or(DEFAULT_LR), a.discrete)?;
+    let net = network(&a.net, None)?;
+    let gp = crate::compute::gp_prediction(&net, a.kind, a.net.surrogate, time, &xt, &yt, &x)?;
     let std = gp.std();
     let out = DMatrix::from_fn(
         x.nrows(),
         2,
         |i, j| if j == 0 { gp.mean[(i, 0)] } else { std[i] },
     );
-    check_finite_output(
-        &out,
-        "the GP prediction",
-        "the kernel system is numerically unusable",
-    )?;
     emit(&out, Some(&["mean", "std"]), a.out.as_deref())
 }
 
@@ -327,35 +161,27 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     crate::io::check_out_dir(&a.out)?;
     let (xt, yt) = read_train_csv(&a.train, None)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
-    let networks = finite(&a.net, xt.ncols(), a.width, a.nets)?;
-    // Fail before initializing: the learning rate and the loss curve's size.
+    let net = network(&a.net, a.width)?;
     let config = TrainConfig {
         rule: a.mode.rule(a.net.surrogate),
         lr: a.lr,
         steps: a.steps,
         ..TrainConfig::default()
     };
-    config.validate()?;
-    let device = a.backend.device()?;
     let data = TrainSet { x: xt, y: yt };
-    let (outputs, mean_loss) = match networks {
-        Finite::Batched(mlp) => {
-            let mut ens = Ensemble::init(&mlp, a.nets, a.seed, &device)?;
-            // The test points must fit the networks' f32 arithmetic too, before training.
-            ens.check_inputs(&x)?;
-            let pb = crate::progress::bar(a.steps as u64, "training steps");
-            let report = train_with_progress(&mut ens, &data, config.rule, a.lr, a.steps, &pb)?;
-            pb.finish_and_clear();
-            (ens.predict(&x)?, report.loss)
-        }
-        Finite::Flat(spec) => train_each(&spec, a, &config, &data, &x, &device)?,
-    };
-    let table = DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| outputs[k][(i, 0)]);
-    check_finite_output(
-        &table,
-        "a network's output on the test points",
-        "the f32 networks overflowed; rescale the inputs",
+    let mut never = || false;
+    let trained = crate::compute::train_networks(
+        &net,
+        &config,
+        a.nets,
+        a.seed,
+        a.backend,
+        &data,
+        &x,
+        &mut cli_monitor(&mut never),
     )?;
+    let (outputs, mean_loss) = (trained.outputs, trained.loss);
+    let table = DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| outputs[k][(i, 0)]);
     let names: Vec<String> = (0..outputs.len()).map(|k| format!("net_{k}")).collect();
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut loss = Table::new(&["step", "loss"]);
@@ -378,46 +204,6 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         a.out.display()
     );
     Ok(())
-}
-
-/// Trains `--nets` networks of `spec` one after the other (autodiff, [`train_flat`]): their
-/// outputs on `x` and the mean loss over networks before each step.
-fn train_each(
-    spec: &NetSpec,
-    a: &TrainArgs,
-    config: &TrainConfig,
-    data: &TrainSet,
-    x: &DMatrix<f64>,
-    device: &sgntk_model::burn::tensor::Device,
-) -> Result<(Vec<DMatrix<f64>>, Vec<f64>), ExpError> {
-    sgntk_model::check_memory(
-        "the networks' outputs",
-        &[
-            ("networks", a.nets as u64),
-            ("points", x.nrows() as u64),
-            ("bytes", 8),
-        ],
-    )
-    .map_err(sgntk_model::ModelError::from)?;
-    let steps = a.steps as u64;
-    let pb = crate::progress::bar((a.nets as u64).saturating_mul(steps), "training steps");
-    let mut outputs = Vec::new();
-    let mut mean_loss = vec![0.0; a.steps + 1];
-    for k in 0..a.nets {
-        let mut net = spec.init(a.seed, k, device)?;
-        if k == 0 {
-            // The test points must fit the networks' precision too, before any training.
-            sgntk_model::flat::check_data(&net, x, "test points")?;
-        }
-        let report = train_flat(&mut net, data, config, &[], |_, _| Ok(()))?;
-        for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
-            *m += l / a.nets as f64;
-        }
-        outputs.push(predict_flat(&net, x)?);
-        pb.inc(steps);
-    }
-    pb.finish_and_clear();
-    Ok((outputs, mean_loss))
 }
 
 /// Runs figures and prints one line per figure with its summary location.

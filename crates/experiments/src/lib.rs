@@ -1,8 +1,9 @@
 //! # sgntk-experiments
 //!
 //! Drivers for the paper's experiments and the `sgntk` command-line tool: settings and presets
-//! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]) and data
-//! files in and out ([`io`]).
+//! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]), data
+//! files in and out ([`io`]), and the computations of `kernel`, `predict` and `train` on matrices
+//! in memory ([`compute`], which the CLI and the Python package share).
 //!
 //! A figure from the library: Fig. B.1 (nothing to train) into a directory, with its typed summary:
 //!
@@ -23,6 +24,7 @@ pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod compute;
 pub mod error;
 pub mod figures;
 pub mod io;

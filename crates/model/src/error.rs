@@ -163,6 +163,12 @@ pub enum ModelError {
     /// A size that does not fit into memory (checked before allocating).
     #[error(transparent)]
     Memory(#[from] crate::limits::MemoryError),
+    /// A [`crate::train::Tick`] stopped training (e.g. Ctrl-C in the Python package).
+    #[error("training interrupted after {step} steps")]
+    Interrupted {
+        /// Steps done.
+        step: usize,
+    },
     /// A backend could not be started or is not compiled in.
     #[error("backend `{backend}`: {reason}")]
     Backend {

@@ -9,7 +9,7 @@ use crate::error::ModelError;
 use nalgebra::DMatrix;
 
 use crate::mlp::{matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp};
-use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
+use crate::train::driver::{run_steps, Stepper, Tick, TrainConfig, TrainReport, TrainSet};
 
 /// A scalar-output model seen as a function of a list of flat parameter tensors.
 ///
@@ -162,6 +162,30 @@ pub fn train_flat<M: FlatParamModel>(
     record_at: &[usize],
     hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
 ) -> Result<TrainReport, ModelError> {
+    train_flat_ticked(model, data, config, record_at, hook, None)
+}
+
+/// [`train_flat`] with a [`Tick`] between runs of steps (progress bars, interruption: an error
+/// from `tick` stops training and is returned). The numbers are those of [`train_flat`].
+pub fn train_flat_monitored<M: FlatParamModel>(
+    model: &mut M,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
+    tick: Tick,
+) -> Result<TrainReport, ModelError> {
+    train_flat_ticked(model, data, config, record_at, hook, Some(tick))
+}
+
+fn train_flat_ticked<M: FlatParamModel>(
+    model: &mut M,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    hook: impl FnMut(usize, &M) -> Result<(), ModelError>,
+    tick: Option<Tick>,
+) -> Result<TrainReport, ModelError> {
     config.validate()?;
     if data.x.ncols() != model.input_dim()
         || data.y.ncols() != 1
@@ -189,7 +213,7 @@ pub fn train_flat<M: FlatParamModel>(
         backward: config.rule.backward_derivative(),
         lr: config.lr,
     };
-    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook, tick)?;
     Ok(TrainReport {
         loss,
         ..TrainReport::default()

@@ -40,7 +40,10 @@ pub mod train;
 pub use activation::{Activation, Elementwise, Surrogate};
 pub use backend::BackendKind;
 pub use error::{ModelError, SpecError};
-pub use flat::{flat_gradients, predict_flat, train_flat, Architecture, FlatNet, FlatParamModel};
+pub use flat::{
+    flat_gradients, predict_flat, train_flat, train_flat_monitored, Architecture, FlatNet,
+    FlatParamModel,
+};
 pub use limits::{check_memory, MemoryError};
 pub use mlp::{
     check_finite, init_member, matrix_to_tensor, tensor_to_matrix, DerivativePair, DeviceLayer,
@@ -50,7 +53,9 @@ pub use netspec::{Layer, NetSpec};
 pub use op::surrogate_activation;
 pub use residual::{ResidualConfig, ResidualNet};
 pub use snn::{Snn, SnnConfig, SnnParams};
-pub use train::{gradients, train, Engine, TrainConfig, TrainReport, TrainSet};
+pub use train::{
+    gradients, train, train_monitored, Engine, Tick, TrainConfig, TrainReport, TrainSet,
+};
 
 /// Re-export of burn.
 pub use burn;

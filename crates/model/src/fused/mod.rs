@@ -33,7 +33,7 @@ use crate::error::ModelError;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::mlp::{DeviceLayer, Ensemble};
-use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
+use crate::train::driver::{run_steps, Stepper, Tick, TrainConfig, TrainReport, TrainSet};
 
 /// Trains every member of `ensemble` in place with the fused engine, on instruction set `isa`,
 /// arranged as `plan` says (see [`crate::train()`] for the meaning of the other arguments).
@@ -45,6 +45,24 @@ pub fn train_fused<F>(
     isa: Isa,
     plan: Plan,
     hook: F,
+) -> Result<TrainReport, ModelError>
+where
+    F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
+{
+    train_fused_ticked(ensemble, data, config, record_at, isa, plan, hook, None)
+}
+
+/// [`train_fused`] with an optional [`Tick`] between runs of steps.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_fused_ticked<F>(
+    ensemble: &mut Ensemble,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    isa: Isa,
+    plan: Plan,
+    hook: F,
+    tick: Option<Tick>,
 ) -> Result<TrainReport, ModelError>
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
@@ -80,7 +98,7 @@ where
         lr: config.lr as f32,
         uploaded: 0,
     };
-    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook, tick)?;
     let mut plan_stats = PlanStats::default();
     for (_, work) in &stepper.members {
         plan_stats.add(&work.stats);

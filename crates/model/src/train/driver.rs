@@ -207,7 +207,8 @@ pub(crate) trait Stepper {
     /// What recording hooks see.
     type Model;
     /// Takes steps `from..to` and returns the mean loss before each, in order; it may stop early
-    /// once a returned loss is non-finite.
+    /// once a returned loss is non-finite. Splitting a range into several calls gives the same
+    /// numbers (the loop times its runs of steps when it has a [`Tick`]).
     fn steps(&mut self, from: usize, to: usize) -> Vec<f64>;
     /// The mean loss of the current parameters (no step).
     fn loss(&mut self) -> f64;
@@ -215,16 +216,28 @@ pub(crate) trait Stepper {
     fn model(&mut self, step: usize) -> Result<&Self::Model, ModelError>;
 }
 
+/// A callback between runs of training steps, for progress bars and interruption: `tick(done)`
+/// with the number of steps done, about every [`TICK_INTERVAL`] of wall time (the loop times its
+/// runs of steps to that; a single step that takes longer is not split). An error stops training
+/// and is returned. Unlike a recording hook it sees no model, so it costs nothing.
+pub type Tick<'a> = &'a mut dyn FnMut(usize) -> Result<(), ModelError>;
+
+/// The wall time between two [`Tick`]s that the training loop aims at.
+pub const TICK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The training loop of every engine: `hook(t, model)` before step t for every t in `record_at`
 /// (t = steps: after the last step), and the mean loss before each step and after the last
 /// (steps + 1 values). The first non-finite loss stops training with
-/// [`ModelError::NonFiniteLoss`] naming its step.
+/// [`ModelError::NonFiniteLoss`] naming its step. With a `tick`, the steps between two stops run
+/// in timed runs with `tick` after each (the same steps, so the same numbers: an engine's
+/// `steps` does not depend on where a run starts or ends).
 pub(crate) fn run_steps<S: Stepper>(
     stepper: &mut S,
     steps: usize,
     lr: f64,
     record_at: &[usize],
     mut hook: impl FnMut(usize, &S::Model) -> Result<(), ModelError>,
+    mut tick: Option<Tick>,
 ) -> Result<Vec<f64>, ModelError> {
     let mut stops: Vec<usize> = record_at.iter().copied().filter(|&t| t <= steps).collect();
     stops.push(steps);
@@ -241,9 +254,34 @@ pub(crate) fn run_steps<S: Stepper>(
         }
         Ok(())
     };
+    // Steps per timed run (with a tick): doubled while a run takes under half the interval,
+    // halved while it takes over twice the interval.
+    let mut run = 1usize;
     for stop in stops {
-        let from = losses.len();
-        push_finite(&mut losses, stepper.steps(from, stop))?;
+        match tick.as_mut() {
+            None => {
+                let from = losses.len();
+                push_finite(&mut losses, stepper.steps(from, stop))?;
+            }
+            Some(tick) => {
+                while losses.len() < stop {
+                    let from = losses.len();
+                    let to = stop.min(from.saturating_add(run));
+                    let started = std::time::Instant::now();
+                    push_finite(&mut losses, stepper.steps(from, to))?;
+                    if losses.len() == from {
+                        break; // an engine that took no step (never with a finite loss)
+                    }
+                    let took = started.elapsed();
+                    if took < TICK_INTERVAL / 2 {
+                        run = run.saturating_mul(2);
+                    } else if took > TICK_INTERVAL * 2 {
+                        run = (run / 2).max(1);
+                    }
+                    tick(losses.len())?;
+                }
+            }
+        }
         if record_at.contains(&stop) {
             hook(stop, stepper.model(stop)?)?;
         }

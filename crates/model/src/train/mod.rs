@@ -12,7 +12,9 @@ use crate::error::ModelError;
 use crate::mlp::{matrix_to_tensor, DeviceLayer, Ensemble, LearningRule};
 
 pub mod driver;
-pub use driver::{loss, Engine, PlanStats, TrainConfig, TrainReport, TrainSet};
+pub use driver::{
+    loss, Engine, PlanStats, Tick, TrainConfig, TrainReport, TrainSet, TICK_INTERVAL,
+};
 pub(crate) use driver::{run_steps, Stepper};
 
 /// Sum over members of L_k, as a 1-element tensor (autodiff graph attached).
@@ -159,6 +161,36 @@ pub fn train<F>(
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
 {
+    train_ticked(ensemble, data, config, record_at, hook, None)
+}
+
+/// [`train()`] with a [`Tick`] between runs of steps (progress bars, interruption: an error from
+/// `tick` stops training and is returned). The numbers are those of [`train()`].
+pub fn train_monitored<F>(
+    ensemble: &mut Ensemble,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    hook: F,
+    tick: Tick,
+) -> Result<TrainReport, ModelError>
+where
+    F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
+{
+    train_ticked(ensemble, data, config, record_at, hook, Some(tick))
+}
+
+fn train_ticked<F>(
+    ensemble: &mut Ensemble,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    hook: F,
+    tick: Option<Tick>,
+) -> Result<TrainReport, ModelError>
+where
+    F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
+{
     let engine = config.engine.resolve(ensemble);
     let plan = match engine {
         Engine::Fused => Some(crate::fused::Plan::EAGER),
@@ -168,7 +200,9 @@ where
     if let Some(plan) = plan {
         // train_fused validates the same way.
         let isa = crate::fused::Isa::detect();
-        return crate::fused::train_fused(ensemble, data, config, record_at, isa, plan, hook);
+        return crate::fused::train_fused_ticked(
+            ensemble, data, config, record_at, isa, plan, hook, tick,
+        );
     }
     config.validate()?;
     if ensemble.is_f32() {
@@ -184,7 +218,7 @@ where
         lr: config.lr,
         autodiff: engine == Engine::Autodiff,
     };
-    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook)?;
+    let loss = run_steps(&mut stepper, config.steps, config.lr, record_at, hook, tick)?;
     Ok(TrainReport {
         loss,
         ..TrainReport::default()
