@@ -89,12 +89,12 @@ fn kernel<'py>(
     let kind: Kind = value_enum(kind, "kind")?;
     let surrogate: Surrogate = parse(surrogate)?;
     let x1 = points(x1, "x1")?;
-    net.check_points(x1, "x1")?;
+    net.check_points(&x1, "x1")?;
     let x2 = match x2 {
         Some(x2) => points(x2, "x2")?,
         None => x1.clone(),
     };
-    net.check_points(x2, "x2")?;
+    net.check_points(&x2, "x2")?;
     let network = &net.network;
     let k = detached(py, false, |_| {
         compute::analytic_kernel(network, kind, surrogate, &x1, &x2)
@@ -127,7 +127,9 @@ fn kernel<'py>(
 /// ((3,), (3,))
 #[pyfunction]
 #[pyo3(signature = (net, x_train, y_train, x_test, kind="sgntk", surrogate="erf-prime",
-                    time=f64::INFINITY, lr=0.1, discrete=false, return_cov=false))]
+                    time=f64::INFINITY, lr=0.1, discrete=false, return_cov=false),
+       text_signature = "(net, x_train, y_train, x_test, kind='sgntk', surrogate='erf-prime', \
+                          time=math.inf, lr=0.1, discrete=False, return_cov=False)")]
 #[allow(clippy::too_many_arguments)]
 fn predict<'py>(
     py: Python<'py>,
@@ -282,12 +284,12 @@ fn empirical_kernel<'py>(
     let backend = self::backend(backend)?;
     net.check_finite_width("empirical_kernel")?;
     let x1 = points(x1, "x1")?;
-    net.check_points(x1, "x1")?;
+    net.check_points(&x1, "x1")?;
     let x2 = match x2 {
         Some(x2) => points(x2, "x2")?,
         None => x1.clone(),
     };
-    net.check_points(x2, "x2")?;
+    net.check_points(&x2, "x2")?;
     let network = &net.network;
     let kernels = detached(py, progress, |monitor| {
         compute::empirical_kernels(

@@ -32,8 +32,8 @@ def write_csv(path, m, header=None):
 
 def read_csv(path_or_text, header=False):
     """A CSV file (or text) as a float64 matrix, parsed exactly."""
-    text = path_or_text
-    if isinstance(path_or_text, (str, os.PathLike)) and pathlib.Path(path_or_text).is_file():
+    text = str(path_or_text)
+    if isinstance(path_or_text, os.PathLike) or "\n" not in text:
         text = pathlib.Path(path_or_text).read_text()
     rows = [r for r in text.strip().splitlines()]
     if header:

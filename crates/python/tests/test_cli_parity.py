@@ -122,9 +122,13 @@ def test_empirical_kernel_equals_the_cli(cli, files):
     per_net = sgntk.empirical_kernel(net, XS, kind="ntk", nets=3, seed=5, per_net=True, progress=False)
     assert per_net.shape == (3, 4, 4)
     np.testing.assert_allclose(per_net.mean(axis=0), got, rtol=1e-14)
-    out = run(cli, "kernel", "--kind", "sgntk", "--net", net_file, "--empirical", "--nets", "2", "--seed", "1", "--x", test)
-    got = sgntk.empirical_kernel(sgntk.Net.from_toml(net_file), XS, kind="sgntk", nets=2, seed=1, progress=False)
-    np.testing.assert_array_equal(got, read_csv(out.stdout))
+    # any network: per-sample Jacobians (the SG-NTK needs φ', so erf here), or f(x) f(y)ᵀ
+    erf_file = files[0] / "res-erf.toml"
+    erf_file.write_text(RESIDUAL.replace('"sign"', '"erf:2"'))
+    for kind, path in [("sgntk", erf_file), ("nngp", net_file)]:
+        out = run(cli, "kernel", "--kind", kind, "--net", path, "--empirical", "--nets", "2", "--seed", "1", "--x", test)
+        got = sgntk.empirical_kernel(sgntk.Net.from_toml(path), XS, kind=kind, nets=2, seed=1, progress=False)
+        np.testing.assert_array_equal(got, read_csv(out.stdout))
 
 
 def test_unknown_spec_strings_give_the_clis_message(cli, files):

@@ -72,7 +72,8 @@ def test_non_finite_inputs_and_targets(bad):
     raises(ValueError, sgntk.train, SIGN, xb, Y, X, nets=2, steps=2, match="non-finite")
     raises(ValueError, sgntk.train, SIGN, X, yb, X, nets=2, steps=2, match="non-finite")
     raises(ValueError, sgntk.train, SIGN, X, Y, xb, nets=2, steps=2, match="non-finite")
-    raises(ValueError, sgntk.empirical_kernel, SIGN, xb, match="non-finite")
+    erf = sgntk.Net.mlp(input_dim=2, activation="erf:2", width=8)
+    raises(ValueError, sgntk.empirical_kernel, erf, xb, kind="ntk", match="non-finite")
 
 
 def test_bad_settings():

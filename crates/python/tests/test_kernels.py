@@ -92,7 +92,8 @@ def test_relu_mlp_matches_the_arc_cosine_kernels():
 def test_sign_sgntk_matches_s78_and_is_asymmetric():
     """The paper's network: sign MLP, σ̃ = erf', σw = 1, σb = 0.1, depth 3."""
     net = sgntk.Net.mlp(input_dim=2, activation="sign")
-    x = circle(np.linspace(-3.0, 3.0, 7))
+    # radii that differ: on the circle, where Λ11 = Λ22, the kernel is symmetric
+    x = circle(np.linspace(-3.0, 3.0, 7)) * np.linspace(0.5, 2.0, 7)[:, None]
     nngp, isg = mlp_kernels(x, x, "sign", "erf-prime", 3, 1.0, 0.1, 1.0)
     k = sgntk.kernel(net, x, kind="sgntk", surrogate="erf-prime")
     np.testing.assert_allclose(k, isg, rtol=RTOL)
