@@ -109,6 +109,19 @@ pub fn targets(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<(DMatrix<f64>, bo
     }
 }
 
+/// A count argument (`nets`, `steps`, `width`, …) as usize: a negative one is a `ValueError`
+/// naming it (a `usize` parameter would raise pyo3's `OverflowError`).
+pub fn count(v: i64, name: &str) -> PyResult<usize> {
+    usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{name} must be ≥ 0, got {v}")))
+}
+
+/// A seed argument: 0 ≤ seed < 2⁶⁴, as the command line's `--seed`.
+pub fn seed(v: i128) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| {
+        PyValueError::new_err(format!("seed must be an integer in [0, 2^64), got {v}"))
+    })
+}
+
 /// Parses a spec string (`erf:5`, `fast-sigmoid:25`, …) with the CLI's parser; its one-line
 /// message becomes a `ValueError`.
 pub fn parse<T: std::str::FromStr>(s: &str) -> PyResult<T>

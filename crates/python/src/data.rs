@@ -10,7 +10,7 @@ use sgntk_model::data::{
 };
 use sgntk_model::nalgebra::DMatrix;
 
-use crate::convert::{parse, Array};
+use crate::convert::{count, parse, seed as seed_arg, Array};
 
 /// The paper's regression task on the unit circle, x(α) = (sin α, cos α), target
 /// f(x) = 4 x₀x₁² − 0.8 x₀³ + 1.2 x₁² − 0.8 x₀²x₁: the training and test points of ``figure``
@@ -33,10 +33,15 @@ pub fn paper_task<'py>(
     py: Python<'py>,
     figure: &str,
     data: &str,
-    points: usize,
-    grid: usize,
-    seed: u64,
+    points: i64,
+    grid: i64,
+    seed: i128,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let (points, grid, seed) = (
+        count(points, "points")?,
+        count(grid, "grid")?,
+        seed_arg(seed)?,
+    );
     let figure: FigureId = parse(figure)?;
     let source: DataSource = parse(data)?;
     if grid < 2 || points == 0 {

@@ -19,7 +19,7 @@ use sgntk_experiments::ExpError;
 use sgntk_model::{BackendKind, Surrogate, TrainConfig, TrainSet};
 use sgntk_ntk::empirical::ensemble_mean;
 
-use convert::{parse, points, targets, to_py, value_enum, Array};
+use convert::{count, parse, points, seed as seed_arg, targets, to_py, value_enum, Array};
 pub use net::Net;
 
 /// Runs `work` without the GIL, with a progress bar when `progress` and a stop check that
@@ -58,9 +58,10 @@ fn backend(s: &str) -> PyResult<BackendKind> {
 ///
 /// ``kind``: ``"nngp"`` (Σ, the covariance at initialization), ``"ntk"`` (Θ, gradient descent) or
 /// ``"sgntk"`` (the SG-NTK I of surrogate gradient learning: rows carry the true derivative,
-/// columns the surrogate ``surrogate``, so it is asymmetric). ``surrogate`` is a spec string as on
-/// the command line: ``erf-prime:A``, ``fast-sigmoid:K``, ``atan:A``, ``sigmoid:K``,
-/// ``triangle:W``, ``boxcar:W``, ``straight-through``, ``true``. ``x2=None`` means ``x1``.
+/// columns the surrogate ``surrogate``, so in general it is asymmetric). ``surrogate`` is a spec
+/// string as on the command line: ``erf-prime:A``, ``fast-sigmoid:K``, ``atan:A``,
+/// ``sigmoid:K``, ``triangle:W``, ``boxcar:W``, ``straight-through``, ``true``. ``x2=None``
+/// means ``x1``.
 /// The same numbers as ``sgntk kernel``.
 ///
 /// Raises ValueError for wrong shapes, non-finite inputs or unknown spec strings.
@@ -206,16 +207,21 @@ fn train<'py>(
     x_train: &Bound<'py, PyAny>,
     y_train: &Bound<'py, PyAny>,
     x_test: &Bound<'py, PyAny>,
-    nets: usize,
-    steps: usize,
+    nets: i64,
+    steps: i64,
     lr: f64,
     mode: &str,
     surrogate: &str,
-    seed: u64,
+    seed: i128,
     engine: &str,
     backend: &str,
     progress: bool,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let (nets, steps, seed) = (
+        count(nets, "nets")?,
+        count(steps, "steps")?,
+        seed_arg(seed)?,
+    );
     let mode: Mode = value_enum(mode, "mode")?;
     let surrogate: Surrogate = parse(surrogate)?;
     let engine = parse_engine(engine).map_err(PyValueError::new_err)?;
@@ -273,12 +279,13 @@ fn empirical_kernel<'py>(
     x2: Option<&Bound<'py, PyAny>>,
     kind: &str,
     surrogate: &str,
-    nets: usize,
-    seed: u64,
+    nets: i64,
+    seed: i128,
     per_net: bool,
     backend: &str,
     progress: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let (nets, seed) = (count(nets, "nets")?, seed_arg(seed)?);
     let kind: Kind = value_enum(kind, "kind")?;
     let surrogate: Surrogate = parse(surrogate)?;
     let backend = self::backend(backend)?;

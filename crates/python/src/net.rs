@@ -10,7 +10,7 @@ use sgntk_experiments::compute::{MlpFlags, Network};
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::Activation;
 
-use crate::convert::{parse, to_py};
+use crate::convert::{count, parse, to_py};
 
 /// A network: an MLP (``Net.mlp``) or any network description (``Net.from_toml``: dense,
 /// activation and residual layers with the NTK scales). The same object serves the analytic
@@ -52,14 +52,16 @@ impl Net {
     #[staticmethod]
     #[pyo3(signature = (input_dim, *, activation, depth=3, sigma_w=1.0, sigma_b=0.1, kappa=1.0, width=None))]
     fn mlp(
-        input_dim: usize,
+        input_dim: i64,
         activation: &str,
-        depth: usize,
+        depth: i64,
         sigma_w: f64,
         sigma_b: f64,
         kappa: f64,
-        width: Option<usize>,
+        width: Option<i64>,
     ) -> PyResult<Net> {
+        let (input_dim, depth) = (count(input_dim, "input_dim")?, count(depth, "depth")?);
+        let width = width.map(|w| count(w, "width")).transpose()?;
         if input_dim == 0 {
             return Err(PyValueError::new_err("input_dim must be ≥ 1, got 0"));
         }

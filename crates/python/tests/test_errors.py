@@ -112,3 +112,25 @@ def test_bad_toml():
     raises(ValueError, sgntk.Net.from_toml, "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\nlayers = [{ dense = { width = 3 } }]\n", match="final Dense")
     with pytest.raises(FileNotFoundError):
         sgntk.Net.from_toml("/no/such/net.toml")
+
+
+def test_negative_counts_and_seeds():
+    raises(ValueError, sgntk.train, SIGN, X, Y, X, nets=-1, match="nets must be ≥ 0, got -1")
+    raises(ValueError, sgntk.train, SIGN, X, Y, X, steps=-5, match="steps must be ≥ 0")
+    raises(ValueError, sgntk.train, SIGN, X, Y, X, seed=-1, match="seed must be an integer in \\[0, 2\\^64\\)")
+    raises(ValueError, sgntk.empirical_kernel, SIGN, X, kind="nngp", nets=-2, match="nets must be ≥ 0")
+    raises(ValueError, sgntk.Net.mlp, 2, activation="sign", width=-8, match="width must be ≥ 0")
+    raises(ValueError, sgntk.Net.mlp, 2, activation="sign", depth=-3, match="depth must be ≥ 0")
+    raises(ValueError, sgntk.paper_task, points=-1, match="points must be ≥ 0")
+    # the largest seed is accepted, as on the command line
+    outs, _ = sgntk.train(SIGN, X, Y, X, nets=1, steps=1, seed=2**64 - 1, progress=False)
+    assert outs.shape == (1, 4, 1)
+
+
+def test_non_numeric_and_empty_arrays():
+    with pytest.raises(ValueError):
+        sgntk.kernel(SIGN, [["a", "b"]])
+    with pytest.raises(ValueError):
+        sgntk.kernel(SIGN, [[1.0, 2.0], [3.0]])  # ragged
+    k = sgntk.kernel(SIGN, np.zeros((0, 2)), X, kind="nngp")
+    assert k.shape == (0, 4)
