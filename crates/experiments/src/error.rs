@@ -44,6 +44,9 @@ pub enum ExpError {
     /// Command-line arguments that parse but do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// A [`crate::compute::Monitor`] stopped the computation (e.g. Ctrl-C in Python).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl ExpError {

@@ -2,7 +2,9 @@
 //!
 //! Drivers for the paper's experiments and the `sgntk` command-line tool: settings and presets
 //! ([`settings`]), the figures ([`figures`]), resumable runs ([`cache`]), plots ([`plot`]), data
-//! files in and out ([`io`], NumPy files in [`npy`]) and saved networks ([`networks`]).
+//! files in and out ([`io`], NumPy files in [`npy`]) and saved networks ([`networks`]), and the
+//! computations of `kernel`, `predict` and `train` on matrices in memory ([`compute`], the
+//! Python package's way in; they call the same library functions as the command line).
 //!
 //! A figure from the library: Fig. B.1 (nothing to train) into a directory, with its typed summary:
 //!
@@ -23,6 +25,7 @@ pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod compute;
 pub mod error;
 pub mod figures;
 pub mod io;

@@ -573,7 +573,7 @@ fn parse_surrogate(s: &str) -> Result<Surrogate, String> {
     s.parse().map_err(|e: sgntk_model::SpecError| e.to_string())
 }
 
-fn parse_engine(s: &str) -> Result<sgntk_model::Engine, String> {
+pub fn parse_engine(s: &str) -> Result<sgntk_model::Engine, String> {
     use sgntk_model::Engine;
     match s.trim().to_ascii_lowercase().as_str() {
         "auto" => Ok(Engine::Auto),
@@ -592,7 +592,7 @@ fn parse_data(s: &str) -> Result<DataSource, String> {
     s.trim().to_ascii_lowercase().parse()
 }
 
-pub(super) fn parse_backend(s: &str) -> Result<BackendKind, String> {
+pub fn parse_backend(s: &str) -> Result<BackendKind, String> {
     s.parse()
         .map_err(|e: sgntk_model::ModelError| e.to_string())
 }
