@@ -18,6 +18,7 @@ use crate::cli::args::{
     parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, KindArgs, Mode, NetArgs,
     PredictArgs, SlurmArgs, SlurmTarget, SweepArgs, Time, TrainArgs,
 };
+use crate::compute::check_finite_result as check_finite_output;
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
 use crate::figures::{run_figure, FigureId, RunOptions};
@@ -190,19 +191,6 @@ fn read_points(path: &Path, dim: Option<usize>) -> Result<DMatrix<f64>, ExpError
         .into());
     }
     Ok(m)
-}
-
-/// Fails unless every entry of `m` (a result about to be written) is finite: NaN or ±∞ (e.g.
-/// from an f32 overflow) must never be reported as a success.
-fn check_finite_output(m: &DMatrix<f64>, what: &str, hint: &str) -> Result<(), ExpError> {
-    for (j, col) in m.column_iter().enumerate() {
-        if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(ExpError::Usage(format!(
-                "{what} is {v} at row {i}, column {j}; nothing written ({hint})"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Before any work: `--out` is something a CSV can be written to (`-`, a file name, a device or

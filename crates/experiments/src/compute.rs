@@ -185,12 +185,16 @@ fn mlp_config(mlp: &MlpFlags, input_dim: usize, width: usize) -> Result<MlpConfi
 }
 
 /// Fails unless every entry of `m`, a result, is finite: NaN or ±∞ (e.g. from an f32 overflow)
-/// is never returned as a success.
-fn check_finite_result(m: &DMatrix<f64>, what: &str, hint: &str) -> Result<(), ExpError> {
+/// is never written or returned as a success (the command line's check too).
+pub(crate) fn check_finite_result(
+    m: &DMatrix<f64>,
+    what: &str,
+    hint: &str,
+) -> Result<(), ExpError> {
     for (j, col) in m.column_iter().enumerate() {
         if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(ExpError::Usage(format!(
-                "{what} is {v} at row {i}, column {j}; nothing returned ({hint})"
+                "{what} is {v} at row {i}, column {j}; nothing written or returned ({hint})"
             )));
         }
     }
