@@ -60,7 +60,7 @@ pub enum Finite {
 
 /// How a long computation reports: a progress bar on stderr (hidden when stderr is not a
 /// terminal), and `stop`, asked between units of work (runs of training steps about every
-/// [`sgntk_model::TICK_INTERVAL`], networks of an empirical kernel): when it returns true the
+/// [`sgntk_model::train::PROGRESS_INTERVAL`], networks of an empirical kernel): when it returns true the
 /// computation ends with an "interrupted" error.
 pub struct Monitor<'a> {
     /// Whether to draw a progress bar.
