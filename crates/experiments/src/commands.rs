@@ -756,13 +756,7 @@ fn train_each(
             // The test points must fit the networks' precision too, before any training.
             sgntk_model::flat::check_data(&net, x, "test points")?;
         }
-        let mut last = 0;
-        let mut progress = |t: usize, loss: f64| {
-            pb.inc((t - last) as u64);
-            crate::progress::show_loss(&pb, loss);
-            last = t;
-            Ok(())
-        };
+        let mut progress = crate::progress::observer(&pb, || false);
         let report = train_flat_reporting(
             &mut net,
             data,

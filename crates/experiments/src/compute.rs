@@ -415,14 +415,7 @@ pub fn train_networks(
             ens.check_inputs(x)?;
             let pb = monitor.bar(config.steps as u64, "training steps");
             let stop = &mut monitor.stop;
-            let mut tick = |done: usize| {
-                pb.set_position(done as u64);
-                match stop() {
-                    true => Err(ModelError::Interrupted { step: done }),
-                    false => Ok(()),
-                }
-            };
-            let mut progress = |t: usize, _loss: f64| tick(t);
+            let mut progress = crate::progress::observer(&pb, stop);
             let report = train_reporting(
                 &mut ens,
                 data,
@@ -479,15 +472,7 @@ fn train_each(
             sgntk_model::flat::check_data(&net, x, "test points")?;
         }
         let stop = &mut monitor.stop;
-        let before = (k as u64).saturating_mul(steps);
-        let mut tick = |done: usize| {
-            pb.set_position(before + done as u64);
-            match stop() {
-                true => Err(ModelError::Interrupted { step: done }),
-                false => Ok(()),
-            }
-        };
-        let mut progress = |t: usize, _loss: f64| tick(t);
+        let mut progress = crate::progress::observer(&pb, stop);
         let report = train_flat_reporting(
             &mut net,
             data,

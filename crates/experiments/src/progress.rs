@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use sgntk_model::ModelError;
 
 /// How often a plain progress line is written when stderr is not a terminal (unless
 /// `SGNTK_PROGRESS_EVERY` says otherwise).
@@ -54,6 +55,25 @@ pub fn bar(total: u64, message: impl Into<String>) -> ProgressBar {
 /// Shows `loss` (the mean training loss just computed) next to the count.
 pub fn show_loss(pb: &ProgressBar, loss: f64) {
     pb.set_prefix(format!("loss {loss:.3e}, "));
+}
+
+/// The training loop's progress observer ([`sgntk_model::Progress`]) for one run: advances `pb`
+/// by the steps done since its last call (so runs may share a bar, in turn or in parallel), shows
+/// the loss, and stops training with [`ModelError::Interrupted`] when `stop()` says so.
+pub fn observer<'a>(
+    pb: &'a ProgressBar,
+    mut stop: impl FnMut() -> bool + 'a,
+) -> impl FnMut(usize, f64) -> Result<(), ModelError> + 'a {
+    let mut last = 0;
+    move |step, loss| {
+        pb.inc(step.saturating_sub(last) as u64);
+        last = step;
+        show_loss(pb, loss);
+        match stop() {
+            true => Err(ModelError::Interrupted { step }),
+            false => Ok(()),
+        }
+    }
 }
 
 /// A draw target that turns indicatif's redraws into one plain line every [`LINE_INTERVAL`].

@@ -653,13 +653,7 @@ pub(crate) fn train_with_progress(
     config: &TrainConfig,
     pb: &ProgressBar,
 ) -> Result<TrainReport, ExpError> {
-    let mut last = 0;
-    let mut progress = |t: usize, loss: f64| {
-        pb.inc((t - last) as u64);
-        crate::progress::show_loss(pb, loss);
-        last = t;
-        Ok(())
-    };
+    let mut progress = crate::progress::observer(pb, || false);
     let report = train_reporting(
         ensemble,
         data,
