@@ -236,11 +236,7 @@ pub fn kernel(a: &KernelArgs) -> Result<(), ExpError> {
             ));
         }
         let k = empirical_mean_kernel(a, &x, &y)?;
-        check_finite_output(
-            &k,
-            "the empirical kernel",
-            "the f32 networks overflowed; rescale the inputs",
-        )?;
+        check_finite_output(&k, "the empirical kernel", crate::compute::F32_HINT)?;
         k
     } else {
         if a.width.is_some() {
@@ -374,6 +370,14 @@ fn outputs_table(networks: &Networks, x: &DMatrix<f64>) -> Result<DMatrix<f64>, 
     }))
 }
 
+/// The column names of an outputs table (`points × nets`) after checking that every output is
+/// finite (an f32 overflow is never written as a success).
+fn checked_output_names(table: &DMatrix<f64>) -> Result<Vec<String>, ExpError> {
+    let what = "a network's output on the test points";
+    check_finite_output(table, what, crate::compute::F32_HINT)?;
+    Ok(net_names(table.ncols()))
+}
+
 /// Column names `net_0`, `net_1`, … of an outputs table.
 fn net_names(nets: usize) -> Vec<String> {
     (0..nets).map(|k| format!("net_{k}")).collect()
@@ -484,12 +488,7 @@ fn predict_loaded(a: &PredictArgs) -> Result<(), ExpError> {
         .into());
     }
     let table = outputs_table(&saved.networks, &x)?;
-    check_finite_output(
-        &table,
-        "a network's output on the test points",
-        "the f32 networks overflowed; rescale the inputs",
-    )?;
-    let names = net_names(table.ncols());
+    let names = checked_output_names(&table)?;
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     emit(&table, Some(&header), a.out.as_deref())
 }
@@ -608,12 +607,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         loss: mean_loss,
         table,
     } = run;
-    check_finite_output(
-        &table,
-        "a network's output on the test points",
-        "the f32 networks overflowed; rescale the inputs",
-    )?;
-    let names = net_names(table.ncols());
+    let names = checked_output_names(&table)?;
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut loss = Table::new(&["step", "loss"]);
     for (t, l) in mean_loss.iter().enumerate() {

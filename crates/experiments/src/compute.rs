@@ -202,7 +202,7 @@ pub(crate) fn check_finite_result(
 }
 
 /// Result checks: the hint for results of the f32 networks.
-const F32_HINT: &str = "the f32 networks overflowed; rescale the inputs";
+pub(crate) const F32_HINT: &str = "the f32 networks overflowed; rescale the inputs";
 
 /// The derivative pair of `kind` with surrogate σ̃ (`None`: the NNGP), as the command line's
 /// `--kind` gives it; `generalized` (it needs its pair) and `nw` (a classifier) are refused.
