@@ -1,4 +1,5 @@
-//! The paper's toy task (docs/MATH.md §7): inputs on the unit circle and a polynomial target.
+//! The paper's toy task (docs/MATH.md §7): inputs on the unit circle and a polynomial target; and
+//! a real one, the handwritten digits ([`digits()`], module `digits`).
 //!
 //! Following the authors' released code, x(α) = (sin α, cos α), the test grid has 100 angles
 //! α_i = 2πi/100 − π, and kernel slices are taken against α = 0, i.e. x = (0, 1).
@@ -12,6 +13,12 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+mod digits;
+pub use digits::{
+    argmax_rows, centered_one_hot, digits, standardize_rows, Digits, DigitsSet, DIGITS_CLASSES,
+    DIGITS_IMAGES, DIGITS_PIXELS, DIGITS_TARGET,
+};
 
 /// Default seed of the training angles of Fig. 1/2 and Fig. 3.
 pub const DEFAULT_DATA_SEED: u64 = 2024;
