@@ -333,6 +333,88 @@ impl SnnFigure {
     }
 }
 
+/// `sgntk figure digits`: sign MLPs trained by SGL on the handwritten digits
+/// (`sgntk_model::data::digits`, 10 outputs) against their SG-NTK GP, the Σ regression, and erf_m
+/// networks trained by GD against their NTK GP, all after the same `steps` steps of `lr`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigitsFigure {
+    /// Training images (a stratified share of every class).
+    pub train_points: usize,
+    /// Test images (disjoint from the training images, stratified).
+    pub test_points: usize,
+    /// Seed of the train/test split.
+    pub data_seed: u64,
+    /// Hidden widths n of the sign networks (one ensemble per width and surrogate).
+    pub widths: Vec<usize>,
+    /// Networks per width (one number per entry of `widths`).
+    pub nets: Vec<usize>,
+    /// Surrogate derivatives σ̃ of SGL (one ensemble per width each, and one SG-NTK GP).
+    pub surrogates: Vec<Surrogate>,
+    /// Training steps t (full batch).
+    pub steps: usize,
+    /// The networks (depth, σw, σb) and the learning rate η.
+    #[serde(flatten)]
+    pub training: Training,
+    /// m of the erf_m networks trained by gradient descent (their NTK GP alongside).
+    pub erf_ms: Vec<f64>,
+    /// Hidden width of the erf_m networks.
+    pub erf_width: usize,
+    /// Networks per m.
+    pub erf_nets: usize,
+    /// Networks trained together (and saved together for resuming).
+    pub chunk: usize,
+}
+
+impl DigitsFigure {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ensemble(&self.widths, 1, self.chunk)?;
+        if self.nets.len() != self.widths.len() || self.nets.iter().any(|&n| n < 2) {
+            return Err(format!(
+                "nets must give one count ≥ 2 per width ({} widths), got {:?}",
+                self.widths.len(),
+                self.nets
+            ));
+        }
+        if self.surrogates.is_empty() {
+            return Err("surrogates must name at least one surrogate derivative".into());
+        }
+        if let Some(s) = self.surrogates.iter().find(|s| **s == Surrogate::True) {
+            return Err(format!(
+                "surrogates: `{s}` is gradient descent, which a sign network cannot use"
+            ));
+        }
+        if self.erf_ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
+            return Err(format!("erf_ms must be positive numbers, got {:?}", self.erf_ms));
+        }
+        if !self.erf_ms.is_empty() && (self.erf_width == 0 || self.erf_nets < 2) {
+            return Err("erf_width must be ≥ 1 and erf_nets ≥ 2".into());
+        }
+        self.training.validate()?;
+        let images = sgntk_model::data::DIGITS_IMAGES;
+        if self.train_points == 0
+            || self.test_points == 0
+            || self.train_points + self.test_points > images
+        {
+            return Err(format!(
+                "train_points + test_points must be ≤ {images} (the digits data set) and both ≥ 1, got {} + {}",
+                self.train_points, self.test_points
+            ));
+        }
+        let pixels = sgntk_model::data::DIGITS_PIXELS;
+        let classes = sgntk_model::data::DIGITS_CLASSES;
+        for &width in self.widths.iter().chain(&[self.erf_width]) {
+            sgntk_model::mlp::check_mlp_size(pixels, width, self.training.depth, classes, self.chunk)
+                .map_err(|e| format!("width {width}, depth = {}: {e}", self.training.depth))?;
+        }
+        let nets = self.nets.iter().chain(&[self.erf_nets]).max().copied().unwrap_or(0);
+        check_nets(nets, self.surrogates.len() + self.erf_ms.len(), self.test_points * classes)?;
+        check_grid(self.test_points, true)?;
+        check_steps(self.steps)
+    }
+}
+
 /// Settings of every figure. B.3 and B.4 use `fig1` and `fig2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -351,6 +433,8 @@ pub struct Settings {
     pub b2: RegressionFigure,
     /// The LIF spiking network's kernel (`sgntk figure snn`).
     pub snn: SnnFigure,
+    /// Sign MLPs on the handwritten digits vs their SG-NTK GP (`sgntk figure digits`).
+    pub digits: DigitsFigure,
 }
 
 /// The data source of a preset: the paper's points at paper scale, seeded ones in the quick runs.
@@ -399,6 +483,35 @@ fn regression_figure(
     }
 }
 
+/// `figure digits`: the quick preset runs in under 3 minutes on 2 cores; the paper preset is
+/// sized to about 40 minutes on one thread (docs/BEYOND.md has the measured times).
+fn digits_figure(preset: Preset) -> DigitsFigure {
+    let (train_points, test_points, widths, nets, steps, erf_width, erf_nets) = match preset {
+        Preset::Paper => (300, 1000, vec![100, 500, 2000], vec![16, 8, 4], 500, 500, 8),
+        Preset::Quick => (100, 300, vec![64, 256, 1024], vec![8, 8, 4], 300, 256, 4),
+    };
+    DigitsFigure {
+        train_points,
+        test_points,
+        data_seed: DEFAULT_DATA_SEED,
+        widths,
+        nets,
+        surrogates: vec![
+            Surrogate::ErfPrime { a: 1.0 },
+            Surrogate::FastSigmoid { k: 1.0 },
+        ],
+        steps,
+        training: Training {
+            lr: 1.0,
+            ..Training::paper()
+        },
+        erf_ms: vec![2.0, 5.0],
+        erf_width,
+        erf_nets,
+        chunk: 1,
+    }
+}
+
 impl Settings {
     /// The built-in settings of a preset.
     pub fn preset(preset: Preset) -> Self {
@@ -441,6 +554,7 @@ impl Settings {
                 surrogate: erf_prime,
                 points: Points::preset(preset, 48),
             },
+            digits: digits_figure(preset),
         }
     }
 
@@ -517,6 +631,7 @@ impl Settings {
             ("b2", self.b2.validate()),
             ("b1", self.b1.validate()),
             ("snn", self.snn.validate()),
+            ("digits", self.digits.validate()),
         ];
         for (name, check) in checks {
             check.map_err(|e| format!("[{name}] {e}"))?;

@@ -275,45 +275,99 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Fig. 3a's distribution statistics of an ensemble against a GP at the points `idx` (see
+/// [`WidthSummary`] for the formulas): `outputs[k][i]` is network k at point i, `mean` their mean,
+/// `gp_mean`/`gp_std` the GP's, `sigma_regression` the Σ regression's. The one place these
+/// statistics are computed (Fig. 3a/3b/B.2 on the circle, `figure digits` on the (image, output)
+/// pairs of the test set).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistributionStats {
+    /// Fraction of (network, point) pairs inside GP mean ± 2 std.
+    pub coverage: f64,
+    /// Median over points of ensemble std / GP std.
+    pub std_ratio: f64,
+    /// RMS over points of (ensemble mean − GP mean) / (GP std / √N).
+    pub mean_z_rms: f64,
+    /// RMS over points of (ensemble mean − Σ regression) / (GP std / √N).
+    pub mean_z_rms_vs_sigma_regression: f64,
+    /// RMS over points of ensemble mean − GP mean.
+    pub rms_mean_vs_gp_mean: f64,
+    /// RMS over points of ensemble mean − Σ regression.
+    pub rms_mean_vs_sigma_regression: f64,
+    /// RMS over points of GP std / √N.
+    pub sampling_floor: f64,
+    /// Fraction of points where the ensemble mean lies inside GP mean ± 2 std.
+    pub mean_inside_band: f64,
+}
+
+/// The [`DistributionStats`] of `outputs` (N networks) at the points `idx`.
+pub fn distribution_stats(
+    outputs: &[Vec<f64>],
+    mean: &[f64],
+    gp_mean: &[f64],
+    gp_std: &[f64],
+    sigma_regression: &[f64],
+    idx: &[usize],
+) -> DistributionStats {
+    let n = outputs.len();
+    let sqrt_n = (n as f64).sqrt();
+    let inside = idx
+        .iter()
+        .map(|&i| {
+            outputs
+                .iter()
+                .filter(|f| (f[i] - gp_mean[i]).abs() <= 2.0 * gp_std[i])
+                .count()
+        })
+        .sum::<usize>();
+    let ensemble_std = |i: usize| {
+        let ss: f64 = outputs.iter().map(|f| (f[i] - mean[i]).powi(2)).sum();
+        (ss / (n.max(2) - 1) as f64).sqrt()
+    };
+    let floor = |i: usize| gp_std[i] / sqrt_n;
+    DistributionStats {
+        coverage: inside as f64 / (n * idx.len()).max(1) as f64,
+        std_ratio: median(idx.iter().map(|&i| ensemble_std(i) / gp_std[i]).collect()),
+        mean_z_rms: rms(idx.iter().map(|&i| (mean[i] - gp_mean[i]) / floor(i))),
+        mean_z_rms_vs_sigma_regression: rms(idx
+            .iter()
+            .map(|&i| (mean[i] - sigma_regression[i]) / floor(i))),
+        rms_mean_vs_gp_mean: rms(idx.iter().map(|&i| mean[i] - gp_mean[i])),
+        rms_mean_vs_sigma_regression: rms(idx.iter().map(|&i| mean[i] - sigma_regression[i])),
+        sampling_floor: rms(idx.iter().map(|&i| floor(i))),
+        mean_inside_band: idx
+            .iter()
+            .filter(|&&i| (mean[i] - gp_mean[i]).abs() <= 2.0 * gp_std[i])
+            .count() as f64
+            / idx.len().max(1) as f64,
+    }
+}
+
 /// The summary of one width (see [`WidthSummary`]).
 pub fn width_summary(d: &RegressionData, w: &WidthResult) -> WidthSummary {
     let idx: Vec<usize> = (0..d.grid.len())
         .filter(|i| !d.train.0.contains(&d.grid[*i]))
         .collect();
-    let n = w.outputs.len();
-    let sqrt_n = (n as f64).sqrt();
-    let inside = idx
-        .iter()
-        .map(|&i| {
-            w.outputs
-                .iter()
-                .filter(|f| (f[i] - d.gp_mean[i]).abs() <= 2.0 * d.gp_std[i])
-                .count()
-        })
-        .sum::<usize>();
-    let ensemble_std = |i: usize| {
-        let ss: f64 = w.outputs.iter().map(|f| (f[i] - w.mean[i]).powi(2)).sum();
-        (ss / (n.max(2) - 1) as f64).sqrt()
-    };
-    let floor = |i: usize| d.gp_std[i] / sqrt_n;
+    let s = distribution_stats(
+        &w.outputs,
+        &w.mean,
+        &d.gp_mean,
+        &d.gp_std,
+        &d.sigma_regression,
+        &idx,
+    );
     WidthSummary {
         width: w.width,
-        nets: n,
+        nets: w.outputs.len(),
         grid_points: idx.len(),
-        coverage: inside as f64 / (n * idx.len()).max(1) as f64,
-        std_ratio: median(idx.iter().map(|&i| ensemble_std(i) / d.gp_std[i]).collect()),
-        mean_z_rms: rms(idx.iter().map(|&i| (w.mean[i] - d.gp_mean[i]) / floor(i))),
-        mean_z_rms_vs_sigma_regression: rms(idx
-            .iter()
-            .map(|&i| (w.mean[i] - d.sigma_regression[i]) / floor(i))),
-        rms_mean_vs_gp_mean: rms(idx.iter().map(|&i| w.mean[i] - d.gp_mean[i])),
-        rms_mean_vs_sigma_regression: rms(idx.iter().map(|&i| w.mean[i] - d.sigma_regression[i])),
-        sampling_floor: rms(idx.iter().map(|&i| floor(i))),
-        mean_inside_band: idx
-            .iter()
-            .filter(|&&i| (w.mean[i] - d.gp_mean[i]).abs() <= 2.0 * d.gp_std[i])
-            .count() as f64
-            / idx.len().max(1) as f64,
+        coverage: s.coverage,
+        std_ratio: s.std_ratio,
+        mean_z_rms: s.mean_z_rms,
+        mean_z_rms_vs_sigma_regression: s.mean_z_rms_vs_sigma_regression,
+        rms_mean_vs_gp_mean: s.rms_mean_vs_gp_mean,
+        rms_mean_vs_sigma_regression: s.rms_mean_vs_sigma_regression,
+        sampling_floor: s.sampling_floor,
+        mean_inside_band: s.mean_inside_band,
         final_train_loss: w.final_loss,
     }
 }
