@@ -386,7 +386,10 @@ impl DigitsFigure {
             ));
         }
         if self.erf_ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
-            return Err(format!("erf_ms must be positive numbers, got {:?}", self.erf_ms));
+            return Err(format!(
+                "erf_ms must be positive numbers, got {:?}",
+                self.erf_ms
+            ));
         }
         if !self.erf_ms.is_empty() && (self.erf_width == 0 || self.erf_nets < 2) {
             return Err("erf_width must be ≥ 1 and erf_nets ≥ 2".into());
@@ -405,11 +408,27 @@ impl DigitsFigure {
         let pixels = sgntk_model::data::DIGITS_PIXELS;
         let classes = sgntk_model::data::DIGITS_CLASSES;
         for &width in self.widths.iter().chain(&[self.erf_width]) {
-            sgntk_model::mlp::check_mlp_size(pixels, width, self.training.depth, classes, self.chunk)
-                .map_err(|e| format!("width {width}, depth = {}: {e}", self.training.depth))?;
+            sgntk_model::mlp::check_mlp_size(
+                pixels,
+                width,
+                self.training.depth,
+                classes,
+                self.chunk,
+            )
+            .map_err(|e| format!("width {width}, depth = {}: {e}", self.training.depth))?;
         }
-        let nets = self.nets.iter().chain(&[self.erf_nets]).max().copied().unwrap_or(0);
-        check_nets(nets, self.surrogates.len() + self.erf_ms.len(), self.test_points * classes)?;
+        let nets = self
+            .nets
+            .iter()
+            .chain(&[self.erf_nets])
+            .max()
+            .copied()
+            .unwrap_or(0);
+        check_nets(
+            nets,
+            self.surrogates.len() + self.erf_ms.len(),
+            self.test_points * classes,
+        )?;
         check_grid(self.test_points, true)?;
         check_steps(self.steps)
     }

@@ -108,7 +108,13 @@ pub struct KernelScores {
     pub sigma_regression: Score,
     /// Median over test images of the GP's standard deviation.
     pub gp_std_median: f64,
+    /// Test accuracy of samples of the GP (what the GP predicts for single networks; the
+    /// spread is over [`GP_SAMPLES`] samples).
+    pub gp_samples: Spread,
 }
+
+/// Samples drawn from each GP for [`KernelScores::gp_samples`].
+pub const GP_SAMPLES: usize = 64;
 
 /// One trained ensemble against its GP.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -383,12 +389,35 @@ fn score(f: &DMatrix<f64>, y: &DMatrix<f64>, labels: &[usize]) -> Score {
     }
 }
 
+/// The accuracies of `count` samples μ + R Z of the GP (R: [`GpPrediction::cov_root`], Z
+/// standard normal, one column per output, drawn from `seed`).
+fn sample_accuracies(gp: &GpPrediction, labels: &[usize], count: usize, seed: u64) -> Vec<f64> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let root = gp.cov_root();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            let z = DMatrix::from_fn(gp.mean.nrows(), gp.mean.ncols(), |_, _| {
+                StandardNormal.sample(&mut rng)
+            });
+            let f = &gp.mean + &root * z;
+            let hits = argmax_rows(&f)
+                .iter()
+                .zip(labels)
+                .filter(|(a, b)| a == b)
+                .count();
+            hits as f64 / labels.len() as f64
+        })
+        .collect()
+}
+
 /// Fraction of rows where `a` and `b` pick the same class.
 fn agreement(a: &[usize], b: &[usize]) -> f64 {
     a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64
 }
 
-fn summarize(d: &DigitsData) -> DigitsSummary {
+fn summarize(d: &DigitsData, seed: u64) -> DigitsSummary {
     let (y, labels) = (&d.y_test, &d.labels);
     let kernels = d
         .kernels
@@ -401,6 +430,7 @@ fn summarize(d: &DigitsData) -> DigitsSummary {
                 gp: score(&k.gp.mean, y, labels),
                 sigma_regression: score(&k.sigma.mean, y, labels),
                 gp_std_median: std[std.len() / 2],
+                gp_samples: Spread::of(&sample_accuracies(&k.gp, labels, GP_SAMPLES, seed)),
             }
         })
         .collect();
@@ -419,12 +449,11 @@ fn summarize(d: &DigitsData) -> DigitsSummary {
             let mean = mean_curve(&t.outputs);
             let mean_m = unflat(&mean);
             // every output of an image has the image's GP std
-            let std: Vec<f64> = k
-                .gp
-                .std()
-                .iter()
-                .flat_map(|s| std::iter::repeat_n(*s, DIGITS_CLASSES))
-                .collect();
+            let std: Vec<f64> =
+                k.gp.std()
+                    .iter()
+                    .flat_map(|s| std::iter::repeat_n(*s, DIGITS_CLASSES))
+                    .collect();
             let idx: Vec<usize> = (0..mean.len()).collect();
             let stats = distribution_stats(
                 &t.outputs,
@@ -458,7 +487,7 @@ fn summarize(d: &DigitsData) -> DigitsSummary {
 }
 
 fn write(d: &DigitsData, run: &FigureRun) -> Result<Written, ExpError> {
-    let summary = summarize(d);
+    let summary = summarize(d, run.opts.seed);
     let mut table = Table::new(&[
         "predictor",
         "family",
@@ -533,7 +562,10 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
         p
     };
     let mut acc = log_panel("test accuracy", "accuracy (argmax of 10 outputs)");
-    let mut agree = log_panel("agreement with the GP mean's class", "fraction of test images");
+    let mut agree = log_panel(
+        "agreement with the GP mean's class",
+        "fraction of test images",
+    );
     let mut cover = log_panel("networks in the GP's ±2σ band", "coverage, std ratio");
     let mut zs = log_panel(
         "ensemble mean − GP mean, in units of σ/√N",
@@ -561,9 +593,7 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
                 ay.push(agreement(&argmax_rows(&m), &gp_class));
             }
         }
-        let dots = |x: &[f64], y: &[f64]| {
-            Series::line(None, x, y, color, 0.45).mark(Mark::Dots(3))
-        };
+        let dots = |x: &[f64], y: &[f64]| Series::line(None, x, y, color, 0.45).mark(Mark::Dots(3));
         acc.series.push(dots(&nx, &ny));
         agree.series.push(dots(&ax, &ay));
         let means: Vec<f64> = ens.iter().map(|e| e.ensemble_mean.accuracy).collect();
@@ -581,13 +611,25 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
                 Mark::Line(2),
             ));
         } else {
-            acc.series.push(
-                line(&format!("{label}: ensemble mean"), &widths, &means, color, Mark::Crosses(6)),
-            );
+            acc.series.push(line(
+                &format!("{label}: ensemble mean"),
+                &widths,
+                &means,
+                color,
+                Mark::Crosses(6),
+            ));
         }
         let flat_line = |v: f64| [v, v];
+        let samples = k.gp_samples.mean;
         acc.series.push(line(
-            &format!("{label}: {kind} GP"),
+            &format!("{label}: {kind} GP samples"),
+            &span,
+            &flat_line(samples),
+            color,
+            Mark::Line(1),
+        ));
+        acc.series.push(line(
+            &format!("{label}: {kind} GP mean"),
             &span,
             &flat_line(k.gp.accuracy),
             color,
@@ -604,26 +646,44 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
             .push(line(&label, &widths, &agree_mean, color, mark));
         let coverage: Vec<f64> = ens.iter().map(|e| e.stats.coverage).collect();
         let ratio: Vec<f64> = ens.iter().map(|e| e.stats.std_ratio).collect();
-        cover
-            .series
-            .push(line(&format!("{label}: coverage"), &widths, &coverage, color, mark));
+        cover.series.push(line(
+            &format!("{label}: coverage"),
+            &widths,
+            &coverage,
+            color,
+            mark,
+        ));
         let dashed = if widths.len() > 1 {
             Mark::Dashed(2)
         } else {
             Mark::Dots(5)
         };
-        cover
-            .series
-            .push(line(&format!("{label}: std ratio"), &widths, &ratio, color, dashed));
+        cover.series.push(line(
+            &format!("{label}: std ratio"),
+            &widths,
+            &ratio,
+            color,
+            dashed,
+        ));
         let z: Vec<f64> = ens.iter().map(|e| e.stats.mean_z_rms).collect();
         let zs_sigma: Vec<f64> = ens
             .iter()
             .map(|e| e.stats.mean_z_rms_vs_sigma_regression)
             .collect();
-        zs.series
-            .push(line(&format!("{label}: vs {kind} GP"), &widths, &z, color, mark));
-        zs.series
-            .push(line(&format!("{label}: vs Σ regression"), &widths, &zs_sigma, color, dashed));
+        zs.series.push(line(
+            &format!("{label}: vs {kind} GP"),
+            &widths,
+            &z,
+            color,
+            mark,
+        ));
+        zs.series.push(line(
+            &format!("{label}: vs Σ regression"),
+            &widths,
+            &zs_sigma,
+            color,
+            dashed,
+        ));
     }
     // the Σ regression of the sign networks (it does not depend on the surrogate)
     if let Some(k) = summary
@@ -632,15 +692,31 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
         .find(|k| k.family.activation == Activation::Sign)
     {
         let v = k.sigma_regression.accuracy;
-        acc.series
-            .push(line("sign: Σ regression", &span, &[v, v], GREY, Mark::Dashed(1)));
+        acc.series.push(line(
+            "sign: Σ regression",
+            &span,
+            &[v, v],
+            GREY,
+            Mark::Dashed(1),
+        ));
     }
+    cover.series.push(line(
+        "0.95 and 1",
+        &span,
+        &[0.95, 0.95],
+        BLACK,
+        Mark::Dashed(1),
+    ));
     cover
         .series
-        .push(line("0.95 and 1", &span, &[0.95, 0.95], BLACK, Mark::Dashed(1)));
-    cover.series.push(Series::line(None, &span, &[1.0, 1.0], BLACK, 1.0).mark(Mark::Dashed(1)));
-    zs.series
-        .push(line("1 (sampling error)", &span, &[1.0, 1.0], BLACK, Mark::Dashed(1)));
+        .push(Series::line(None, &span, &[1.0, 1.0], BLACK, 1.0).mark(Mark::Dashed(1)));
+    zs.series.push(line(
+        "1 (sampling error)",
+        &span,
+        &[1.0, 1.0],
+        BLACK,
+        Mark::Dashed(1),
+    ));
     let title = format!(
         "digits: {} training / {} test images, t = {} steps of η = {}",
         s.train_points, s.test_points, s.steps, s.training.lr

@@ -38,7 +38,8 @@ pub use kernels::{
     LogLogFit, MseSlope, MseSummary, SlicesSummary, StepSummary, WidthSlope,
 };
 pub use regression::{
-    distribution_stats, width_summary, DistributionStats, Regression, RegressionData, RegressionSummary, WidthResult, WidthSummary,
+    distribution_stats, width_summary, DistributionStats, Regression, RegressionData,
+    RegressionSummary, WidthResult, WidthSummary,
 };
 pub use snn::{SnnKernels, SnnSummary, SnnWidthSummary};
 pub use target::{Target, TargetSummary};

@@ -66,6 +66,16 @@ impl GpPrediction {
         &self.cov
     }
 
+    /// A symmetric square root R of the covariance (R R = Γ, eigenvalues below 0 by rounding
+    /// set to 0): GP samples are μ + R z with z ~ N(0, I) per target column.
+    pub fn cov_root(&self) -> DMatrix<f64> {
+        let sym = (&self.cov + self.cov.transpose()) * 0.5;
+        let eig = SymmetricEigen::new(sym);
+        let sqrt = eig.eigenvalues.map(|v| v.max(0.0).sqrt());
+        let scaled = &eig.eigenvectors * DMatrix::from_diagonal(&sqrt);
+        scaled * eig.eigenvectors.transpose()
+    }
+
     /// Standard deviations √max(Γ(x, x), 0): a variance below 0 by rounding (at most
     /// [`VARIANCE_TOLERANCE`] relative, which [`predict`] checks) gives 0; NaN stays NaN.
     pub fn std(&self) -> DVector<f64> {
