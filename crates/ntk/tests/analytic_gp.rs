@@ -286,3 +286,51 @@ fn nadaraya_watson_classifies_with_the_singular_sign_ntk() {
     assert_eq!(vote.signum(), c[(0, 0)]);
     assert_eq!(k[(4, 3)], f64::INFINITY);
 }
+
+/// Ten target columns (the digits' one-hot classes): the GP's mean is column by column the mean
+/// of ten one-output GPs, its covariance the same as each one's (it does not depend on the
+/// targets), for the SG-NTK at a finite discrete time, the NTK at t = ∞ and the Σ regression;
+/// and its samples' square root of the covariance squares back to it.
+#[test]
+fn ten_outputs_equal_ten_one_output_gps() {
+    let (train, _) = sgntk_model::data::digits()
+        .unwrap()
+        .split(30, 5, 2)
+        .unwrap();
+    let (test, _) = sgntk_model::data::digits()
+        .unwrap()
+        .split(12, 5, 3)
+        .unwrap();
+    let sign = KernelSpec::paper(Activation::Sign, Surrogate::ErfPrime { a: 1.0 });
+    let erf = KernelSpec::paper(Activation::Erf { m: 2.0 }, Surrogate::True);
+    let cases = [
+        (
+            sign,
+            KernelKind::SgNtk,
+            TrainTime::Finite {
+                t: 250.0,
+                lr: 2.0,
+                discrete: true,
+            },
+        ),
+        (erf, KernelKind::Ntk, TrainTime::Infinite),
+        (sign, KernelKind::Nngp, TrainTime::Infinite),
+    ];
+    for (spec, kind, time) in cases {
+        let all = gp_predict(&spec, kind, &train.x, &train.y, &test.x, time).unwrap();
+        assert_eq!(all.mean.shape(), (12, 10));
+        for c in 0..10 {
+            let y = train.y.columns(c, 1).into_owned();
+            let one = gp_predict(&spec, kind, &train.x, &y, &test.x, time).unwrap();
+            let diff = (one.mean.column(0) - all.mean.column(c)).amax();
+            assert!(diff <= 1e-12, "{kind:?} column {c}: {diff:e}");
+            assert_eq!(
+                one.cov, all.cov,
+                "{kind:?}: covariance depends on the targets"
+            );
+        }
+        let root = all.cov_root();
+        let err = (&root * &root - &all.cov).amax();
+        assert!(err <= 1e-9 * all.cov.amax(), "{kind:?}: R R − Γ = {err:e}");
+    }
+}
