@@ -138,8 +138,26 @@ pub struct EnsembleSummary {
     /// Fig. 3a's statistics over the (test image, output) pairs against the GP and the Σ
     /// regression.
     pub stats: DistributionStats,
+    /// The same statistics of N samples of the GP itself (the value a perfect match gives, and
+    /// its sampling error).
+    pub gp_reference: ReferenceStats,
     /// Mean training loss after training.
     pub final_train_loss: f64,
+}
+
+/// [`DistributionStats`] of ensembles of GP samples: mean and spread over replicates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceStats {
+    /// Independent sets of N samples.
+    pub replicates: usize,
+    /// Coverage of the ±2σ band.
+    pub coverage: Spread,
+    /// Median ensemble std / GP std.
+    pub std_ratio: Spread,
+    /// RMS (mean − GP mean)/(σ/√N).
+    pub mean_z_rms: Spread,
+    /// RMS (mean − Σ regression)/(σ/√N).
+    pub mean_z_rms_vs_sigma_regression: Spread,
 }
 
 /// The summary of `figure digits`.
@@ -389,28 +407,70 @@ fn score(f: &DMatrix<f64>, y: &DMatrix<f64>, labels: &[usize]) -> Score {
     }
 }
 
-/// The accuracies of `count` samples μ + R Z of the GP (R: [`GpPrediction::cov_root`], Z
-/// standard normal, one column per output, drawn from `seed`).
-fn sample_accuracies(gp: &GpPrediction, labels: &[usize], count: usize, seed: u64) -> Vec<f64> {
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
-    let root = gp.cov_root();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            let z = DMatrix::from_fn(gp.mean.nrows(), gp.mean.ncols(), |_, _| {
-                StandardNormal.sample(&mut rng)
-            });
-            let f = &gp.mean + &root * z;
-            let hits = argmax_rows(&f)
-                .iter()
-                .zip(labels)
-                .filter(|(a, b)| a == b)
-                .count();
-            hits as f64 / labels.len() as f64
-        })
-        .collect()
+/// Seeded samples μ + R Z of a GP (R: [`GpPrediction::cov_root`], Z standard normal, one column
+/// per output), each flattened as the networks' outputs are.
+struct GpSampler<'a> {
+    gp: &'a GpPrediction,
+    root: DMatrix<f64>,
+    rng: rand_chacha::ChaCha8Rng,
 }
+
+impl<'a> GpSampler<'a> {
+    fn new(gp: &'a GpPrediction, seed: u64) -> Self {
+        use rand::SeedableRng;
+        GpSampler {
+            gp,
+            root: gp.cov_root(),
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    fn draw(&mut self) -> DMatrix<f64> {
+        use rand_distr::{Distribution, StandardNormal};
+        let (rows, cols) = self.gp.mean.shape();
+        let rng = &mut self.rng;
+        let z = DMatrix::from_fn(rows, cols, |_, _| StandardNormal.sample(rng));
+        &self.gp.mean + &self.root * z
+    }
+}
+
+/// Fig. 3a's statistics of `nets` samples of the GP itself, over `replicates` independent sets:
+/// what an ensemble of N networks distributed exactly as the GP gives (the median of N sample
+/// standard deviations lies below σ for small N; the spread is the sampling error).
+fn gp_reference(
+    sampler: &mut GpSampler,
+    nets: usize,
+    replicates: usize,
+    sigma_regression: &[f64],
+) -> ReferenceStats {
+    let gp_mean = flat(&sampler.gp.mean);
+    let std: Vec<f64> = sampler
+        .gp
+        .std()
+        .iter()
+        .flat_map(|s| std::iter::repeat_n(*s, DIGITS_CLASSES))
+        .collect();
+    let idx: Vec<usize> = (0..gp_mean.len()).collect();
+    let stats: Vec<DistributionStats> = (0..replicates)
+        .map(|_| {
+            let draws: Vec<Vec<f64>> = (0..nets).map(|_| flat(&sampler.draw())).collect();
+            let mean = mean_curve(&draws);
+            distribution_stats(&draws, &mean, &gp_mean, &std, sigma_regression, &idx)
+        })
+        .collect();
+    let of =
+        |f: fn(&DistributionStats) -> f64| Spread::of(&stats.iter().map(f).collect::<Vec<_>>());
+    ReferenceStats {
+        replicates,
+        coverage: of(|s| s.coverage),
+        std_ratio: of(|s| s.std_ratio),
+        mean_z_rms: of(|s| s.mean_z_rms),
+        mean_z_rms_vs_sigma_regression: of(|s| s.mean_z_rms_vs_sigma_regression),
+    }
+}
+
+/// Sets of GP samples behind [`EnsembleSummary::gp_reference`].
+pub const REFERENCE_REPLICATES: usize = 20;
 
 /// Fraction of rows where `a` and `b` pick the same class.
 fn agreement(a: &[usize], b: &[usize]) -> f64 {
@@ -419,10 +479,20 @@ fn agreement(a: &[usize], b: &[usize]) -> f64 {
 
 fn summarize(d: &DigitsData, seed: u64) -> DigitsSummary {
     let (y, labels) = (&d.y_test, &d.labels);
+    let mut samplers: Vec<GpSampler> = d
+        .kernels
+        .iter()
+        .enumerate()
+        .map(|(f, k)| GpSampler::new(&k.gp, seed.wrapping_add(f as u64)))
+        .collect();
     let kernels = d
         .kernels
         .iter()
-        .map(|k| {
+        .zip(&mut samplers)
+        .map(|(k, sampler)| {
+            let accuracies: Vec<f64> = (0..GP_SAMPLES)
+                .map(|_| score(&sampler.draw(), y, labels).accuracy)
+                .collect();
             let mut std: Vec<f64> = k.gp.std().iter().copied().collect();
             std.sort_by(f64::total_cmp);
             KernelScores {
@@ -430,7 +500,7 @@ fn summarize(d: &DigitsData, seed: u64) -> DigitsSummary {
                 gp: score(&k.gp.mean, y, labels),
                 sigma_regression: score(&k.sigma.mean, y, labels),
                 gp_std_median: std[std.len() / 2],
-                gp_samples: Spread::of(&sample_accuracies(&k.gp, labels, GP_SAMPLES, seed)),
+                gp_samples: Spread::of(&accuracies),
             }
         })
         .collect();
@@ -472,6 +542,12 @@ fn summarize(d: &DigitsData, seed: u64) -> DigitsSummary {
                 agreement: Spread::of(&agree),
                 ensemble_mean: score(&mean_m, y, labels),
                 ensemble_mean_agreement: agreement(&argmax_rows(&mean_m), &gp_class),
+                gp_reference: gp_reference(
+                    &mut samplers[t.family],
+                    t.outputs.len(),
+                    REFERENCE_REPLICATES,
+                    &flat(&k.sigma.mean),
+                ),
                 stats,
                 final_train_loss: t.final_loss,
             }
@@ -665,6 +741,13 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
             color,
             dashed,
         ));
+        if f == 0 {
+            let reference: Vec<f64> = ens.iter().map(|e| e.gp_reference.std_ratio.mean).collect();
+            let label = "std ratio of N GP samples";
+            cover
+                .series
+                .push(line(label, &widths, &reference, GREY, Mark::Dots(4)));
+        }
         let z: Vec<f64> = ens.iter().map(|e| e.stats.mean_z_rms).collect();
         let zs_sigma: Vec<f64> = ens
             .iter()
