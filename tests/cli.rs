@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
-    MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+    DigitsSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
 };
 use sgntk::experiments::io::parse_csv;
 use sgntk::experiments::FigureId;
@@ -316,6 +316,7 @@ const TINY: &str = "
 [fig3b]\nwidths = [16, 64]\nnets = 16\nsteps = 1000\nchunk = 8
 [b2]\nwidths = [64]\nnets = 8\nsteps = 600\nchunk = 4
 [snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
+[digits]\ntrain_points = 30\ntest_points = 40\nwidths = [16, 64]\nnets = [2, 3]\nsteps = 20\nlr = 0.5\nerf_width = 16\nerf_nets = 2
 ";
 
 /// The typed summary of figure `stem` in `out`.
@@ -401,6 +402,64 @@ fn every_figure_at_a_tiny_scale() {
         assert!(w.loss_trained < w.loss_t0, "{w:?}");
     }
     assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
+    // The digits: 2 surrogates × 2 widths + 2 erf_m ensembles, every number a fraction or > 0.
+    let d: DigitsSummary = summary(&out, "digits");
+    assert_eq!((d.kernels.len(), d.ensembles.len()), (4, 6));
+    for e in &d.ensembles {
+        for v in [e.accuracy.mean, e.agreement.mean, e.stats.coverage] {
+            assert!((0.0..=1.0).contains(&v), "{e:?}");
+        }
+        assert!(e.stats.std_ratio > 0.0 && e.mse.mean > 0.0, "{e:?}");
+    }
+    for k in &d.kernels {
+        // the GP mean classifies 40 test images from 30 training images far above chance
+        assert!(k.gp.accuracy > 0.5, "{k:?}");
+    }
+}
+
+/// `figure digits` at a small size: SGL ensembles of sign MLPs (σ̃ = erf') on 50 training and 200
+/// test images after 100 steps of η = 2, against their SG-NTK GP (10 outputs). What the study
+/// (docs/BEYOND.md) finds, and what this asserts, with the reference of N = 8 samples of the GP
+/// itself over 20 replicates (mean ± sd; sd ≈ 0.009 for std_ratio, ≈ 0.02 for mean_z_rms):
+/// - narrow networks (n = 32) are under-dispersed: std_ratio (measured 0.33) lies more than 10
+///   reference sd below the GP samples' (0.95);
+/// - the spread grows towards the GP's with width: std_ratio at n = 256 (measured 0.80) exceeds
+///   n = 32's by more than 0.3 (> 20 sd); the networks stay inside the GP's band (coverage ≥ 0.93,
+///   measured 0.98, the GP's own 0.954);
+/// - the ensemble mean is as close to the GP mean as sampling error allows: mean_z_rms (measured
+///   0.39 and 0.83) at most the GP samples' mean + 3 sd (≈ 1.06);
+/// - single networks' test accuracy approaches that of single GP samples with width (measured
+///   0.43 at n = 32, 0.27 at n = 256, GP samples 0.22).
+#[test]
+fn digits_sign_networks_approach_their_sgntk_gp_with_width() {
+    let settings = "[digits]\ntrain_points = 50\ntest_points = 200\nwidths = [32, 256]\nnets = [8, 8]\nsteps = 100\nsurrogates = [\"erf-prime:1\"]\nerf_ms = []\nchunk = 4\n";
+    let dir = scratch("digits-stats");
+    let cfg = write(&dir, "c.toml", settings);
+    let out = dir.join("out");
+    let o = sgntk_line("figure digits --config {} --out {} --seed 3", &[&cfg, &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: DigitsSummary = summary(&out, "digits");
+    let (narrow, wide) = (&d.ensembles[0], &d.ensembles[1]);
+    assert_eq!((narrow.width, wide.width, wide.nets), (32, 256, 8));
+    let r = &narrow.gp_reference;
+    assert!(
+        narrow.stats.std_ratio < r.std_ratio.mean - 10.0 * r.std_ratio.std,
+        "{narrow:?}"
+    );
+    assert!(
+        wide.stats.std_ratio > narrow.stats.std_ratio + 0.3,
+        "{wide:?}"
+    );
+    assert!(wide.stats.coverage >= 0.93, "{wide:?}");
+    for e in [narrow, wide] {
+        let z = &e.gp_reference.mean_z_rms;
+        assert!(e.stats.mean_z_rms <= z.mean + 3.0 * z.std, "{e:?}");
+    }
+    let samples = d.kernels[0].gp_samples.mean;
+    assert!(
+        (wide.accuracy.mean - samples).abs() < (narrow.accuracy.mean - samples).abs(),
+        "{d:?}"
+    );
 }
 
 /// A scratch directory `name` holding `c.toml` with the `[fig3a]` table `settings`; returns the

@@ -506,7 +506,7 @@ fn regression_figure(
 /// sized to about 40 minutes on one thread (docs/BEYOND.md has the measured times).
 fn digits_figure(preset: Preset) -> DigitsFigure {
     let (train_points, test_points, widths, nets, steps, erf_width, erf_nets) = match preset {
-        Preset::Paper => (300, 1000, vec![100, 500, 2000], vec![16, 8, 4], 250, 500, 8),
+        Preset::Paper => (300, 1000, vec![100, 500, 2000], vec![16, 8, 2], 250, 500, 4),
         Preset::Quick => (100, 300, vec![64, 256, 1024], vec![8, 8, 4], 150, 256, 4),
     };
     DigitsFigure {
