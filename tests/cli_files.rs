@@ -535,3 +535,116 @@ fn a_figure_example_runs_its_figure_with_the_cli_flags() {
     assert_fails(&run(&["--paper", "--preset", "quick"]), &["--preset"]);
     assert_fails(&run(&["3a"]), &["3a"]);
 }
+
+/// `--targets N`: the last N columns of a training file (or an .npz's `y` of shape (points, N))
+/// are targets. `predict` writes `mean_0,…,mean_{N−1},std`, each mean column bit for bit the
+/// one-target prediction of that column and the std the same; `train` gives the networks N
+/// outputs (`net_I_out_J`), and each output equals that of the networks in memory trained on the
+/// N columns. Wrong counts are one-line errors.
+#[test]
+fn several_targets_on_the_command_line() {
+    let dir = scratch("targets");
+    let set = training_set();
+    // two targets: f and −f/2 + 0.1
+    let y2 = DMatrix::from_fn(set.x.nrows(), 2, |i, j| {
+        if j == 0 {
+            set.y[(i, 0)]
+        } else {
+            0.1 - 0.5 * set.y[(i, 0)]
+        }
+    });
+    let table = DMatrix::from_fn(set.x.nrows(), 4, |i, j| {
+        if j < 2 {
+            set.x[(i, j)]
+        } else {
+            y2[(i, j - 2)]
+        }
+    });
+    let t2 = dir.join("t2.csv");
+    std::fs::write(&t2, csv_of(&table)).unwrap();
+    let xt = npy_file(&dir, "x.npy", &circle_points(&test_grid(5)));
+    let gp = "predict --kind sgntk --activation sign --time 50 --lr 0.1 --discrete";
+    let o = sgntk_line(
+        &format!("{gp} --targets 2 --train {{}} --test {{}}"),
+        &[&t2, &xt],
+    );
+    assert_ok(&o);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("mean_0,mean_1,std\n"), "{text}");
+    let both = parse_csv(&text, "both").unwrap();
+    for j in 0..2 {
+        let one = DMatrix::from_fn(set.x.nrows(), 3, |i, c| {
+            if c < 2 {
+                set.x[(i, c)]
+            } else {
+                y2[(i, j)]
+            }
+        });
+        let t1 = dir.join(format!("t1_{j}.csv"));
+        std::fs::write(&t1, csv_of(&one)).unwrap();
+        let o = sgntk_line(&format!("{gp} --train {{}} --test {{}}"), &[&t1, &xt]);
+        assert_ok(&o);
+        let single = parse_csv(&String::from_utf8(o.stdout).unwrap(), "one").unwrap();
+        let col = |m: &DMatrix<f64>, c: usize| -> Vec<u64> {
+            m.column(c).iter().map(|v| v.to_bits()).collect()
+        };
+        assert_eq!(col(&single, 0), col(&both, j), "mean of target {j}");
+        assert_eq!(col(&single, 1), col(&both, 2), "std");
+    }
+    // train: 2 networks with 2 outputs each, equal to the library's networks
+    let run = dir.join("run");
+    let line = "train --activation erf:2 --mode gd --width 16 --nets 2 --steps 20 --seed 4 --engine autodiff --targets 2 --train {} --test {} --out {}";
+    let (outputs, _) = run_train(line, &[&t2, &xt, &run], &run);
+    let header = outputs.lines().next().unwrap();
+    assert_eq!(header, "net_0_out_0,net_0_out_1,net_1_out_0,net_1_out_1");
+    let table = parse_csv(&outputs, "outputs").unwrap();
+    let device = BackendKind::Flex.device().unwrap();
+    let config = MlpConfig::new(vec![2, 16, 16, 2], "erf:2".parse().unwrap());
+    let mut ens = Ensemble::init(&config, 2, 4, &device).unwrap();
+    let data = TrainSet {
+        x: set.x.clone(),
+        y: y2.clone(),
+    };
+    let cfg = TrainConfig {
+        engine: Engine::Autodiff,
+        ..TrainConfig::new(LearningRule::Gd, 0.1, 20)
+    };
+    train(&mut ens, &data, &cfg, &[], |_, _| Ok(())).unwrap();
+    let f = ens.predict(&circle_points(&test_grid(5))).unwrap();
+    for k in 0..2 {
+        for j in 0..2 {
+            let diff = (table.column(2 * k + j) - f[k].column(j)).amax();
+            assert!(diff < 1e-12, "net {k} output {j}: {diff:e}");
+        }
+    }
+    // errors: a file with fewer columns than the targets need, a .npz `y` of the wrong width,
+    // --targets 0, and --kind nw with two targets
+    let tz = dir.join("t.npz");
+    let members = [("x", to_npy(&set.x)), ("y", to_npy(&set.y))];
+    std::fs::write(&tz, sgntk::experiments::npy::to_npz(&members).unwrap()).unwrap();
+    let cases: [Case; 4] = [
+        (
+            "predict --kind ntk --activation sign --targets 4 --train {} --test {}",
+            &[&t2, &xt],
+            &["t2.csv", "at least 5"],
+        ),
+        (
+            "predict --kind ntk --activation sign --targets 2 --train {} --test {}",
+            &[&tz, &xt],
+            &["t.npz", "(points, 2)"],
+        ),
+        (
+            "predict --kind ntk --activation sign --targets 0 --train {} --test {}",
+            &[&t2, &xt],
+            &["--targets must be ≥ 1"],
+        ),
+        (
+            "predict --kind nw --activation sign --targets 2 --train {} --test {}",
+            &[&t2, &xt],
+            &["--targets 1"],
+        ),
+    ];
+    for (line, values, needles) in cases {
+        assert_fails(&sgntk_line(line, values), needles);
+    }
+}

@@ -22,7 +22,7 @@ use crate::compute::check_finite_result as check_finite_output;
 use crate::error::ExpError;
 use crate::figures::train_with_progress;
 use crate::figures::{run_figure, FigureId, RunOptions};
-use crate::io::{read_matrix, read_train, to_csv, write_all_atomic, write_matrix};
+use crate::io::{read_matrix, read_train_targets, to_csv, write_all_atomic, write_matrix};
 use crate::io::{Cell, DataFormat, IoError, Table};
 use crate::networks::{Networks, Saved, Training};
 use crate::plot::Format;
@@ -362,25 +362,36 @@ fn load_networks(
     Ok(saved)
 }
 
-/// The outputs of every network on `x`: a `points × nets` matrix.
-fn outputs_table(networks: &Networks, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ExpError> {
+/// The outputs of every network on `x`: a `points × (nets · outputs)` matrix, network k's output
+/// j in column k · outputs + j; and the number of outputs per network.
+fn outputs_table(networks: &Networks, x: &DMatrix<f64>) -> Result<(DMatrix<f64>, usize), ExpError> {
     let outputs = networks.predict(x)?;
-    Ok(DMatrix::from_fn(x.nrows(), outputs.len(), |i, k| {
-        outputs[k][(i, 0)]
-    }))
+    let outs = outputs.first().map_or(1, |o| o.ncols()).max(1);
+    let table = DMatrix::from_fn(x.nrows(), outputs.len() * outs, |i, c| {
+        outputs[c / outs][(i, c % outs)]
+    });
+    Ok((table, outs))
 }
 
-/// The column names of an outputs table (`points × nets`) after checking that every output is
-/// finite (an f32 overflow is never written as a success).
-fn checked_output_names(table: &DMatrix<f64>) -> Result<Vec<String>, ExpError> {
+/// The column names of an outputs table (`points × (nets · outs)`) after checking that every
+/// output is finite (an f32 overflow is never written as a success).
+fn checked_output_names(table: &DMatrix<f64>, outs: usize) -> Result<Vec<String>, ExpError> {
     let what = "a network's output on the test points";
     check_finite_output(table, what, crate::compute::F32_HINT)?;
-    Ok(net_names(table.ncols()))
+    Ok(net_names(table.ncols() / outs.max(1), outs))
 }
 
-/// Column names `net_0`, `net_1`, … of an outputs table.
-fn net_names(nets: usize) -> Vec<String> {
-    (0..nets).map(|k| format!("net_{k}")).collect()
+/// Column names of an outputs table: `net_0`, `net_1`, … for one output per network;
+/// `net_0_out_0`, `net_0_out_1`, … for several.
+fn net_names(nets: usize, outs: usize) -> Vec<String> {
+    (0..nets)
+        .flat_map(|k| {
+            (0..outs).map(move |j| match outs {
+                1 => format!("net_{k}"),
+                _ => format!("net_{k}_out_{j}"),
+            })
+        })
+        .collect()
 }
 
 /// `sgntk predict`: GP mean and standard deviation after training (docs/MATH.md §6).
@@ -395,7 +406,7 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
     let (Some(kind), Some(train)) = (a.kind.kind, &a.train) else {
         return predict_loaded(a);
     };
-    let (xt, yt) = read_train(train, file_input_dim(&a.net)?)?;
+    let (xt, yt) = read_train_targets(train, file_input_dim(&a.net)?, a.targets)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let untimed = matches!(kind, Kind::Nngp | Kind::Nw);
     if untimed && (a.time.is_some() || a.lr.is_some() || a.discrete) {
@@ -405,6 +416,11 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
         )));
     }
     if kind == Kind::Nw {
+        if a.targets != 1 {
+            return Err(ExpError::Usage(
+                "--kind nw classifies by the sign of one target (use --targets 1)".into(),
+            ));
+        }
         return nadaraya_watson_classes(a, &xt, &yt, &x);
     }
     let lr = a.lr.unwrap_or(DEFAULT_LR);
@@ -439,17 +455,27 @@ pub fn predict(a: &PredictArgs) -> Result<(), ExpError> {
         time,
     )?;
     let std = gp.std();
-    let out = DMatrix::from_fn(
-        x.nrows(),
-        2,
-        |i, j| if j == 0 { gp.mean[(i, 0)] } else { std[i] },
-    );
+    let n = gp.mean.ncols();
+    let out = DMatrix::from_fn(x.nrows(), n + 1, |i, j| {
+        if j < n {
+            gp.mean[(i, j)]
+        } else {
+            std[i]
+        }
+    });
     check_finite_output(
         &out,
         "the GP prediction",
         "the kernel system is numerically unusable",
     )?;
-    emit(&out, Some(&["mean", "std"]), a.out.as_deref())
+    // `mean,std` for one target; `mean_0,…,mean_{N−1},std` for N
+    let mut names: Vec<String> = match n {
+        1 => vec!["mean".into()],
+        _ => (0..n).map(|j| format!("mean_{j}")).collect(),
+    };
+    names.push("std".into());
+    let header: Vec<&str> = names.iter().map(String::as_str).collect();
+    emit(&out, Some(&header), a.out.as_deref())
 }
 
 /// `sgntk predict --kind nw`: the classes sign(Θ(x, X) Y) of the NTK's Nadaraya–Watson form
@@ -487,8 +513,8 @@ fn predict_loaded(a: &PredictArgs) -> Result<(), ExpError> {
         }
         .into());
     }
-    let table = outputs_table(&saved.networks, &x)?;
-    let names = checked_output_names(&table)?;
+    let (table, outs) = outputs_table(&saved.networks, &x)?;
+    let names = checked_output_names(&table, outs)?;
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     emit(&table, Some(&header), a.out.as_deref())
 }
@@ -507,7 +533,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     if let Some(save) = &a.save {
         crate::io::check_out_file(save)?;
     }
-    let (xt, yt) = read_train(&a.train, file_input_dim(&a.net)?)?;
+    let (xt, yt) = read_train_targets(&a.train, file_input_dim(&a.net)?, a.targets)?;
     let x = read_points(&a.test, Some(xt.ncols()))?;
     let device = a.backend.device()?;
     // The networks to train: loaded, or drawn from --seed (their description and history).
@@ -533,10 +559,13 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         }
         None => {
             let nets = a.nets.unwrap_or(0);
-            (
-                Start::Fresh(finite(&a.net, xt.ncols(), a.width, nets)?, nets),
-                None,
-            )
+            let mut networks = finite(&a.net, xt.ncols(), a.width, nets)?;
+            if let (Finite::Batched(mlp), None) = (&mut networks, &a.net.net) {
+                // the MLP of the flags: one output per target
+                *mlp.widths.last_mut().expect("validated widths") = a.targets;
+                mlp.validate()?;
+            }
+            (Start::Fresh(networks, nets), None)
         }
     };
     let (rule, lr, seed, done) = match &loaded {
@@ -607,7 +636,8 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         loss: mean_loss,
         table,
     } = run;
-    let names = checked_output_names(&table)?;
+    let outs = data.y.ncols();
+    let names = checked_output_names(&table, outs)?;
     let header: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut loss = Table::new(&["step", "loss"]);
     for (t, l) in mean_loss.iter().enumerate() {
@@ -657,7 +687,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     }
     eprintln!(
         "trained {} networks: loss {:.4e} -> {:.4e}; wrote {}{}",
-        table.ncols(),
+        table.ncols() / outs.max(1),
         mean_loss[0],
         mean_loss.last().copied().unwrap_or(f64::NAN),
         a.out.display(),
@@ -713,7 +743,7 @@ fn train_batched(
     pb.finish_and_clear();
     let networks = Networks::Batched(ens);
     Ok(Run {
-        table: outputs_table(&networks, x)?,
+        table: outputs_table(&networks, x)?.0,
         networks: Some(networks),
         engine,
         loss: report.loss,

@@ -298,7 +298,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
 
 /// The training set of an `.npz` archive: arrays `x` (2-D or 4-D points, see [`array_points`])
 /// and `y` (the targets, shape (points,) or (points, 1)).
-fn read_train_npz(path: &Path) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
+fn read_train_npz(path: &Path, targets: usize) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
     let name = path.display().to_string();
     let bad = |reason: String| IoError::Format {
         path: name.clone(),
@@ -324,11 +324,18 @@ fn read_train_npz(path: &Path) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> 
         path: at("y"),
         reason,
     })?;
-    let y = match y.shape[..] {
-        [n] | [n, 1] => DMatrix::from_column_slice(n, 1, &y.data),
+    let y = match (&y.shape[..], targets) {
+        ([n], 1) | ([n, 1], 1) => DMatrix::from_column_slice(*n, 1, &y.data),
+        ([n, k], _) if *k == targets => DMatrix::from_row_slice(*n, *k, &y.data),
+        _ if targets == 1 => {
+            return Err(bad(format!(
+                "array `y` has shape {}, expected (points,) or (points, 1): one target per point (--targets N for N)",
+                crate::npy::shape_text(&y.shape)
+            )))
+        }
         _ => {
             return Err(bad(format!(
-                "array `y` has shape {}, expected (points,) or (points, 1): one target per point",
+                "array `y` has shape {}, expected (points, {targets}) for --targets {targets}",
                 crate::npy::shape_text(&y.shape)
             )))
         }
@@ -350,9 +357,25 @@ pub fn read_train(
     path: &Path,
     input_dim: Option<usize>,
 ) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
+    read_train_targets(path, input_dim, 1)
+}
+
+/// [`read_train`] with the last `targets` columns (≥ 1) the targets (an `.npz`'s `y` of shape
+/// (points, targets)): one row of `targets` values per point (e.g. one-hot classes).
+pub fn read_train_targets(
+    path: &Path,
+    input_dim: Option<usize>,
+    targets: usize,
+) -> Result<(DMatrix<f64>, DMatrix<f64>), IoError> {
     let name = path.display().to_string();
+    if targets == 0 {
+        return Err(IoError::Format {
+            path: name,
+            reason: "--targets must be ≥ 1".into(),
+        });
+    }
     if DataFormat::of(path) == DataFormat::Npz {
-        let (x, y) = read_train_npz(path)?;
+        let (x, y) = read_train_npz(path, targets)?;
         if let Some(d) = input_dim.filter(|d| *d != x.ncols()) {
             return Err(IoError::Columns {
                 path: format!("{name}[x]"),
@@ -371,18 +394,26 @@ pub fn read_train(
                 .into(),
         });
     }
-    if m.ncols() < 2 || input_dim.is_some_and(|d| d + 1 != m.ncols()) {
+    if m.ncols() < targets + 1 || input_dim.is_some_and(|d| d + targets != m.ncols()) {
+        let what = match targets {
+            1 => "1 (target)".to_string(),
+            k => format!("{k} (targets)"),
+        };
         return Err(IoError::Columns {
             path: name,
             expected: match input_dim {
-                Some(d) => format!("{} (inputs) + 1 (target)", d),
-                None => "at least 2 (inputs, then the target)".into(),
+                Some(d) => format!("{d} (inputs) + {what}"),
+                None if targets == 1 => "at least 2 (inputs, then the target)".into(),
+                None => format!("at least {} (inputs, then {targets} targets)", targets + 1),
             },
             got: m.ncols(),
         });
     }
-    let d = m.ncols() - 1;
-    Ok((m.columns(0, d).into_owned(), m.columns(d, 1).into_owned()))
+    let d = m.ncols() - targets;
+    Ok((
+        m.columns(0, d).into_owned(),
+        m.columns(d, targets).into_owned(),
+    ))
 }
 
 /// Formats a number in full precision (`inf`, `-inf`; NaN is written as `nan`).

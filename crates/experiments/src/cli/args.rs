@@ -347,6 +347,11 @@ pub struct PredictArgs {
     /// .npz with arrays `x` and `y`.
     #[arg(long, required_unless_present = "load", conflicts_with = "load")]
     pub train: Option<PathBuf>,
+    /// The last N columns of --train are targets (an .npz's `y` of shape (points, N)); the
+    /// output is then `mean_0,…,mean_{N−1},std` (one std: the GP's covariance is the same for
+    /// every target).
+    #[arg(long, default_value_t = 1, conflicts_with = "load")]
+    pub targets: usize,
     /// Test points (CSV or .npy).
     #[arg(long)]
     pub test: PathBuf,
@@ -441,6 +446,11 @@ pub struct TrainArgs {
     /// .npz with arrays `x` and `y`.
     #[arg(long)]
     pub train: PathBuf,
+    /// The last N columns of --train are targets (an .npz's `y` of shape (points, N)): the
+    /// networks get N outputs (with --net, its last layer must have N), outputs.csv the columns
+    /// `net_I_out_J`.
+    #[arg(long, default_value_t = 1)]
+    pub targets: usize,
     /// Test points (CSV or .npy).
     #[arg(long)]
     pub test: PathBuf,
