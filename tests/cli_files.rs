@@ -611,9 +611,9 @@ fn several_targets_on_the_command_line() {
     };
     train(&mut ens, &data, &cfg, &[], |_, _| Ok(())).unwrap();
     let f = ens.predict(&circle_points(&test_grid(5))).unwrap();
-    for k in 0..2 {
+    for (k, fk) in f.iter().enumerate() {
         for j in 0..2 {
-            let diff = (table.column(2 * k + j) - f[k].column(j)).amax();
+            let diff = (table.column(2 * k + j) - fk.column(j)).amax();
             assert!(diff < 1e-12, "net {k} output {j}: {diff:e}");
         }
     }

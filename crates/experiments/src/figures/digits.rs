@@ -274,8 +274,8 @@ fn compute(s: &DigitsFigure, run: &FigureRun) -> Result<Option<DigitsData>, ExpE
     };
     // the groups of (family, width, networks) trained
     let mut groups: Vec<(usize, usize, usize)> = Vec::new();
-    for f in 0..families.len() {
-        if families[f].surrogate == Surrogate::True {
+    for (f, family) in families.iter().enumerate() {
+        if family.surrogate == Surrogate::True {
             groups.push((f, s.erf_width, s.erf_nets));
         } else {
             groups.extend(s.widths.iter().zip(&s.nets).map(|(&w, &n)| (f, w, n)));
