@@ -503,27 +503,33 @@ fn regression_figure(
     }
 }
 
-/// `figure cnn`: erf_m CNNs on 8 × 8 images, 3 × 3 "same" convolutions, global average pooling.
+/// `figure cnn`: erf_m CNNs on 8 × 8 images, 3 × 3 "same" convolutions, a flatten readout.
 fn cnn_figure(preset: Preset) -> CnnFigure {
-    let (channels, nets, steps, grid) = match preset {
-        Preset::Paper => (vec![8, 16, 32, 64, 128], 8, 1000, 48),
-        Preset::Quick => (vec![8, 32, 128], 4, 200, 24),
+    let (ms, channels, nets, steps, grid) = match preset {
+        Preset::Paper => (vec![2.0, 5.0, 20.0], vec![8, 16, 32, 64, 128], 10, 200, 48),
+        Preset::Quick => (vec![2.0, 20.0], vec![8, 16, 32, 64], 4, 100, 24),
     };
     CnnFigure {
-        ms: vec![2.0, 5.0, 20.0],
+        ms,
         channels,
         nets,
         steps,
-        lr: 0.1,
+        lr: 0.5,
         sigma_w: 1.0,
         sigma_b: 0.1,
         surrogate: Surrogate::ErfPrime { a: 1.0 },
         input_shape: vec![8, 8, 1],
         filter: vec![3, 3],
         padding: Padding::Same,
-        readout: Layer::GlobalAveragePool,
+        readout: Layer::Flatten,
         image_seed: 5,
-        points: Points::preset(preset, grid),
+        // 8 seeded training images (the paper's 15 angles are for its circle of 2-D points)
+        points: Points {
+            train_points: 8,
+            data: DataSource::Seeded,
+            data_seed: DEFAULT_DATA_SEED,
+            grid,
+        },
     }
 }
 
@@ -597,7 +603,9 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The same settings with every figure's training points taken from `data`.
+    /// The same settings with every figure's training points taken from `data` (the paper's
+    /// figures and `snn`; `cnn` keeps its own 8 seeded images: the paper's 15 angles belong to its
+    /// circle of 2-D points).
     pub fn with_data(mut self, data: DataSource) -> Self {
         for points in [
             &mut self.fig1.points,
@@ -607,7 +615,6 @@ impl Settings {
             &mut self.b2.points,
             &mut self.b1.points,
             &mut self.snn.points,
-            &mut self.cnn.points,
         ] {
             points.data = data;
         }
