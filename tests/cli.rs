@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
-    MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+    CnnSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
 };
 use sgntk::experiments::io::parse_csv;
 use sgntk::experiments::FigureId;
@@ -316,6 +316,7 @@ const TINY: &str = "
 [fig3b]\nwidths = [16, 64]\nnets = 16\nsteps = 1000\nchunk = 8
 [b2]\nwidths = [64]\nnets = 8\nsteps = 600\nchunk = 4
 [snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
+[cnn]\nms = [2.0]\nchannels = [4, 32]\nnets = 4\nsteps = 10\ngrid = 12
 ";
 
 /// The typed summary of figure `stem` in `out`.
@@ -401,6 +402,16 @@ fn every_figure_at_a_tiny_scale() {
         assert!(w.loss_trained < w.loss_t0, "{w:?}");
     }
     assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
+    // The CNN figure: SGL lowers the loss, and the MSE to the analytic SG-NTK falls with channels
+    // (C = 4 vs 32, 4 networks each; the statistical check is figures::cnn's unit test).
+    let cnn: CnnSummary = summary(&out, "cnn");
+    for c in &cnn.cells {
+        assert!(c.loss_trained < c.loss_t0, "{c:?}");
+    }
+    for fit in &cnn.slopes {
+        assert!(fit.mean_mse[1] < fit.mean_mse[0], "{fit:?}");
+        assert!(fit.fit_over_nets.unwrap().slope < 0.0, "{fit:?}");
+    }
 }
 
 /// A scratch directory `name` holding `c.toml` with the `[fig3a]` table `settings`; returns the

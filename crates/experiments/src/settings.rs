@@ -414,7 +414,8 @@ impl CnnFigure {
                 self.readout
             ));
         }
-        if !matches!(self.input_shape.len(), 2 | 3) || self.input_shape.iter().product::<usize>() < 2
+        if !matches!(self.input_shape.len(), 2 | 3)
+            || self.input_shape.iter().product::<usize>() < 2
         {
             return Err(format!(
                 "input_shape must be [H, W, C] or [L, C] with at least 2 values, got {:?}",
@@ -428,7 +429,11 @@ impl CnnFigure {
                 .map_err(|e| format!("channels = {c}: {e}"))?;
         }
         self.points.validate(false)?;
-        check_nets(self.nets, self.channels.len() * self.ms.len(), self.points.grid)?;
+        check_nets(
+            self.nets,
+            self.channels.len() * self.ms.len(),
+            self.points.grid,
+        )?;
         check_steps(self.steps)?;
         self.points.train_angles()?;
         Ok(())
