@@ -8,16 +8,18 @@
 //! kernel slices K(x(Δα), x(0)) over the test grid, the grid image first, as in Fig. 1/2.
 //!
 //! **Networks.** conv(C) → φ → conv(C) → φ → readout → Dense{1} (settings `filter`, `padding`,
-//! `readout`; NTK parameterization, docs/MATH.md §8) with φ = erf_m, trained by SGL with σ̃ for
-//! `steps` full-batch steps of L = 1/(2d) Σ (f − y)² ([`train_flat`], docs/MATH.md §3).
+//! `readout`; NTK parameterization as neural-tangents' `stax.Conv`, see `sgntk_model::conv`)
+//! with φ = erf_m, trained by SGL with σ̃ for `steps` full-batch steps of
+//! L = 1/(2d) Σ (f − y)² ([`train_flat`], docs/MATH.md §3).
 //!
 //! **Kernels.** The empirical SG-NTK Î(x, x') = J_{φ'}(x) J_{σ̃}(x')ᵀ (paper Def. C.5,
 //! docs/MATH.md §4) through the generic per-sample Jacobian path ([`jacobian_kernel`]); the
-//! analytic SG-NTK I(x, x') of the same network at infinite channels through the convolutional
-//! kernel maps (`sgntk_ntk::analytic::conv`, docs/MATH.md §5, Thm. 2.4): one kernel path each,
-//! shared with `sgntk kernel --net`. Per network, MSE = mean over the grid of (Î − I)² (the
-//! measure of Fig. B.4); per (m, t) a least-squares line of log MSE against log C over every
-//! network (slope ± its standard error, [`loglog_fit`]). Thm. 2.4/2.5 predict Î → I as C → ∞ at
+//! analytic SG-NTK I(x, x') of the same network at infinitely many channels through the
+//! convolutional kernel maps (`sgntk_ntk::analytic::conv`: docs/MATH.md §5 over positions) —
+//! the two kernel paths `sgntk kernel --net` uses, none of the figure's own. Per network,
+//! MSE = mean over the grid of (Î − I)² (the measure of Fig. B.4); per (m, t) a least-squares
+//! line of log MSE against log C over every network (slope ± its standard error,
+//! [`loglog_fit`]). The MLP's Thm. 2.4/2.5 carried over to channels predict Î → I as C → ∞ at
 //! t = 0 and during training; fluctuations of O(C^(−1/2)) give a slope near −1.
 //!
 //! **Sign CNNs.** A sign network's Jacobian with φ' is 0 almost everywhere (φ' = 2δ), so the
