@@ -172,12 +172,7 @@ impl KernelFigure {
         check_nets(self.nets, self.widths.len(), self.points.grid)?;
         check_steps(self.steps)?;
         check_recorded(self)?;
-        if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
-            return Err(format!(
-                "ms must be a non-empty list of positive numbers, got {:?}",
-                self.ms
-            ));
-        }
+        check_ms(&self.ms)?;
         if let Some(t) = self
             .record_steps
             .iter()
@@ -402,12 +397,7 @@ impl CnnFigure {
                 self.channels, self.nets
             ));
         }
-        if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
-            return Err(format!(
-                "ms must be a non-empty list of positive numbers, got {:?}",
-                self.ms
-            ));
-        }
+        check_ms(&self.ms)?;
         if !matches!(self.readout, Layer::Flatten | Layer::GlobalAveragePool) {
             return Err(format!(
                 "readout must be \"global-average-pool\" or \"flatten\", got {:?}",
@@ -677,6 +667,16 @@ fn check_ensemble(widths: &[usize], nets: usize, chunk: usize) -> Result<(), Str
     }
     if nets == 0 || chunk == 0 {
         return Err("nets and chunk must be ≥ 1".into());
+    }
+    Ok(())
+}
+
+/// The m of erf_m networks: a non-empty list of positive numbers.
+fn check_ms(ms: &[f64]) -> Result<(), String> {
+    if ms.is_empty() || ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
+        return Err(format!(
+            "ms must be a non-empty list of positive numbers, got {ms:?}"
+        ));
     }
     Ok(())
 }
