@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
     DigitsSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+    CnnSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
 };
 use sgntk::experiments::io::parse_csv;
 use sgntk::experiments::FigureId;
@@ -317,6 +318,7 @@ const TINY: &str = "
 [b2]\nwidths = [64]\nnets = 8\nsteps = 600\nchunk = 4
 [snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
 [digits]\ntrain_points = 30\ntest_points = 40\nwidths = [16, 64]\nnets = [2, 3]\nsteps = 20\nlr = 0.5\nerf_width = 16\nerf_nets = 2
+[cnn]\nms = [2.0]\nchannels = [4, 32]\nnets = 4\nsteps = 10\ngrid = 12
 ";
 
 /// The typed summary of figure `stem` in `out`.
@@ -402,6 +404,16 @@ fn every_figure_at_a_tiny_scale() {
         assert!(w.loss_trained < w.loss_t0, "{w:?}");
     }
     assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
+    // The CNN figure: SGL lowers the loss, and the MSE to the analytic SG-NTK falls with channels
+    // (C = 4 vs 32, 4 networks each; the statistical check is figures::cnn's unit test).
+    let cnn: CnnSummary = summary(&out, "cnn");
+    for c in &cnn.cells {
+        assert!(c.loss_trained < c.loss_t0, "{c:?}");
+    }
+    for fit in &cnn.slopes {
+        assert!(fit.mean_mse[1] < fit.mean_mse[0], "{fit:?}");
+        assert!(fit.fit_over_nets.unwrap().slope < 0.0, "{fit:?}");
+    }
     // The digits: 2 surrogates × 2 widths + 2 erf_m ensembles, every number a fraction or > 0.
     let d: DigitsSummary = summary(&out, "digits");
     assert_eq!((d.kernels.len(), d.ensembles.len()), (4, 6));

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sgntk_model::data::{
     test_grid, train_angles, train_grid_angles, DataSource, DEFAULT_DATA_SEED,
 };
-use sgntk_model::{Activation, Surrogate};
+use sgntk_model::{Activation, Layer, NetSpec, Padding, Surrogate};
 
 use crate::error::ExpError;
 
@@ -172,12 +172,7 @@ impl KernelFigure {
         check_nets(self.nets, self.widths.len(), self.points.grid)?;
         check_steps(self.steps)?;
         check_recorded(self)?;
-        if self.ms.is_empty() || self.ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
-            return Err(format!(
-                "ms must be a non-empty list of positive numbers, got {:?}",
-                self.ms
-            ));
-        }
+        check_ms(&self.ms)?;
         if let Some(t) = self
             .record_steps
             .iter()
@@ -434,6 +429,108 @@ impl DigitsFigure {
     }
 }
 
+/// `sgntk figure cnn`: Fig. 2 and B.4 for convolutional networks — erf_m CNNs trained by SGL on
+/// images along a circle, their empirical SG-NTK against the analytic one, and the MSE vs
+/// channels (see `figures::cnn`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CnnFigure {
+    /// Activation parameters m of erf_m (one row of panels each).
+    pub ms: Vec<f64>,
+    /// Channels C of both convolutions (one column of panels each).
+    pub channels: Vec<usize>,
+    /// Networks per (m, C) cell (≥ 2: the MSE's standard error).
+    pub nets: usize,
+    /// SGL steps t of the trained kernel.
+    pub steps: usize,
+    /// Learning rate η.
+    pub lr: f64,
+    /// σw.
+    pub sigma_w: f64,
+    /// σb.
+    pub sigma_b: f64,
+    /// Surrogate derivative σ̃ of SGL and of the kernel's second side.
+    pub surrogate: Surrogate,
+    /// Image shape `[H, W, C_in]` (or `[L, C_in]` for signals).
+    pub input_shape: Vec<usize>,
+    /// Filter of both convolutions (one size per spatial axis).
+    pub filter: Vec<usize>,
+    /// Padding of both convolutions.
+    pub padding: Padding,
+    /// Readout before the last Dense: `"global-average-pool"` or `"flatten"`.
+    pub readout: Layer,
+    /// Seed of the two directions that span the circle of images.
+    pub image_seed: u64,
+    /// Training angles on the circle of images, and the test grid (angles Δα of the slice).
+    #[serde(flatten)]
+    pub points: Points,
+}
+
+impl CnnFigure {
+    /// The network: conv(C) → φ → conv(C) → φ → readout → Dense{1}.
+    pub fn spec(&self, phi: Activation, channels: usize) -> NetSpec {
+        let conv = || Layer::Conv {
+            channels,
+            filter: self.filter.clone(),
+            padding: self.padding,
+        };
+        NetSpec {
+            input_shape: self.input_shape.clone(),
+            layers: vec![
+                conv(),
+                Layer::Act(phi),
+                conv(),
+                Layer::Act(phi),
+                self.readout.clone(),
+                Layer::Dense { width: 1 },
+            ],
+            sigma_w: self.sigma_w,
+            sigma_b: self.sigma_b,
+            kappa: 1.0,
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channels.is_empty() || self.channels.contains(&0) || self.nets < 2 {
+            return Err(format!(
+                "need a non-empty list of positive channels and nets ≥ 2, got {:?} and {}",
+                self.channels, self.nets
+            ));
+        }
+        check_ms(&self.ms)?;
+        if !matches!(self.readout, Layer::Flatten | Layer::GlobalAveragePool) {
+            return Err(format!(
+                "readout must be \"global-average-pool\" or \"flatten\", got {:?}",
+                self.readout
+            ));
+        }
+        if !matches!(self.input_shape.len(), 2 | 3)
+            || self.input_shape.iter().product::<usize>() < 2
+        {
+            return Err(format!(
+                "input_shape must be [H, W, C] or [L, C] with at least 2 values, got {:?}",
+                self.input_shape
+            ));
+        }
+        check_lr(self.lr)?;
+        for &c in &self.channels {
+            self.spec(Activation::Erf { m: 1.0 }, c)
+                .validate()
+                .map_err(|e| format!("channels = {c}: {e}"))?;
+        }
+        self.points.validate(false)?;
+        check_nets(
+            self.nets,
+            self.channels.len() * self.ms.len(),
+            self.points.grid,
+        )?;
+        check_steps(self.steps)?;
+        self.points.train_angles()?;
+        Ok(())
+    }
+}
+
 /// Settings of every figure. B.3 and B.4 use `fig1` and `fig2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -454,6 +551,8 @@ pub struct Settings {
     pub snn: SnnFigure,
     /// Sign MLPs on the handwritten digits vs their SG-NTK GP (`sgntk figure digits`).
     pub digits: DigitsFigure,
+    /// Convolutional networks' SG-NTK vs channels (`sgntk figure cnn`).
+    pub cnn: CnnFigure,
 }
 
 /// The data source of a preset: the paper's points at paper scale, seeded ones in the quick runs.
@@ -533,6 +632,36 @@ fn digits_figure(preset: Preset) -> DigitsFigure {
     }
 }
 
+/// `figure cnn`: erf_m CNNs on 8 × 8 images, 3 × 3 "same" convolutions, a flatten readout.
+fn cnn_figure(preset: Preset) -> CnnFigure {
+    let (ms, channels, nets, steps, grid) = match preset {
+        Preset::Paper => (vec![2.0, 5.0, 20.0], vec![8, 16, 32, 64, 128], 10, 200, 48),
+        Preset::Quick => (vec![2.0, 20.0], vec![8, 16, 32, 64], 4, 100, 24),
+    };
+    CnnFigure {
+        ms,
+        channels,
+        nets,
+        steps,
+        lr: 0.5,
+        sigma_w: 1.0,
+        sigma_b: 0.1,
+        surrogate: Surrogate::ErfPrime { a: 1.0 },
+        input_shape: vec![8, 8, 1],
+        filter: vec![3, 3],
+        padding: Padding::Same,
+        readout: Layer::Flatten,
+        image_seed: 5,
+        // 8 seeded training images (the paper's 15 angles are for its circle of 2-D points)
+        points: Points {
+            train_points: 8,
+            data: DataSource::Seeded,
+            data_seed: DEFAULT_DATA_SEED,
+            grid,
+        },
+    }
+}
+
 impl Settings {
     /// The built-in settings of a preset.
     pub fn preset(preset: Preset) -> Self {
@@ -576,6 +705,7 @@ impl Settings {
                 points: Points::preset(preset, 48),
             },
             digits: digits_figure(preset),
+            cnn: cnn_figure(preset),
         }
     }
 
@@ -603,7 +733,9 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The same settings with every figure's training points taken from `data`.
+    /// The same settings with every figure's training points taken from `data` (the paper's
+    /// figures and `snn`; `cnn` keeps its own 8 seeded images: the paper's 15 angles belong to its
+    /// circle of 2-D points).
     pub fn with_data(mut self, data: DataSource) -> Self {
         for points in [
             &mut self.fig1.points,
@@ -653,6 +785,7 @@ impl Settings {
             ("b1", self.b1.validate()),
             ("snn", self.snn.validate()),
             ("digits", self.digits.validate()),
+            ("cnn", self.cnn.validate()),
         ];
         for (name, check) in checks {
             check.map_err(|e| format!("[{name}] {e}"))?;
@@ -670,6 +803,16 @@ fn check_ensemble(widths: &[usize], nets: usize, chunk: usize) -> Result<(), Str
     }
     if nets == 0 || chunk == 0 {
         return Err("nets and chunk must be ≥ 1".into());
+    }
+    Ok(())
+}
+
+/// The m of erf_m networks: a non-empty list of positive numbers.
+fn check_ms(ms: &[f64]) -> Result<(), String> {
+    if ms.is_empty() || ms.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
+        return Err(format!(
+            "ms must be a non-empty list of positive numbers, got {ms:?}"
+        ));
     }
     Ok(())
 }

@@ -169,6 +169,28 @@ pub fn train_grid_angles(
     }
 }
 
+/// The circle x(α) embedded in the space of inputs with `n0` values (images, signals), one row
+/// per angle: x(α) = √n0 · (sin α · a + cos α · b), with a, b an orthonormal pair of directions
+/// drawn from `seed` (Gram–Schmidt of two N(0, I) vectors; `n0` ≥ 2). An isometry of the paper's
+/// circle scaled by √n0, so every input has mean square 1 per value and
+/// x(α) · x(β) / n0 = cos(α − β) (`figure cnn`).
+pub fn embedded_circle(alphas: &[f64], n0: usize, seed: u64) -> DMatrix<f64> {
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut draw = || {
+        nalgebra::DVector::from_fn(n0, |_, _| {
+            <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng)
+        })
+    };
+    let a = draw().normalize();
+    let b = draw();
+    let b = (&b - &a * a.dot(&b)).normalize();
+    let scale = (n0 as f64).sqrt();
+    DMatrix::from_fn(alphas.len(), n0, |i, j| {
+        scale * (alphas[i].sin() * a[j] + alphas[i].cos() * b[j])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +213,19 @@ mod tests {
         let s = grid_subset(&g, 15, 3);
         assert_eq!(s.len(), 15);
         assert!(s.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn the_embedded_circle_is_an_isometry_of_the_circle() {
+        // x(α) · x(β) / n0 = cos(α − β) = circle_points' inner product, for every pair.
+        let alphas = [-3.0, -1.0, 0.0, 0.5, 2.0];
+        let x = embedded_circle(&alphas, 64, 9);
+        let c = circle_points(&alphas);
+        let gram = &x * x.transpose() / 64.0;
+        let want = &c * c.transpose();
+        assert!((gram - want).abs().max() < 1e-12);
+        assert_eq!(x, embedded_circle(&alphas, 64, 9));
+        assert_ne!(x, embedded_circle(&alphas, 64, 10));
     }
 
     #[test]

@@ -471,7 +471,7 @@ pub struct TrainArgs {
 /// `sgntk figure`.
 #[derive(Debug, Args)]
 pub struct FigureArgs {
-    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn (see `sgntk figure list`) or all.
+    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn, cnn (see `sgntk figure list`) or all.
     pub which: String,
     /// Scale: quick (minutes on a laptop) or paper (the paper's settings).
     #[arg(

@@ -3,6 +3,7 @@
 //! numbers. Trained networks are saved in chunks under `OUT/cache/`, so an interrupted run resumes.
 
 mod digits;
+mod cnn;
 mod kernels;
 mod plots;
 mod regression;
@@ -33,6 +34,7 @@ use crate::settings::{Preset, Settings, Training};
 use crate::shard::Shard;
 
 pub use digits::{Digits, DigitsSummary, EnsembleSummary, Family, KernelScores, Score, Spread};
+pub use cnn::{AnalyticAtZero, ChannelSlope, CnnCellSummary, CnnKernels, CnnSummary};
 pub use kernels::{
     fit_loglog_slope, loglog_fit, CellSummary, KernelCell, KernelData, KernelPlot, Kernels,
     LogLogFit, MseSlope, MseSummary, SlicesSummary, StepSummary, WidthSlope,
@@ -103,6 +105,7 @@ pub static REGISTRY: [Registered; 10] = [
     Registered { stem: "figb2", table: "b2", figure: &Regression { settings: |s| &s.b2, means_only: false }, title: "Sign networks with last-layer scale κ vs the SG-NTK GP" },
     Registered { stem: "snn", table: "snn", figure: &SnnKernels, title: "Empirical SG-NTK of a LIF spiking network at init and after SGL through time" },
     Registered { stem: "digits", table: "digits", figure: &Digits, title: "Sign MLPs trained by SGL on handwritten digits vs their SG-NTK GP" },
+    Registered { stem: "cnn", table: "cnn", figure: &CnnKernels, title: "Empirical SG-NTK of erf_m CNNs (t = 0 and after SGL) vs the analytic SG-NTK, MSE vs channels" },
 ];
 
 /// A figure of the [`REGISTRY`], named by its stem.
