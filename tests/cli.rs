@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
-    DigitsSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
-    CnnSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+    CnnSummary, DigitsSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary,
+    TargetSummary,
 };
 use sgntk::experiments::io::parse_csv;
 use sgntk::experiments::FigureId;

@@ -2,8 +2,8 @@
 //! `.csv`, and `<fig>.json` with every setting, the seed, the backend, the elapsed time and summary
 //! numbers. Trained networks are saved in chunks under `OUT/cache/`, so an interrupted run resumes.
 
-mod digits;
 mod cnn;
+mod digits;
 mod kernels;
 mod plots;
 mod regression;
@@ -33,8 +33,8 @@ use crate::io::Table;
 use crate::settings::{Preset, Settings, Training};
 use crate::shard::Shard;
 
-pub use digits::{Digits, DigitsSummary, EnsembleSummary, Family, KernelScores, Score, Spread};
 pub use cnn::{AnalyticAtZero, ChannelSlope, CnnCellSummary, CnnKernels, CnnSummary};
+pub use digits::{Digits, DigitsSummary, EnsembleSummary, Family, KernelScores, Score, Spread};
 pub use kernels::{
     fit_loglog_slope, loglog_fit, CellSummary, KernelCell, KernelData, KernelPlot, Kernels,
     LogLogFit, MseSlope, MseSummary, SlicesSummary, StepSummary, WidthSlope,
@@ -94,7 +94,7 @@ pub struct Written {
 /// Every figure, in the order `figure all` runs them (B.3/B.4 reuse the networks of Fig. 1/2,
 /// Fig. 3b those of Fig. 3a's width).
 #[rustfmt::skip]
-pub static REGISTRY: [Registered; 10] = [
+pub static REGISTRY: [Registered; 11] = [
     Registered { stem: "figb1", table: "b1", figure: &Target, title: "Target function and training points" },
     Registered { stem: "fig1", table: "fig1", figure: &Kernels { settings: |s| &s.fig1, plot: KernelPlot::Slices }, title: "Empirical NTK (t = 0 and after GD) vs the analytic NTK" },
     Registered { stem: "fig2", table: "fig2", figure: &Kernels { settings: |s| &s.fig2, plot: KernelPlot::Slices }, title: "Empirical SG-NTK (t = 0 and after SGL) vs the analytic SG-NTK" },
