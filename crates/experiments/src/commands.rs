@@ -890,6 +890,8 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
             "gflops",
             "matmul_gflops",
             "changed_units_per_step",
+            "peak_fraction_1_thread",
+            "peak_fraction_all_threads",
         ]);
         for r in &rows {
             use crate::io::Cell;
@@ -902,6 +904,8 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
                 opt(r.gflops),
                 opt(r.matmul_gflops),
                 opt(r.changed_units_per_step),
+                opt(r.peak_fraction.map(|p| p.0)),
+                opt(r.peak_fraction.map(|p| p.1)),
             ]);
         }
         t.write(out)?;

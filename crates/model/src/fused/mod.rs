@@ -21,6 +21,7 @@
 pub(crate) mod kernels;
 pub(crate) mod lanes;
 pub(crate) mod net;
+pub mod peak;
 pub(crate) mod simd;
 pub mod state;
 
@@ -29,6 +30,7 @@ use rayon::prelude::*;
 pub use crate::train::driver::PlanStats;
 use net::{HostNet, Shape, StepRule, Work};
 pub use net::{Isa, Plan};
+pub use peak::fma_peak_gflops;
 pub use state::{EngineState, LayerState, StateArray, StateHeader};
 
 use crate::error::ModelError;
