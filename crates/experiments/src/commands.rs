@@ -527,7 +527,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
                 .into());
             }
             (
-                Start::Loaded(saved.spec, saved.networks, saved.state),
+                Start::Loaded(saved.spec, saved.networks, saved.state.map(Box::new)),
                 Some(saved.training),
             )
         }
@@ -603,7 +603,10 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
                     }
                     usable
                 });
-            (spec, train_batched(ens, state, &config, &data, &x)?)
+            (
+                spec,
+                train_batched(ens, state.map(|s| *s), &config, &data, &x)?,
+            )
         }
         Start::Fresh(Finite::Flat(spec), nets) => {
             check_flat_engine(a.engine)?;
@@ -692,7 +695,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
 /// engine's carried state, if the file has one).
 enum Start {
     Fresh(Finite, usize),
-    Loaded(NetSpec, Networks, Option<EngineState>),
+    Loaded(NetSpec, Networks, Option<Box<EngineState>>),
 }
 
 /// `--engine` for networks that only train with autodiff.

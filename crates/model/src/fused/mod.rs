@@ -233,11 +233,14 @@ impl Stepper for FusedStepper<'_> {
             return self.run(1, 0.0)[0];
         }
         // A forward pass advances the carried pre-activations (their age, and U itself on
-        // changed columns): evaluate on a copy, so that the state after the last step is the one
-        // the next step of an uninterrupted run would see (a continued run is exact).
-        let kept = self.members.clone();
+        // changed columns): put them back after evaluating, so that the state after the last
+        // step is the one the next step of an uninterrupted run would see (a continued run is
+        // exact).
+        let kept: Vec<_> = self.members.iter().map(|(_, w)| w.carried()).collect();
         let loss = self.run(1, 0.0)[0];
-        self.members = kept;
+        for ((_, work), carried) in self.members.iter_mut().zip(kept) {
+            work.restore_carried(carried);
+        }
         loss
     }
 

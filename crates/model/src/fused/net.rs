@@ -240,7 +240,22 @@ struct Memo {
     age: usize,
 }
 
+/// The carried pre-activations of every layer of one member (see [`Plan`]), as saved by
+/// [`Work::carried`].
+pub(crate) struct Carried(Vec<Memo>);
+
 impl Work {
+    /// A copy of the carried pre-activations: the only state between steps that a forward pass
+    /// (a loss evaluation) changes.
+    pub(crate) fn carried(&self) -> Carried {
+        Carried(self.memo.clone())
+    }
+
+    /// Puts back what [`Work::carried`] saved.
+    pub(crate) fn restore_carried(&mut self, carried: Carried) {
+        self.memo = carried.0;
+    }
+
     /// Buffers for `shape`, with inputs `x` (d × n_0) and targets `y` (d × n_L) loaded.
     pub fn new(shape: &Shape, x: &nalgebra::DMatrix<f64>, y: &nalgebra::DMatrix<f64>) -> Work {
         let depth = shape.depth();
