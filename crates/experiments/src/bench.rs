@@ -6,7 +6,9 @@
 //! generic per-sample-Jacobian path for comparison); the analytic kernel matrix.
 //!
 //! Each case with counted FLOPs also states its fraction of this machine's f32 FMA peak, measured
-//! at the start on one thread and on all threads ([`Peak`]).
+//! at the start on one thread and on all threads ([`Peak`]). The count is the plain step's, so for
+//! the lowrank engine (which skips work on sign units that did not flip) the fraction is an
+//! effective one and can exceed 1.
 //!
 //! FLOPs of one step of E networks on d inputs (widths n_0 … n_L): forward Σ_l 2 d n_{l−1} n_l,
 //! backward vectors Σ_{l≥2} 2 d n_{l−1} n_l, weight gradients Σ_l 2 d n_{l−1} n_l, times E.

@@ -20,6 +20,8 @@ impl Kernel for FmaLoop {
     type Output = (f32, u64);
     #[inline(always)]
     fn run<V: Simd16, const R: usize>(self) -> (f32, u64) {
+        // Inlined into the caller compiled with the ISA's target features (as every kernel).
+        #[inline(always)]
         fn chains<V: Simd16, const C: usize>(iters: usize) -> (f32, u64) {
             let a = V::splat(std::hint::black_box(0.999_9));
             let b = V::splat(std::hint::black_box(1e-4));
