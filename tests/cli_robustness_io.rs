@@ -374,7 +374,10 @@ fn bench_out_creates_its_folder() {
     assert_ok(&o);
     let t = read(&out);
     assert!(
-        t.starts_with("case,width,nets,ms,gflops,matmul_gflops,changed_units_per_step\n"),
+        t.starts_with(
+            "case,width,nets,ms,gflops,matmul_gflops,changed_units_per_step,\
+             peak_fraction_1_thread,peak_fraction_all_threads\n"
+        ),
         "{t}"
     );
     assert!(t.lines().count() >= 2, "{t}");

@@ -5,6 +5,11 @@
 //! of that step (the floor a step cannot beat); the structured empirical kernel (and, once, the
 //! generic per-sample-Jacobian path for comparison); the analytic kernel matrix.
 //!
+//! Each case with counted FLOPs also states its fraction of this machine's f32 FMA peak, measured
+//! at the start on one thread and on all threads ([`Peak`]). The count is the plain step's, so for
+//! the lowrank engine (which skips work on sign units that did not flip) the fraction is an
+//! effective one and can exceed 1.
+//!
 //! FLOPs of one step of E networks on d inputs (widths n_0 … n_L): forward Σ_l 2 d n_{l−1} n_l,
 //! backward vectors Σ_{l≥2} 2 d n_{l−1} n_l, weight gradients Σ_l 2 d n_{l−1} n_l, times E.
 
@@ -59,6 +64,34 @@ pub struct BenchRow {
     pub matmul_gflops: Option<f64>,
     /// Lowrank engine: hidden units whose sign changed, per network and step (timed steps).
     pub changed_units_per_step: Option<f64>,
+    /// `gflops` as a fraction of this machine's measured FMA peak ([`Peak`]) on one thread and
+    /// on all of the pool's threads.
+    pub peak_fraction: Option<(f64, f64)>,
+}
+
+/// This machine's measured f32 FMA peak ([`sgntk_model::fused::fma_peak_gflops`]) on the
+/// instruction set the fused engine uses.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Peak {
+    /// GFLOP/s on one thread.
+    pub one_thread: f64,
+    /// GFLOP/s on all `threads` at once.
+    pub all_threads: f64,
+    /// rayon's pool size (the threads an ensemble step uses).
+    pub threads: usize,
+}
+
+impl Peak {
+    /// Measures it (about a second).
+    pub fn measure() -> Peak {
+        use sgntk_model::fused::{fma_peak_gflops, Isa};
+        let threads = rayon::current_num_threads();
+        Peak {
+            one_thread: fma_peak_gflops(Isa::detect(), 1),
+            all_threads: fma_peak_gflops(Isa::detect(), threads),
+            threads,
+        }
+    }
 }
 
 fn step_flops(widths: &[usize], d: usize, e: usize) -> f64 {
@@ -178,15 +211,31 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
     let data = train_set();
     let d = data.x.nrows();
     let mut rows = Vec::new();
-    let mut emit = |r: BenchRow| {
+    let peak = Peak::measure();
+    println!(
+        "FMA peak (f32, {:?}): {:.1} GFLOP/s on 1 thread, {:.1} GFLOP/s on {} threads",
+        sgntk_model::fused::Isa::detect(),
+        peak.one_thread,
+        peak.all_threads,
+        peak.threads
+    );
+    let mut emit = |mut r: BenchRow| {
+        r.peak_fraction = r
+            .gflops
+            .map(|g| (g / peak.one_thread, g / peak.all_threads));
         println!(
-            "{:<34} n={:<5} E={:<4} {:>10.3} ms {:>8} GFLOP/s   matmul {:>8} GFLOP/s",
+            "{:<34} n={:<5} E={:<4} {:>10.3} ms {:>8} GFLOP/s   matmul {:>8} GFLOP/s{}",
             r.case,
             r.width,
             r.nets,
             r.ms,
             r.gflops.map_or("-".into(), |g| format!("{g:.1}")),
             r.matmul_gflops.map_or("-".into(), |g| format!("{g:.1}")),
+            r.peak_fraction.map_or(String::new(), |(one, all)| format!(
+                "   peak {:.1} % (1 thread) {:.1} % (all)",
+                100.0 * one,
+                100.0 * all
+            )),
         );
         if let Some(c) = r.changed_units_per_step {
             println!("{:<34} changed units per network and step: {c:.1}", "");
@@ -238,6 +287,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                     matmul_gflops: Some(flops / mm / 1e9),
                     changed_units_per_step: (p.checked_columns > 0)
                         .then(|| p.changed_columns as f64 / checks),
+                    peak_fraction: None,
                 });
             }
         }
@@ -258,6 +308,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             gflops: None,
             matmul_gflops: None,
             changed_units_per_step: None,
+            peak_fraction: None,
         });
         if o.generic_width == Some(width) {
             let one = Mlp(Ensemble::init(&config, 1, 0, &device)?);
@@ -276,6 +327,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                 gflops: None,
                 matmul_gflops: None,
                 changed_units_per_step: None,
+                peak_fraction: None,
             });
             emit(BenchRow {
                 case: format!("generic kernel 15x100, 1 net ({:.0}x)", tg / ts),
@@ -285,6 +337,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
                 gflops: None,
                 matmul_gflops: None,
                 changed_units_per_step: None,
+                peak_fraction: None,
             });
         }
     }
@@ -303,6 +356,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             gflops: None,
             matmul_gflops: None,
             changed_units_per_step: None,
+            peak_fraction: None,
         });
     }
     Ok(rows)

@@ -4,10 +4,11 @@
 use std::io::Write as _;
 use std::path::Path;
 
+use sgntk_model::fused::EngineState;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_flat_reporting, Activation, Engine, Ensemble, MlpConfig, NetSpec,
-    Surrogate, TrainConfig, TrainSet,
+    predict_flat, train_continuing, train_flat_reporting, Activation, Engine, Ensemble, MlpConfig,
+    NetSpec, Surrogate, TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
 use sgntk_ntk::{
@@ -20,7 +21,6 @@ use crate::cli::args::{
 };
 use crate::compute::check_finite_result as check_finite_output;
 use crate::error::ExpError;
-use crate::figures::train_with_progress;
 use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{read_matrix, read_train_targets, to_csv, write_all_atomic, write_matrix};
 use crate::io::{Cell, DataFormat, IoError, Table};
@@ -553,7 +553,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
                 .into());
             }
             (
-                Start::Loaded(saved.spec, saved.networks),
+                Start::Loaded(saved.spec, saved.networks, saved.state.map(Box::new)),
                 Some(saved.training),
             )
         }
@@ -598,23 +598,44 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     };
     let data = TrainSet { x: xt, y: yt };
     let data_sha256 = crate::networks::data_sha256(&data.x, &data.y);
-    if let Some(t) = &loaded {
-        if t.data_sha256 != data_sha256 {
-            eprintln!(
-                "note: {} was trained on other data; continuing on {}",
-                a.load.as_deref().unwrap_or(Path::new("")).display(),
-                a.train.display()
-            );
-        }
+    let same_data = loaded.as_ref().is_none_or(|t| t.data_sha256 == data_sha256);
+    if !same_data {
+        eprintln!(
+            "note: {} was trained on other data; continuing on {}",
+            a.load.as_deref().unwrap_or(Path::new("")).display(),
+            a.train.display()
+        );
     }
     let keep = a.save.is_some();
     let (spec, run) = match start {
         Start::Fresh(Finite::Batched(mlp), nets) => {
             let ens = Ensemble::init(&mlp, nets, seed, &device)?;
-            (NetSpec::mlp(&mlp), train_batched(ens, &config, &data, &x)?)
+            (
+                NetSpec::mlp(&mlp),
+                train_batched(ens, None, &config, &data, &x)?,
+            )
         }
-        Start::Loaded(spec, Networks::Batched(ens)) => {
-            (spec, train_batched(ens, &config, &data, &x)?)
+        Start::Loaded(spec, Networks::Batched(ens), state) => {
+            // The carried state continues a lowrank run on the same data; otherwise the run
+            // starts from the networks it computes (the file's parameters).
+            let engine = config.engine.resolve(&ens);
+            let state =
+                state.filter(|_| {
+                    let usable = engine == Engine::Lowrank && same_data;
+                    if !usable {
+                        eprintln!(
+                        "note: continuing from the saved networks without the lowrank engine's \
+                         carried state ({}): the run equals an uninterrupted one only to f32 \
+                         rounding",
+                        if same_data { "another engine" } else { "other data" }
+                    );
+                    }
+                    usable
+                });
+            (
+                spec,
+                train_batched(ens, state.map(|s| *s), &config, &data, &x)?,
+            )
         }
         Start::Fresh(Finite::Flat(spec), nets) => {
             check_flat_engine(a.engine)?;
@@ -622,7 +643,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
             let run = train_each(nets, init, keep, &config, &data, &x)?;
             (spec, run)
         }
-        Start::Loaded(spec, Networks::Flat(nets)) => {
+        Start::Loaded(spec, Networks::Flat(nets), _) => {
             check_flat_engine(a.engine)?;
             let n = nets.len();
             let mut nets = nets.into_iter();
@@ -635,6 +656,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         engine,
         loss: mean_loss,
         table,
+        state,
     } = run;
     let outs = data.y.ncols();
     let names = checked_output_names(&table, outs)?;
@@ -677,7 +699,7 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
             backend: a.backend.to_string(),
             data_sha256,
         };
-        let bytes = crate::networks::to_bytes(&spec, &training, networks)
+        let bytes = crate::networks::to_bytes(&spec, &training, networks, state.as_ref())
             .map_err(|e| ExpError::output(path, e))?;
         files.push((path.clone(), bytes));
     }
@@ -699,10 +721,11 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
     Ok(())
 }
 
-/// Where `sgntk train` starts: fresh networks (how many), or saved ones.
+/// Where `sgntk train` starts: fresh networks (how many), or saved ones (with the lowrank
+/// engine's carried state, if the file has one).
 enum Start {
     Fresh(Finite, usize),
-    Loaded(NetSpec, Networks),
+    Loaded(NetSpec, Networks, Option<Box<EngineState>>),
 }
 
 /// `--engine` for networks that only train with autodiff.
@@ -726,11 +749,15 @@ struct Run {
     loss: Vec<f64>,
     /// The outputs on the test points, `points × nets`.
     table: DMatrix<f64>,
+    /// The lowrank engine's carried state after the last step (saved with the networks).
+    state: Option<EngineState>,
 }
 
-/// Trains an MLP ensemble on the batched engines (see [`Run`]).
+/// Trains an MLP ensemble on the batched engines (see [`Run`]), from the carried `state` of a
+/// saved lowrank run if given.
 fn train_batched(
     mut ens: Ensemble,
+    mut state: Option<EngineState>,
     config: &TrainConfig,
     data: &TrainSet,
     x: &DMatrix<f64>,
@@ -739,7 +766,8 @@ fn train_batched(
     ens.check_inputs(x)?;
     let engine = config.engine.resolve(&ens);
     let pb = crate::progress::bar(config.steps as u64, "training steps");
-    let report = train_with_progress(&mut ens, data, config, &pb)?;
+    let mut progress = crate::progress::observer(&pb, || false);
+    let report = train_continuing(&mut ens, data, config, Some(&mut progress), &mut state)?;
     pb.finish_and_clear();
     let networks = Networks::Batched(ens);
     Ok(Run {
@@ -747,6 +775,7 @@ fn train_batched(
         networks: Some(networks),
         engine,
         loss: report.loss,
+        state,
     })
 }
 
@@ -800,6 +829,7 @@ fn train_each(
     pb.finish_and_clear();
     let table = DMatrix::from_fn(x.nrows(), count, |i, k| outputs[k][(i, 0)]);
     Ok(Run {
+        state: None,
         networks: keep.then_some(Networks::Flat(kept)),
         engine: Engine::Autodiff,
         loss: mean_loss,
@@ -893,6 +923,8 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
             "gflops",
             "matmul_gflops",
             "changed_units_per_step",
+            "peak_fraction_1_thread",
+            "peak_fraction_all_threads",
         ]);
         for r in &rows {
             use crate::io::Cell;
@@ -905,6 +937,8 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
                 opt(r.gflops),
                 opt(r.matmul_gflops),
                 opt(r.changed_units_per_step),
+                opt(r.peak_fraction.map(|p| p.0)),
+                opt(r.peak_fraction.map(|p| p.1)),
             ]);
         }
         t.write(out)?;

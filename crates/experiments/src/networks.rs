@@ -25,6 +25,24 @@
 //! `alloc` feature only (the `std` feature would pull `tempfile` and change the features of
 //! crates that wgpu uses).
 //!
+//! Format version 2 is version 1 plus the lowrank engine's carried state
+//! ([`sgntk_model::fused::EngineState`]: W_base, the deferred low-rank factors, the carried
+//! pre-activations and their counters of each managed layer), written when the last run left
+//! one (sign/step MLPs with hidden layers of ≥ 256 units on the lowrank engine, the CPU
+//! default): tensors `lowrank.L.FIELD` of shape `[nets, len]` (F32; `lowrank.L.counters` U64)
+//! and `engine_state` in the metadata (the plan, widths, points, networks and layers it belongs
+//! to). `train --load` continues from it when it runs the lowrank engine on the same data, so that
+//! 500 + 500 steps are the 1000 steps bit for bit; everything else uses the `param.*` tensors (the
+//! networks the state computes, its updates folded in). A file without such state is written as
+//! version 1, so it stays readable by the sgntk that introduced the format.
+//!
+//! Why save the state rather than fold at fixed step numbers: a fold rounds differently from the
+//! thin corrections it replaces and a recomputed pre-activation differs from the carried one in
+//! the last bits, so a run restarted from folded weights is exact only if the uninterrupted run
+//! also folded and recomputed at that very step — i.e. at every step a run might be saved at,
+//! which is every step (the engine's point). Saving what the next step reads is exact at any
+//! step and leaves the engine's arithmetic (and speed) as it was.
+//!
 //! Loading checks everything: the format name and version, the NetSpec (parsed and validated),
 //! the tensors (exactly `param.0 …`, each `[nets, len_i]` with the lengths the NetSpec implies,
 //! the same number of networks, F32 or F64) and the parameters' finiteness; any mismatch is a
@@ -34,6 +52,7 @@ use nalgebra::{DMatrix, DVector};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sgntk_model::burn::tensor::{DType, Device, Tensor, TensorData};
+use sgntk_model::fused::{EngineState, StateArray, StateHeader};
 use sgntk_model::{
     Engine, Ensemble, FlatNet, FlatParamModel, HostLayer, HostParams, LearningRule, MlpConfig,
     NetSpec,
@@ -45,8 +64,12 @@ use crate::io::IoError;
 /// The `format` metadata of a saved-networks file.
 pub const FORMAT: &str = "sgntk-networks";
 
-/// The version of the file layout written here (and the only one read).
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest version of the file layout (written when the file carries an engine state; files
+/// without one are written as version 1). Versions 1 and 2 are read.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Prefix of the engine-state tensors (format version 2).
+const STATE_PREFIX: &str = "lowrank.";
 
 /// The file's one metadata entry (see the module docs).
 pub const METADATA_KEY: &str = "sgntk";
@@ -171,16 +194,35 @@ pub struct Saved {
     pub training: Training,
     /// The networks, on the device they were loaded to.
     pub networks: Networks,
+    /// The lowrank engine's carried state after the last step (format version 2), if any.
+    pub state: Option<EngineState>,
 }
 
-/// The bytes of a saved-networks file (see the module docs).
+/// The bytes of a saved-networks file (see the module docs), with the engine's carried `state`
+/// when the run left one.
 pub fn to_bytes(
     spec: &NetSpec,
     training: &Training,
     networks: &Networks,
+    state: Option<&EngineState>,
 ) -> Result<Vec<u8>, String> {
-    let params = networks.parameters();
-    let names: Vec<String> = (0..params.len()).map(|i| format!("param.{i}")).collect();
+    let mut params = networks.parameters();
+    let mut names: Vec<String> = (0..params.len()).map(|i| format!("param.{i}")).collect();
+    if let Some(state) = state {
+        let nets = state.header.members;
+        for (name, len, values) in state.arrays() {
+            let (dtype, bytes) = match values {
+                StateArray::F32(v) => {
+                    (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+                }
+                StateArray::U64(v) => {
+                    (Dtype::U64, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+                }
+            };
+            params.push((dtype, vec![nets, len], bytes));
+            names.push(format!("{STATE_PREFIX}{name}"));
+        }
+    }
     let views = params
         .iter()
         .zip(&names)
@@ -190,25 +232,30 @@ pub fn to_bytes(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let header = serde_json::json!({
+    let mut header = serde_json::json!({
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": if state.is_some() { FORMAT_VERSION } else { 1 },
         "sgntk_version": env!("CARGO_PKG_VERSION"),
         "net_spec": spec,
         "training": training,
     });
+    if let Some(state) = state {
+        header["engine_state"] = serde_json::to_value(&state.header).map_err(|e| e.to_string())?;
+    }
     let metadata = [(METADATA_KEY.to_string(), header.to_string())];
     safetensors::serialize(views, Some(metadata.into_iter().collect())).map_err(|e| e.to_string())
 }
 
-/// Writes `networks` with their description and history to `path` (atomically).
+/// Writes `networks` with their description, history and carried engine `state` to `path`
+/// (atomically).
 pub fn save(
     path: &std::path::Path,
     spec: &NetSpec,
     training: &Training,
     networks: &Networks,
+    state: Option<&EngineState>,
 ) -> Result<(), ExpError> {
-    let bytes = to_bytes(spec, training, networks).map_err(|e| ExpError::output(path, e))?;
+    let bytes = to_bytes(spec, training, networks, state).map_err(|e| ExpError::output(path, e))?;
     Ok(crate::io::write_atomic(path, &bytes)?)
 }
 
@@ -248,14 +295,17 @@ pub fn from_bytes(bytes: &[u8], path: &str, device: &Device) -> Result<Saved, Ex
                  metadata of format \"{FORMAT}\")"
             ))
         })?;
-    if header["format_version"] != FORMAT_VERSION {
+    let version = header["format_version"]
+        .as_u64()
+        .filter(|v| (1..=2).contains(v));
+    let Some(version) = version else {
         return Err(bad(format!(
-            "saved-networks format version {}, but this sgntk ({}) reads version \
+            "saved-networks format version {}, but this sgntk ({}) reads versions 1 to \
              {FORMAT_VERSION}",
             header["format_version"],
             env!("CARGO_PKG_VERSION")
         )));
-    }
+    };
     let spec: NetSpec = serde_json::from_value(header["net_spec"].clone())
         .map_err(|e| bad(format!("its net_spec does not parse: {e}")))?;
     spec.validate()
@@ -271,11 +321,21 @@ pub fn from_bytes(bytes: &[u8], path: &str, device: &Device) -> Result<Saved, Ex
     // The parameter lengths the NetSpec implies, from one network of it.
     let template = spec.init(0, 0, device)?;
     let lengths: Vec<usize> = template.parameters().iter().map(|p| p.dims()[0]).collect();
-    if tensors.len() != lengths.len() {
+    let state_tensors = tensors
+        .names()
+        .iter()
+        .filter(|n| n.starts_with(STATE_PREFIX))
+        .count();
+    if version < 2 && state_tensors > 0 {
+        return Err(bad(format!(
+            "format version 1 with `{STATE_PREFIX}*` tensors (engine state is version 2)"
+        )));
+    }
+    if tensors.len() - state_tensors != lengths.len() {
         return Err(bad(format!(
             "{} tensors, but its net_spec has {} parameter tensors (param.0 … param.{}): \
              the tensors are from another network",
-            tensors.len(),
+            tensors.len() - state_tensors,
             lengths.len(),
             lengths.len().saturating_sub(1)
         )));
@@ -364,9 +424,53 @@ pub fn from_bytes(bytes: &[u8], path: &str, device: &Device) -> Result<Saved, Ex
                 .collect(),
         ),
     };
+    let state = match header.get("engine_state") {
+        Some(h) if version >= 2 => {
+            let h: StateHeader = serde_json::from_value(h.clone())
+                .map_err(|e| bad(format!("its engine_state does not parse: {e}")))?;
+            if h.members != nets {
+                return Err(bad(format!(
+                    "its engine state is of {} networks, the file holds {nets}",
+                    h.members
+                )));
+            }
+            let array = |name: &str| {
+                let view = tensors.tensor(&format!("{STATE_PREFIX}{name}")).ok()?;
+                let chunks = |n: usize| view.data().chunks_exact(n);
+                match view.dtype() {
+                    Dtype::F32 => Some(StateArray::F32(
+                        chunks(4)
+                            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                            .collect(),
+                    )),
+                    Dtype::U64 => Some(StateArray::U64(
+                        chunks(8)
+                            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                            .collect(),
+                    )),
+                    _ => None,
+                }
+            };
+            let state = EngineState::from_arrays(h, array).map_err(bad)?;
+            let used: usize = state.arrays().len();
+            if used != state_tensors {
+                return Err(bad(format!(
+                    "{state_tensors} `{STATE_PREFIX}*` tensors, but its engine_state names {used}"
+                )));
+            }
+            Some(state)
+        }
+        _ if state_tensors > 0 => {
+            return Err(bad(format!(
+                "`{STATE_PREFIX}*` tensors without the engine_state metadata"
+            )))
+        }
+        _ => None,
+    };
     Ok(Saved {
         spec,
         training,
         networks,
+        state,
     })
 }

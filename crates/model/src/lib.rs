@@ -56,7 +56,8 @@ pub use op::surrogate_activation;
 pub use residual::{ResidualConfig, ResidualNet};
 pub use snn::{Snn, SnnConfig, SnnParams};
 pub use train::{
-    gradients, train, train_reporting, Engine, Progress, TrainConfig, TrainReport, TrainSet,
+    gradients, train, train_continuing, train_reporting, Engine, Progress, TrainConfig,
+    TrainReport, TrainSet,
 };
 
 /// Re-export of burn.

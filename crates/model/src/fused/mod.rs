@@ -21,13 +21,17 @@
 pub(crate) mod kernels;
 pub(crate) mod lanes;
 pub(crate) mod net;
+pub mod peak;
 pub(crate) mod simd;
+pub mod state;
 
 use rayon::prelude::*;
 
 pub use crate::train::driver::PlanStats;
 use net::{HostNet, Shape, StepRule, Work};
 pub use net::{Isa, Plan};
+pub use peak::fma_peak_gflops;
+pub use state::{EngineState, LayerState, StateArray, StateHeader};
 
 use crate::error::ModelError;
 use burn::tensor::{Tensor, TensorData};
@@ -67,6 +71,46 @@ pub fn train_fused_reporting<F>(
 where
     F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
 {
+    let run = Run {
+        ensemble,
+        data,
+        config,
+        isa,
+        plan,
+    };
+    train_fused_continuing(run, record_at, hook, progress, None)
+}
+
+/// The arguments of one fused run that every entry point shares.
+pub(crate) struct Run<'a> {
+    pub ensemble: &'a mut Ensemble,
+    pub data: &'a TrainSet,
+    pub config: &'a TrainConfig,
+    pub isa: Isa,
+    pub plan: Plan,
+}
+
+/// [`train_fused_reporting`] starting from and leaving `state`: with `Some(Some(s))` the run
+/// starts from the carried state `s` (of the same plan, shape and members, see [`state`]) and
+/// with `Some(_)` the state after the last step is left there (`None` when the plan carries
+/// nothing on this network).
+pub(crate) fn train_fused_continuing<F>(
+    run: Run,
+    record_at: &[usize],
+    hook: F,
+    progress: Option<crate::train::driver::Progress>,
+    state: Option<&mut Option<EngineState>>,
+) -> Result<TrainReport, ModelError>
+where
+    F: FnMut(usize, &Ensemble) -> Result<(), ModelError>,
+{
+    let Run {
+        ensemble,
+        data,
+        config,
+        isa,
+        plan,
+    } = run;
     config.validate()?;
     config.check_f32(ensemble.config())?;
     data.validate(ensemble)?;
@@ -98,6 +142,10 @@ where
         lr: config.lr as f32,
         uploaded: 0,
     };
+    let managed = plan.managed(&stepper.shape);
+    if let Some(Some(saved)) = state.as_deref() {
+        import_state(&mut stepper, &managed, saved)?;
+    }
     let loss = run_steps(
         &mut stepper,
         config.steps,
@@ -109,6 +157,9 @@ where
     let mut plan_stats = PlanStats::default();
     for (_, work) in &stepper.members {
         plan_stats.add(&work.stats);
+    }
+    if let Some(out) = state {
+        *out = (!managed.is_empty()).then(|| export_state(&stepper, &managed));
     }
     Ok(TrainReport {
         loss,
@@ -178,7 +229,19 @@ impl Stepper for FusedStepper<'_> {
     }
 
     fn loss(&mut self) -> f64 {
-        self.run(1, 0.0)[0]
+        if self.plan.refresh_every == 0 {
+            return self.run(1, 0.0)[0];
+        }
+        // A forward pass advances the carried pre-activations (their age, and U itself on
+        // changed columns): put them back after evaluating, so that the state after the last
+        // step is the one the next step of an uninterrupted run would see (a continued run is
+        // exact).
+        let kept: Vec<_> = self.members.iter().map(|(_, w)| w.carried()).collect();
+        let loss = self.run(1, 0.0)[0];
+        for ((_, work), carried) in self.members.iter_mut().zip(kept) {
+            work.restore_carried(carried);
+        }
+        loss
     }
 
     fn model(&mut self, step: usize) -> Result<&Ensemble, ModelError> {
@@ -189,6 +252,76 @@ impl Stepper for FusedStepper<'_> {
         self.ensemble.check_parameters_finite(step)?;
         Ok(self.ensemble)
     }
+}
+
+/// The state every member carries into its next step on the `managed` layers.
+fn export_state(stepper: &FusedStepper, managed: &[usize]) -> EngineState {
+    let shape = &stepper.shape;
+    let header = StateHeader {
+        plan: stepper.plan,
+        widths: shape.widths.clone(),
+        points: shape.points,
+        members: stepper.members.len(),
+        layers: managed.to_vec(),
+    };
+    let layers = managed
+        .iter()
+        .map(|&l| {
+            let mut out = LayerState {
+                w_base: Vec::new(),
+                factors: Vec::new(),
+                factors_t: Vec::new(),
+                pattern: Vec::new(),
+                carried: Vec::new(),
+                previous: Vec::new(),
+                counters: Vec::new(),
+            };
+            for (net, work) in &stepper.members {
+                net::export_layer(shape, &stepper.plan, l, net, work, &mut out);
+            }
+            out
+        })
+        .collect();
+    EngineState { header, layers }
+}
+
+/// Restores every member's carried state from `saved` (see [`state`]); an error when it is
+/// not of this plan, shape and number of members.
+fn import_state(
+    stepper: &mut FusedStepper,
+    managed: &[usize],
+    saved: &EngineState,
+) -> Result<(), ModelError> {
+    let shape = &stepper.shape;
+    let expected = StateHeader {
+        plan: stepper.plan,
+        widths: shape.widths.clone(),
+        points: shape.points,
+        members: stepper.members.len(),
+        layers: managed.to_vec(),
+    };
+    let mismatch = |got: String| ModelError::ShapeMismatch {
+        what: "the lowrank engine's saved state".into(),
+        expected: format!("{expected:?}"),
+        got,
+    };
+    if saved.header != expected {
+        return Err(mismatch(format!("{:?}", saved.header)));
+    }
+    if saved.layers.len() != managed.len() {
+        return Err(mismatch(format!("{} layers", saved.layers.len())));
+    }
+    for (name, len, values) in saved.arrays() {
+        if values.len() != len * expected.members {
+            return Err(mismatch(format!("{} values of {name}", values.len())));
+        }
+    }
+    for (&l, layer) in managed.iter().zip(&saved.layers) {
+        for (k, (net, work)) in stepper.members.iter_mut().enumerate() {
+            net::import_layer(shape, &stepper.plan, l, layer, k, net, work).map_err(mismatch)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every member's parameters as a [`HostNet`] with its step buffers.

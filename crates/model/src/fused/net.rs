@@ -80,7 +80,7 @@ pub struct StepRule {
 ///   after an update U ← U + S_t (A_tᵀ A_t) (= W_{t+1} A_t), and in the next forward only the
 ///   columns j whose activation changed are added, U ← U + W[:, j] (a_{t+1,j} − a_{t,j}). U is
 ///   recomputed exactly every r steps and whenever more than half the columns changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Deferred factor pairs kept at most (0: update W every step).
     pub slots: usize,
@@ -120,6 +120,13 @@ impl Plan {
             && l >= 1
             && l + 1 < shape.depth()
             && shape.widths[l] >= self.min_width
+    }
+
+    /// The layers of `shape` this plan manages (whose state is carried between steps).
+    pub(crate) fn managed(&self, shape: &Shape) -> Vec<usize> {
+        (0..shape.depth())
+            .filter(|&l| self.manages(shape, l))
+            .collect()
     }
 
     fn defers(&self, shape: &Shape, l: usize) -> bool {
@@ -233,7 +240,22 @@ struct Memo {
     age: usize,
 }
 
+/// The carried pre-activations of every layer of one member (see [`Plan`]), as saved by
+/// [`Work::carried`].
+pub(crate) struct Carried(Vec<Memo>);
+
 impl Work {
+    /// A copy of the carried pre-activations: the only state between steps that a forward pass
+    /// (a loss evaluation) changes.
+    pub(crate) fn carried(&self) -> Carried {
+        Carried(self.memo.clone())
+    }
+
+    /// Puts back what [`Work::carried`] saved.
+    pub(crate) fn restore_carried(&mut self, carried: Carried) {
+        self.memo = carried.0;
+    }
+
     /// Buffers for `shape`, with inputs `x` (d × n_0) and targets `y` (d × n_L) loaded.
     pub fn new(shape: &Shape, x: &nalgebra::DMatrix<f64>, y: &nalgebra::DMatrix<f64>) -> Work {
         let depth = shape.depth();
@@ -282,6 +304,103 @@ impl Work {
         work.tt = vec![0.0; panels * LANES * widest];
         work
     }
+}
+
+/// Lanes flattened point-fastest.
+fn flat(lanes: &[Lane]) -> impl Iterator<Item = f32> + '_ {
+    lanes.iter().flat_map(|x| x.0)
+}
+
+/// Lanes from point-fastest values.
+fn lanes(values: &[f32]) -> Vec<Lane> {
+    values
+        .chunks_exact(LANES)
+        .map(|c| Lane(c.try_into().expect("16 values")))
+        .collect()
+}
+
+/// Appends what member (`net`, `work`) carries into the next step on managed layer `l` to
+/// `out` (see [`super::state`]).
+pub(crate) fn export_layer(
+    shape: &Shape,
+    plan: &Plan,
+    l: usize,
+    net: &HostNet,
+    work: &Work,
+    out: &mut super::state::LayerState,
+) {
+    let (stride, n_out, panels) = (shape.strides[l], shape.widths[l + 1], shape.panels);
+    let pending = &net.pending[l];
+    let memo = &work.memo[l];
+    let padded = |out: &mut Vec<f32>, v: &mut dyn Iterator<Item = f32>, len: usize| {
+        let start = out.len();
+        out.extend(v);
+        out.resize(start + len, 0.0);
+    };
+    out.w_base.extend_from_slice(&net.w[l]);
+    let pairs = plan.slots * panels;
+    padded(
+        &mut out.factors,
+        &mut flat(&pending.scaled),
+        pairs * n_out * LANES,
+    );
+    padded(
+        &mut out.factors_t,
+        &mut pending.at.iter().copied(),
+        pairs * LANES * stride,
+    );
+    padded(
+        &mut out.pattern,
+        &mut flat(&pending.pattern),
+        panels * stride * LANES,
+    );
+    padded(&mut out.carried, &mut flat(&memo.u), panels * n_out * LANES);
+    padded(
+        &mut out.previous,
+        &mut flat(&memo.prev),
+        panels * stride * LANES,
+    );
+    out.counters
+        .extend([pending.slots as u64, u64::from(memo.valid), memo.age as u64]);
+}
+
+/// Restores member `k`'s state of managed layer `l` from `state` (written by [`export_layer`]
+/// for the same shape and plan); `Err` names what does not fit.
+pub(crate) fn import_layer(
+    shape: &Shape,
+    plan: &Plan,
+    l: usize,
+    state: &super::state::LayerState,
+    k: usize,
+    net: &mut HostNet,
+    work: &mut Work,
+) -> Result<(), String> {
+    let (stride, n_out, panels) = (shape.strides[l], shape.widths[l + 1], shape.panels);
+    let member = |v: &[f32], len: usize| v[k * len..(k + 1) * len].to_vec();
+    let c = &state.counters[k * super::state::COUNTERS..(k + 1) * super::state::COUNTERS];
+    let (slots, valid, age) = (c[0] as usize, c[1], c[2] as usize);
+    if slots > plan.slots || valid > 1 || age >= plan.refresh_every.max(1) {
+        return Err(format!(
+            "engine state of layer {l}, network {k}: counters {c:?} do not fit the plan"
+        ));
+    }
+    net.w[l] = member(&state.w_base, n_out * stride);
+    let pending = &mut net.pending[l];
+    let factors = member(&state.factors, plan.slots * panels * n_out * LANES);
+    pending.scaled = lanes(&factors[..slots * panels * n_out * LANES]);
+    let at = member(&state.factors_t, plan.slots * panels * LANES * stride);
+    pending.at = at[..slots * panels * LANES * stride].to_vec();
+    pending.pattern = match slots {
+        0 => Vec::new(),
+        _ => lanes(&member(&state.pattern, panels * stride * LANES)),
+    };
+    pending.slots = slots;
+    let memo = &mut work.memo[l];
+    memo.u = lanes(&member(&state.carried, panels * n_out * LANES));
+    memo.prev = lanes(&member(&state.previous, panels * stride * LANES));
+    memo.valid = valid == 1;
+    memo.age = age;
+    Ok(())
 }
 
 /// The body of one full-batch step: the forward pass and the δ-recursion of

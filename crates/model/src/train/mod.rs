@@ -218,6 +218,48 @@ where
     })
 }
 
+/// [`train_reporting`] without recording hooks, starting from and leaving the engine's carried
+/// state in `state`, so that a run can be saved and continued bit for bit: with `Some(s)` in
+/// `state` the run starts from `s` (which must come from the same engine and plan, network
+/// shape, number of training points and members; an error otherwise), and afterwards `state`
+/// holds what the next step would start from — `None` on engines that carry nothing between
+/// steps (every engine but [`Engine::Lowrank`] on sign/step layers of ≥ 256 units, see
+/// [`crate::fused::Plan::tuned`]). The parameters in `ensemble` are the networks computed, with
+/// the state's deferred updates folded in.
+pub fn train_continuing(
+    ensemble: &mut Ensemble,
+    data: &TrainSet,
+    config: &TrainConfig,
+    progress: Option<Progress>,
+    state: &mut Option<crate::fused::EngineState>,
+) -> Result<TrainReport, ModelError> {
+    let engine = config.engine.resolve(ensemble);
+    if engine == Engine::Lowrank {
+        let run = crate::fused::Run {
+            isa: crate::fused::Isa::detect(),
+            plan: crate::fused::Plan::tuned(ensemble.config().activation),
+            ensemble,
+            data,
+            config,
+        };
+        return crate::fused::train_fused_continuing(
+            run,
+            &[],
+            |_, _| Ok(()),
+            progress,
+            Some(state),
+        );
+    }
+    if state.is_some() {
+        return Err(ModelError::ShapeMismatch {
+            what: "the engine state to continue from".into(),
+            expected: "none (only the lowrank engine carries state between steps)".into(),
+            got: format!("a lowrank state, for the {engine:?} engine"),
+        });
+    }
+    train_reporting(ensemble, data, config, &[], |_, _| Ok(()), progress)
+}
+
 /// The loss L_k and its gradient ∇L_k (with φ' or σ̃ in the backward pass, per `rule`) of every
 /// member, downloaded to the host. The gradient has the layout of the parameters.
 pub fn gradients(
