@@ -32,6 +32,7 @@
 pub mod closed_form;
 pub mod compose;
 pub mod conv;
+pub mod lanes;
 pub mod layers;
 pub mod matrix;
 pub mod predict;
@@ -39,7 +40,7 @@ pub mod quadrature;
 pub mod residual;
 pub mod spec;
 
-pub use closed_form::{pair_expectation, ScalarFn};
+pub use closed_form::{pair_expectation, pair_expectations, ScalarFn};
 pub use compose::{spec_network, Kernels};
 pub use conv::{Conv, Flatten, GlobalAveragePool};
 pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Pairs, Residual};
