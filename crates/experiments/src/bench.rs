@@ -40,6 +40,8 @@ pub struct BenchOptions {
     pub engines: Vec<Engine>,
     /// Also time the generic per-sample-Jacobian kernel at this width (slow).
     pub generic_width: Option<usize>,
+    /// Time only the analytic kernel matrices.
+    pub analytic_only: bool,
 }
 
 /// One measured case.
@@ -94,6 +96,18 @@ fn time_it(reps: usize, mut f: impl FnMut()) -> f64 {
         f();
     }
     t.elapsed().as_secs_f64() / reps.max(1) as f64
+}
+
+/// The shortest of `reps` timed runs of `f` after one untimed run, in seconds.
+fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Seconds of the matmuls alone of one training step (forward, backward vectors, weight
@@ -193,7 +207,8 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
         }
         rows.push(r);
     };
-    for &width in &o.widths {
+    let widths: &[usize] = if o.analytic_only { &[] } else { &o.widths };
+    for &width in widths {
         for &e in &o.nets {
             let widths = vec![2, width, width, 1];
             let flops = step_flops(&widths, d, e);
@@ -288,15 +303,24 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             });
         }
     }
-    // analytic kernel matrix, 1000 × 1000 points, depth 3
+    // analytic kernel matrices, 1000 × 1000 points on the circle, depth 3, σw = 1, σb = 0.1:
+    // compute only (the best of 5 after a warm-up; bench/nt_reference.py times neural-tangents'
+    // kernel_fn on the same points)
     let x: DMatrix<f64> = circle_points(&test_grid(1000));
-    for act in ["erf:5", "sign"] {
-        let spec = KernelSpec::paper(act.parse()?, Surrogate::ErfPrime { a: 1.0 });
-        let s = time_it(1, || {
-            let _ = kernel_matrix(&spec, KernelKind::SgNtk, &x, &x);
+    let erf_prime = Surrogate::ErfPrime { a: 1.0 };
+    for (kind, name, act) in [
+        (KernelKind::Ntk, "NTK", "erf"),
+        (KernelKind::Ntk, "NTK", "relu"),
+        (KernelKind::Ntk, "NTK", "sign"),
+        (KernelKind::SgNtk, "SG-NTK", "erf"),
+        (KernelKind::SgNtk, "SG-NTK", "sign"),
+    ] {
+        let spec = KernelSpec::paper(act.parse()?, erf_prime);
+        let s = best_of(5, || {
+            let _ = kernel_matrix(&spec, kind, &x, &x);
         });
         emit(BenchRow {
-            case: format!("analytic SG-NTK 1000x1000 ({act})"),
+            case: format!("analytic {name} 1000x1000 ({act})"),
             width: 0,
             nets: 0,
             ms: 1e3 * s,

@@ -181,6 +181,9 @@ pub struct BenchArgs {
     /// Width at which the generic per-sample-Jacobian kernel is timed too (0 = never).
     #[arg(long, default_value_t = 1000)]
     pub generic_width: usize,
+    /// Time only the analytic kernel matrices (no training steps, no empirical kernels).
+    #[arg(long)]
+    pub analytic_only: bool,
     /// Write the results as CSV here.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -51,7 +51,9 @@ pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
     TrainTime, MAX_CONDITION, VARIANCE_TOLERANCE,
 };
-pub use quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
+pub use quadrature::{
+    expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
+};
 pub use residual::residual_network;
 pub use spec::{KernelKind, KernelSpec, Method};
 
