@@ -230,14 +230,20 @@ pub fn expect_2d_smooth(
         MAX_STEP
     };
     let norm = 1.0 / (2.0 * PI).sqrt();
+    // φ(kh) for |k| ≤ K, at index K + k (K ≤ MAX_NODES / 2)
+    let mut density = [0.0; MAX_NODES as usize + 3];
     // The sums over the nodes of step h that are not nodes of step 2h (all of them at the
     // first level): (Σ F, Σ |F|) without the factor h².
-    let sum = |h: f64, first: bool| {
+    let mut sum = |h: f64, first: bool| {
         let kmax = (DISK / h) as i64;
+        for k in -kmax..=kmax {
+            let z = k as f64 * h;
+            density[(kmax + k) as usize] = norm * (-0.5 * z * z).exp();
+        }
         let (mut total, mut size) = (0.0, 0.0);
         for k in -kmax..=kmax {
             let z1 = k as f64 * h;
-            let fu = f(c11 * z1) * norm * (-0.5 * z1 * z1).exp();
+            let fu = f(c11 * z1) * density[(kmax + k) as usize];
             if fu == 0.0 {
                 continue;
             }
@@ -253,7 +259,7 @@ pub fn expect_2d_smooth(
             let mut l = start;
             while l <= lmax {
                 let z2 = l as f64 * h;
-                let v = g(shift + c22 * z2) * norm * (-0.5 * z2 * z2).exp();
+                let v = g(shift + c22 * z2) * density[(kmax + l) as usize];
                 inner += v;
                 inner_abs += v.abs();
                 l += stride;
@@ -263,9 +269,13 @@ pub fn expect_2d_smooth(
         }
         (total, size)
     };
+    if 2.0 * DISK / h > MAX_NODES {
+        return None;
+    }
     let (mut total, mut size) = sum(h, true);
     let mut last = h * h * total;
-    while 2.0 * DISK / h <= MAX_NODES {
+    // while the halved step keeps 2T/h ≤ MAX_NODES
+    while 4.0 * DISK / h <= MAX_NODES {
         h *= 0.5;
         let (t, s) = sum(h, false);
         total += t;
