@@ -42,18 +42,19 @@ impl<F: Fn(f64, f64, f64) -> f64> WithSimd for Map3<'_, F> {
     }
 }
 
-const PIO2_HI: f64 = 1.570_796_326_794_896_558e0;
-const PIO2_LO: f64 = 6.123_233_995_736_766_036e-17;
-const P_S0: f64 = 1.666_666_666_666_666_574_15e-1;
-const P_S1: f64 = -3.255_658_186_224_009_154_05e-1;
-const P_S2: f64 = 2.012_125_321_348_629_258_81e-1;
-const P_S3: f64 = -4.005_553_450_067_941_140_27e-2;
-const P_S4: f64 = 7.915_349_942_898_145_321_76e-4;
-const P_S5: f64 = 3.479_331_075_960_211_675_70e-5;
-const Q_S1: f64 = -2.403_394_911_734_414_218_78e0;
-const Q_S2: f64 = 2.020_945_760_233_505_694_71e0;
-const Q_S3: f64 = -6.882_839_716_054_532_930_30e-1;
-const Q_S4: f64 = 7.703_815_055_590_193_527_91e-2;
+// FreeBSD's constants, bit for bit (π/2 = PIO2_HI + PIO2_LO)
+const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
+const PIO2_LO: f64 = f64::from_bits(0x3C91_A626_3314_5C07);
+const P_S0: f64 = f64::from_bits(0x3FC5_5555_5555_5555);
+const P_S1: f64 = f64::from_bits(0xBFD4_D612_03EB_6F7D);
+const P_S2: f64 = f64::from_bits(0x3FC9_C155_0E88_4455);
+const P_S3: f64 = f64::from_bits(0xBFA4_8228_B568_8F3B);
+const P_S4: f64 = f64::from_bits(0x3F49_EFE0_7501_B288);
+const P_S5: f64 = f64::from_bits(0x3F02_3DE1_0DFD_F709);
+const Q_S1: f64 = f64::from_bits(0xC003_3A27_1C8A_2D4B);
+const Q_S2: f64 = f64::from_bits(0x4000_2AE5_9C59_8AC8);
+const Q_S3: f64 = f64::from_bits(0xBFE6_066C_1B8D_0159);
+const Q_S4: f64 = f64::from_bits(0x3FB3_B8C5_B12E_9282);
 
 /// The rational approximation R(z) of (asin(√z) − √z)/√z³ on [0, 0.25] (remez error < 2^−58.75).
 #[inline(always)]
