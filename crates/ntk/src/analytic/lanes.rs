@@ -12,6 +12,7 @@
 //! crate, error < 1 ulp) with every branch computed and selected, so that they vectorize.
 
 use macerator::{AutoArch, Simd, WithSimd};
+use sgntk_model::Elementwise;
 
 /// `out[n] = f(a[n], b[n], c[n])` for every n, vectorized (module docs).
 ///
@@ -122,6 +123,137 @@ pub fn acos(x: f64) -> f64 {
     }
 }
 
+/// `v[n] = f(v[n])` for every n, vectorized like [`map3`].
+pub fn map1(v: &mut [f64], f: impl Fn(f64) -> f64) {
+    AutoArch::new().dispatch(Map1 { v, f });
+}
+
+struct Map1<'a, F> {
+    v: &'a mut [f64],
+    f: F,
+}
+
+impl<F: Fn(f64) -> f64> WithSimd for Map1<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self) {
+        for x in self.v.iter_mut() {
+            *x = (self.f)(*x);
+        }
+    }
+}
+
+// FreeBSD's e_exp.c: ln 2 = LN2HI + LN2LO, and the remez polynomial of exp on [−ln2/2, ln2/2]
+const LN2HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+const INVLN2: f64 = f64::from_bits(0x3FF7_1547_652B_82FE);
+const E_P1: f64 = f64::from_bits(0x3FC5_5555_5555_553E);
+const E_P2: f64 = f64::from_bits(0xBF66_C16C_16BE_BD93);
+const E_P3: f64 = f64::from_bits(0x3F11_566A_AF25_DE2C);
+const E_P4: f64 = f64::from_bits(0xBEBB_BD41_C5D2_6BF1);
+const E_P5: f64 = f64::from_bits(0x3E66_3769_72BE_A4D0);
+
+/// e^x for x ∈ [0, 60] (< 1 ulp, FreeBSD's reduction x = k ln2 + r and polynomial), branch-free:
+/// 2^k is built from the bits of k + 1.5·2^52.
+#[inline(always)]
+fn exp_reduced(x: f64) -> f64 {
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    let k = (x * INVLN2 + 0.5).floor();
+    let hi = x - k * LN2HI;
+    let lo = k * LN2LO;
+    let r = hi - lo;
+    let rr = r * r;
+    let c = r - rr * (E_P1 + rr * (E_P2 + rr * (E_P3 + rr * (E_P4 + rr * E_P5))));
+    let y = 1.0 + (r * c / (2.0 - c) - lo + hi);
+    let two_k = f64::from_bits(((k + SHIFT).to_bits().wrapping_add(1023)) << 52);
+    y * two_k
+}
+
+/// tanh(x) (within a few ulp of the standard library's), branch-free: for |x| < 0.55 the
+/// continued fraction x/(1 + x²/(3 + x²/(5 + …))) to 12 levels (truncation below 1e-20 there),
+/// above 1 − 2/(e^(2|x|) + 1) (no cancellation: e^(2|x|) ≥ 3), ±1 beyond |x| = 20.
+#[inline(always)]
+pub fn tanh(x: f64) -> f64 {
+    let ax = x.abs();
+    let x2 = x * x;
+    let mut cf = 25.0;
+    for odd in [
+        23.0, 21.0, 19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0,
+    ] {
+        cf = odd + x2 / cf;
+    }
+    let small = x / cf;
+    let e = exp_reduced(2.0 * ax.min(20.0));
+    let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
+    if ax < 0.55 {
+        small
+    } else {
+        large
+    }
+}
+
+/// An f64 in a SIMD lane: [`Elementwise`] with the branch-free [`tanh`], so that the
+/// activations' and surrogates' formulas (written once in `sgntk_model::activation`) vectorize
+/// inside [`map1`]. exp and erf stay the scalar library calls (correct, not vectorized).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lane(pub f64);
+
+impl Elementwise for Lane {
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Lane(self.0 + other.0)
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        Lane(self.0 * other.0)
+    }
+    #[inline(always)]
+    fn add_scalar(self, c: f64) -> Self {
+        Lane(self.0 + c)
+    }
+    #[inline(always)]
+    fn mul_scalar(self, c: f64) -> Self {
+        Lane(self.0 * c)
+    }
+    #[inline(always)]
+    fn full_like(&self, c: f64) -> Self {
+        Lane(c)
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        Lane(self.0.exp())
+    }
+    #[inline(always)]
+    fn erf(self) -> Self {
+        Lane(self.0.erf())
+    }
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        Lane(tanh(self.0))
+    }
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        Lane(self.0.sigmoid())
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        Lane(self.0.abs())
+    }
+    #[inline(always)]
+    fn recip(self) -> Self {
+        Lane(1.0 / self.0)
+    }
+    #[inline(always)]
+    fn sign(self) -> Self {
+        Lane(Elementwise::sign(self.0))
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        Lane(Elementwise::relu(self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +286,42 @@ mod tests {
             assert!(ulps(acos(x), x.acos()) <= 1, "acos({x:e})");
         }
         assert!(asin(1.5).is_nan() && acos(-1.5).is_nan() && asin(f64::NAN).is_nan());
+    }
+
+    /// The vector tanh is within 4 ulp of the standard library's on a dense grid (both
+    /// branches, the switch at 0.55, tiny and huge arguments), and exp_reduced within 1 ulp.
+    #[test]
+    fn tanh_matches_std() {
+        let ulps = |a: f64, b: f64| (a.to_bits() as i64 - b.to_bits() as i64).abs();
+        let mut xs: Vec<f64> = (-300_000..=300_000).map(|k| k as f64 * 1e-4).collect();
+        xs.extend([
+            0.55,
+            -0.55,
+            0.5499999999999999,
+            1e-300,
+            -1e-10,
+            19.99,
+            20.0,
+            25.0,
+            1e300,
+        ]);
+        for &x in &xs {
+            assert!(
+                ulps(tanh(x), x.tanh()) <= 4,
+                "tanh({x:e}): {} vs {}",
+                tanh(x),
+                x.tanh()
+            );
+        }
+        for k in 0..=60_000 {
+            let x = k as f64 * 1e-3;
+            assert!(ulps(exp_reduced(x), x.exp()) <= 1, "exp({x})");
+        }
+        let mut v = xs.clone();
+        map1(&mut v, tanh);
+        for (a, &x) in v.iter().zip(&xs) {
+            assert_eq!(a.to_bits(), tanh(x).to_bits());
+        }
     }
 
     /// The dispatched loop computes the scalar function lane by lane, to the bit, at every

@@ -209,12 +209,15 @@ const SMOOTH_TOL: f64 = 1e-8;
 /// halves (the nodes are nested: each halving adds only the new ones) until two successive sums
 /// differ by at most 10⁻⁸ of the sum of |f g|; then the error of the finer one is about the
 /// square of that.
+///
+/// `f` and `g` map a slice of arguments to their values in place (one row of nodes at a time,
+/// so that they can run in SIMD lanes).
 pub fn expect_2d_smooth(
     l11: f64,
     l12: f64,
     l22: f64,
-    f: impl Fn(f64) -> f64,
-    g: impl Fn(f64) -> f64,
+    f: impl Fn(&mut [f64]),
+    g: impl Fn(&mut [f64]),
 ) -> Option<f64> {
     let (c11, c21, c22) = if l11 > 0.0 {
         let c11 = l11.sqrt();
@@ -234,16 +237,22 @@ pub fn expect_2d_smooth(
     let mut density = [0.0; MAX_NODES as usize + 3];
     // The sums over the nodes of step h that are not nodes of step 2h (all of them at the
     // first level): (Σ F, Σ |F|) without the factor h².
+    // one row of arguments / values (at most MAX_NODES + 1 per dimension)
+    let mut row = [0.0; MAX_NODES as usize + 3];
+    let mut fs = [0.0; MAX_NODES as usize + 3];
     let mut sum = |h: f64, first: bool| {
         let kmax = (DISK / h) as i64;
+        let nodes = (2 * kmax + 1) as usize;
         for k in -kmax..=kmax {
             let z = k as f64 * h;
             density[(kmax + k) as usize] = norm * (-0.5 * z * z).exp();
+            fs[(kmax + k) as usize] = c11 * z;
         }
+        f(&mut fs[..nodes]);
         let (mut total, mut size) = (0.0, 0.0);
         for k in -kmax..=kmax {
             let z1 = k as f64 * h;
-            let fu = f(c11 * z1) * density[(kmax + k) as usize];
+            let fu = fs[(kmax + k) as usize] * density[(kmax + k) as usize];
             if fu == 0.0 {
                 continue;
             }
@@ -254,15 +263,20 @@ pub fn expect_2d_smooth(
             } else {
                 (-lmax, 1)
             };
-            let (mut inner, mut inner_abs) = (0.0, 0.0);
             let shift = c21 * z1;
+            let mut count = 0;
             let mut l = start;
             while l <= lmax {
-                let z2 = l as f64 * h;
-                let v = g(shift + c22 * z2) * density[(kmax + l) as usize];
+                row[count] = shift + c22 * (l as f64 * h);
+                count += 1;
+                l += stride;
+            }
+            g(&mut row[..count]);
+            let (mut inner, mut inner_abs) = (0.0, 0.0);
+            for (n, gv) in row[..count].iter().enumerate() {
+                let v = gv * density[(kmax + start + n as i64 * stride) as usize];
                 inner += v;
                 inner_abs += v.abs();
-                l += stride;
             }
             total += fu * inner;
             size += fu.abs() * inner_abs;
