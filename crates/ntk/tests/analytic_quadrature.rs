@@ -364,3 +364,17 @@ fn blocks_equal_single_pairs_bitwise() {
         }
     }
 }
+
+/// Issue 30 (item 5): the tanh NNGP and NTK (depth 3) through the Auto path (trapezoid rule)
+/// equal those of the nested adaptive quadrature (Method::Adaptive) to 1e-10 relative.
+#[test]
+fn tanh_kernels_match_the_adaptive_method() {
+    let x = points();
+    let spec = KernelSpec::paper(Activation::Tanh, Surrogate::True);
+    for kind in [KernelKind::Nngp, KernelKind::Ntk] {
+        let auto = kernel_matrix(&spec, kind, &x, &x).unwrap();
+        let adaptive = kernel_matrix(&spec.with_method(Method::Adaptive), kind, &x, &x).unwrap();
+        let err = max_rel(&auto, &adaptive);
+        assert!(err < 1e-10, "{kind:?}: {err:e}");
+    }
+}
