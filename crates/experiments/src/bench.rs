@@ -329,6 +329,28 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             changed_units_per_step: None,
         });
     }
+    // tanh has no closed form: the NTK by quadrature, 100 × 100 points (trapezoid rule), and
+    // 10 × 10 by the nested adaptive rule (Method::Adaptive, the former path) for the time per
+    // entry
+    let tanh = KernelSpec::paper(Activation::Tanh, erf_prime);
+    for (points, spec, label, reps) in [
+        (100, tanh, "", 3),
+        (10, tanh.with_method(sgntk_ntk::Method::Adaptive), ", adaptive", 1),
+    ] {
+        let x: DMatrix<f64> = circle_points(&test_grid(points));
+        let s = best_of(reps, || {
+            let _ = kernel_matrix(&spec, KernelKind::Ntk, &x, &x);
+        });
+        emit(BenchRow {
+            case: format!("analytic NTK {points}x{points} (tanh{label})"),
+            width: 0,
+            nets: 0,
+            ms: 1e3 * s,
+            gflops: None,
+            matmul_gflops: None,
+            changed_units_per_step: None,
+        });
+    }
     Ok(rows)
 }
 
