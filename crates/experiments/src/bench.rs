@@ -335,7 +335,12 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
     let tanh = KernelSpec::paper(Activation::Tanh, erf_prime);
     for (points, spec, label, reps) in [
         (100, tanh, "", 3),
-        (10, tanh.with_method(sgntk_ntk::Method::Adaptive), ", adaptive", 1),
+        (
+            10,
+            tanh.with_method(sgntk_ntk::Method::Adaptive),
+            ", adaptive",
+            1,
+        ),
     ] {
         let x: DMatrix<f64> = circle_points(&test_grid(points));
         let s = best_of(reps, || {

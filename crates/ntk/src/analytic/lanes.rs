@@ -226,7 +226,7 @@ impl Elementwise for Lane {
     }
     #[inline(always)]
     fn erf(self) -> Self {
-        Lane(self.0.erf())
+        Lane(Elementwise::erf(self.0))
     }
     #[inline(always)]
     fn tanh(self) -> Self {
@@ -234,7 +234,7 @@ impl Elementwise for Lane {
     }
     #[inline(always)]
     fn sigmoid(self) -> Self {
-        Lane(self.0.sigmoid())
+        Lane(Elementwise::sigmoid(self.0))
     }
     #[inline(always)]
     fn abs(self) -> Self {
