@@ -24,7 +24,7 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use sgntk_model::{Activation, Surrogate};
 
-use super::lanes::{acos, asin, map1, map3, Lane};
+use super::lanes::{acos, asin, map1, map3, Lane, Lanes1, Lanes3};
 use super::quadrature::{
     expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
 };
@@ -196,17 +196,7 @@ impl ScalarFn {
     /// the standard library's).
     pub fn eval_in_place(&self, v: &mut [f64]) {
         match *self {
-            ScalarFn::Activation {
-                activation,
-                derivative,
-            } => map1(v, |z| {
-                if derivative {
-                    activation.derivative(Lane(z)).0
-                } else {
-                    activation.eval(Lane(z)).0
-                }
-            }),
-            ScalarFn::Surrogate(g) => map1(v, |z| g.eval(&Activation::Identity, Lane(z)).0),
+            ScalarFn::Activation { .. } | ScalarFn::Surrogate(_) => map1(v, *self),
             _ => v.iter_mut().for_each(|z| *z = self.eval(*z)),
         }
     }
@@ -218,6 +208,23 @@ impl ScalarFn {
             ScalarFn::Relu => vec![0.0],
             ScalarFn::Surrogate(g) => g.kinks(),
             _ => vec![],
+        }
+    }
+}
+
+impl Lanes1 for ScalarFn {
+    /// The activations and surrogates on [`Lane`]s (their formulas, written once, vectorize);
+    /// the other functions through [`ScalarFn::eval`].
+    #[inline(always)]
+    fn eval(&self, z: f64) -> f64 {
+        match *self {
+            ScalarFn::Activation {
+                activation,
+                derivative: true,
+            } => activation.derivative(Lane(z)).0,
+            ScalarFn::Activation { activation, .. } => activation.eval(Lane(z)).0,
+            ScalarFn::Surrogate(g) => g.eval(&Activation::Identity, Lane(z)).0,
+            _ => ScalarFn::eval(self, z),
         }
     }
 }
@@ -373,10 +380,9 @@ impl Closed {
     /// `out[n]` = the form at covariance n; the forms without integrals in SIMD lanes.
     fn eval_block(&self, [l11, l12, l22]: [&[f64]; 3], out: &mut [f64]) {
         match *self {
-            Closed::ErfErf(p) => map3(l11, l12, l22, out, |a, b, c| erf_erf(p, a, b, c)),
-            Closed::BumpBump(p) => map3(l11, l12, l22, out, |a, b, c| bump_bump(p, a, b, c)),
-            Closed::ReluRelu => map3(l11, l12, l22, out, relu_relu),
-            Closed::Linear(cd) => map3(l11, l12, l22, out, |_, b, _| cd * b),
+            Closed::ErfErf(_) | Closed::BumpBump(_) | Closed::ReluRelu | Closed::Linear(_) => {
+                map3(l11, l12, l22, out, *self)
+            }
             _ => {
                 for (n, o) in out.iter_mut().enumerate() {
                     *o = self.eval(l11[n], l12[n], l22[n]);
@@ -435,6 +441,20 @@ impl Closed {
                 };
                 base + c1 * odd
             }
+        }
+    }
+}
+
+impl Lanes3 for Closed {
+    /// The forms without integrals (the others are not evaluated in lanes).
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64) -> f64 {
+        match *self {
+            Closed::ErfErf(p) => erf_erf(p, l11, l12, l22),
+            Closed::BumpBump(p) => bump_bump(p, l11, l12, l22),
+            Closed::ReluRelu => relu_relu(l11, l12, l22),
+            Closed::Linear(cd) => cd * l12,
+            _ => f64::NAN,
         }
     }
 }

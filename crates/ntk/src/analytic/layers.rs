@@ -354,11 +354,19 @@ impl Nonlinearity {
 
 impl LayerMap for Nonlinearity {
     fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
-        let (l11, l22) = variances(s, d1, d2);
-        let k12 = self.expect(&self.phi, &self.phi, &l11, &s.k12, &l22);
+        // same positions: the variances are already entry by entry
+        let gathered;
+        let (l11, l22) = match s.pairs {
+            Pairs::Same => (d1, d2),
+            Pairs::All => {
+                gathered = variances(s, d1, d2);
+                (&gathered.0[..], &gathered.1[..])
+            }
+        };
+        let k12 = self.expect(&self.phi, &self.phi, l11, &s.k12, l22);
         let ntk = match &self.derivs {
             Some((g1, g2)) => {
-                let mut e = self.expect(g1, g2, &l11, &s.k12, &l22);
+                let mut e = self.expect(g1, g2, l11, &s.k12, l22);
                 for (e, &ntk) in e.iter_mut().zip(&s.ntk) {
                     *e = mul_inf_safe(ntk, *e);
                 }
