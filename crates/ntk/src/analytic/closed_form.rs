@@ -196,6 +196,18 @@ impl ScalarFn {
     /// the standard library's).
     pub fn eval_in_place(&self, v: &mut [f64]) {
         match *self {
+            // tanh's own loops: the activation is a constant there, so the loop has no branch
+            // on it and vectorizes
+            ScalarFn::Activation {
+                activation: Activation::Tanh,
+                derivative,
+            } => {
+                if derivative {
+                    map1(v, TanhLanes::<true>)
+                } else {
+                    map1(v, TanhLanes::<false>)
+                }
+            }
             ScalarFn::Activation { .. } | ScalarFn::Surrogate(_) => map1(v, *self),
             _ => v.iter_mut().for_each(|z| *z = self.eval(*z)),
         }
@@ -208,6 +220,20 @@ impl ScalarFn {
             ScalarFn::Relu => vec![0.0],
             ScalarFn::Surrogate(g) => g.kinks(),
             _ => vec![],
+        }
+    }
+}
+
+/// tanh (`DERIVATIVE`: tanh') in lanes, through the activation's formula.
+struct TanhLanes<const DERIVATIVE: bool>;
+
+impl<const DERIVATIVE: bool> Lanes1 for TanhLanes<DERIVATIVE> {
+    #[inline(always)]
+    fn eval(&self, z: f64) -> f64 {
+        if DERIVATIVE {
+            Activation::Tanh.derivative(Lane(z)).0
+        } else {
+            Activation::Tanh.eval(Lane(z)).0
         }
     }
 }
