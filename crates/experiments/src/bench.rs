@@ -42,6 +42,8 @@ pub struct BenchOptions {
     pub generic_width: Option<usize>,
     /// Time only the analytic kernel matrices.
     pub analytic_only: bool,
+    /// Points of the analytic kernel matrices (0: none).
+    pub kernel_points: usize,
 }
 
 /// One measured case.
@@ -303,10 +305,11 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             });
         }
     }
-    // analytic kernel matrices, 1000 × 1000 points on the circle, depth 3, σw = 1, σb = 0.1:
+    // analytic kernel matrices, N × N points on the circle (--kernel-points, 1000), depth 3, σw = 1, σb = 0.1:
     // compute only (the best of 5 after a warm-up; bench/nt_reference.py times neural-tangents'
     // kernel_fn on the same points)
-    let x: DMatrix<f64> = circle_points(&test_grid(1000));
+    let n = o.kernel_points;
+    let x: DMatrix<f64> = circle_points(&test_grid(n));
     let erf_prime = Surrogate::ErfPrime { a: 1.0 };
     for (kind, name, act) in [
         (KernelKind::Ntk, "NTK", "erf"),
@@ -314,13 +317,16 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
         (KernelKind::Ntk, "NTK", "sign"),
         (KernelKind::SgNtk, "SG-NTK", "erf"),
         (KernelKind::SgNtk, "SG-NTK", "sign"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| n > 0)
+    {
         let spec = KernelSpec::paper(act.parse()?, erf_prime);
         let s = best_of(5, || {
             let _ = kernel_matrix(&spec, kind, &x, &x);
         });
         emit(BenchRow {
-            case: format!("analytic {name} 1000x1000 ({act})"),
+            case: format!("analytic {name} {n}x{n} ({act})"),
             width: 0,
             nets: 0,
             ms: 1e3 * s,
@@ -329,19 +335,22 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             changed_units_per_step: None,
         });
     }
-    // tanh has no closed form: the NTK by quadrature, 100 × 100 points (trapezoid rule), and
-    // 10 × 10 by the nested adaptive rule (Method::Adaptive, the former path) for the time per
-    // entry
+    // tanh has no closed form: the NTK by quadrature, N/10 × N/10 points (trapezoid rule), and
+    // N/100 × N/100 by the nested adaptive rule (Method::Adaptive, the former path) for the
+    // time per entry
     let tanh = KernelSpec::paper(Activation::Tanh, erf_prime);
     for (points, spec, label, reps) in [
-        (100, tanh, "", 3),
+        (n / 10, tanh, "", 3),
         (
-            10,
+            n / 100,
             tanh.with_method(sgntk_ntk::Method::Adaptive),
             ", adaptive",
             1,
         ),
-    ] {
+    ]
+    .into_iter()
+    .filter(|c| c.0 > 0)
+    {
         let x: DMatrix<f64> = circle_points(&test_grid(points));
         let s = best_of(reps, || {
             let _ = kernel_matrix(&spec, KernelKind::Ntk, &x, &x);
