@@ -368,7 +368,7 @@ fn bench_out_creates_its_folder() {
     let dir = scratch("bench");
     let out = dir.join("a").join("b").join("bench.csv");
     let o = sgntk_line(
-        "bench --widths 4 --nets 1 --steps 1 --engines fused --generic-width 0 --out {}",
+        "bench --widths 4 --nets 1 --steps 1 --engines fused --generic-width 0 --kernel-points 20 --out {}",
         &[&out],
     );
     assert_ok(&o);

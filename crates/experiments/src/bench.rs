@@ -45,6 +45,10 @@ pub struct BenchOptions {
     pub engines: Vec<Engine>,
     /// Also time the generic per-sample-Jacobian kernel at this width (slow).
     pub generic_width: Option<usize>,
+    /// Time only the analytic kernel matrices.
+    pub analytic_only: bool,
+    /// Points of the analytic kernel matrices (0: none).
+    pub kernel_points: usize,
 }
 
 /// One measured case.
@@ -127,6 +131,18 @@ fn time_it(reps: usize, mut f: impl FnMut()) -> f64 {
         f();
     }
     t.elapsed().as_secs_f64() / reps.max(1) as f64
+}
+
+/// The shortest of `reps` timed runs of `f` after one untimed run, in seconds.
+fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Seconds of the matmuls alone of one training step (forward, backward vectors, weight
@@ -242,7 +258,8 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
         }
         rows.push(r);
     };
-    for &width in &o.widths {
+    let widths: &[usize] = if o.analytic_only { &[] } else { &o.widths };
+    for &width in widths {
         for &e in &o.nets {
             let widths = vec![2, width, width, 1];
             let flops = step_flops(&widths, d, e);
@@ -341,15 +358,58 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             });
         }
     }
-    // analytic kernel matrix, 1000 × 1000 points, depth 3
-    let x: DMatrix<f64> = circle_points(&test_grid(1000));
-    for act in ["erf:5", "sign"] {
-        let spec = KernelSpec::paper(act.parse()?, Surrogate::ErfPrime { a: 1.0 });
-        let s = time_it(1, || {
-            let _ = kernel_matrix(&spec, KernelKind::SgNtk, &x, &x);
+    // analytic kernel matrices, N × N points on the circle (--kernel-points, 1000), depth 3, σw = 1, σb = 0.1:
+    // compute only (the best of 5 after a warm-up; bench/nt_reference.py times neural-tangents'
+    // kernel_fn on the same points)
+    let n = o.kernel_points;
+    let x: DMatrix<f64> = circle_points(&test_grid(n));
+    let erf_prime = Surrogate::ErfPrime { a: 1.0 };
+    for (kind, name, act) in [
+        (KernelKind::Ntk, "NTK", "erf"),
+        (KernelKind::Ntk, "NTK", "relu"),
+        (KernelKind::Ntk, "NTK", "sign"),
+        (KernelKind::SgNtk, "SG-NTK", "erf"),
+        (KernelKind::SgNtk, "SG-NTK", "sign"),
+    ]
+    .into_iter()
+    .filter(|_| n > 0)
+    {
+        let spec = KernelSpec::paper(act.parse()?, erf_prime);
+        let s = best_of(5, || {
+            let _ = kernel_matrix(&spec, kind, &x, &x);
         });
         emit(BenchRow {
-            case: format!("analytic SG-NTK 1000x1000 ({act})"),
+            case: format!("analytic {name} {n}x{n} ({act})"),
+            width: 0,
+            nets: 0,
+            ms: 1e3 * s,
+            gflops: None,
+            matmul_gflops: None,
+            changed_units_per_step: None,
+        });
+    }
+    // tanh has no closed form: the NTK by quadrature, N/10 × N/10 points (trapezoid rule), and
+    // N/100 × N/100 by the nested adaptive rule (Method::Adaptive, the former path) for the
+    // time per entry
+    let tanh = KernelSpec::paper(Activation::Tanh, erf_prime);
+    for (points, spec, label, reps) in [
+        (n / 10, tanh, "", 3),
+        (
+            n / 100,
+            tanh.with_method(sgntk_ntk::Method::Adaptive),
+            ", adaptive",
+            1,
+        ),
+    ]
+    .into_iter()
+    .filter(|c| c.0 > 0)
+    {
+        let x: DMatrix<f64> = circle_points(&test_grid(points));
+        let s = best_of(reps, || {
+            let _ = kernel_matrix(&spec, KernelKind::Ntk, &x, &x);
+        });
+        emit(BenchRow {
+            case: format!("analytic NTK {points}x{points} (tanh{label})"),
             width: 0,
             nets: 0,
             ms: 1e3 * s,

@@ -913,6 +913,8 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
         backend: a.backend,
         engines: a.engines.clone(),
         generic_width: (a.generic_width > 0).then_some(a.generic_width),
+        analytic_only: a.analytic_only,
+        kernel_points: a.kernel_points,
     })?;
     if let Some(out) = &a.out {
         let mut t = crate::io::Table::new(&[

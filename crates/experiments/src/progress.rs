@@ -138,7 +138,7 @@ impl TermLike for Lines {
 }
 
 /// Analytic kernels estimated to take at least this long get an estimate line and a bar.
-pub const KERNEL_ESTIMATE_THRESHOLD_S: f64 = 2.0;
+pub const KERNEL_ESTIMATE_THRESHOLD_S: f64 = 1.0;
 
 /// The command line's [`sgntk_ntk::KernelProgress`]: for a kernel matrix estimated to take at
 /// least [`KERNEL_ESTIMATE_THRESHOLD_S`] (the quadrature paths, e.g. tanh, take milliseconds per

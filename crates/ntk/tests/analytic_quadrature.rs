@@ -271,3 +271,110 @@ fn other_activations_match_quadrature() {
     assert!(max_rel(&nngp, &s3) < 1e-14 && max_rel(&ntk, &i3) < 1e-14);
     worst.report("relu/step/tanh/identity/kinked surrogates vs adaptive quadrature");
 }
+
+/// Issue 30 (item 5): the trapezoid rule with error control (`expect_2d_smooth`, the Auto path of
+/// smooth integrands without a closed form) agrees with the nested adaptive rule to 1e-10
+/// relative on tanh, tanh', sigmoid' and atan' (φ, g1, g2 of the tanh NTK and its SG-NTKs), on
+/// covariances from tiny to large variance, uncorrelated, anti-correlated, nearly degenerate
+/// (ρ = 1 − 1e-7, 1 − 1e-12) and degenerate (x = x', Λ11 = 0).
+#[test]
+fn smooth_trapezoid_matches_the_adaptive_quadrature() {
+    let fns = [
+        ScalarFn::activation(Activation::Tanh),
+        ScalarFn::derivative(Activation::Tanh, Surrogate::True),
+        ScalarFn::derivative(Activation::Tanh, "sigmoid:4".parse().unwrap()),
+        ScalarFn::derivative(Activation::Tanh, "atan:2".parse().unwrap()),
+    ];
+    let near = |v: f64, rho: f64| (v, rho * v, v);
+    let covs = [
+        (0.51, 0.3, 0.51),
+        (0.31, 0.0, 0.4),
+        (0.3, -0.29, 0.3),
+        near(0.5, 1.0),
+        near(0.5, 1.0 - 1e-7),
+        near(0.31, 1.0 - 1e-12),
+        (1.0, 0.99, 1.2),
+        (2.0, 1.5, 3.0),
+        (1e-4, 5e-5, 2e-4),
+        (0.0, 0.0, 0.7),
+        (0.7, 0.0, 0.0),
+    ];
+    let mut worst = WorstError::default();
+    for (i, f) in fns.iter().enumerate() {
+        for g in &fns[i..] {
+            for &(l11, l12, l22) in &covs {
+                let got = sgntk_ntk::expect_2d_smooth(
+                    l11,
+                    l12,
+                    l22,
+                    |u| f.eval_in_place(u),
+                    |v| g.eval_in_place(v),
+                )
+                .expect("converges");
+                let want =
+                    expect_2d_adaptive(l11, l12, l22, |u| f.eval(u), &[], |v| g.eval(v), &[]);
+                // relative to the value, or to the Cauchy–Schwarz scale √(E f(u)² E g(v)²) where
+                // the value vanishes (odd × even)
+                let scale = (sgntk_ntk::expect_1d(l11, |u| f.eval(u).powi(2), &[])
+                    * sgntk_ntk::expect_1d(l22, |v| g.eval(v).powi(2), &[]))
+                .sqrt();
+                let err = (got - want).abs() / want.abs().max(1e-3 * scale).max(1e-300);
+                worst.record(
+                    err,
+                    1e-10,
+                    format_args!("{f:?} × {g:?} at ({l11}, {l12}, {l22}): {got} vs {want}"),
+                );
+            }
+        }
+    }
+    worst.report("trapezoid vs adaptive");
+    // beyond 512 nodes per dimension it gives up (the Auto path then uses the adaptive rule)
+    let tanh = |z: &mut [f64]| z.iter_mut().for_each(|v| *v = v.tanh());
+    assert!(sgntk_ntk::expect_2d_smooth(1e6, 0.0, 1e6, tanh, tanh).is_none());
+}
+
+/// Issue 30 (item 1): a kernel matrix, evaluated in blocks of pairs, equals the same entries
+/// computed one pair at a time (blocks of one) bit for bit — closed forms in SIMD lanes (erf,
+/// ReLU, sign with its singular diagonal) and quadrature (tanh).
+#[test]
+fn blocks_equal_single_pairs_bitwise() {
+    let x = sgntk_model::data::circle_points(&[0.1, 0.7, -2.0, 0.1, 3.0]);
+    let erf_prime = Surrogate::ErfPrime { a: 1.0 };
+    for (act, kind) in [
+        (Activation::Erf { m: 1.0 }, KernelKind::Ntk),
+        (Activation::Relu, KernelKind::Ntk),
+        (Activation::Sign, KernelKind::Ntk),
+        (Activation::Sign, KernelKind::SgNtk),
+        (Activation::Erf { m: 5.0 }, KernelKind::SgNtk),
+        (Activation::Tanh, KernelKind::Nngp),
+    ] {
+        let spec = KernelSpec::paper(act, erf_prime);
+        let k = kernel_matrix(&spec, kind, &x, &x).unwrap();
+        for i in 0..x.nrows() {
+            for j in 0..x.nrows() {
+                let xi: Vec<f64> = x.row(i).iter().copied().collect();
+                let xj: Vec<f64> = x.row(j).iter().copied().collect();
+                let one = sgntk_ntk::kernel_pair(&spec, kind, &xi, &xj).unwrap();
+                assert_eq!(
+                    k[(i, j)].to_bits(),
+                    one.to_bits(),
+                    "{act} {kind:?} ({i}, {j})"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 30 (item 5): the tanh NNGP and NTK (depth 3) through the Auto path (trapezoid rule)
+/// equal those of the nested adaptive quadrature (Method::Adaptive) to 1e-10 relative.
+#[test]
+fn tanh_kernels_match_the_adaptive_method() {
+    let x = points();
+    let spec = KernelSpec::paper(Activation::Tanh, Surrogate::True);
+    for kind in [KernelKind::Nngp, KernelKind::Ntk] {
+        let auto = kernel_matrix(&spec, kind, &x, &x).unwrap();
+        let adaptive = kernel_matrix(&spec.with_method(Method::Adaptive), kind, &x, &x).unwrap();
+        let err = max_rel(&auto, &adaptive);
+        assert!(err < 1e-10, "{kind:?}: {err:e}");
+    }
+}

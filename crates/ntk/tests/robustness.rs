@@ -230,8 +230,9 @@ fn overflow_is_an_error_and_singular_values_are_kept() {
 }
 
 /// Issue 25 (item 9): a [`KernelProgress`] observer gets an estimate before a kernel matrix
-/// starts and every entry as it finishes (one by one for slow quadrature entries, by row for
-/// fast closed forms).
+/// starts and every entry as it finishes (one by one for entries slower than a millisecond —
+/// the adaptive quadrature of a kinked surrogate —, by block of pairs, here a row, for closed
+/// forms).
 #[test]
 fn kernel_progress_reports_an_estimate_and_every_entry() {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,12 +261,14 @@ fn kernel_progress_reports_an_estimate_and_every_entry() {
     }
     let x1 = circle(&[0.1, 0.5, 0.9]);
     let x2 = circle(&(0..11).map(|i| 0.3 * i as f64).collect::<Vec<_>>());
-    // tanh: quadrature, milliseconds per entry; erf: closed forms, microseconds
+    // tanh with the triangle surrogate: adaptive quadrature, milliseconds per entry; erf:
+    // closed forms, microseconds
+    let triangle: Surrogate = "triangle:1".parse().unwrap();
     for (activation, calls) in [(Activation::Tanh, 33), (Activation::Erf { m: 2.0 }, 3)] {
         let count = Arc::new(Count::default());
         sgntk_ntk::set_progress(Some(count.clone()));
-        let spec = KernelSpec::paper(activation, Surrogate::True);
-        let k = kernel_matrix(&spec, KernelKind::Ntk, &x1, &x2).unwrap();
+        let spec = KernelSpec::paper(activation, triangle);
+        let k = kernel_matrix(&spec, KernelKind::SgNtk, &x1, &x2).unwrap();
         sgntk_ntk::set_progress(None);
         assert_eq!(k.shape(), (3, 11));
         assert_eq!(count.started.load(Ordering::SeqCst), 1);

@@ -181,6 +181,13 @@ pub struct BenchArgs {
     /// Width at which the generic per-sample-Jacobian kernel is timed too (0 = never).
     #[arg(long, default_value_t = 1000)]
     pub generic_width: usize,
+    /// Time only the analytic kernel matrices (no training steps, no empirical kernels).
+    #[arg(long)]
+    pub analytic_only: bool,
+    /// Points of the analytic kernel matrices (N × N closed forms, N/10 × N/10 tanh, N/100 ×
+    /// N/100 tanh by the adaptive rule; 0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub kernel_points: usize,
     /// Write the results as CSV here.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -16,13 +16,18 @@
 //!   E[sign(u) g(v)] = E_v[g(v) (2Φ(Λ12 v / √(Λ22 det Λ)) − 1)].
 //! - ReLU × ReLU: the arc-cosine kernel √(Λ11Λ22)/(2π) (sin θ + (π − θ) cos θ), cos θ = Λ12/√(Λ11Λ22).
 //!
-//! Anything else goes to 2-D Gauss–Hermite quadrature ([`super::quadrature::expect_2d`]).
+//! Anything else: the 2-D trapezoid rule with error control where f and g have no kinks
+//! ([`super::quadrature::expect_2d_smooth`]), else (or where it does not converge) the nested
+//! adaptive quadrature ([`super::quadrature::expect_2d_adaptive`]).
 
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use sgntk_model::{Activation, Surrogate};
 
-use super::quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
+use super::lanes::{acos, asin, map1, map3, Lane, Lanes1, Lanes3};
+use super::quadrature::{
+    expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
+};
 use super::spec::Method;
 
 /// A scalar function of a pre-activation, classified for the closed forms.
@@ -186,6 +191,28 @@ impl ScalarFn {
         }
     }
 
+    /// `v[n] = f(v[n])` for every n: [`ScalarFn::eval`], with the activations and surrogates in
+    /// SIMD lanes ([`super::lanes::Lane`]: their formulas vectorize, tanh within a few ulp of
+    /// the standard library's).
+    pub fn eval_in_place(&self, v: &mut [f64]) {
+        match *self {
+            // tanh's own loops: the activation is a constant there, so the loop has no branch
+            // on it and vectorizes
+            ScalarFn::Activation {
+                activation: Activation::Tanh,
+                derivative,
+            } => {
+                if derivative {
+                    map1(v, TanhLanes::<true>)
+                } else {
+                    map1(v, TanhLanes::<false>)
+                }
+            }
+            ScalarFn::Activation { .. } | ScalarFn::Surrogate(_) => map1(v, *self),
+            _ => v.iter_mut().for_each(|z| *z = self.eval(*z)),
+        }
+    }
+
     /// Points where f is not smooth (for splitting 1-D quadrature).
     pub fn kinks(&self) -> Vec<f64> {
         match self {
@@ -197,11 +224,39 @@ impl ScalarFn {
     }
 }
 
-/// E[f(u) g(v)] for (u, v) ~ N(0, [[l11, l12], [l12, l22]]).
-///
-/// With [`Method::Auto`], closed forms and 1-D expectations first (module docs), otherwise the
-/// nested adaptive 2-D quadrature; [`Method::Quadrature`] always uses tensor Gauss–Hermite with
-/// `rule`, [`Method::Adaptive`] always the nested adaptive rule.
+/// tanh (`DERIVATIVE`: tanh') in lanes, through the activation's formula.
+struct TanhLanes<const DERIVATIVE: bool>;
+
+impl<const DERIVATIVE: bool> Lanes1 for TanhLanes<DERIVATIVE> {
+    #[inline(always)]
+    fn eval(&self, z: f64) -> f64 {
+        if DERIVATIVE {
+            Activation::Tanh.derivative(Lane(z)).0
+        } else {
+            Activation::Tanh.eval(Lane(z)).0
+        }
+    }
+}
+
+impl Lanes1 for ScalarFn {
+    /// The activations and surrogates on [`Lane`]s (their formulas, written once, vectorize);
+    /// the other functions through [`ScalarFn::eval`].
+    #[inline(always)]
+    fn eval(&self, z: f64) -> f64 {
+        match *self {
+            ScalarFn::Activation {
+                activation,
+                derivative: true,
+            } => activation.derivative(Lane(z)).0,
+            ScalarFn::Activation { activation, .. } => activation.eval(Lane(z)).0,
+            ScalarFn::Surrogate(g) => g.eval(&Activation::Identity, Lane(z)).0,
+            _ => ScalarFn::eval(self, z),
+        }
+    }
+}
+
+/// E[f(u) g(v)] for (u, v) ~ N(0, [[l11, l12], [l12, l22]]): a block of one of
+/// [`pair_expectations`].
 pub fn pair_expectation(
     f: &ScalarFn,
     g: &ScalarFn,
@@ -211,11 +266,45 @@ pub fn pair_expectation(
     method: Method,
     rule: &GaussHermiteRule,
 ) -> f64 {
-    let adaptive = || {
+    let mut out = [0.0];
+    pair_expectations(
+        f,
+        g,
+        [l11, l12, l22].map(|v| [v]).each_ref().map(|v| &v[..]),
+        method,
+        rule,
+        &mut out,
+    );
+    out[0]
+}
+
+/// `out[n] = E[f(u) g(v)]` for (u, v) ~ N(0, Λ_n), Λ_n = [[l11[n], l12[n]], [l12[n], l22[n]]],
+/// for a block of covariances `[l11, l12, l22]` (slices of `out.len()` values).
+///
+/// With [`Method::Auto`], closed forms and 1-D expectations first (module docs; the closed forms
+/// run in SIMD lanes, [`super::lanes`]), otherwise, for f and g without kinks, the 2-D
+/// trapezoid rule with error control ([`expect_2d_smooth`]), and the nested adaptive 2-D
+/// quadrature for kinked integrands and where the trapezoid rule does not converge;
+/// [`Method::Quadrature`] always uses tensor Gauss–Hermite with `rule`, [`Method::Adaptive`]
+/// always the nested adaptive rule. Every entry is computed as it would be alone.
+pub fn pair_expectations(
+    f: &ScalarFn,
+    g: &ScalarFn,
+    [l11, l12, l22]: [&[f64]; 3],
+    method: Method,
+    rule: &GaussHermiteRule,
+    out: &mut [f64],
+) {
+    let each = |out: &mut [f64], e: &dyn Fn(f64, f64, f64) -> f64| {
+        for (n, o) in out.iter_mut().enumerate() {
+            *o = e(l11[n], l12[n], l22[n]);
+        }
+    };
+    let adaptive = |a: f64, b: f64, c: f64| {
         expect_2d_adaptive(
-            l11,
-            l12,
-            l22,
+            a,
+            b,
+            c,
             |u| f.eval(u),
             &f.kinks(),
             |v| g.eval(v),
@@ -223,16 +312,28 @@ pub fn pair_expectation(
         )
     };
     match method {
-        Method::Quadrature { .. } => expect_2d(rule, l11, l12, l22, |u, v| f.eval(u) * g.eval(v)),
-        Method::Adaptive => adaptive(),
-        Method::Auto => closed(f, g, l11, l12, l22)
-            .or_else(|| closed(g, f, l22, l12, l11))
-            .unwrap_or_else(adaptive),
+        Method::Quadrature { .. } => each(out, &|a, b, c| {
+            expect_2d(rule, a, b, c, |u, v| f.eval(u) * g.eval(v))
+        }),
+        Method::Adaptive => each(out, &adaptive),
+        Method::Auto => match Closed::of(f, g) {
+            Some((form, false)) => form.eval_block([l11, l12, l22], out),
+            // E[f(u) g(v)] = E[g(v) f(u)]: the form of (g, f) on the swapped covariance
+            Some((form, true)) => form.eval_block([l22, l12, l11], out),
+            // smooth integrands: the trapezoid rule with error control (≥ 100× faster); kinked
+            // ones, and smooth ones it does not resolve, the nested adaptive rule
+            None if f.kinks().is_empty() && g.kinks().is_empty() => each(out, &|a, b, c| {
+                expect_2d_smooth(a, b, c, |u| f.eval_in_place(u), |v| g.eval_in_place(v))
+                    .unwrap_or_else(|| adaptive(a, b, c))
+            }),
+            None => each(out, &adaptive),
+        },
     }
 }
 
 /// det Λ ≥ 0 (rounding can make it slightly negative for nearly equal points). Plain products, not
 /// `mul_add`: for x = x' (Λ11 = Λ12 = Λ22 bitwise) this is exactly 0, so the singular diagonal is +∞.
+#[inline(always)]
 fn det(l11: f64, l12: f64, l22: f64) -> f64 {
     (l11 * l22 - l12 * l12).max(0.0)
 }
@@ -250,90 +351,179 @@ fn expect_single(g: &ScalarFn, var: f64) -> f64 {
     }
 }
 
-/// The closed form / 1-D reduction for (f, g) in this order, if there is one.
-fn closed(f: &ScalarFn, g: &ScalarFn, l11: f64, l12: f64, l22: f64) -> Option<f64> {
-    match (*f, *g) {
-        (
-            ScalarFn::ErfAffine { c0, c1, s },
-            ScalarFn::ErfAffine {
-                c0: d0,
-                c1: d1,
-                s: t,
-            },
-        ) => {
-            let denom = ((l11 + s) * (l22 + t)).sqrt();
-            let odd = if denom > 0.0 {
-                2.0 / PI * (l12 / denom).clamp(-1.0, 1.0).asin()
-            } else {
-                0.0
-            };
-            Some(c0 * d0 + c1 * d1 * odd)
-        }
-        (ScalarFn::Bump { w, s }, ScalarFn::Bump { w: w2, s: t }) => {
-            // density of N(0, Λ + diag(s, t)) at 0
-            let d = det(l11, l12, l22) + s * l22 + t * l11 + s * t;
-            let ww = w * w2;
-            Some(if ww == 0.0 {
-                0.0
-            } else if d > 0.0 {
-                ww / (2.0 * PI * d.sqrt())
-            } else {
-                ww * f64::INFINITY
-            })
-        }
-        (ScalarFn::Bump { w, s }, g) => {
-            let a = l11 + s;
-            if w == 0.0 {
-                return Some(0.0);
+/// The closed form or 1-D reduction of E[f(u) g(v)] for a pair (f, g) in this order.
+#[derive(Clone, Copy, Debug)]
+enum Closed {
+    /// erf-type × erf-type: the arcsine formula.
+    ErfErf([f64; 6]),
+    /// bump × bump: the density of N(0, Λ + diag(s, t)) at 0.
+    BumpBump([f64; 4]),
+    /// bump × any g: the conditional expectation of g.
+    Bump { w: f64, s: f64, g: ScalarFn },
+    /// c × g.
+    Const { c: f64, g: ScalarFn },
+    /// ReLU × ReLU: the arc-cosine kernel.
+    ReluRelu,
+    /// c z × d z: c d Λ12.
+    Linear(f64),
+    /// (c0 + c1 sign) × bounded g: a 1-D expectation.
+    SignBounded { c0: f64, c1: f64, g: ScalarFn },
+}
+
+impl Closed {
+    /// The form for (f, g), else for (g, f) (then `true`: evaluate it on the swapped
+    /// covariance), else `None`.
+    fn of(f: &ScalarFn, g: &ScalarFn) -> Option<(Closed, bool)> {
+        Closed::ordered(f, g)
+            .map(|c| (c, false))
+            .or_else(|| Closed::ordered(g, f).map(|c| (c, true)))
+    }
+
+    fn ordered(f: &ScalarFn, g: &ScalarFn) -> Option<Closed> {
+        Some(match (*f, *g) {
+            (
+                ScalarFn::ErfAffine { c0, c1, s },
+                ScalarFn::ErfAffine {
+                    c0: d0,
+                    c1: d1,
+                    s: t,
+                },
+            ) => Closed::ErfErf([c0, c1, s, d0, d1, t]),
+            (ScalarFn::Bump { w, s }, ScalarFn::Bump { w: w2, s: t }) => {
+                Closed::BumpBump([w, s, w2, t])
             }
-            if a <= 0.0 {
-                // u ≡ 0 and a δ at 0: w·δ(0)·g(0) (only for x = 0 with σb = 0)
-                let g0 = g.eval(0.0);
-                return Some(if g0 == 0.0 {
-                    0.0
+            (ScalarFn::Bump { w, s }, g) => Closed::Bump { w, s, g },
+            (ScalarFn::Const { c }, g) => Closed::Const { c, g },
+            (ScalarFn::Relu, ScalarFn::Relu) => Closed::ReluRelu,
+            (ScalarFn::Linear { c }, ScalarFn::Linear { c: d }) => Closed::Linear(c * d),
+            (ScalarFn::ErfAffine { c0, c1, s }, g) if s == 0.0 && g.is_bounded_pointwise() => {
+                Closed::SignBounded { c0, c1, g }
+            }
+            _ => return None,
+        })
+    }
+
+    /// `out[n]` = the form at covariance n; the forms without integrals in SIMD lanes.
+    fn eval_block(&self, [l11, l12, l22]: [&[f64]; 3], out: &mut [f64]) {
+        match *self {
+            Closed::ErfErf(_) | Closed::BumpBump(_) | Closed::ReluRelu | Closed::Linear(_) => {
+                map3(l11, l12, l22, out, *self)
+            }
+            _ => {
+                for (n, o) in out.iter_mut().enumerate() {
+                    *o = self.eval(l11[n], l12[n], l22[n]);
+                }
+            }
+        }
+    }
+
+    /// The form at one covariance.
+    fn eval(&self, l11: f64, l12: f64, l22: f64) -> f64 {
+        match *self {
+            Closed::ErfErf(p) => erf_erf(p, l11, l12, l22),
+            Closed::BumpBump(p) => bump_bump(p, l11, l12, l22),
+            Closed::ReluRelu => relu_relu(l11, l12, l22),
+            Closed::Linear(cd) => cd * l12,
+            Closed::Bump { w, s, g } => {
+                let a = l11 + s;
+                if w == 0.0 {
+                    return 0.0;
+                }
+                if a <= 0.0 {
+                    // u ≡ 0 and a δ at 0: w·δ(0)·g(0) (only for x = 0 with σb = 0)
+                    let g0 = g.eval(0.0);
+                    return if g0 == 0.0 {
+                        0.0
+                    } else {
+                        w * g0 * f64::INFINITY
+                    };
+                }
+                let var = ((det(l11, l12, l22) + s * l22) / a).max(0.0);
+                w / (2.0 * PI * a).sqrt() * expect_single(&g, var)
+            }
+            Closed::Const { c, g } => c * expect_single(&g, l22),
+            Closed::SignBounded { c0, c1, g } => {
+                // E[(c0 + c1 sign u) g(v)] = c0 E[g(v)] + c1 E_v[g(v) (2 P(u > 0 | v) − 1)]
+                let base = c0 * expect_single(&g, l22);
+                if c1 == 0.0 || l22 <= 0.0 || l11 <= 0.0 {
+                    // v ≡ 0: E[sign u] g(0) = 0; u ≡ 0: sign(0) = 0
+                    return base;
+                }
+                let d = det(l11, l12, l22);
+                let mut kinks = g.kinks();
+                kinks.push(0.0);
+                let odd = if d <= 0.0 {
+                    // u = (l12/l22) v exactly
+                    let sgn = l12.signum();
+                    expect_1d(l22, |v| g.eval(v) * sgn * v.signum(), &kinks)
                 } else {
-                    w * g0 * f64::INFINITY
-                });
+                    let scale = l12 / (l22 * d).sqrt();
+                    // 2Φ(z) − 1 = erf(z/√2)
+                    expect_1d(
+                        l22,
+                        |v| g.eval(v) * libm::erf(scale * v * FRAC_1_SQRT_2),
+                        &kinks,
+                    )
+                };
+                base + c1 * odd
             }
-            let var = ((det(l11, l12, l22) + s * l22) / a).max(0.0);
-            Some(w / (2.0 * PI * a).sqrt() * expect_single(&g, var))
         }
-        (ScalarFn::Const { c }, g) => Some(c * expect_single(&g, l22)),
-        (ScalarFn::Relu, ScalarFn::Relu) => {
-            let n = (l11 * l22).sqrt();
-            if n == 0.0 {
-                return Some(0.0);
-            }
-            let cos = (l12 / n).clamp(-1.0, 1.0);
-            let theta = cos.acos();
-            Some(n / (2.0 * PI) * ((1.0 - cos * cos).max(0.0).sqrt() + (PI - theta) * cos))
+    }
+}
+
+impl Lanes3 for Closed {
+    /// The forms without integrals (the others are not evaluated in lanes).
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64) -> f64 {
+        match *self {
+            Closed::ErfErf(p) => erf_erf(p, l11, l12, l22),
+            Closed::BumpBump(p) => bump_bump(p, l11, l12, l22),
+            Closed::ReluRelu => relu_relu(l11, l12, l22),
+            Closed::Linear(cd) => cd * l12,
+            _ => f64::NAN,
         }
-        (ScalarFn::Linear { c }, ScalarFn::Linear { c: d }) => Some(c * d * l12),
-        (ScalarFn::ErfAffine { c0, c1, s }, g) if s == 0.0 && g.is_bounded_pointwise() => {
-            // E[(c0 + c1 sign u) g(v)] = c0 E[g(v)] + c1 E_v[g(v) (2 P(u > 0 | v) − 1)]
-            let base = c0 * expect_single(&g, l22);
-            if c1 == 0.0 || l22 <= 0.0 || l11 <= 0.0 {
-                // v ≡ 0: E[sign u] g(0) = 0; u ≡ 0: sign(0) = 0
-                return Some(base);
-            }
-            let d = det(l11, l12, l22);
-            let mut kinks = g.kinks();
-            kinks.push(0.0);
-            let odd = if d <= 0.0 {
-                // u = (l12/l22) v exactly
-                let sgn = l12.signum();
-                expect_1d(l22, |v| g.eval(v) * sgn * v.signum(), &kinks)
-            } else {
-                let scale = l12 / (l22 * d).sqrt();
-                // 2Φ(z) − 1 = erf(z/√2)
-                expect_1d(
-                    l22,
-                    |v| g.eval(v) * libm::erf(scale * v * FRAC_1_SQRT_2),
-                    &kinks,
-                )
-            };
-            Some(base + c1 * odd)
-        }
-        _ => None,
+    }
+}
+
+/// E[(c0 + c1 erf(u/√(2s))) (d0 + d1 erf(v/√(2t)))] = c0 d0 + c1 d1 · 2/π asin(Λ12/√((Λ11 + s)(Λ22 + t)))
+/// (Cor. D.2; s = 0 is sign).
+#[inline(always)]
+fn erf_erf([c0, c1, s, d0, d1, t]: [f64; 6], l11: f64, l12: f64, l22: f64) -> f64 {
+    let denom = ((l11 + s) * (l22 + t)).sqrt();
+    let odd = if denom > 0.0 {
+        2.0 / PI * asin((l12 / denom).clamp(-1.0, 1.0))
+    } else {
+        0.0
+    };
+    c0 * d0 + c1 * d1 * odd
+}
+
+/// E[w N(u; 0, s) w' N(v; 0, t)] = w w' / (2π √det(Λ + diag(s, t))) (Cor. D.1, S76, S41); +∞
+/// where the determinant vanishes.
+#[inline(always)]
+fn bump_bump([w, s, w2, t]: [f64; 4], l11: f64, l12: f64, l22: f64) -> f64 {
+    // density of N(0, Λ + diag(s, t)) at 0
+    let d = det(l11, l12, l22) + s * l22 + t * l11 + s * t;
+    let ww = w * w2;
+    if ww == 0.0 {
+        0.0
+    } else if d > 0.0 {
+        ww / (2.0 * PI * d.sqrt())
+    } else {
+        ww * f64::INFINITY
+    }
+}
+
+/// E[max(u, 0) max(v, 0)] = √(Λ11Λ22)/(2π) (sin θ + (π − θ) cos θ), cos θ = Λ12/√(Λ11Λ22).
+#[inline(always)]
+fn relu_relu(l11: f64, l12: f64, l22: f64) -> f64 {
+    let n = (l11 * l22).sqrt();
+    let cos = (l12 / n).clamp(-1.0, 1.0);
+    let theta = acos(cos);
+    let v = n / (2.0 * PI) * ((1.0 - cos * cos).max(0.0).sqrt() + (PI - theta) * cos);
+    if n == 0.0 {
+        0.0
+    } else {
+        v
     }
 }

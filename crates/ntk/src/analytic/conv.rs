@@ -23,7 +23,7 @@
 
 use sgntk_model::{Padding, Shape};
 
-use super::layers::{mul_inf_safe, LayerMap, PairState, Pairs};
+use super::layers::{entries, mul_inf_safe, LayerMap, PairState, Pairs};
 use super::KernelError;
 
 /// The convolution map (see the module docs).
@@ -150,24 +150,24 @@ impl LayerMap for Conv {
         let (w2, b2) = (self.sigma_w * self.sigma_w, self.sigma_b * self.sigma_b);
         let f = self.filter_size as f64;
         let n = self.out_positions;
-        let entries = match s.pairs {
-            Pairs::Same => n,
-            Pairs::All => n * n,
-        };
-        let mut out = PairState {
-            pairs: s.pairs,
-            k12: Vec::with_capacity(entries),
-            ntk: Vec::with_capacity(entries),
-        };
-        for k in 0..entries {
-            let (p, p2) = match s.pairs {
-                Pairs::Same => (k, k),
-                Pairs::All => (k / n, k % n),
-            };
-            let k12 = w2 / f * self.sum(s.pairs, &s.k12, p, p2) + b2;
-            let ntk = k12 + mul_inf_safe(w2 / f, self.sum(s.pairs, &s.ntk, p, p2));
-            out.k12.push(k12);
-            out.ntk.push(ntk);
+        let entries = entries(s.pairs, n);
+        let mut out = PairState::empty(s.pairs, entries, s.count());
+        let e_in = s.entries;
+        for b in 0..s.count() {
+            let (k_in, i_in) = (
+                &s.k12[b * e_in..(b + 1) * e_in],
+                &s.ntk[b * e_in..(b + 1) * e_in],
+            );
+            for k in 0..entries {
+                let (p, p2) = match s.pairs {
+                    Pairs::Same => (k, k),
+                    Pairs::All => (k / n, k % n),
+                };
+                let k12 = w2 / f * self.sum(s.pairs, k_in, p, p2) + b2;
+                let ntk = k12 + mul_inf_safe(w2 / f, self.sum(s.pairs, i_in, p, p2));
+                out.k12.push(k12);
+                out.ntk.push(ntk);
+            }
         }
         Ok(out)
     }
@@ -187,11 +187,12 @@ pub struct Flatten;
 
 impl LayerMap for Flatten {
     fn pair(&self, _: &[f64], _: &[f64], s: &PairState) -> Result<PairState, KernelError> {
-        let (k12, ntk) = s.flattened();
+        let (k12, ntk) = (0..s.count()).map(|b| s.flattened(b)).unzip();
         Ok(PairState {
             pairs: s.pairs,
-            k12: vec![k12],
-            ntk: vec![ntk],
+            entries: 1,
+            k12,
+            ntk,
         })
     }
 
@@ -211,11 +212,16 @@ impl LayerMap for GlobalAveragePool {
                 "global average pooling needs every position pair (Pairs::All)".into(),
             ));
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let mean = |v: &[f64]| -> Vec<f64> {
+            v.chunks(s.entries.max(1))
+                .map(|pair| pair.iter().sum::<f64>() / pair.len() as f64)
+                .collect()
+        };
         Ok(PairState {
             pairs: s.pairs,
-            k12: vec![mean(&s.k12)],
-            ntk: vec![mean(&s.ntk)],
+            entries: 1,
+            k12: mean(&s.k12),
+            ntk: mean(&s.ntk),
         })
     }
 
@@ -251,7 +257,7 @@ mod tests {
         let v = Conv::new(&shape, &[1, 2], Padding::Valid, 1.0, 0.0).unwrap();
         assert_eq!(v.taps, [0, 1, 1, 2, 3, 4, 4, 5]);
         assert_eq!(
-            same_positions(Pairs::All, &[1.0, 2.0, 3.0, 4.0]),
+            same_positions(Pairs::All, 4, &[1.0, 2.0, 3.0, 4.0]),
             [1.0, 4.0]
         );
     }

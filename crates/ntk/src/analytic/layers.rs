@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sgntk_model::{Activation, DerivativePair, Shape, Surrogate};
 
-use super::closed_form::{pair_expectation, ScalarFn};
+use super::closed_form::{pair_expectations, ScalarFn};
 use super::quadrature::GaussHermiteRule;
 use super::spec::Method;
 use super::KernelError;
@@ -25,65 +25,106 @@ pub enum Pairs {
     All,
 }
 
-/// The state of a pair (x, x') between layers, at `P` positions (1 when flat).
+/// The states of a block of pairs (x_b, x'_b) between layers, at `P` positions each (1 when
+/// flat); a single pair is a block of one.
 ///
 /// `k12 = Σ(x, x')` and `ntk = I(x, x')` (the NTK or the generalized/SG-NTK; +∞ for the singular
-/// sign NTK on the diagonal) at the position pairs of `pairs`. The variances Σ(x, x)[p, p] and
+/// sign NTK on the diagonal) at the position pairs of `pairs`, `entries` values per pair (P for
+/// same positions, P² for all pairs), pair after pair. The variances Σ(x, x)[p, p] and
 /// Σ(x', x')[p, p] travel beside the state (see [`LayerMap::pair`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairState {
     /// Which position pairs `k12` and `ntk` hold.
     pub pairs: Pairs,
-    /// Σ(x, x') at the position pairs.
+    /// Values per pair.
+    pub entries: usize,
+    /// Σ(x, x') at the position pairs, pair after pair.
     pub k12: Vec<f64>,
-    /// I(x, x') at the position pairs (0 before the first layer).
+    /// I(x, x') at the position pairs (0 before the first layer), pair after pair.
     pub ntk: Vec<f64>,
 }
 
 impl PairState {
-    /// The input "layer" of inputs of shape `shape` (rows in (h, w, c) order): Σ⁰[p, p'] =
-    /// 1/C Σ_c x[p, c] x'[p', c] and I = 0, so that the first [`Dense`] map yields
+    /// The input "layer" of one pair of inputs of shape `shape` (rows in (h, w, c) order):
+    /// Σ⁰[p, p'] = 1/C Σ_c x[p, c] x'[p', c] and I = 0, so that the first [`Dense`] map yields
     /// Σ^1 = σw²/n0 ⟨x,x'⟩ + σb² and I^1 = Σ^1 (and the first conv its analogue).
     pub fn from_inputs(x: &[f64], y: &[f64], shape: &Shape, pairs: Pairs) -> Self {
+        let mut s = PairState::empty(pairs, entries(pairs, shape.positions()), 1);
+        s.push_inputs(x, y, shape);
+        s
+    }
+
+    /// A block without pairs, with room for `capacity` pairs of `entries` values.
+    pub fn empty(pairs: Pairs, entries: usize, capacity: usize) -> Self {
+        PairState {
+            pairs,
+            entries,
+            k12: Vec::with_capacity(entries * capacity),
+            ntk: Vec::with_capacity(entries * capacity),
+        }
+    }
+
+    /// Appends the input state of the pair (x, y) ([`PairState::from_inputs`]).
+    pub fn push_inputs(&mut self, x: &[f64], y: &[f64], shape: &Shape) {
         let (p, c) = (shape.positions(), shape.channels);
         let dot = |i: usize, j: usize| {
             let (a, b) = (&x[i * c..(i + 1) * c], &y[j * c..(j + 1) * c]);
             a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>() / c as f64
         };
-        let k12: Vec<f64> = match pairs {
-            Pairs::Same => (0..p).map(|i| dot(i, i)).collect(),
-            Pairs::All => (0..p * p).map(|k| dot(k / p, k % p)).collect(),
-        };
-        PairState {
-            pairs,
-            ntk: vec![0.0; k12.len()],
-            k12,
+        match self.pairs {
+            Pairs::Same => self.k12.extend((0..p).map(|i| dot(i, i))),
+            Pairs::All => self.k12.extend((0..p * p).map(|k| dot(k / p, k % p))),
         }
+        self.ntk.resize(self.k12.len(), 0.0);
     }
 
-    /// The same-position values Σ(x, x')[p, p] (the variances when x = x').
+    /// The number of pairs in the block.
+    pub fn count(&self) -> usize {
+        self.k12.len().checked_div(self.entries).unwrap_or(0)
+    }
+
+    /// The same-position values Σ(x, x')[p, p] of every pair, pair after pair (the variances
+    /// when x = x').
     pub fn diagonal(&self) -> Vec<f64> {
-        same_positions(self.pairs, &self.k12)
+        same_positions(self.pairs, self.entries, &self.k12)
     }
 
-    /// The state a [`Flatten`](super::conv::Flatten) readout sees: the means over positions
-    /// of the same-position Σ and I (the values themselves when flat).
-    pub fn flattened(&self) -> (f64, f64) {
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        (
-            mean(same_positions(self.pairs, &self.k12)),
-            mean(same_positions(self.pairs, &self.ntk)),
-        )
+    /// The state a [`Flatten`](super::conv::Flatten) readout sees for pair `b`: the means over
+    /// positions of the same-position Σ and I (the values themselves when flat).
+    pub fn flattened(&self, b: usize) -> (f64, f64) {
+        let e = self.entries;
+        let mean = |v: &[f64]| {
+            let pair = &v[b * e..(b + 1) * e];
+            match self.pairs {
+                Pairs::Same => pair.iter().sum::<f64>() / e as f64,
+                Pairs::All => {
+                    let p = e.isqrt();
+                    (0..p).map(|i| pair[i * p + i]).sum::<f64>() / p as f64
+                }
+            }
+        };
+        (mean(&self.k12), mean(&self.ntk))
     }
 }
 
-/// The (p, p) entries of position-pair values `v` held as `pairs`.
-pub(super) fn same_positions(pairs: Pairs, v: &[f64]) -> Vec<f64> {
+/// Values per pair for `positions` positions held as `pairs`.
+pub(super) fn entries(pairs: Pairs, positions: usize) -> usize {
+    match pairs {
+        Pairs::Same => positions,
+        Pairs::All => positions * positions,
+    }
+}
+
+/// The (p, p) entries of position-pair values `v` (pairs of `entries` values, held as `pairs`),
+/// pair after pair.
+pub(super) fn same_positions(pairs: Pairs, entries: usize, v: &[f64]) -> Vec<f64> {
     match pairs {
         Pairs::Same => v.to_vec(),
         Pairs::All => {
-            let p = v.len().isqrt();
-            (0..p).map(|i| v[i * p + i]).collect()
+            let p = entries.isqrt();
+            v.chunks(entries.max(1))
+                .flat_map(|pair| (0..p).map(move |i| pair[i * p + i]))
+                .collect()
         }
     }
 }
@@ -100,13 +141,15 @@ pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
 
 /// One layer map of the kernel recursion.
 ///
-/// A map sends a pair state to the next ([`LayerMap::pair`]), given both points' same-position
-/// variances at its input. A point's variances after the map are the same-position values of
-/// the map applied to the pair (x, x) ([`Network::variance_trace`]), so they are computed once
-/// per point.
+/// A map sends a block of pair states to the next ([`LayerMap::pair`]), given both points'
+/// same-position variances at its input, pair by pair. A point's variances after the map are
+/// the same-position values of the map applied to the pair (x, x)
+/// ([`Network::variance_trace`]), so they are computed once per point.
 pub trait LayerMap: Send + Sync + std::fmt::Debug {
-    /// The new state from `s`; `d1[p] = Σ(x, x)[p, p]` and `d2[p] = Σ(x', x')[p, p]` at the
-    /// map's input (P values each; `s` holds P or P² values as its `pairs` says).
+    /// The new states from the block `s`; `d1[b·P + p] = Σ(x_b, x_b)[p, p]` and
+    /// `d2[b·P + p] = Σ(x'_b, x'_b)[p, p]` at the map's input (P values per pair; `s` holds P
+    /// or P² values per pair as its `pairs` says). Each pair's state is computed as it would
+    /// be alone (a block of one gives the same bits).
     fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError>;
     /// Positions at the output for `positions` at the input (a convolution may shrink them,
     /// a readout makes them 1).
@@ -122,8 +165,8 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     fn ends_layer(&self) -> bool {
         false
     }
-    /// Whether this map is singular at `s` (with the variances `d1`, `d2` as in
-    /// [`LayerMap::pair`]): its value there is one of the theory's infinite values
+    /// Whether this map is singular at some pair of the block `s` (with the variances `d1`,
+    /// `d2` as in [`LayerMap::pair`]): its value there is one of the theory's infinite values
     /// (docs/MATH.md §5: the derivative kernel E[g1(u) g2(v)] of a Dirac δ — sign' = 2δ,
     /// step' = δ — where (u, v) ~ N(0, Λ) is degenerate), so that the kernel is ±∞ by
     /// definition, not by overflow. Maps with no such point keep the default `false`.
@@ -132,13 +175,31 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The variances (Σ(x, x)[p, p], Σ(x', x')[p', p']) of entry k of a state: (p, p) for same
-/// positions, (p, p') = (k / P, k % P) for all pairs.
-fn variances(pairs: Pairs, d1: &[f64], d2: &[f64], k: usize) -> (f64, f64) {
-    match pairs {
-        Pairs::Same => (d1[k], d2[k]),
-        Pairs::All => (d1[k / d2.len()], d2[k % d2.len()]),
+/// The variances (Σ(x, x)[p, p], Σ(x', x')[p', p']) of every entry of the block `s`, entry by
+/// entry: (p, p) for same positions, (p, p') = (k / P, k % P) for all pairs.
+fn variances(s: &PairState, d1: &[f64], d2: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let count = s.count();
+    let p = d1.len().checked_div(count).unwrap_or(0);
+    let (mut l11, mut l22) = (
+        Vec::with_capacity(s.k12.len()),
+        Vec::with_capacity(s.k12.len()),
+    );
+    for b in 0..count {
+        let (a, c) = (&d1[b * p..(b + 1) * p], &d2[b * p..(b + 1) * p]);
+        match s.pairs {
+            Pairs::Same => {
+                l11.extend_from_slice(a);
+                l22.extend_from_slice(c);
+            }
+            Pairs::All => {
+                for k in 0..s.entries {
+                    l11.push(a[k / p]);
+                    l22.push(c[k % p]);
+                }
+            }
+        }
     }
+    (l11, l22)
 }
 
 /// `f(k12, ntk)` entry by entry: the state of a map that acts on every position pair alike.
@@ -146,6 +207,7 @@ fn entrywise(s: &PairState, f: impl Fn(f64, f64) -> (f64, f64)) -> PairState {
     let (k12, ntk) = s.k12.iter().zip(&s.ntk).map(|(&k, &i)| f(k, i)).unzip();
     PairState {
         pairs: s.pairs,
+        entries: s.entries,
         k12,
         ntk,
     }
@@ -210,6 +272,9 @@ impl LayerMap for Dense {
 /// Σ'[p,p'] = E[φ(u) φ(v)],   I'[p,p'] = I[p,p'] · E[g1(u) g2(v)],
 /// (u, v) ~ N(0, Λ),  Λ = [[Σ(x,x)[p,p], Σ(x,x')[p,p']], [Σ(x,x')[p,p'], Σ(x',x')[p',p']]].
 /// ```
+///
+/// The expectations of a block are evaluated together ([`pair_expectations`]: closed forms in
+/// SIMD lanes, batched quadrature).
 #[derive(Clone, Debug)]
 pub struct Nonlinearity {
     phi: ScalarFn,
@@ -272,29 +337,49 @@ impl Nonlinearity {
         })
     }
 
-    fn expect(&self, f: &ScalarFn, g: &ScalarFn, l11: f64, l12: f64, l22: f64) -> f64 {
-        pair_expectation(f, g, l11, l12, l22, self.method, &self.rule)
+    /// E[f(u) g(v)] at every entry of a block whose covariances are `l11`, `l12`, `l22`.
+    fn expect(
+        &self,
+        f: &ScalarFn,
+        g: &ScalarFn,
+        l11: &[f64],
+        l12: &[f64],
+        l22: &[f64],
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; l12.len()];
+        pair_expectations(f, g, [l11, l12, l22], self.method, &self.rule, &mut out);
+        out
     }
 }
 
 impl LayerMap for Nonlinearity {
     fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
-        let sides = |k: usize| variances(s.pairs, d1, d2, k);
-        let mut out = PairState {
-            pairs: s.pairs,
-            k12: Vec::with_capacity(s.k12.len()),
-            ntk: Vec::with_capacity(s.k12.len()),
+        // same positions: the variances are already entry by entry
+        let gathered;
+        let (l11, l22) = match s.pairs {
+            Pairs::Same => (d1, d2),
+            Pairs::All => {
+                gathered = variances(s, d1, d2);
+                (&gathered.0[..], &gathered.1[..])
+            }
         };
-        for (k, (&k12, &ntk)) in s.k12.iter().zip(&s.ntk).enumerate() {
-            let (k11, k22) = sides(k);
-            out.k12
-                .push(self.expect(&self.phi, &self.phi, k11, k12, k22));
-            out.ntk.push(match &self.derivs {
-                Some((g1, g2)) => mul_inf_safe(ntk, self.expect(g1, g2, k11, k12, k22)),
-                None => 0.0,
-            });
-        }
-        Ok(out)
+        let k12 = self.expect(&self.phi, &self.phi, l11, &s.k12, l22);
+        let ntk = match &self.derivs {
+            Some((g1, g2)) => {
+                let mut e = self.expect(g1, g2, l11, &s.k12, l22);
+                for (e, &ntk) in e.iter_mut().zip(&s.ntk) {
+                    *e = mul_inf_safe(ntk, *e);
+                }
+                e
+            }
+            None => vec![0.0; s.k12.len()],
+        };
+        Ok(PairState {
+            pairs: s.pairs,
+            entries: s.entries,
+            k12,
+            ntk,
+        })
     }
 
     /// Singular where E[g1(u) g2(v)] is infinite at some position pair with a δ among
@@ -304,11 +389,13 @@ impl LayerMap for Nonlinearity {
         let Some((g1, g2)) = self.derivs.as_ref() else {
             return false;
         };
-        (g1.is_delta() || g2.is_delta())
-            && s.k12.iter().enumerate().any(|(k, &k12)| {
-                let (k11, k22) = variances(s.pairs, d1, d2, k);
-                self.expect(g1, g2, k11, k12, k22).is_infinite()
-            })
+        if !(g1.is_delta() || g2.is_delta()) {
+            return false;
+        }
+        let (l11, l22) = variances(s, d1, d2);
+        self.expect(g1, g2, &l11, &s.k12, &l22)
+            .iter()
+            .any(|e| e.is_infinite())
     }
 }
 
@@ -339,7 +426,10 @@ impl Residual {
 impl LayerMap for Residual {
     fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
         // The branch's own variance traces: same positions close under its maps (no readout).
-        let (t1, t2) = (self_trace(&self.inner, d1)?, self_trace(&self.inner, d2)?);
+        let (t1, t2) = (
+            self_trace(&self.inner, d1, s)?,
+            self_trace(&self.inner, d2, s)?,
+        );
         let mut branch = s.clone();
         for (i, m) in self.inner.iter().enumerate() {
             branch = m.pair(&t1[i], &t2[i], &branch)?;
@@ -347,6 +437,7 @@ impl LayerMap for Residual {
         let add = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + y).collect();
         Ok(PairState {
             pairs: s.pairs,
+            entries: s.entries,
             k12: add(&s.k12, &branch.k12),
             ntk: add(&s.ntk, &branch.ntk),
         })
@@ -357,7 +448,10 @@ impl LayerMap for Residual {
     }
 
     fn singular(&self, d1: &[f64], d2: &[f64], s: &PairState) -> bool {
-        let (Ok(t1), Ok(t2)) = (self_trace(&self.inner, d1), self_trace(&self.inner, d2)) else {
+        let (Ok(t1), Ok(t2)) = (
+            self_trace(&self.inner, d1, s),
+            self_trace(&self.inner, d2, s),
+        ) else {
             return false;
         };
         let mut branch = s.clone();
@@ -374,13 +468,19 @@ impl LayerMap for Residual {
     }
 }
 
-/// The same-position variances of a point after each of `maps` (`maps.len() + 1` vectors,
-/// the first `d`), from the same-position fold of (x, x). Exact for maps that keep same
-/// positions closed (every map but global average pooling).
-fn self_trace(maps: &[Box<dyn LayerMap>], d: &[f64]) -> Result<Vec<Vec<f64>>, KernelError> {
+/// The same-position variances of the points of the block `s` after each of `maps`
+/// (`maps.len() + 1` vectors, the first `d`, P values per pair), from the same-position fold of
+/// (x, x). Exact for maps that keep same positions closed (every map but global average
+/// pooling).
+fn self_trace(
+    maps: &[Box<dyn LayerMap>],
+    d: &[f64],
+    s: &PairState,
+) -> Result<Vec<Vec<f64>>, KernelError> {
     let mut out = vec![d.to_vec()];
     let mut s = PairState {
         pairs: Pairs::Same,
+        entries: d.len().checked_div(s.count()).unwrap_or(0),
         k12: d.to_vec(),
         ntk: vec![0.0; d.len()],
     };
@@ -567,10 +667,37 @@ impl Network {
         false
     }
 
-    /// The output state for a pair of inputs.
+    /// The output states of the block of pairs (x, y_b), b = 0, 1, …, from the variance traces
+    /// `tx` of x and `ty_b` of y_b ([`Network::variance_trace`]); `record(i, block)` after each
+    /// map that ends a layer.
+    pub fn fold_block<'a>(
+        &self,
+        x: &[f64],
+        tx: &[Vec<f64>],
+        ys: impl Iterator<Item = (&'a [f64], &'a [Vec<f64>])>,
+        record: impl FnMut(usize, &PairState),
+    ) -> Result<PairState, KernelError> {
+        let ys: Vec<_> = ys.collect();
+        let count = ys.len();
+        let mut s0 = PairState::empty(
+            self.pairs,
+            entries(self.pairs, self.input.positions()),
+            count,
+        );
+        for (y, _) in &ys {
+            s0.push_inputs(x, y, &self.input);
+        }
+        let d1: Vec<Vec<f64>> = tx.iter().map(|d| d.repeat(count)).collect();
+        let d2: Vec<Vec<f64>> = (0..tx.len())
+            .map(|m| ys.iter().flat_map(|(_, t)| t[m].iter().copied()).collect())
+            .collect();
+        self.fold_with(s0, &d1, &d2, record)
+    }
+
+    /// The output state for a pair of inputs (a block of one).
     pub fn pair(&self, x: &[f64], y: &[f64]) -> Result<PairState, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
-        self.fold_with(self.input_state(x, y), &t1, &t2, |_, _| {})
+        self.fold_block(x, &t1, std::iter::once((y, &t2[..])), |_, _| {})
     }
 
     /// The states after each map that ends a layer (dense layers 1 … L of an MLP) for a pair of
@@ -578,7 +705,9 @@ impl Network {
     pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Result<Vec<PairState>, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
         let mut out = Vec::new();
-        self.fold_with(self.input_state(x, y), &t1, &t2, |_, s| out.push(s.clone()))?;
+        self.fold_block(x, &t1, std::iter::once((y, &t2[..])), |_, s| {
+            out.push(s.clone())
+        })?;
         Ok(out)
     }
 }

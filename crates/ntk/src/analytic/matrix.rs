@@ -111,73 +111,75 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
     x.row_iter().map(|r| r.iter().copied().collect()).collect()
 }
 
-/// Runs `cell(i, j)` for every entry, rows in parallel (rayon); returns row-major values per
-/// recorded output. With a [`KernelProgress`] observer, three entries are timed first for its
-/// estimate, and the finished entries are reported (row by row for fast entries).
-fn fill<F>(n1: usize, n2: usize, outputs: usize, cell: F) -> Vec<Vec<f64>>
+/// The most pairs in one block of the fold (an MLP's blocks; a convolutional network's hold
+/// at most [`BLOCK_VALUES`] position-pair values).
+const BLOCK_PAIRS: usize = 256;
+/// The most position-pair values of one block's state.
+const BLOCK_VALUES: u64 = 1 << 16;
+
+/// Runs `block(i, js)` — the `outputs` values of the entries (i, j), j ∈ js, as
+/// `[outputs][js.len()]` — for every row i and every block of at most `width` columns, the
+/// blocks in parallel (rayon); returns row-major values per recorded output. With a
+/// [`KernelProgress`] observer, three entries are timed first (as blocks of one) for its
+/// estimate, and the finished entries are reported block by block (one by one where an entry
+/// takes more than a millisecond).
+fn fill<F>(n1: usize, n2: usize, outputs: usize, mut width: usize, block: F) -> Vec<Vec<f64>>
 where
-    F: Fn(usize, usize, &mut [f64]) + Sync,
+    F: Fn(usize, std::ops::Range<usize>) -> Vec<Vec<f64>> + Sync,
 {
     use rayon::prelude::*;
     let observer = progress().filter(|_| n1 > 0 && n2 > 0);
-    // Entries slower than a millisecond (quadrature) are reported one by one, others by row.
-    let mut per_entry = 0.0;
     if let Some(p) = &observer {
         // the median time of three entries spread over the matrix (a diagonal entry x = x' can
         // be much cheaper than the others)
-        let mut vals = vec![0.0; outputs];
         let mut times: Vec<f64> = [(0, n2 / 2), (n1 / 2, n2 - 1), (n1 - 1, 0)]
             .iter()
             .map(|&(i, j)| {
                 let start = std::time::Instant::now();
-                cell(i, j, &mut vals);
+                block(i, j..j + 1);
                 start.elapsed().as_secs_f64()
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        per_entry = times[1];
         let entries = (n1 as u64).saturating_mul(n2 as u64);
-        let threads = rayon::current_num_threads().clamp(1, n1) as f64;
-        p.start(entries, per_entry * entries as f64 / threads);
+        let blocks = (n1 * n2.div_ceil(width.max(1))).max(1);
+        let threads = rayon::current_num_threads().clamp(1, blocks) as f64;
+        p.start(entries, times[1] * entries as f64 / threads);
+        if times[1] > 1e-3 {
+            width = 1;
+        }
     }
-    let by_entry = per_entry > 1e-3;
-    // One row at a time: [outputs][n2] values of row i.
-    let rows: Vec<Vec<Vec<f64>>> = (0..n1)
+    let width = width.max(1);
+    let per_row = n2.div_ceil(width);
+    let blocks: Vec<Vec<Vec<f64>>> = (0..n1 * per_row)
         .into_par_iter()
-        .map(|i| {
-            let mut row = vec![vec![0.0; n2]; outputs];
-            let mut vals = vec![0.0; outputs];
-            for j in 0..n2 {
-                cell(i, j, &mut vals);
-                for (out, v) in row.iter_mut().zip(&vals) {
-                    out[j] = *v;
-                }
-                if let Some(p) = observer.as_ref().filter(|_| by_entry) {
-                    p.advance(1);
-                }
+        .map(|k| {
+            let (i, c) = (k / per_row, k % per_row);
+            let js = c * width..((c + 1) * width).min(n2);
+            let count = js.len() as u64;
+            let values = block(i, js);
+            if let Some(p) = &observer {
+                p.advance(count);
             }
-            if let Some(p) = observer.as_ref().filter(|_| !by_entry) {
-                p.advance(n2 as u64);
-            }
-            row
+            values
         })
         .collect();
     if let Some(p) = &observer {
         p.finish();
     }
     let mut out = vec![Vec::with_capacity(n1 * n2); outputs];
-    for row in rows {
-        for (k, part) in row.into_iter().enumerate() {
+    for values in blocks {
+        for (k, part) in values.into_iter().enumerate() {
             out[k].extend(part);
         }
     }
     out
 }
 
-/// The kernel value of an output state: Σ for the NNGP, I otherwise (a spatial state — a layer
-/// before the readout in [`kernel_layers`] — through its flatten readout).
-fn value(kind: KernelKind, s: &PairState) -> f64 {
-    let (k12, ntk) = s.flattened();
+/// The kernel value of pair `b` of an output state: Σ for the NNGP, I otherwise (a spatial
+/// state — a layer before the readout in [`kernel_layers`] — through its flatten readout).
+fn value(kind: KernelKind, s: &PairState, b: usize) -> f64 {
+    let (k12, ntk) = s.flattened(b);
     match kind {
         KernelKind::Nngp => k12,
         _ => ntk,
@@ -202,9 +204,10 @@ fn fold_matrices(
             net.input().len()
         )));
     }
-    // Before allocating: the per-point variance traces, the pair states of every thread (two
-    // position-pair vectors in and out, the branch of a residual block beside them) and the
-    // output matrices (built three times over: per thread, assembled, as matrices).
+    // Before allocating: the per-point variance traces, the block states of every thread (two
+    // position-pair vectors in and out, the branch of a residual block and the variances beside
+    // them) and the output matrices (built three times over: per block, assembled, as
+    // matrices).
     let (n1, n2) = (x1.nrows() as u64, x2.nrows() as u64);
     sgntk_model::check_memory(
         "the variance traces",
@@ -214,11 +217,13 @@ fn fold_matrices(
             ("bytes", 8),
         ],
     )?;
+    let width = (BLOCK_VALUES / net.state_len().max(1)).clamp(1, BLOCK_PAIRS as u64) as usize;
     sgntk_model::check_memory(
         "the kernel states of every thread",
         &[
             ("threads", rayon::current_num_threads() as u64),
-            ("position-pair vectors", 8),
+            ("position-pair vectors", 12),
+            ("pairs per block", width as u64),
             ("values", net.state_len()),
             ("bytes", 8),
         ],
@@ -240,21 +245,32 @@ fn fold_matrices(
     };
     let (t1, t2) = (traces(&r1)?, traces(&r2)?);
     let failure = std::sync::Mutex::new(None);
-    let data = fill(r1.len(), r2.len(), outputs, |i, j, vals| {
+    let data = fill(r1.len(), r2.len(), outputs, width, |i, js| {
+        let count = js.len();
+        let mut vals = vec![Vec::new(); outputs];
         let mut l = 0;
-        let last = net.fold_with(net.input_state(&r1[i], &r2[j]), &t1[i], &t2[j], |_, s| {
-            if all_layers {
-                vals[l] = value(kind, s);
-            }
-            l += 1;
-        });
+        let last = net.fold_block(
+            &r1[i],
+            &t1[i],
+            js.map(|j| (&r2[j][..], &t2[j][..])),
+            |_, s| {
+                if all_layers {
+                    vals[l] = (0..count).map(|b| value(kind, s, b)).collect();
+                }
+                l += 1;
+            },
+        );
         match last {
-            Ok(last) if !all_layers => vals[0] = value(kind, &last),
+            Ok(last) if !all_layers => {
+                vals[0] = (0..count).map(|b| value(kind, &last, b)).collect()
+            }
             Ok(_) => {}
             Err(e) => {
                 failure.lock().expect("no panics").get_or_insert(e);
+                vals = vec![vec![0.0; count]; outputs];
             }
         }
+        vals
     });
     if let Some(e) = failure.into_inner().expect("no panics") {
         return Err(e);

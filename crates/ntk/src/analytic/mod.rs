@@ -32,6 +32,7 @@
 pub mod closed_form;
 pub mod compose;
 pub mod conv;
+pub mod lanes;
 pub mod layers;
 pub mod matrix;
 pub mod predict;
@@ -39,7 +40,7 @@ pub mod quadrature;
 pub mod residual;
 pub mod spec;
 
-pub use closed_form::{pair_expectation, ScalarFn};
+pub use closed_form::{pair_expectation, pair_expectations, ScalarFn};
 pub use compose::{spec_network, Kernels};
 pub use conv::{Conv, Flatten, GlobalAveragePool};
 pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Pairs, Residual};
@@ -50,7 +51,9 @@ pub use predict::{
     check_positive_definite, gp_predict, nadaraya_watson, nngp_regression, predict, GpPrediction,
     TrainTime, MAX_CONDITION, VARIANCE_TOLERANCE,
 };
-pub use quadrature::{expect_1d, expect_2d, expect_2d_adaptive, GaussHermiteRule};
+pub use quadrature::{
+    expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
+};
 pub use residual::residual_network;
 pub use spec::{KernelKind, KernelSpec, Method};
 
