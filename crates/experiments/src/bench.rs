@@ -386,6 +386,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
             gflops: None,
             matmul_gflops: None,
             changed_units_per_step: None,
+            peak_fraction: None,
         });
     }
     // tanh has no closed form: the NTK by quadrature, N/10 × N/10 points (trapezoid rule), and
