@@ -319,6 +319,28 @@ fn lanes(values: &[f32]) -> Vec<Lane> {
         .collect()
 }
 
+/// The carried state of one managed layer for every member (see [`super::state`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerState {
+    /// W_base, `n_out × stride` per member (rows padded to the layer's stride with zeros).
+    pub w_base: Vec<f32>,
+    /// S_s of the open pairs, `slots × panels × n_out × 16` per member (zero beyond the open ones).
+    pub factors: Vec<f32>,
+    /// B_sᵀ of the open pairs, `slots × panels·16 × stride` per member (zero beyond the open ones).
+    pub factors_t: Vec<f32>,
+    /// The last pair's B as lanes, `panels × stride × 16` per member (empty pattern: zeros).
+    pub pattern: Vec<f32>,
+    /// The carried U = W A, `panels × n_out × 16` per member.
+    pub carried: Vec<f32>,
+    /// The A it was computed with, `panels × stride × 16` per member.
+    pub previous: Vec<f32>,
+    /// Per member: open pairs, whether U is valid (0/1), steps since U was recomputed.
+    pub counters: Vec<u64>,
+}
+
+/// Number of [`LayerState::counters`] per member.
+pub const COUNTERS: usize = 3;
+
 /// Appends what member (`net`, `work`) carries into the next step on managed layer `l` to
 /// `out` (see [`super::state`]).
 pub(crate) fn export_layer(
@@ -327,7 +349,7 @@ pub(crate) fn export_layer(
     l: usize,
     net: &HostNet,
     work: &Work,
-    out: &mut super::state::LayerState,
+    out: &mut LayerState,
 ) {
     let (stride, n_out, panels) = (shape.strides[l], shape.widths[l + 1], shape.panels);
     let pending = &net.pending[l];
@@ -370,14 +392,14 @@ pub(crate) fn import_layer(
     shape: &Shape,
     plan: &Plan,
     l: usize,
-    state: &super::state::LayerState,
+    state: &LayerState,
     k: usize,
     net: &mut HostNet,
     work: &mut Work,
 ) -> Result<(), String> {
     let (stride, n_out, panels) = (shape.strides[l], shape.widths[l + 1], shape.panels);
     let member = |v: &[f32], len: usize| v[k * len..(k + 1) * len].to_vec();
-    let c = &state.counters[k * super::state::COUNTERS..(k + 1) * super::state::COUNTERS];
+    let c = &state.counters[k * COUNTERS..(k + 1) * COUNTERS];
     let (slots, valid, age) = (c[0] as usize, c[1], c[2] as usize);
     if slots > plan.slots || valid > 1 || age >= plan.refresh_every.max(1) {
         return Err(format!(

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lanes::LANES;
 use super::net::Plan;
+pub use super::net::{LayerState, COUNTERS};
 
 /// What an [`EngineState`] belongs to: the plan, the training problem's shape and the members.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,28 +36,6 @@ pub struct StateHeader {
     /// The managed layers l (W^{l+1} maps width n_l to n_{l+1}), in order.
     pub layers: Vec<usize>,
 }
-
-/// The carried state of one managed layer for every member (see the module docs).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerState {
-    /// W_base, `n_out × stride` per member (rows padded to the layer's stride with zeros).
-    pub w_base: Vec<f32>,
-    /// S_s of the open pairs, `slots × panels × n_out × 16` per member (zero beyond the open ones).
-    pub factors: Vec<f32>,
-    /// B_sᵀ of the open pairs, `slots × panels·16 × stride` per member (zero beyond the open ones).
-    pub factors_t: Vec<f32>,
-    /// The last pair's B as lanes, `panels × stride × 16` per member (empty pattern: zeros).
-    pub pattern: Vec<f32>,
-    /// The carried U = W A, `panels × n_out × 16` per member.
-    pub carried: Vec<f32>,
-    /// The A it was computed with, `panels × stride × 16` per member.
-    pub previous: Vec<f32>,
-    /// Per member: open pairs, whether U is valid (0/1), steps since U was recomputed.
-    pub counters: Vec<u64>,
-}
-
-/// Number of [`LayerState::counters`] per member.
-pub const COUNTERS: usize = 3;
 
 /// The lowrank engine's state between steps, of every member of an ensemble.
 #[derive(Clone, Debug, PartialEq)]
