@@ -410,3 +410,78 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
     );
     plot::Figure::new(Some(title), (2, 3), (520, 380), panels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Preset, Settings};
+    use sgntk_model::nalgebra::DMatrix;
+    use sgntk_ntk::{gp_predict, kernel_matrix, KernelKind, KernelSpec, TrainTime};
+
+    /// Our κ < 1 GP (the one every cell of the study is compared with) against an independent
+    /// computation from the κ = 1 kernels (docs/MATH.md §5, §6): K = κ² K₁ and Σ = κ² Σ₁, the
+    /// discrete-time factor (Id − η K_XX/d)^t by repeated squaring, the mean A Y and the covariance
+    /// Σ − AΣ_X· − Σ_·X Aᵀ + A Σ_XX Aᵀ written out here; and the ηκ² time scaling: the κ = 0.2
+    /// GP after t steps of η is the κ = 1 GP after t steps of η κ², its std times κ.
+    #[test]
+    fn kappa_gp_matches_an_independent_computation() {
+        let s = Settings::preset(Preset::Paper).kappa;
+        let (kappa, t, lr) = (0.2, 20_000, s.training.lr);
+        let cell = s.cell(kappa, t);
+        let p = Problem::new(&cell).unwrap();
+        let base = KernelSpec::from_mlp(&config(&s.cell(1.0, t), 1), s.surrogate);
+        let (xt, x, y) = (&p.data.x, &p.x, &p.data.y);
+        let k2 = kappa * kappa;
+        let k = |kind, a: &DMatrix<f64>, b: &DMatrix<f64>| {
+            kernel_matrix(&base, kind, a, b).unwrap() * k2
+        };
+        let (kxx, kx) = (k(KernelKind::SgNtk, xt, xt), k(KernelKind::SgNtk, x, xt));
+        let (sxx, sx, ss) = (
+            k(KernelKind::Nngp, xt, xt),
+            k(KernelKind::Nngp, x, xt),
+            k(KernelKind::Nngp, x, x),
+        );
+        let d = xt.nrows();
+        let id = DMatrix::<f64>::identity(d, d);
+        let step = &id - &kxx * (lr / d as f64);
+        let (mut power, mut base_pow, mut e) = (id.clone(), step, t);
+        while e > 0 {
+            if e & 1 == 1 {
+                power = &power * &base_pow;
+            }
+            base_pow = &base_pow * &base_pow;
+            e >>= 1;
+        }
+        // A = K(x, X) K_XX⁻¹ (Id − M): solve K_XXᵀ Zᵀ = K(x, X)ᵀ.
+        let z = kxx.transpose().lu().solve(&kx.transpose()).unwrap().transpose();
+        let a = z * (&id - power);
+        let mean = &a * y;
+        let cov = &ss - &a * sx.transpose() - &sx * a.transpose() + &a * &sxx * a.transpose();
+        let gp_mean: Vec<f64> = p.gp.mean.iter().copied().collect();
+        let scale = mean.abs().max();
+        for (i, m) in mean.iter().enumerate() {
+            assert!((gp_mean[i] - m).abs() < 1e-9 * scale, "mean at {i}: {} vs {m}", gp_mean[i]);
+        }
+        let std = p.gp.std();
+        let smax = std.max();
+        for i in 0..x.nrows() {
+            let want = cov[(i, i)].max(0.0).sqrt();
+            assert!((std[i] - want).abs() < 1e-6 * smax, "std at {i}: {} vs {want}", std[i]);
+        }
+        // ηκ² time scaling through the library's own GP at κ = 1
+        let time = TrainTime::Finite {
+            t: t as f64,
+            lr: lr * k2,
+            discrete: true,
+        };
+        let g1 = gp_predict(&base, KernelKind::SgNtk, xt, y, x, time).unwrap();
+        let rel = (&g1.mean - &p.gp.mean).abs().max() / scale;
+        assert!(rel < 1e-9, "mean: κ = 0.2 at η vs κ = 1 at ηκ²: {rel:e}");
+        let rel_std = (g1.std() * kappa - &std).abs().max() / smax;
+        assert!(rel_std < 1e-6, "std: {rel_std:e}");
+        // and not trivially: after 2e4 steps the κ = 0.2 mean is still away from the κ = 1 mean
+        let one = Problem::new(&s.cell(1.0, t)).unwrap();
+        let apart = (&one.gp.mean - &p.gp.mean).abs().max();
+        assert!(apart > 1e-3, "κ = 0.2 and κ = 1 GP means coincide ({apart})");
+    }
+}
