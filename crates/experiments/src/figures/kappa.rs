@@ -233,7 +233,7 @@ fn cells(s: &KappaFigure, data: &[KappaTime], seed: u64) -> Vec<KappaCell> {
                 kappa: kt.kappa,
                 steps: kt.steps,
                 summary: width_summary(&kt.data, w),
-                se: bootstrap_errors(&kt.data, w, s.bootstrap, seed),
+                se: bootstrap_errors(&kt.data.comparison(), w, s.bootstrap, seed),
             })
         })
         .collect()
@@ -453,20 +453,33 @@ mod tests {
             e >>= 1;
         }
         // A = K(x, X) K_XX⁻¹ (Id − M): solve K_XXᵀ Zᵀ = K(x, X)ᵀ.
-        let z = kxx.transpose().lu().solve(&kx.transpose()).unwrap().transpose();
+        let z = kxx
+            .transpose()
+            .lu()
+            .solve(&kx.transpose())
+            .unwrap()
+            .transpose();
         let a = z * (&id - power);
         let mean = &a * y;
         let cov = &ss - &a * sx.transpose() - &sx * a.transpose() + &a * &sxx * a.transpose();
         let gp_mean: Vec<f64> = p.gp.mean.iter().copied().collect();
         let scale = mean.abs().max();
         for (i, m) in mean.iter().enumerate() {
-            assert!((gp_mean[i] - m).abs() < 1e-9 * scale, "mean at {i}: {} vs {m}", gp_mean[i]);
+            assert!(
+                (gp_mean[i] - m).abs() < 1e-9 * scale,
+                "mean at {i}: {} vs {m}",
+                gp_mean[i]
+            );
         }
         let std = p.gp.std();
         let smax = std.max();
         for i in 0..x.nrows() {
             let want = cov[(i, i)].max(0.0).sqrt();
-            assert!((std[i] - want).abs() < 1e-6 * smax, "std at {i}: {} vs {want}", std[i]);
+            assert!(
+                (std[i] - want).abs() < 1e-6 * smax,
+                "std at {i}: {} vs {want}",
+                std[i]
+            );
         }
         // ηκ² time scaling through the library's own GP at κ = 1
         let time = TrainTime::Finite {
@@ -482,6 +495,9 @@ mod tests {
         // and not trivially: after 2e4 steps the κ = 0.2 mean is still away from the κ = 1 mean
         let one = Problem::new(&s.cell(1.0, t)).unwrap();
         let apart = (&one.gp.mean - &p.gp.mean).abs().max();
-        assert!(apart > 1e-3, "κ = 0.2 and κ = 1 GP means coincide ({apart})");
+        assert!(
+            apart > 1e-3,
+            "κ = 0.2 and κ = 1 GP means coincide ({apart})"
+        );
     }
 }

@@ -33,13 +33,14 @@ use crate::settings::{Preset, Settings, Training};
 use crate::shard::Shard;
 
 pub use kappa::{KappaAgreement, KappaCell, KappaStudy, KappaSummary};
+pub(crate) use kernels::mean_curve;
 pub use kernels::{
     fit_loglog_slope, loglog_fit, CellSummary, KernelCell, KernelData, KernelPlot, Kernels,
     LogLogFit, MseSlope, MseSummary, SlicesSummary, StepSummary, WidthSlope,
 };
 pub use regression::{
-    bootstrap_errors, width_summary, Regression, RegressionData, RegressionSummary, SummaryErrors,
-    WidthResult, WidthSummary,
+    bootstrap_errors, summarize, width_summary, Comparison, Regression, RegressionData,
+    RegressionSummary, SummaryErrors, WidthResult, WidthSummary,
 };
 pub use snn::{SnnKernels, SnnSummary, SnnWidthSummary};
 pub use target::{Target, TargetSummary};

@@ -333,10 +333,45 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// What a trained ensemble is compared with, on the test grid: the GP and the Σ regression (a
+/// view of [`RegressionData`], or read back from a figure's CSV by `sgntk stats`).
+#[derive(Clone, Copy, Debug)]
+pub struct Comparison<'a> {
+    /// Test angles α.
+    pub grid: &'a [f64],
+    /// Training angles (grid points among them are left out of every statistic).
+    pub train_angles: &'a [f64],
+    /// GP mean on the grid.
+    pub gp_mean: &'a [f64],
+    /// GP standard deviation on the grid.
+    pub gp_std: &'a [f64],
+    /// Σ regression on the grid.
+    pub sigma_regression: &'a [f64],
+}
+
+impl RegressionData {
+    /// What its ensembles are compared with.
+    pub fn comparison(&self) -> Comparison<'_> {
+        Comparison {
+            grid: &self.grid,
+            train_angles: &self.train.0,
+            gp_mean: &self.gp_mean,
+            gp_std: &self.gp_std,
+            sigma_regression: &self.sigma_regression,
+        }
+    }
+}
+
 /// The summary of one width (see [`WidthSummary`]).
 pub fn width_summary(d: &RegressionData, w: &WidthResult) -> WidthSummary {
+    summarize(&d.comparison(), w)
+}
+
+/// The summary of the ensemble `w` against `d` (see [`WidthSummary`]): Fig. 3a's statistics,
+/// the one implementation behind every figure's JSON and `sgntk stats`.
+pub fn summarize(d: &Comparison, w: &WidthResult) -> WidthSummary {
     let idx: Vec<usize> = (0..d.grid.len())
-        .filter(|i| !d.train.0.contains(&d.grid[*i]))
+        .filter(|i| !d.train_angles.contains(&d.grid[*i]))
         .collect();
     let n = w.outputs.len();
     let sqrt_n = (n as f64).sqrt();
@@ -392,7 +427,7 @@ pub struct SummaryErrors {
 
 /// [`SummaryErrors`] of width `w` of `d`: [`width_summary`] on `resamples` bootstrap resamples.
 pub fn bootstrap_errors(
-    d: &RegressionData,
+    d: &Comparison,
     w: &WidthResult,
     resamples: usize,
     seed: u64,
@@ -411,7 +446,7 @@ pub fn bootstrap_errors(
                 mean,
                 ..w.clone()
             };
-            width_summary(d, &r)
+            summarize(d, &r)
         })
         .collect();
     let sd = |f: fn(&WidthSummary) -> f64| {
