@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
-    MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+    KappaSummary, MseSummary, RegressionSummary, SlicesSummary, SnnSummary, TargetSummary,
+    WidthSummary,
 };
 use sgntk::experiments::io::parse_csv;
 use sgntk::experiments::FigureId;
@@ -316,6 +317,7 @@ const TINY: &str = "
 [fig3b]\nwidths = [16, 64]\nnets = 16\nsteps = 1000\nchunk = 8
 [b2]\nwidths = [64]\nnets = 8\nsteps = 600\nchunk = 4
 [snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
+[kappa]\nkappas = [1.0, 0.2]\nwidths = [16, 32]\nnets = 4\nsteps = 200\nrecord_every = 100\ntimes = [100, 200]\nbootstrap = 20\nchunk = 2
 ";
 
 /// The typed summary of figure `stem` in `out`.
@@ -401,6 +403,28 @@ fn every_figure_at_a_tiny_scale() {
         assert!(w.loss_trained < w.loss_t0, "{w:?}");
     }
     assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
+    // The κ study: a cell per (κ, t, n) with well-formed statistics, and `sgntk stats` recomputes
+    // them from its CSV alone (the same numbers, to the bit).
+    let k: KappaSummary = summary(&out, "kappa");
+    assert_eq!(k.cells.len(), 8);
+    for c in &k.cells {
+        assert!((0.0..=1.0).contains(&c.summary.coverage), "{c:?}");
+        assert!(c.summary.std_ratio > 0.0 && c.se.coverage > 0.0, "{c:?}");
+        assert!(c.summary.final_train_loss.is_some(), "{c:?}");
+    }
+    let o = sgntk_line("stats {}", &[&out.join("kappa.csv")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let groups = stats["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4);
+    let recomputed = groups.iter().flat_map(|g| g["widths"].as_array().unwrap());
+    for (c, r) in k.cells.iter().zip(recomputed) {
+        let want = serde_json::to_value(WidthSummary {
+            final_train_loss: None,
+            ..c.summary.clone()
+        });
+        assert_eq!(*r, want.unwrap());
+    }
 }
 
 /// A scratch directory `name` holding `c.toml` with the `[fig3a]` table `settings`; returns the
