@@ -203,3 +203,36 @@ fn group_stats(c: &Curves, name: &str) -> Result<Vec<WidthSummary>, ExpError> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The published Fig. B.2 CSV gives the same statistics plain and gzip-compressed, and bad
+    /// tables are one-line errors.
+    #[test]
+    fn gzip_and_plain_csv_give_the_same_statistics() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/reproduction/figb2.csv");
+        let plain = stats_of_file(&path).unwrap();
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].widths[0].nets, 100);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        let tmp = std::env::temp_dir().join(format!("sgntk-stats-{}.csv.gz", std::process::id()));
+        std::fs::write(&tmp, enc.finish().unwrap()).unwrap();
+        let gz = stats_of_file(&tmp);
+        let _ = std::fs::remove_file(&tmp);
+        let json = |g: &[StatsGroup]| serde_json::to_string(g).unwrap();
+        assert_eq!(json(&gz.unwrap()), json(&plain));
+
+        let err = |text: &str| stats_of_csv(text, "t.csv").unwrap_err().to_string();
+        assert!(err("curve,width,alpha,value\n").contains("no column `net`"));
+        let e = err("curve,width,net,alpha,value\ngp_mean,,,0.5\n");
+        assert!(e.contains("line 2") && e.contains("4 cells"), "{e}");
+        let e = err("curve,width,net,alpha,value\ngp_mean,,,0.5,x\n");
+        assert!(e.contains("`x` is not a number"), "{e}");
+        let e = err("curve,width,net,alpha,value\ngp_mean,,,0.5,1\ngp_std,,,0.5,1\nsigma_regression,,,0.5,1\n");
+        assert!(e.contains("no network curves"), "{e}");
+    }
+}
