@@ -315,22 +315,32 @@ fn agrees(w: &WidthSummary) -> bool {
 /// Coverage, std_ratio and mean_z_rms vs n (at the longest time) and vs t (at the largest width),
 /// one line per κ with a ±1 standard error band.
 fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
-    type Stat = (&'static str, fn(&KappaCell) -> (f64, f64), f64, bool);
+    // (title, axis label, value and SE, ideal value, log scale)
+    type Stat = (
+        &'static str,
+        &'static str,
+        fn(&KappaCell) -> (f64, f64),
+        f64,
+        bool,
+    );
     let stats: [Stat; 3] = [
         (
-            "coverage of GP mean ± 2 std",
+            "coverage of the GP's ±2σ band",
+            "coverage",
             |c| (c.summary.coverage, c.se.coverage),
             0.95,
             false,
         ),
         (
-            "std_ratio (ensemble / GP std)",
+            "ensemble std / GP std (median)",
+            "std_ratio",
             |c| (c.summary.std_ratio, c.se.std_ratio),
             1.0,
             false,
         ),
         (
-            "mean_z_rms (mean − GP mean, in sampling errors)",
+            "ensemble mean − GP mean in sampling errors",
+            "mean_z_rms",
             |c| (c.summary.mean_z_rms, c.se.mean_z_rms),
             1.0,
             true,
@@ -340,7 +350,7 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
     let n_last = *s.widths.iter().max().expect("validated: non-empty");
     let mut panels = Vec::new();
     for by_width in [true, false] {
-        for (name, stat, reference, log) in stats {
+        for (name, axis, stat, reference, log) in stats {
             let x_label = if by_width {
                 "width n"
             } else {
@@ -351,7 +361,7 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
             } else {
                 format!("{name}, n = {n_last}")
             };
-            let mut p = Panel::new(title, x_label, name);
+            let mut p = Panel::new(title, x_label, axis);
             p.x.scale = Scale::Log10;
             if log {
                 p.y.scale = Scale::Log10;
