@@ -508,17 +508,18 @@ fn regression_figure(
     }
 }
 
-/// The κ study's presets. Paper: Fig. B.2's networks and data, κ ∈ {1, 0.5, 0.2}, t = 2e4 and
-/// 4e4 (see docs/REPRODUCTION.md for the costs that sized it).
+/// The κ study's presets. Paper: Fig. B.2's networks and data, κ ∈ {1, 0.5, 0.2}, n ∈ {250, 500},
+/// 50 networks per cell, t = 1e4, 2e4 (B.2's) and 3e4 — what fitted one thread for half an hour
+/// (docs/REPRODUCTION.md has the measured costs and the command that extends it).
 fn kappa_figure(preset: Preset) -> KappaFigure {
     let (kappas, widths, nets, steps, record_every, times) = match preset {
         Preset::Paper => (
             vec![1.0, 0.5, 0.2],
-            vec![250, 500, 1000],
+            vec![250, 500],
             50,
-            40_000,
+            30_000,
             10_000,
-            vec![20_000, 40_000],
+            vec![10_000, 20_000, 30_000],
         ),
         Preset::Quick => (
             vec![1.0, 0.2],
