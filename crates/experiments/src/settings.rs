@@ -318,7 +318,7 @@ impl KappaFigure {
         if self.kappas.is_empty() || self.times.is_empty() {
             return Err("kappas and times must be non-empty lists".into());
         }
-        if self.record_every == 0 || self.steps % self.record_every != 0 {
+        if self.record_every == 0 || !self.steps.is_multiple_of(self.record_every) {
             return Err(format!(
                 "record_every must be ≥ 1 and divide steps = {}, got {}",
                 self.steps, self.record_every
@@ -327,7 +327,7 @@ impl KappaFigure {
         if let Some(t) = self
             .times
             .iter()
-            .find(|&&t| t == 0 || t > self.steps || t % self.record_every != 0)
+            .find(|&&t| t == 0 || t > self.steps || !t.is_multiple_of(self.record_every))
         {
             return Err(format!(
                 "times must be positive multiples of record_every = {} up to steps = {}, got {t}",

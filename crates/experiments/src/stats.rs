@@ -44,15 +44,18 @@ pub fn stats_of_file(path: &Path) -> Result<Vec<StatsGroup>, ExpError> {
     stats_of_csv(&read_text(path)?, &path.display().to_string())
 }
 
+/// A curve as read: (α, value) in row order.
+type Points = Vec<(f64, f64)>;
+
 /// One group's curves as read.
 #[derive(Default)]
 struct Curves {
-    gp_mean: Vec<(f64, f64)>,
-    gp_std: Vec<(f64, f64)>,
-    sigma: Vec<(f64, f64)>,
+    gp_mean: Points,
+    gp_std: Points,
+    sigma: Points,
     train: Vec<f64>,
     /// (width, net) → (α, value) in row order.
-    networks: Vec<((usize, usize), Vec<(f64, f64)>)>,
+    networks: Vec<((usize, usize), Points)>,
 }
 
 /// The statistics of every group of the CSV text `text` (`origin` names it in errors).
