@@ -17,7 +17,7 @@ use sgntk_ntk::{
 
 use crate::cli::args::{
     parse_figures, BenchArgs, Cli, Command, FigureArgs, KernelArgs, Kind, KindArgs, Mode, NetArgs,
-    PredictArgs, SlurmArgs, SlurmTarget, SweepArgs, Time, TrainArgs,
+    PredictArgs, SlurmArgs, SlurmTarget, StatsArgs, SweepArgs, Time, TrainArgs,
 };
 use crate::compute::check_finite_result as check_finite_output;
 use crate::error::ExpError;
@@ -958,6 +958,25 @@ pub fn run(cli: Cli) -> Result<(), ExpError> {
         Command::Bench(a) => bench(&a),
         Command::Sweep(a) => run_sweep(&a),
         Command::Slurm(a) => slurm(&a),
+        Command::Stats(a) => stats(&a),
+    }
+}
+
+/// `sgntk stats`: Fig. 3's statistics of a figure's CSV as JSON (see [`crate::stats`]).
+fn stats(a: &StatsArgs) -> Result<(), ExpError> {
+    if let Some(out) = &a.out {
+        crate::io::check_out_file(out)?;
+    }
+    let groups = crate::stats::stats_of_file(&a.file)?;
+    let report = serde_json::json!({ "file": a.file.display().to_string(), "groups": groups });
+    let text =
+        serde_json::to_string_pretty(&report).map_err(|e| ExpError::Usage(e.to_string()))? + "\n";
+    match &a.out {
+        Some(out) => Ok(crate::io::write_atomic(out, text.as_bytes())?),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 

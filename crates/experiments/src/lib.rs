@@ -36,6 +36,7 @@ pub mod progress;
 pub mod settings;
 pub mod shard;
 pub mod slurm;
+pub mod stats;
 pub mod sweep;
 
 pub use error::ExpError;

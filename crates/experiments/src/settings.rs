@@ -248,6 +248,113 @@ impl RegressionFigure {
     }
 }
 
+/// The κ study (`sgntk figure kappa`): Fig. B.2's networks over last-layer scales κ, widths n and
+/// training times t, each cell compared with the SG-NTK GP by Fig. 3a's statistics. Every network
+/// is trained for `steps` steps and its outputs recorded every `record_every` steps; the reported
+/// `times` are any of those. A chunk's cache key holds its κ, width, members, `steps` and
+/// `record_every` only, so adding κs, widths, networks or reported times (≤ `steps`) later reuses
+/// every finished chunk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KappaFigure {
+    /// Activation of the networks.
+    pub activation: Activation,
+    /// Surrogate derivative σ̃.
+    pub surrogate: Surrogate,
+    /// Last-layer scales κ (output multipliers, docs/MATH.md §1).
+    pub kappas: Vec<f64>,
+    /// Hidden widths n.
+    pub widths: Vec<usize>,
+    /// Networks per (κ, n) cell.
+    pub nets: usize,
+    /// Training steps of every network.
+    pub steps: usize,
+    /// Outputs are recorded every `record_every` steps (part of the cache key).
+    pub record_every: usize,
+    /// Training times t reported (multiples of `record_every`, at most `steps`).
+    pub times: Vec<usize>,
+    /// The networks and their training.
+    #[serde(flatten)]
+    pub training: Training,
+    /// Training points (drawn from the grid) and test grid.
+    #[serde(flatten)]
+    pub points: Points,
+    /// Networks trained together (and saved together for resuming).
+    pub chunk: usize,
+    /// Bootstrap resamples (over networks) for the statistics' standard errors.
+    pub bootstrap: usize,
+}
+
+impl KappaFigure {
+    /// The Fig. 3a-style settings of one κ and time t (all widths): what a cell is compared with.
+    pub fn cell(&self, kappa: f64, t: usize) -> RegressionFigure {
+        RegressionFigure {
+            activation: self.activation,
+            surrogate: self.surrogate,
+            widths: self.widths.clone(),
+            nets: self.nets,
+            steps: t,
+            training: self.training.clone(),
+            kappa,
+            points: self.points.clone(),
+            chunk: self.chunk,
+        }
+    }
+
+    /// The recorded steps: `record_every`, 2 `record_every`, …, `steps`.
+    pub fn recorded_steps(&self) -> Vec<usize> {
+        (1..=self.steps / self.record_every.max(1))
+            .map(|k| k * self.record_every)
+            .collect()
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.kappas.is_empty() || self.times.is_empty() {
+            return Err("kappas and times must be non-empty lists".into());
+        }
+        if self.record_every == 0 || !self.steps.is_multiple_of(self.record_every) {
+            return Err(format!(
+                "record_every must be ≥ 1 and divide steps = {}, got {}",
+                self.steps, self.record_every
+            ));
+        }
+        if let Some(t) = self
+            .times
+            .iter()
+            .find(|&&t| t == 0 || t > self.steps || !t.is_multiple_of(self.record_every))
+        {
+            return Err(format!(
+                "times must be positive multiples of record_every = {} up to steps = {}, got {t}",
+                self.record_every, self.steps
+            ));
+        }
+        if self.nets < 2 {
+            return Err(format!(
+                "nets must be ≥ 2 (a spread is estimated), got {}",
+                self.nets
+            ));
+        }
+        let recorded = (self.steps / self.record_every) as u64;
+        sgntk_model::check_memory(
+            "record_every",
+            &[
+                ("recorded steps", recorded),
+                ("networks", self.nets as u64),
+                ("widths", self.widths.len() as u64),
+                ("kappas", self.kappas.len() as u64),
+                ("grid points", self.points.grid as u64),
+                ("bytes", 8),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+        for &kappa in &self.kappas {
+            self.cell(kappa, self.steps).validate()?;
+        }
+        Ok(())
+    }
+}
+
 /// Fig. B.1: the target and the training points.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -553,6 +660,8 @@ pub struct Settings {
     pub digits: DigitsFigure,
     /// Convolutional networks' SG-NTK vs channels (`sgntk figure cnn`).
     pub cnn: CnnFigure,
+    /// The κ study (`sgntk figure kappa`).
+    pub kappa: KappaFigure,
 }
 
 /// The data source of a preset: the paper's points at paper scale, seeded ones in the quick runs.
@@ -662,6 +771,44 @@ fn cnn_figure(preset: Preset) -> CnnFigure {
     }
 }
 
+/// The κ study's presets. Paper: Fig. B.2's networks and data, κ ∈ {1, 0.5, 0.2}, n ∈ {250, 500},
+/// 50 networks per cell, t = 1e4, 2e4 (B.2's) and 3e4 — what fitted one thread for half an hour
+/// (docs/REPRODUCTION.md has the measured costs and the command that extends it).
+fn kappa_figure(preset: Preset) -> KappaFigure {
+    let (kappas, widths, nets, steps, record_every, times) = match preset {
+        Preset::Paper => (
+            vec![1.0, 0.5, 0.2],
+            vec![250, 500],
+            50,
+            30_000,
+            10_000,
+            vec![10_000, 20_000, 30_000],
+        ),
+        Preset::Quick => (
+            vec![1.0, 0.2],
+            vec![50, 200],
+            16,
+            4000,
+            1000,
+            vec![2000, 4000],
+        ),
+    };
+    KappaFigure {
+        activation: Activation::Sign,
+        surrogate: Surrogate::ErfPrime { a: 1.0 },
+        kappas,
+        widths,
+        nets,
+        steps,
+        record_every,
+        times,
+        training: Training::paper(),
+        points: Points::preset(preset, 100),
+        chunk: 1,
+        bootstrap: 400,
+    }
+}
+
 impl Settings {
     /// The built-in settings of a preset.
     pub fn preset(preset: Preset) -> Self {
@@ -706,6 +853,7 @@ impl Settings {
             },
             digits: digits_figure(preset),
             cnn: cnn_figure(preset),
+            kappa: kappa_figure(preset),
         }
     }
 
@@ -745,6 +893,7 @@ impl Settings {
             &mut self.b2.points,
             &mut self.b1.points,
             &mut self.snn.points,
+            &mut self.kappa.points,
         ] {
             points.data = data;
         }
@@ -786,6 +935,7 @@ impl Settings {
             ("snn", self.snn.validate()),
             ("digits", self.digits.validate()),
             ("cnn", self.cnn.validate()),
+            ("kappa", self.kappa.validate()),
         ];
         for (name, check) in checks {
             check.map_err(|e| format!("[{name}] {e}"))?;

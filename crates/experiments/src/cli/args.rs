@@ -93,6 +93,22 @@ pub enum Command {
     ///
     /// Example: sgntk slurm --shards 32 --cpus-per-task 2 figure 3a --preset paper --out /scratch/fig3a
     Slurm(SlurmArgs),
+    /// Recompute Fig. 3's statistics (coverage, std_ratio, mean_z_rms, RMS distances, sampling
+    /// floor) from a figure's CSV — fig3a, figb2 or kappa, plain or .csv.gz — with the figures'
+    /// own code; prints JSON (one group per κ and t for the κ study).
+    ///
+    /// Example: sgntk stats docs/reproduction/figb2.csv
+    Stats(StatsArgs),
+}
+
+/// `sgntk stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The figure's CSV (fig3a, figb2, kappa; `.csv` or gzip-compressed `.csv.gz`).
+    pub file: PathBuf,
+    /// Write the JSON here instead of printing it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `sgntk sweep`.

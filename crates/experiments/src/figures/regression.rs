@@ -6,8 +6,9 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{circle_points, targets, test_grid, train_grid_angles, DataSource};
-use sgntk_model::{LearningRule, TrainConfig, TrainSet};
-use sgntk_ntk::{gp_predict, KernelKind, KernelSpec, TrainTime};
+use sgntk_model::nalgebra::DMatrix;
+use sgntk_model::{Ensemble, LearningRule, TrainConfig, TrainSet};
+use sgntk_ntk::{gp_predict, GpPrediction, KernelKind, KernelSpec, TrainTime};
 
 use super::plots::{line, networks, BLACK, BLUE, GREEN, NAVY, PALETTE};
 use super::{chunk_ensemble, chunks, driving_kernel, mlp_config, train_with_progress};
@@ -57,8 +58,8 @@ pub struct WidthResult {
     pub outputs: Vec<Vec<f64>>,
     /// Mean over networks.
     pub mean: Vec<f64>,
-    /// Mean training loss after training.
-    pub final_loss: f64,
+    /// Mean training loss after training (`None` where unknown: outputs read from a CSV).
+    pub final_loss: Option<f64>,
 }
 
 /// Everything Fig. 3a/3b/B.2 plot.
@@ -118,6 +119,79 @@ fn chunk_settings(s: &RegressionFigure) -> RegressionFigure {
     }
 }
 
+/// What a regression figure compares its networks with: the test grid, the training set, and
+/// the SG-NTK GP after `s.steps` discrete steps and the Σ regression on the grid (docs/MATH.md §6;
+/// with κ < 1 the kernels carry κ², docs/MATH.md §5). Fig. 3a/3b/B.2 and the κ study share it.
+pub(crate) struct Problem {
+    /// Test angles α.
+    pub grid: Vec<f64>,
+    /// Test points x(α).
+    pub x: DMatrix<f64>,
+    /// Training angles.
+    pub train_angles: Vec<f64>,
+    /// Training points and targets.
+    pub data: TrainSet,
+    /// SG-NTK (or NTK) GP after `s.steps` steps.
+    pub gp: GpPrediction,
+    /// Σ-only kernel regression (t = ∞).
+    pub sigma: GpPrediction,
+}
+
+impl Problem {
+    /// The problem of the settings `s`.
+    pub(crate) fn new(s: &RegressionFigure) -> Result<Problem, ExpError> {
+        let p = &s.points;
+        let grid = test_grid(p.grid);
+        let x = circle_points(&grid);
+        let train_angles = train_grid_angles(p.data, &grid, p.train_points, p.data_seed)
+            .map_err(ExpError::Usage)?;
+        let xt = circle_points(&train_angles);
+        let yt = targets(&xt);
+        let spec = KernelSpec::from_mlp(&config(s, 1), s.surrogate);
+        let kind = driving_kernel(s.surrogate);
+        let time = TrainTime::Finite {
+            t: s.steps as f64,
+            lr: s.training.lr,
+            discrete: true,
+        };
+        let gp = gp_predict(&spec, kind, &xt, &yt, &x, time)?;
+        let sigma = gp_predict(&spec, KernelKind::Nngp, &xt, &yt, &x, TrainTime::Infinite)?;
+        Ok(Problem {
+            grid,
+            x,
+            train_angles,
+            data: TrainSet { x: xt, y: yt },
+            gp,
+            sigma,
+        })
+    }
+
+    /// The figure's data: the problem with the trained ensembles `widths` (each width's mean
+    /// computed here).
+    pub(crate) fn data(
+        &self,
+        s: &RegressionFigure,
+        mut widths: Vec<WidthResult>,
+    ) -> RegressionData {
+        for r in &mut widths {
+            r.mean = super::kernels::mean_curve(&r.outputs);
+        }
+        RegressionData {
+            settings: s.clone(),
+            target: targets(&self.x).iter().copied().collect(),
+            train: (
+                self.train_angles.clone(),
+                self.data.y.iter().copied().collect(),
+            ),
+            gp_mean: self.gp.mean.iter().copied().collect(),
+            gp_std: self.gp.std().iter().copied().collect(),
+            sigma_regression: self.sigma.mean.iter().copied().collect(),
+            grid: self.grid.clone(),
+            widths,
+        }
+    }
+}
+
 /// Trains (or loads) every width's ensemble and computes the GP and Σ-regression predictions
 /// (`None` for a sharded run, which only trains its chunks).
 pub(crate) fn compute(
@@ -127,28 +201,9 @@ pub(crate) fn compute(
     s.validate().map_err(ExpError::Usage)?;
     let opts = run.opts;
     let device = opts.backend.device()?;
-    let p = &s.points;
-    let grid = test_grid(p.grid);
-    let x = circle_points(&grid);
-    let train_angles =
-        train_grid_angles(p.data, &grid, p.train_points, p.data_seed).map_err(ExpError::Usage)?;
-    let xt = circle_points(&train_angles);
-    let yt = targets(&xt);
-    let config = |width: usize| mlp_config(&s.training, width, s.activation, s.kappa);
-    let spec = KernelSpec::from_mlp(&config(1), s.surrogate);
-    let kind = driving_kernel(s.surrogate);
-    let time = TrainTime::Finite {
-        t: s.steps as f64,
-        lr: s.training.lr,
-        discrete: true,
-    };
-    let gp = gp_predict(&spec, kind, &xt, &yt, &x, time)?;
-    let sigma = gp_predict(&spec, KernelKind::Nngp, &xt, &yt, &x, TrainTime::Infinite)?;
+    let problem = Problem::new(s)?;
+    let (grid, x, data) = (&problem.grid, &problem.x, &problem.data);
     let rule = LearningRule::with_backward(s.surrogate);
-    let data = TrainSet {
-        x: xt.clone(),
-        y: yt.clone(),
-    };
     let backend = opts.backend.to_string();
     let key_settings = chunk_settings(s);
     let parts = chunks(s.nets, s.chunk);
@@ -176,16 +231,11 @@ pub(crate) fn compute(
         .collect();
     let chunks_out = run.run_chunks(&jobs, &pb, |i| {
         let (width, range) = width_chunks[i].clone();
-        let mut ens = chunk_ensemble(&config(width), opts.seed, range, &device)?;
+        let mut ens = chunk_ensemble(&config(s, width), opts.seed, range, &device)?;
         let config = TrainConfig::new(rule, s.training.lr, s.steps);
-        let report = train_with_progress(&mut ens, &data, &config, &pb)?;
-        let outputs = ens
-            .predict(&x)?
-            .into_iter()
-            .map(|f| f.iter().copied().collect())
-            .collect();
+        let report = train_with_progress(&mut ens, data, &config, &pb)?;
         Ok(ChunkOutputs {
-            outputs,
+            outputs: outputs_on(&ens, x)?,
             final_loss: *report.loss.last().expect("steps + 1 losses"),
         })
     })?;
@@ -199,26 +249,33 @@ pub(crate) fn compute(
                 width: *width,
                 outputs: Vec::new(),
                 mean: Vec::new(),
-                final_loss: 0.0,
+                final_loss: Some(0.0),
             });
         }
         let r = results.last_mut().expect("pushed above");
-        r.final_loss += chunk.final_loss * range.len() as f64 / s.nets as f64;
+        r.final_loss = r
+            .final_loss
+            .map(|l| l + chunk.final_loss * range.len() as f64 / s.nets as f64);
         r.outputs.extend(chunk.outputs);
     }
-    for r in &mut results {
-        r.mean = super::kernels::mean_curve(&r.outputs);
-    }
-    Ok(Some(RegressionData {
-        settings: s.clone(),
-        target: targets(&x).iter().copied().collect(),
-        train: (train_angles, yt.iter().copied().collect()),
-        gp_mean: gp.mean.iter().copied().collect(),
-        gp_std: gp.std().iter().copied().collect(),
-        sigma_regression: sigma.mean.iter().copied().collect(),
-        grid,
-        widths: results,
-    }))
+    Ok(Some(problem.data(s, results)))
+}
+
+/// The networks of width `width` of the settings `s`.
+pub(crate) fn config(s: &RegressionFigure, width: usize) -> sgntk_model::MlpConfig {
+    mlp_config(&s.training, width, s.activation, s.kappa)
+}
+
+/// Each network's outputs on the points `x` (one row per network).
+pub(crate) fn outputs_on(
+    ens: &Ensemble,
+    x: &DMatrix<f64>,
+) -> Result<Vec<Vec<f64>>, sgntk_model::ModelError> {
+    Ok(ens
+        .predict(x)?
+        .into_iter()
+        .map(|f| f.iter().copied().collect())
+        .collect())
 }
 
 /// Summary numbers of one width, on the grid points that are not training points (there the GP
@@ -257,8 +314,9 @@ pub struct WidthSummary {
     /// Fraction of grid points where the ensemble MEAN lies inside GP mean ± 2 std (a weak check:
     /// ~1 for any ensemble whose mean is roughly right; kept for comparison with earlier runs).
     pub mean_inside_band: f64,
-    /// Mean training loss after training.
-    pub final_train_loss: f64,
+    /// Mean training loss after training (absent where unknown: a summary recomputed from a CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_train_loss: Option<f64>,
 }
 
 fn rms(v: impl Iterator<Item = f64>) -> f64 {
@@ -343,10 +401,45 @@ pub fn distribution_stats(
     }
 }
 
+/// What a trained ensemble is compared with, on the test grid: the GP and the Σ regression (a
+/// view of [`RegressionData`], or read back from a figure's CSV by `sgntk stats`).
+#[derive(Clone, Copy, Debug)]
+pub struct Comparison<'a> {
+    /// Test angles α.
+    pub grid: &'a [f64],
+    /// Training angles (grid points among them are left out of every statistic).
+    pub train_angles: &'a [f64],
+    /// GP mean on the grid.
+    pub gp_mean: &'a [f64],
+    /// GP standard deviation on the grid.
+    pub gp_std: &'a [f64],
+    /// Σ regression on the grid.
+    pub sigma_regression: &'a [f64],
+}
+
+impl RegressionData {
+    /// What its ensembles are compared with.
+    pub fn comparison(&self) -> Comparison<'_> {
+        Comparison {
+            grid: &self.grid,
+            train_angles: &self.train.0,
+            gp_mean: &self.gp_mean,
+            gp_std: &self.gp_std,
+            sigma_regression: &self.sigma_regression,
+        }
+    }
+}
+
 /// The summary of one width (see [`WidthSummary`]).
 pub fn width_summary(d: &RegressionData, w: &WidthResult) -> WidthSummary {
+    summarize(&d.comparison(), w)
+}
+
+/// The summary of the ensemble `w` against `d` (see [`WidthSummary`]): Fig. 3a's statistics,
+/// the one implementation behind every figure's JSON and `sgntk stats`.
+pub fn summarize(d: &Comparison, w: &WidthResult) -> WidthSummary {
     let idx: Vec<usize> = (0..d.grid.len())
-        .filter(|i| !d.train.0.contains(&d.grid[*i]))
+        .filter(|i| !d.train_angles.contains(&d.grid[*i]))
         .collect();
     let s = distribution_stats(
         &w.outputs,
@@ -369,6 +462,58 @@ pub fn width_summary(d: &RegressionData, w: &WidthResult) -> WidthSummary {
         sampling_floor: s.sampling_floor,
         mean_inside_band: s.mean_inside_band,
         final_train_loss: w.final_loss,
+    }
+}
+
+/// Bootstrap standard errors of [`WidthSummary`]'s statistics: the standard deviation of each
+/// over `resamples` resamples (with replacement, seeded by `seed`) of the width's networks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryErrors {
+    /// Of the coverage.
+    pub coverage: f64,
+    /// Of the std_ratio.
+    pub std_ratio: f64,
+    /// Of the mean_z_rms.
+    pub mean_z_rms: f64,
+    /// Of the mean_z_rms_vs_sigma_regression.
+    pub mean_z_rms_vs_sigma_regression: f64,
+}
+
+/// [`SummaryErrors`] of width `w` of `d`: [`width_summary`] on `resamples` bootstrap resamples.
+pub fn bootstrap_errors(
+    d: &Comparison,
+    w: &WidthResult,
+    resamples: usize,
+    seed: u64,
+) -> SummaryErrors {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let n = w.outputs.len();
+    let draws: Vec<WidthSummary> = (0..resamples)
+        .map(|_| {
+            let outputs: Vec<Vec<f64>> = (0..n)
+                .map(|_| w.outputs[rng.random_range(0..n)].clone())
+                .collect();
+            let mean = super::kernels::mean_curve(&outputs);
+            let r = WidthResult {
+                outputs,
+                mean,
+                ..w.clone()
+            };
+            summarize(d, &r)
+        })
+        .collect();
+    let sd = |f: fn(&WidthSummary) -> f64| {
+        let v: Vec<f64> = draws.iter().map(f).collect();
+        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let ss: f64 = v.iter().map(|x| (x - m).powi(2)).sum();
+        (ss / (v.len().max(2) - 1) as f64).sqrt()
+    };
+    SummaryErrors {
+        coverage: sd(|s| s.coverage),
+        std_ratio: sd(|s| s.std_ratio),
+        mean_z_rms: sd(|s| s.mean_z_rms),
+        mean_z_rms_vs_sigma_regression: sd(|s| s.mean_z_rms_vs_sigma_regression),
     }
 }
 
