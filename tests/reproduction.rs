@@ -58,7 +58,7 @@ const CSV_NOT_YET_PUBLISHED: &[&str] = &["fig1", "fig2", "fig3a"];
 fn published_csv(stem: &str) -> Option<PathBuf> {
     ["csv", "csv.gz"]
         .iter()
-        .map(|ext| published().join(format!("{stem}.{ext}")))
+        .map(|ext| published_for(stem).join(format!("{stem}.{ext}")))
         .find(|p| p.exists())
 }
 
@@ -71,8 +71,12 @@ fn every_figure_publishes_its_data() {
         if CSV_NOT_YET_PUBLISHED.contains(&stem) {
             continue;
         }
-        let path = published_csv(stem)
-            .unwrap_or_else(|| panic!("docs/reproduction/{stem}.csv(.gz) is missing"));
+        let path = published_csv(stem).unwrap_or_else(|| {
+            panic!(
+                "{}/{stem}.csv(.gz) is missing",
+                published_for(stem).display()
+            )
+        });
         let len = std::fs::metadata(&path).unwrap().len();
         let gz = path.extension().is_some_and(|e| e == "gz");
         assert!(
