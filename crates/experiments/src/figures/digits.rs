@@ -109,7 +109,7 @@ pub struct KernelScores {
     /// Median over test images of the GP's standard deviation.
     pub gp_std_median: f64,
     /// Test accuracy of samples of the GP (what the GP predicts for single networks; the
-    /// spread is over [`GP_SAMPLES`] samples).
+    /// spread is over `GP_SAMPLES` samples).
     pub gp_samples: Spread,
 }
 

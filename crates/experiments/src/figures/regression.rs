@@ -444,9 +444,9 @@ pub fn summarize(d: &Comparison, w: &WidthResult) -> WidthSummary {
     let s = distribution_stats(
         &w.outputs,
         &w.mean,
-        &d.gp_mean,
-        &d.gp_std,
-        &d.sigma_regression,
+        d.gp_mean,
+        d.gp_std,
+        d.sigma_regression,
         &idx,
     );
     WidthSummary {

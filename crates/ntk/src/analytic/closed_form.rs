@@ -278,7 +278,7 @@ pub fn pair_expectation(
     out[0]
 }
 
-/// `out[n] = E[f(u) g(v)]` for (u, v) ~ N(0, Λ_n), Λ_n = [[l11[n], l12[n]], [l12[n], l22[n]]],
+/// `out[n] = E[f(u) g(v)]` for (u, v) ~ N(0, Λ_n), Λ_n = `[[l11[n], l12[n]], [l12[n], l22[n]]]`,
 /// for a block of covariances `[l11, l12, l22]` (slices of `out.len()` values).
 ///
 /// With [`Method::Auto`], closed forms and 1-D expectations first (module docs; the closed forms

@@ -194,7 +194,7 @@ const SMOOTH_TOL: f64 = 1e-8;
 /// E[f(u) g(v)] for (u, v) ~ N(0, Λ), Λ = [[l11, l12], [l12, l22]], for f and g analytic in a
 /// strip around the real axis (tanh, tanh', sigmoid', atan', Gaussians; no kinks), by the
 /// trapezoid rule in standard units with error control; `None` where it does not converge
-/// within [`MAX_NODES`] nodes per dimension.
+/// within `MAX_NODES` nodes per dimension.
 ///
 /// With Λ = C Cᵀ (C lower triangular), u = C11 z1, v = C21 z1 + C22 z2 and φ the standard
 /// normal density,
