@@ -22,10 +22,9 @@ use sgntk_ntk::{gp_predict, GpPrediction, KernelKind, KernelSpec, TrainTime};
 
 use super::kernels::mean_curve;
 use super::plots::{line, BLACK, GREY, PALETTE};
-use super::regression::{distribution_stats, DistributionStats};
+use super::regression::{distribution_stats, ChunkOutputs, DistributionStats};
 use super::{chunk_ensemble, chunks, driving_kernel, train_with_progress};
 use super::{ChunkJob, Figure, FigureRun, Written};
-use crate::cache::{check_curves, check_finite, exact, Validate};
 use crate::error::ExpError;
 use crate::io::{Cell, Table};
 use crate::plot::{self, LegendPos, Mark, Panel, Scale, Series};
@@ -198,23 +197,6 @@ struct DigitsData {
     y_test: DMatrix<f64>,
     kernels: Vec<FamilyKernels>,
     trained: Vec<Trained>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ChunkOutputs {
-    #[serde(with = "exact")]
-    outputs: Vec<Vec<f64>>,
-    #[serde(with = "exact")]
-    final_loss: f64,
-}
-
-impl Validate for ChunkOutputs {
-    /// (networks in the chunk, test images × 10)
-    type Expect = (usize, usize);
-    fn check(&self, &(nets, values): &(usize, usize)) -> Result<(), String> {
-        check_curves("outputs", &self.outputs, nets, values)?;
-        check_finite("final_loss", &[self.final_loss])
-    }
 }
 
 /// Everything a chunk's numbers depend on (so a chunk is reused when only `nets`, `widths` or

@@ -83,16 +83,18 @@ pub struct RegressionData {
     pub widths: Vec<WidthResult>,
 }
 
+/// A cached chunk of trained networks: their outputs at the test points and their mean final
+/// training loss (Fig. 3a/3b/B.2, and `figure digits` with the test images × 10 outputs).
 #[derive(Serialize, Deserialize)]
-struct ChunkOutputs {
+pub(crate) struct ChunkOutputs {
     #[serde(with = "exact")]
-    outputs: Vec<Vec<f64>>,
+    pub(crate) outputs: Vec<Vec<f64>>,
     #[serde(with = "exact")]
-    final_loss: f64,
+    pub(crate) final_loss: f64,
 }
 
 impl Validate for ChunkOutputs {
-    /// (networks in the chunk, test points)
+    /// (networks in the chunk, test points or values)
     type Expect = (usize, usize);
     fn check(&self, &(nets, points): &(usize, usize)) -> Result<(), String> {
         check_curves("outputs", &self.outputs, nets, points)?;
