@@ -34,7 +34,7 @@ use sgntk_model::{train_flat, Activation, LearningRule, NetSpec, TrainConfig, Tr
 use sgntk_ntk::empirical::{jacobian_kernel, DerivativePair};
 use sgntk_ntk::{kernel_matrix, KernelKind, Kernels, Method};
 
-use super::kernels::{loglog_fit, mean_curve, mse, LogLogFit};
+use super::kernels::{loglog_fit, mean, mean_curve, mse, rel_diff, stderr, LogLogFit};
 use super::plots::{line, networks, BLACK, BLUE, GREY, ORANGE};
 use super::{ChunkJob, Figure, FigureRun, Written};
 use crate::cache::{check_curves, check_finite, exact, Validate};
@@ -363,19 +363,9 @@ struct CnnData<'a> {
     limit: &'a [f64],
 }
 
-/// Mean and standard error (sample sd / √n) of `v`.
+/// Mean and standard error of the mean of `v` (kernels' `mean` and `stderr`).
 fn mean_se(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, (var / n).sqrt())
-}
-
-/// ‖a − b‖ / ‖b‖ over the grid.
-fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den).sqrt()
+    (mean(v), stderr(v))
 }
 
 /// The fit of log MSE against log C over every network of the cells `cells` at `stage`, and the

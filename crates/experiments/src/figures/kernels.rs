@@ -407,7 +407,7 @@ pub(crate) fn mse(curve: &[f64], analytic: &[f64]) -> f64 {
 }
 
 /// ‖a − b‖ / ‖b‖ over the grid.
-fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
     let den: f64 = b.iter().map(|y| y * y).sum();
     (num / den).sqrt()
@@ -626,12 +626,13 @@ fn sup_train_change(c: &KernelCell) -> Vec<f64> {
         .collect()
 }
 
-fn mean(v: &[f64]) -> f64 {
+/// The mean of `v`.
+pub(crate) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// Standard error of the mean of `v`.
-fn stderr(v: &[f64]) -> f64 {
+pub(crate) fn stderr(v: &[f64]) -> f64 {
     let m = mean(v);
     let n = v.len() as f64;
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0) / n).sqrt()
