@@ -263,8 +263,11 @@ pub struct KappaFigure {
     pub surrogate: Surrogate,
     /// Last-layer scales κ (output multipliers, docs/MATH.md §1).
     pub kappas: Vec<f64>,
-    /// Hidden widths n.
+    /// Hidden widths n (of every κ).
     pub widths: Vec<usize>,
+    /// Further widths for some κs only (e.g. the widest networks only where they are needed).
+    #[serde(default)]
+    pub extra: Vec<KappaWidths>,
     /// Networks per (κ, n) cell.
     pub nets: usize,
     /// Training steps of every network.
@@ -285,13 +288,35 @@ pub struct KappaFigure {
     pub bootstrap: usize,
 }
 
+/// Widths studied for one κ only (`extra = [{ kappa = 0.2, widths = [2000] }]` in `[kappa]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KappaWidths {
+    /// The κ (one of `kappas`).
+    pub kappa: f64,
+    /// Its widths beyond `widths`.
+    pub widths: Vec<usize>,
+}
+
 impl KappaFigure {
-    /// The Fig. 3a-style settings of one κ and time t (all widths): what a cell is compared with.
+    /// The widths of one κ, ascending: `widths` and its `extra` widths.
+    pub fn widths_of(&self, kappa: f64) -> Vec<usize> {
+        let mut w: Vec<usize> = self.widths.clone();
+        for e in self.extra.iter().filter(|e| e.kappa == kappa) {
+            w.extend(&e.widths);
+        }
+        w.sort_unstable();
+        w.dedup();
+        w
+    }
+
+    /// The Fig. 3a-style settings of one κ and time t (all its widths): what a cell is compared
+    /// with.
     pub fn cell(&self, kappa: f64, t: usize) -> RegressionFigure {
         RegressionFigure {
             activation: self.activation,
             surrogate: self.surrogate,
-            widths: self.widths.clone(),
+            widths: self.widths_of(kappa),
             nets: self.nets,
             steps: t,
             training: self.training.clone(),
@@ -335,14 +360,20 @@ impl KappaFigure {
                 self.nets
             ));
         }
+        if let Some(e) = self.extra.iter().find(|e| !self.kappas.contains(&e.kappa)) {
+            return Err(format!(
+                "extra widths for kappa = {}, which is not in kappas = {:?}",
+                e.kappa, self.kappas
+            ));
+        }
         let recorded = (self.steps / self.record_every) as u64;
+        let widths: usize = self.kappas.iter().map(|&k| self.widths_of(k).len()).sum();
         sgntk_model::check_memory(
             "record_every",
             &[
                 ("recorded steps", recorded),
                 ("networks", self.nets as u64),
-                ("widths", self.widths.len() as u64),
-                ("kappas", self.kappas.len() as u64),
+                ("(kappa, width) cells", widths as u64),
                 ("grid points", self.points.grid as u64),
                 ("bytes", 8),
             ],
@@ -771,14 +802,16 @@ fn cnn_figure(preset: Preset) -> CnnFigure {
     }
 }
 
-/// The κ study's presets. Paper: Fig. B.2's networks and data, κ ∈ {1, 0.5, 0.2}, n ∈ {250, 500},
-/// 50 networks per cell, t = 1e4, 2e4 (B.2's) and 3e4 — what fitted one thread for half an hour
-/// (docs/REPRODUCTION.md has the measured costs and the command that extends it).
+/// The κ study's presets. Paper: Fig. B.2's networks and data, κ ∈ {1, 0.5, 0.2},
+/// n ∈ {250, 500, 1000} and n = 2000 for κ = 0.2 only (the one κ that does not agree at n ≤ 1000),
+/// 50 networks per cell, t = 1e4, 2e4 (B.2's) and 3e4 (docs/REPRODUCTION.md has the measured
+/// costs). Quick: κ ∈ {1, 0.2}, n ∈ {50, 200}, 16 networks, t ≤ 4000.
 fn kappa_figure(preset: Preset) -> KappaFigure {
-    let (kappas, widths, nets, steps, record_every, times) = match preset {
+    let (kappas, widths, extra, nets, steps, record_every, times) = match preset {
         Preset::Paper => (
             vec![1.0, 0.5, 0.2],
-            vec![250, 500],
+            vec![250, 500, 1000],
+            vec![(0.2, vec![2000])],
             50,
             30_000,
             10_000,
@@ -787,6 +820,7 @@ fn kappa_figure(preset: Preset) -> KappaFigure {
         Preset::Quick => (
             vec![1.0, 0.2],
             vec![50, 200],
+            Vec::new(),
             16,
             4000,
             1000,
@@ -798,6 +832,10 @@ fn kappa_figure(preset: Preset) -> KappaFigure {
         surrogate: Surrogate::ErfPrime { a: 1.0 },
         kappas,
         widths,
+        extra: extra
+            .into_iter()
+            .map(|(kappa, widths)| KappaWidths { kappa, widths })
+            .collect(),
         nets,
         steps,
         record_every,
@@ -1146,6 +1184,29 @@ mod tests {
             .with_overrides(config, "c.toml")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn kappa_extra_widths_belong_to_one_kappa() {
+        let s = Settings::preset(Preset::Quick)
+            .with_overrides(
+                "[kappa]\nkappas = [1.0, 0.2]\nwidths = [50, 20]\nextra = [{ kappa = 0.2, widths = [400, 50] }]\n",
+                "c.toml",
+            )
+            .unwrap()
+            .kappa;
+        assert_eq!(s.widths_of(1.0), vec![20, 50]);
+        assert_eq!(s.widths_of(0.2), vec![20, 50, 400]);
+        assert_eq!(s.cell(0.2, 1000).widths, vec![20, 50, 400]);
+        let err =
+            quick_error("[kappa]\nkappas = [1.0]\nextra = [{ kappa = 0.2, widths = [400] }]\n");
+        assert!(
+            err.contains("kappa = 0.2") && err.contains("not in kappas"),
+            "{err}"
+        );
+        let paper = Settings::preset(Preset::Paper).kappa;
+        assert_eq!(paper.widths_of(0.2), vec![250, 500, 1000, 2000]);
+        assert_eq!(paper.widths_of(0.5), vec![250, 500, 1000]);
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn compute(s: &KappaFigure, run: &FigureRun) -> Result<Option<Vec<KappaTime>>, E
     let keys: Vec<RegressionFigure> = s.kappas.iter().map(|&k| chunk_settings(s, k)).collect();
     let parts = chunks(s.nets, s.chunk);
     let units: Vec<(usize, usize, Range<usize>)> = (0..s.kappas.len())
-        .flat_map(|k| s.widths.iter().map(move |&w| (k, w)))
+        .flat_map(|k| s.widths_of(s.kappas[k]).into_iter().map(move |w| (k, w)))
         .flat_map(|(k, w)| parts.iter().map(move |r| (k, w, r.clone())))
         .collect();
     let jobs: Vec<ChunkJob<ChunkKey<'_>, (usize, usize, usize)>> = units
@@ -196,7 +196,7 @@ fn compute(s: &KappaFigure, run: &FigureRun) -> Result<Option<Vec<KappaTime>>, E
             let cell = s.cell(kappa, t);
             let problem = Problem::new(&cell)?;
             let r = record_index(t);
-            let per_width = s
+            let per_width = cell
                 .widths
                 .iter()
                 .map(|&width| {
@@ -347,7 +347,9 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
         ),
     ];
     let t_last = *s.times.iter().max().expect("validated: non-empty");
-    let n_last = *s.widths.iter().max().expect("validated: non-empty");
+    // vs t: each κ at its largest width
+    let n_last = |kappa: f64| *s.widths_of(kappa).last().expect("validated: non-empty");
+    let same_n_last = s.kappas.iter().all(|&k| n_last(k) == n_last(s.kappas[0]));
     let mut panels = Vec::new();
     for by_width in [true, false] {
         for (name, axis, stat, reference, log) in stats {
@@ -358,8 +360,10 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
             };
             let title = if by_width {
                 format!("{name}, t = {t_last}")
+            } else if same_n_last {
+                format!("{name}, n = {}", n_last(s.kappas[0]))
             } else {
-                format!("{name}, n = {n_last}")
+                format!("{name}, largest n of each κ")
             };
             let mut p = Panel::new(title, x_label, axis);
             p.x.scale = Scale::Log10;
@@ -367,7 +371,11 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
                 p.y.scale = Scale::Log10;
             }
             let xs: Vec<f64> = if by_width {
-                s.widths.iter().map(|&w| w as f64).collect()
+                s.kappas
+                    .iter()
+                    .flat_map(|&k| s.widths_of(k))
+                    .map(|w| w as f64)
+                    .collect()
             } else {
                 s.times.iter().map(|&t| t as f64).collect()
             };
@@ -384,7 +392,7 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
                             && if by_width {
                                 c.steps == t_last
                             } else {
-                                c.summary.width == n_last
+                                c.summary.width == n_last(kappa)
                             }
                     })
                     .map(|c| {
@@ -404,8 +412,12 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
                     color: *color,
                     alpha: 0.2,
                 });
-                p.series
-                    .push(line(&format!("κ = {kappa}"), &x, &y, *color, Mark::Line(2)));
+                let label = if by_width || same_n_last {
+                    format!("κ = {kappa}")
+                } else {
+                    format!("κ = {kappa}, n = {}", n_last(kappa))
+                };
+                p.series.push(line(&label, &x, &y, *color, Mark::Line(2)));
                 p.series
                     .push(Series::line(None, &x, &y, *color, 1.0).mark(Mark::Dots(4)));
             }
