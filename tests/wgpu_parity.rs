@@ -143,6 +143,43 @@ fn hundred_sgl_steps_agree() {
 }
 
 #[test]
+fn ten_output_training_on_digits_agrees() {
+    // 40 digits images, 10 centred one-hot targets, an erf_2 MLP 64 → 48 → 40 → 10 trained by
+    // SGL: every output and every parameter as on flex (f32 on both, 1e-4 relative).
+    let Some(gpu) = wgpu() else { return };
+    let (train_set, _) = data::digits().unwrap().split(40, 10, 3).unwrap();
+    let task = TrainSet {
+        x: train_set.x,
+        y: train_set.y,
+    };
+    let cfg = MlpConfig::new(vec![64, 48, 40, 10], Activation::Erf { m: 2.0 });
+    let tc = TrainConfig::new(LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }), 0.5, 60);
+    let mut a = Ensemble::init(&cfg, 3, 8, &flex()).unwrap();
+    let mut b = Ensemble::init(&cfg, 3, 8, &gpu).unwrap();
+    let ra = train(&mut a, &task, &tc, &[], |_, _| Ok(())).unwrap();
+    let rb = train(&mut b, &task, &tc, &[], |_, _| Ok(())).unwrap();
+    assert!(
+        ra.loss[60] < 0.5 * ra.loss[0],
+        "loss {} → {}",
+        ra.loss[0],
+        ra.loss[60]
+    );
+    let r = params_rel(&b.to_host(), &a.to_host());
+    let (fa, fb) = (a.predict(&task.x).unwrap(), b.predict(&task.x).unwrap());
+    assert_eq!(fa[0].shape(), (40, 10));
+    let f = fa
+        .iter()
+        .zip(&fb)
+        .map(|(x, y)| rel(y, x))
+        .fold(0.0, f64::max);
+    println!(
+        "wgpu vs flex, 10 outputs after 60 SGL steps: parameters rel {r:.2e}, outputs rel {f:.2e}"
+    );
+    assert!(r < 1e-4 && f < 1e-4, "parameters rel {r}, outputs rel {f}");
+    assert!((ra.loss[60] - rb.loss[60]).abs() < 1e-4 * ra.loss[60]);
+}
+
+#[test]
 fn structured_empirical_kernel_agrees() {
     let Some(gpu) = wgpu() else { return };
     let cfg = MlpConfig::paper(64, Activation::Erf { m: 5.0 });

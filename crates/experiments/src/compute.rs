@@ -114,7 +114,7 @@ impl Network {
             Network::Mlp(mlp) => {
                 Self::kernel_spec(mlp).validate().map_err(ExpError::from)?;
                 if let Some(width) = mlp.width {
-                    mlp_config(mlp, 1, width)?;
+                    mlp_config(mlp, 1, width, 1)?;
                 }
                 Ok(())
             }
@@ -131,8 +131,14 @@ impl Network {
         }
     }
 
-    /// The `nets` finite networks on `input_dim` inputs.
-    pub fn finite(&self, input_dim: usize, nets: usize) -> Result<Finite, ExpError> {
+    /// The `nets` finite networks on `input_dim` inputs; the MLP of the flags gets `outputs`
+    /// outputs (one per target), a description keeps its own.
+    pub fn finite(
+        &self,
+        input_dim: usize,
+        outputs: usize,
+        nets: usize,
+    ) -> Result<Finite, ExpError> {
         if nets == 0 {
             return Err(ModelError::EmptyEnsemble.into());
         }
@@ -147,14 +153,20 @@ impl Network {
                         "--width N (the hidden width) is required (or --net FILE)".into(),
                     )
                 })?;
-                Ok(Finite::Batched(mlp_config(mlp, input_dim, width)?))
+                Ok(Finite::Batched(mlp_config(mlp, input_dim, width, outputs)?))
             }
         }
     }
 }
 
-/// The finite MLP of the flags on `input_dim` inputs with hidden width `width`.
-fn mlp_config(mlp: &MlpFlags, input_dim: usize, width: usize) -> Result<MlpConfig, ExpError> {
+/// The finite MLP of the flags on `input_dim` inputs with hidden width `width` and `outputs`
+/// outputs.
+fn mlp_config(
+    mlp: &MlpFlags,
+    input_dim: usize,
+    width: usize,
+    outputs: usize,
+) -> Result<MlpConfig, ExpError> {
     if mlp.depth < 2 {
         return Err(ExpError::Usage(format!(
             "--depth must be ≥ 2 for a network with a hidden layer, got {}",
@@ -162,7 +174,7 @@ fn mlp_config(mlp: &MlpFlags, input_dim: usize, width: usize) -> Result<MlpConfi
         )));
     }
     // Before building the widths: P, counted with overflow checks, must fit into memory.
-    let params = sgntk_model::limits::mlp_parameters(input_dim, width, mlp.depth, 1);
+    let params = sgntk_model::limits::mlp_parameters(input_dim, width, mlp.depth, outputs);
     sgntk_model::check_memory(
         "one network",
         &[
@@ -173,7 +185,7 @@ fn mlp_config(mlp: &MlpFlags, input_dim: usize, width: usize) -> Result<MlpConfi
     .map_err(ModelError::from)?;
     let mut widths = vec![input_dim];
     widths.extend(std::iter::repeat_n(width, mlp.depth - 1));
-    widths.push(1);
+    widths.push(outputs);
     let config = MlpConfig {
         sigma_w: mlp.sigma_w,
         sigma_b: mlp.sigma_b,
@@ -266,7 +278,7 @@ pub fn empirical_kernels(
     y: &DMatrix<f64>,
     monitor: &mut Monitor,
 ) -> Result<Vec<DMatrix<f64>>, ExpError> {
-    let finite = net.finite(x.ncols(), nets)?;
+    let finite = net.finite(x.ncols(), 1, nets)?;
     let device = backend.device()?;
     let pair = pair_of(kind, surrogate)?;
     let kernels = match finite {
@@ -404,7 +416,7 @@ pub fn train_networks(
     x: &DMatrix<f64>,
     monitor: &mut Monitor,
 ) -> Result<Trained, ExpError> {
-    let finite = net.finite(data.x.ncols(), nets)?;
+    let finite = net.finite(data.x.ncols(), data.y.ncols(), nets)?;
     // Fail before initializing: the learning rate and the loss curve's size.
     config.validate()?;
     let device = backend.device()?;

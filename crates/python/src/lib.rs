@@ -174,9 +174,12 @@ fn predict<'py>(
 
 /// Trains ``nets`` networks of ``net`` (member k drawn from ``seed`` on stream k) for ``steps``
 /// full-batch steps of learning rate ``lr`` on (``x_train``, ``y_train``) and evaluates them on
-/// ``x_test``. Returns ``(outs, losses)``: ``outs`` (nets, n_test, 1), ``losses`` (steps + 1,)
-/// the mean training loss L = 1/(2d) Σ (f(x) − y)² over networks before each step and after the
-/// last. The same numbers as ``sgntk train``, bit for bit.
+/// ``x_test``. ``y_train``: shape (points,) or (points, outputs); an MLP of ``Net.mlp`` gets one
+/// output per target column (the CLI's ``--targets``), a ``Net.from_toml`` network must have as
+/// many outputs as there are columns. Returns ``(outs, losses)``: ``outs`` (nets, n_test,
+/// outputs), ``losses`` (steps + 1,) the mean training loss L = 1/(2d) Σ ‖f(x) − y‖² over
+/// networks before each step and after the last. The same numbers as ``sgntk train``, bit for
+/// bit.
 ///
 /// ``mode``: ``"sgl"`` (surrogate gradient learning: ``surrogate`` replaces φ' in the backward
 /// pass) or ``"gd"`` (gradient descent). ``engine``: ``"auto"``, ``"fused"``, ``"lowrank"``,

@@ -104,6 +104,29 @@ def test_train_equals_the_cli_bitwise(cli, files, activation, mode):
     assert not np.array_equal(other, outs)
 
 
+def test_multi_output_training_equals_the_cli_bitwise(cli, files):
+    # three targets: the MLP of the flags gets three outputs (the CLI's --targets 3)
+    tmp, _, test, _ = files
+    y3 = np.column_stack([YT, np.cos(ANGLES), -0.5 * YT])
+    train3 = write_csv(tmp / "train3.csv", np.column_stack([XT, y3]), ["x0", "x1", "y0", "y1", "y2"])
+    out_dir = tmp / "mlp3"
+    run(cli, "train", "--activation", "sign", "--width", "24", "--mode", "sgl", "--nets", 3, "--steps", 40,
+        "--seed", 5, "--lr", "0.1", "--train", train3, "--targets", 3, "--test", test, "--out", out_dir)
+    header = (out_dir / "outputs.csv").read_text().splitlines()[0].split(",")
+    outputs = read_csv(out_dir / "outputs.csv", header=True)  # points × (nets · outputs)
+    loss = read_csv(out_dir / "loss.csv", header=True)
+    net = sgntk.Net.mlp(input_dim=2, activation="sign", width=24)
+    outs, losses = sgntk.train(net, XT, y3, XS, nets=3, steps=40, lr=0.1, seed=5, progress=False)
+    assert outs.shape == (3, 4, 3)
+    for col, name in enumerate(header):
+        i, j = (int(v) for v in name.removeprefix("net_").split("_out_"))
+        np.testing.assert_array_equal(outs[i, :, j], outputs[:, col])
+    assert len(header) == 9
+    np.testing.assert_array_equal(losses, loss[:, 1])
+    # the outputs are not copies of one another
+    assert not np.array_equal(outs[:, :, 0], outs[:, :, 1])
+
+
 def test_train_of_a_toml_network_equals_the_cli_bitwise(cli, files):
     _, _, _, net_file = files
     outputs, loss = cli_train(cli, files, "res", "--net", net_file, nets=2, steps=15, seed=3)

@@ -56,7 +56,12 @@ def test_wrong_target_shapes():
     raises(ValueError, sgntk.predict, SIGN, X, np.ones((4, 1, 1)), X, match="shape \\(points,\\) or \\(points, outputs\\)")
     raises(ValueError, sgntk.predict, SIGN, X, Y[:3], X, match="shape")
     raises(ValueError, sgntk.train, SIGN, X, Y[:3], X, nets=2, steps=2, match="targets")
-    raises(ValueError, sgntk.train, SIGN, X, np.ones((4, 2)), X, nets=2, steps=2, match="targets")
+    # a description keeps its one output: two target columns do not fit it
+    one_output = sgntk.Net.from_toml(
+        "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\n"
+        "layers = [{ dense = { width = 8 } }, { act = \"sign\" }, { dense = { width = 1 } }]\n"
+    )
+    raises(ValueError, sgntk.train, one_output, X, np.ones((4, 2)), X, nets=2, steps=2, match="targets")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
