@@ -319,7 +319,7 @@ const TINY: &str = "
 [snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
 [digits]\ntrain_points = 30\ntest_points = 40\nwidths = [16, 64]\nnets = [2, 3]\nsteps = 20\nlr = 0.5\nerf_width = 16\nerf_nets = 2
 [cnn]\nms = [2.0]\nchannels = [4, 32]\nnets = 4\nsteps = 10\ngrid = 12
-[kappa]\nkappas = [1.0, 0.2]\nwidths = [16, 32]\nextra = [{ kappa = 0.2, widths = [48] }]\nnets = 4\nsteps = 200\nrecord_every = 100\ntimes = [100, 200]\nbootstrap = 20\nchunk = 2
+[kappa]\nkappas = [1.0, 0.2]\nwidths = [16, 32]\nextra = [{ kappa = 0.2, widths = [48], nets = 3 }]\nnets = 4\nsteps = 200\nrecord_every = 100\ntimes = [100, 200]\nbootstrap = 20\nchunk = 2
 ";
 
 /// The typed summary of figure `stem` in `out`.
@@ -407,7 +407,7 @@ fn every_figure_at_a_tiny_scale() {
     assert!(wide.rel_spread_t0 < narrow.rel_spread_t0, "{snn:?}");
     // The κ study: a cell per (κ, t, n) with well-formed statistics, and `sgntk stats` recomputes
     // them from its CSV alone (the same numbers, to the bit).
-    // κ = 1 at n ∈ {16, 32}, κ = 0.2 also at its extra n = 48; two times each
+    // κ = 1 at n ∈ {16, 32}, κ = 0.2 also at its extra n = 48 (3 networks); two times each
     let k: KappaSummary = summary(&out, "kappa");
     let cell_widths: Vec<(f64, usize)> =
         k.cells.iter().map(|c| (c.kappa, c.summary.width)).collect();
@@ -421,6 +421,13 @@ fn every_figure_at_a_tiny_scale() {
         })
         .collect();
     assert_eq!(cell_widths, want);
+    for c in &k.cells {
+        assert_eq!(
+            c.summary.nets,
+            if c.summary.width == 48 { 3 } else { 4 },
+            "{c:?}"
+        );
+    }
     for c in &k.cells {
         assert!((0.0..=1.0).contains(&c.summary.coverage), "{c:?}");
         assert!(c.summary.std_ratio > 0.0 && c.se.coverage > 0.0, "{c:?}");

@@ -288,7 +288,8 @@ pub struct KappaFigure {
     pub bootstrap: usize,
 }
 
-/// Widths studied for one κ only (`extra = [{ kappa = 0.2, widths = [2000] }]` in `[kappa]`).
+/// Widths studied for one κ only (`extra = [{ kappa = 0.2, widths = [2000], nets = 20 }]` in
+/// `[kappa]`), with their own number of networks if `nets` is given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KappaWidths {
@@ -296,6 +297,9 @@ pub struct KappaWidths {
     pub kappa: f64,
     /// Its widths beyond `widths`.
     pub widths: Vec<usize>,
+    /// Networks per cell of these widths (default: the study's `nets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nets: Option<usize>,
 }
 
 impl KappaFigure {
@@ -308,6 +312,19 @@ impl KappaFigure {
         w.sort_unstable();
         w.dedup();
         w
+    }
+
+    /// Networks of the cell (κ, n): `nets`, or those of the `extra` entry that adds n (unless n
+    /// is one of `widths`).
+    pub fn nets_of(&self, kappa: f64, width: usize) -> usize {
+        if self.widths.contains(&width) {
+            return self.nets;
+        }
+        self.extra
+            .iter()
+            .find(|e| e.kappa == kappa && e.widths.contains(&width))
+            .and_then(|e| e.nets)
+            .unwrap_or(self.nets)
     }
 
     /// The Fig. 3a-style settings of one κ and time t (all its widths): what a cell is compared
@@ -366,13 +383,23 @@ impl KappaFigure {
                 e.kappa, self.kappas
             ));
         }
+        if let Some(n) = self.extra.iter().find_map(|e| e.nets.filter(|&n| n < 2)) {
+            return Err(format!(
+                "extra nets must be ≥ 2 (a spread is estimated), got {n}"
+            ));
+        }
         let recorded = (self.steps / self.record_every) as u64;
         let widths: usize = self.kappas.iter().map(|&k| self.widths_of(k).len()).sum();
+        let nets = self
+            .extra
+            .iter()
+            .filter_map(|e| e.nets)
+            .fold(self.nets, usize::max);
         sgntk_model::check_memory(
             "record_every",
             &[
                 ("recorded steps", recorded),
-                ("networks", self.nets as u64),
+                ("networks", nets as u64),
                 ("(kappa, width) cells", widths as u64),
                 ("grid points", self.points.grid as u64),
                 ("bytes", 8),
@@ -1198,6 +1225,18 @@ mod tests {
         assert_eq!(s.widths_of(1.0), vec![20, 50]);
         assert_eq!(s.widths_of(0.2), vec![20, 50, 400]);
         assert_eq!(s.cell(0.2, 1000).widths, vec![20, 50, 400]);
+        assert_eq!((s.nets_of(0.2, 400), s.nets_of(0.2, 50)), (16, 16));
+        let s = Settings::preset(Preset::Quick)
+            .with_overrides(
+                "[kappa]\nwidths = [50]\nextra = [{ kappa = 0.2, widths = [400, 50], nets = 6 }]\n",
+                "c.toml",
+            )
+            .unwrap()
+            .kappa;
+        // the extra entry's nets for its own widths, not for the common ones
+        assert_eq!((s.nets_of(0.2, 400), s.nets_of(0.2, 50)), (6, 16));
+        let err = quick_error("[kappa]\nextra = [{ kappa = 0.2, widths = [400], nets = 1 }]\n");
+        assert!(err.contains("extra nets must be ≥ 2"), "{err}");
         let err =
             quick_error("[kappa]\nkappas = [1.0]\nextra = [{ kappa = 0.2, widths = [400] }]\n");
         assert!(

@@ -142,10 +142,12 @@ fn compute(s: &KappaFigure, run: &FigureRun) -> Result<Option<Vec<KappaTime>>, E
     let base = Problem::new(&s.cell(1.0, s.steps))?;
     let backend = opts.backend.to_string();
     let keys: Vec<RegressionFigure> = s.kappas.iter().map(|&k| chunk_settings(s, k)).collect();
-    let parts = chunks(s.nets, s.chunk);
     let units: Vec<(usize, usize, Range<usize>)> = (0..s.kappas.len())
         .flat_map(|k| s.widths_of(s.kappas[k]).into_iter().map(move |w| (k, w)))
-        .flat_map(|(k, w)| parts.iter().map(move |r| (k, w, r.clone())))
+        .flat_map(|(k, w)| {
+            let parts = chunks(s.nets_of(s.kappas[k], w), s.chunk);
+            parts.into_iter().map(move |r| (k, w, r))
+        })
         .collect();
     let jobs: Vec<ChunkJob<ChunkKey<'_>, (usize, usize, usize)>> = units
         .iter()
@@ -201,10 +203,11 @@ fn compute(s: &KappaFigure, run: &FigureRun) -> Result<Option<Vec<KappaTime>>, E
                 .iter()
                 .map(|&width| {
                     let (mut outputs, mut loss) = (Vec::new(), 0.0);
+                    let nets = s.nets_of(kappa, width) as f64;
                     for ((kk, w, range), chunk) in units.iter().zip(&results) {
                         if *kk == k && *w == width {
                             outputs.extend(chunk.outputs[r].iter().cloned());
-                            loss += chunk.loss[r] * range.len() as f64 / s.nets as f64;
+                            loss += chunk.loss[r] * range.len() as f64 / nets;
                         }
                     }
                     WidthResult {
@@ -426,9 +429,16 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
             panels.push(p);
         }
     }
-    let (act, sur, nets) = (&s.activation, &s.surrogate, s.nets);
+    let (act, sur) = (&s.activation, &s.surrogate);
+    let mut counts: Vec<usize> = cells.iter().map(|c| c.summary.nets).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let nets = match counts[..] {
+        [n] => format!("{n} nets per cell"),
+        _ => format!("{}–{} nets per cell", counts[0], counts[counts.len() - 1]),
+    };
     let title = format!(
-        "{act} networks g = κ f, SGL with {sur}, {nets} nets per cell, vs the SG-NTK GP after t steps (±1 bootstrap SE)"
+        "{act} networks g = κ f, SGL with {sur}, {nets}, vs the SG-NTK GP after t steps (±1 bootstrap SE)"
     );
     plot::Figure::new(Some(title), (2, 3), (520, 380), panels)
 }
