@@ -49,11 +49,6 @@ fn published_results_match_the_paper_preset() {
     }
 }
 
-/// Figures whose paper-preset CSV is not published yet: each needs a paper-preset rerun that
-/// reproduces its published JSON (docs/REPRODUCTION.md, "Publishing the remaining data"). Remove a
-/// name when its file is added.
-const CSV_NOT_YET_PUBLISHED: &[&str] = &["fig1", "fig2", "fig3a"];
-
 /// The published CSV of `stem` (plain, or gzip-compressed when over 1 MB), if any.
 fn published_csv(stem: &str) -> Option<PathBuf> {
     ["csv", "csv.gz"]
@@ -68,9 +63,6 @@ fn published_csv(stem: &str) -> Option<PathBuf> {
 fn every_figure_publishes_its_data() {
     for id in FigureId::all() {
         let stem = id.stem();
-        if CSV_NOT_YET_PUBLISHED.contains(&stem) {
-            continue;
-        }
         let path = published_csv(stem).unwrap_or_else(|| {
             panic!(
                 "{}/{stem}.csv(.gz) is missing",
@@ -93,10 +85,7 @@ fn every_figure_publishes_its_data() {
 fn stats_recompute_the_published_tables() {
     let mut checked = Vec::new();
     for stem in ["fig3a", "figb2", "kappa"] {
-        let Some(csv) = published_csv(stem) else {
-            assert!(CSV_NOT_YET_PUBLISHED.contains(&stem), "{stem}: no CSV");
-            continue;
-        };
+        let csv = published_csv(stem).unwrap_or_else(|| panic!("{stem}: no CSV"));
         let text = std::fs::read_to_string(published().join(format!("{stem}.json"))).unwrap();
         let report: serde_json::Value = serde_json::from_str(&text).unwrap();
         let summary = &report["summary"];
@@ -121,5 +110,5 @@ fn stats_recompute_the_published_tables() {
         }
         checked.push(stem);
     }
-    assert!(checked.contains(&"figb2"), "{checked:?}");
+    assert_eq!(checked, ["fig3a", "figb2", "kappa"]);
 }
