@@ -203,3 +203,80 @@ fn malformed_cnn_inputs_are_one_line_errors() {
         assert_fails(&run(&bad, &xf), &[&format!("{name}.toml"), says]);
     }
 }
+
+/// `train --net cnn.toml --targets 3` with a final Dense{3}: outputs.csv has the columns
+/// `net_I_out_J`, each equal to output J of network I of NetSpec::init trained by SGL with
+/// train_flat on the three targets; a description whose output width is not --targets is a
+/// one-line error naming both numbers (status 2), as is the empirical kernel of such a network.
+#[test]
+fn cnn_files_train_with_several_targets() {
+    let dir = scratch("cnn-targets");
+    let text = CNN.replace("{ dense = { width = 1 } }", "{ dense = { width = 3 } }");
+    let spec: NetSpec = toml::from_str(&text).unwrap();
+    let net = write(&dir, "cnn3.toml", &text);
+    let x = images(5, 0);
+    let y = DMatrix::from_fn(5, 3, |i, j| ((i * 3 + j * 5) % 7) as f64 / 4.0 - 0.7);
+    let train = DMatrix::from_fn(
+        5,
+        19,
+        |i, j| if j < 16 { x[(i, j)] } else { y[(i, j - 16)] },
+    );
+    let tf = write(&dir, "train.csv", &csv_of(&train));
+    let test = images(3, 5);
+    let testf = write(&dir, "test.csv", &csv_of(&test));
+    let out = dir.join("run");
+    assert_ok(&sgntk_line(
+        "train --net {} --targets 3 --mode sgl --nets 2 --steps 10 --lr 0.5 --seed 1 --train {} --test {} --out {}",
+        &[&net, &tf, &testf, &out],
+    ));
+    let text_out = std::fs::read_to_string(out.join("outputs.csv")).unwrap();
+    let header = text_out.lines().next().unwrap();
+    let names: Vec<String> = (0..2)
+        .flat_map(|k| (0..3).map(move |j| format!("net_{k}_out_{j}")))
+        .collect();
+    assert_eq!(header, names.join(","));
+    let outputs = parse_csv(&text_out, "outputs").unwrap();
+    let g: Surrogate = "erf-prime:1".parse().unwrap();
+    let config = TrainConfig::new(LearningRule::Sgl(g), 0.5, 10);
+    let data = TrainSet { x, y };
+    let device = BackendKind::Flex.device().unwrap();
+    for k in 0..2 {
+        let mut n = spec.init(1, k, &device).unwrap();
+        train_flat(&mut n, &data, &config, &[], |_, _| Ok(())).unwrap();
+        let f = predict_flat(&n, &test).unwrap();
+        assert_eq!(f.shape(), (3, 3));
+        for j in 0..3 {
+            assert_eq!(outputs.column(3 * k + j), f.column(j), "net {k} out {j}");
+        }
+    }
+    // --targets 2 for three outputs, and the one-output CNN with three targets.
+    let one = write(&dir, "cnn1.toml", CNN);
+    for (file, targets, says) in [
+        (&net, "2", ["3 output", "2 target"]),
+        (&one, "3", ["1 output", "3 target"]),
+    ] {
+        let t2 = write(
+            &dir,
+            "t2.csv",
+            &csv_of(
+                &train
+                    .columns(0, 16 + targets.parse::<usize>().unwrap())
+                    .into_owned(),
+            ),
+        );
+        assert_fails(
+            &sgntk_line(
+                &format!("train --net {{}} --targets {targets} --mode sgl --nets 1 --steps 2 --train {{}} --test {{}} --out {{}}"),
+                &[file, &t2, &testf, &dir.join("bad")],
+            ),
+            &says,
+        );
+    }
+    assert_fails(
+        &sgntk_line(
+            "kernel --kind nngp --empirical --nets 1 --net {} --x {}",
+            &[&net, &testf],
+        ),
+        &["scalar output", "n_L = 3"],
+    );
+}

@@ -20,6 +20,7 @@ use crate::cli::args::{
     PredictArgs, SlurmArgs, SlurmTarget, StatsArgs, SweepArgs, Time, TrainArgs,
 };
 use crate::compute::check_finite_result as check_finite_output;
+use crate::compute::{check_scalar_output, check_targets, Finite};
 use crate::error::ExpError;
 use crate::figures::{run_figure, FigureId, RunOptions};
 use crate::io::{read_matrix, read_train_targets, to_csv, write_all_atomic, write_matrix};
@@ -101,14 +102,6 @@ fn kernels<'a>(spec: &'a NetSpec, net: &NetArgs) -> Kernels<'a> {
         surrogate: surrogate(net),
         method: Method::default(),
     }
-}
-
-/// The finite networks of a subcommand.
-enum Finite {
-    /// An MLP (from the flags, or a `--net` file that is one): the batched engines.
-    Batched(MlpConfig),
-    /// Any other `--net` network: [`NetSpec::init`] and autodiff training per network.
-    Flat(NetSpec),
 }
 
 /// The `nets` finite networks of a subcommand on `input_dim` inputs: `--net`, or the MLP of the
@@ -277,6 +270,7 @@ fn empirical_mean_kernel(
     };
     let kernels = if let Some(path) = &a.load {
         let saved = load_networks(path, &a.net, &device)?;
+        check_scalar_output(saved.spec.outputs())?;
         check_kernels(saved.networks.len())?;
         match &saved.networks {
             Networks::Batched(ens) => batched_kernels(ens, x, y, pair)?,
@@ -286,7 +280,9 @@ fn empirical_mean_kernel(
                 .collect::<Result<_, _>>()?,
         }
     } else {
-        match finite(&a.net, x.ncols(), a.width, a.nets)? {
+        let finite = finite(&a.net, x.ncols(), a.width, a.nets)?;
+        check_scalar_output(finite.outputs())?;
+        match finite {
             Finite::Batched(config) => {
                 let ens = Ensemble::init(&config, a.nets, a.seed, &device)?;
                 batched_kernels(&ens, x, y, pair)?
@@ -365,12 +361,17 @@ fn load_networks(
 /// The outputs of every network on `x`: a `points × (nets · outputs)` matrix, network k's output
 /// j in column k · outputs + j; and the number of outputs per network.
 fn outputs_table(networks: &Networks, x: &DMatrix<f64>) -> Result<(DMatrix<f64>, usize), ExpError> {
-    let outputs = networks.predict(x)?;
+    Ok(interleave(&networks.predict(x)?, x.nrows()))
+}
+
+/// Networks' outputs (each points × n_L) as one table, network by network (column k·n_L + j is
+/// output j of network k), and n_L.
+fn interleave(outputs: &[DMatrix<f64>], points: usize) -> (DMatrix<f64>, usize) {
     let outs = outputs.first().map_or(1, |o| o.ncols()).max(1);
-    let table = DMatrix::from_fn(x.nrows(), outputs.len() * outs, |i, c| {
+    let table = DMatrix::from_fn(points, outputs.len() * outs, |i, c| {
         outputs[c / outs][(i, c % outs)]
     });
-    Ok((table, outs))
+    (table, outs)
 }
 
 /// The column names of an outputs table (`points × (nets · outs)`) after checking that every
@@ -568,6 +569,13 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
             (Start::Fresh(networks, nets), None)
         }
     };
+    check_targets(
+        match &start {
+            Start::Fresh(finite, _) => finite.outputs(),
+            Start::Loaded(spec, _, _) => spec.outputs(),
+        },
+        a.targets,
+    )?;
     let (rule, lr, seed, done) = match &loaded {
         Some(t) => {
             let from = "a run continued with --load (its rule comes from the file)";
@@ -794,6 +802,7 @@ fn train_each(
         &[
             ("networks", count as u64),
             ("points", x.nrows() as u64),
+            ("outputs", data.y.ncols() as u64),
             ("bytes", 8),
         ],
     )
@@ -827,7 +836,7 @@ fn train_each(
         }
     }
     pb.finish_and_clear();
-    let table = DMatrix::from_fn(x.nrows(), count, |i, k| outputs[k][(i, 0)]);
+    let (table, _) = interleave(&outputs, x.nrows());
     Ok(Run {
         state: None,
         networks: keep.then_some(Networks::Flat(kept)),

@@ -58,6 +58,36 @@ pub enum Finite {
     Flat(NetSpec),
 }
 
+impl Finite {
+    /// The networks' output width n_L.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Finite::Batched(mlp) => *mlp.widths.last().expect("validated widths"),
+            Finite::Flat(spec) => spec.outputs(),
+        }
+    }
+}
+
+/// Empirical kernels are defined for one output: networks with n_L = `outputs` > 1 are an error
+/// (not the sum of the outputs' kernels).
+pub fn check_scalar_output(outputs: usize) -> Result<(), ExpError> {
+    match outputs {
+        1 => Ok(()),
+        n => Err(sgntk_ntk::empirical::EmpiricalError::NotScalarOutput(n).into()),
+    }
+}
+
+/// Training targets (`--targets N`) for networks with `outputs` outputs: one line naming both.
+pub fn check_targets(outputs: usize, targets: usize) -> Result<(), ExpError> {
+    if outputs == targets {
+        return Ok(());
+    }
+    Err(ExpError::Usage(format!(
+        "the network has {outputs} output(s) (the width of its last dense layer) but the training \
+         data have {targets} target column(s) (--targets {targets}): they must be equal"
+    )))
+}
+
 /// How a long computation reports: a progress bar on stderr (hidden when stderr is not a
 /// terminal), and `stop`, asked between units of work (runs of training steps about every
 /// [`sgntk_model::train::PROGRESS_INTERVAL`], networks of an empirical kernel): when it returns true the
@@ -279,6 +309,7 @@ pub fn empirical_kernels(
     monitor: &mut Monitor,
 ) -> Result<Vec<DMatrix<f64>>, ExpError> {
     let finite = net.finite(x.ncols(), 1, nets)?;
+    check_scalar_output(finite.outputs())?;
     let device = backend.device()?;
     let pair = pair_of(kind, surrogate)?;
     let kernels = match finite {
@@ -417,6 +448,7 @@ pub fn train_networks(
     monitor: &mut Monitor,
 ) -> Result<Trained, ExpError> {
     let finite = net.finite(data.x.ncols(), data.y.ncols(), nets)?;
+    check_targets(finite.outputs(), data.y.ncols())?;
     // Fail before initializing: the learning rate and the loss curve's size.
     config.validate()?;
     let device = backend.device()?;
@@ -469,6 +501,7 @@ fn train_each(
         &[
             ("networks", nets as u64),
             ("points", x.nrows() as u64),
+            ("outputs", data.y.ncols() as u64),
             ("bytes", 8),
         ],
     )

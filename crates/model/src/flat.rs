@@ -11,7 +11,8 @@ use nalgebra::DMatrix;
 use crate::mlp::{matrix_to_tensor, tensor_to_matrix, DeviceLayer, LearningRule, Mlp};
 use crate::train::driver::{run_steps, Stepper, TrainConfig, TrainReport, TrainSet};
 
-/// A scalar-output model seen as a function of a list of flat parameter tensors.
+/// A model with [`FlatParamModel::outputs`] outputs seen as a function of a list of flat
+/// parameter tensors.
 ///
 /// Implement this for a new architecture: the forward must build its parameters from `params`
 /// (reshaping is fine) and route every nonlinearity through [`crate::surrogate_activation`] with
@@ -21,12 +22,15 @@ pub trait FlatParamModel {
     fn parameters(&self) -> Vec<Tensor<1>>;
     /// Replaces the parameters (same shapes as [`FlatParamModel::parameters`]).
     fn set_parameters(&mut self, params: Vec<Tensor<1>>);
-    /// Scalar outputs `[N]` for inputs `x: [N, n_0]`, built from `params`.
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1>;
+    /// Outputs `[N, n_L]` (n_L = [`FlatParamModel::outputs`]) for inputs `x: [N, n_0]`, built
+    /// from `params`.
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2>;
     /// The activation whose true derivative [`Surrogate::True`] means.
     fn activation(&self) -> Activation;
     /// Input dimension n_0.
     fn input_dim(&self) -> usize;
+    /// Output dimension n_L (the number of targets per point it trains on).
+    fn outputs(&self) -> usize;
     /// The (autodiff) device of the parameters.
     fn device(&self) -> Device;
 }
@@ -35,13 +39,15 @@ pub trait FlatParamModel {
 /// how to compute the network from a list of rank-1 parameter tensors. [`FlatNet`] pairs it with
 /// parameters, which makes it a [`FlatParamModel`] (training, predictions, empirical kernels).
 pub trait Architecture {
-    /// Scalar outputs `[N]` for inputs `x: [N, n_0]`, built from `params`, with every φ through
+    /// Outputs `[N, n_L]` for inputs `x: [N, n_0]`, built from `params`, with every φ through
     /// [`crate::surrogate_activation`] and `backward` as its backward derivative.
-    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1>;
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2>;
     /// The activation whose true derivative [`Surrogate::True`] means.
     fn activation(&self) -> Activation;
     /// Input dimension n_0.
     fn input_dim(&self) -> usize;
+    /// Output dimension n_L.
+    fn outputs(&self) -> usize;
 }
 
 /// An [`Architecture`] with its flat parameters on a device.
@@ -67,7 +73,7 @@ impl<A: Architecture> FlatNet<A> {
         &self.config
     }
 
-    /// Outputs on host inputs (`N × n_0` → `N × 1`).
+    /// Outputs on host inputs (`N × n_0` → `N × n_L`).
     pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>, ModelError> {
         predict_flat(self, x)
     }
@@ -90,7 +96,7 @@ impl<A: Architecture> FlatParamModel for FlatNet<A> {
         self.params = params;
     }
 
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2> {
         self.config.forward(params, x, backward)
     }
 
@@ -100,6 +106,10 @@ impl<A: Architecture> FlatParamModel for FlatNet<A> {
 
     fn input_dim(&self) -> usize {
         self.config.input_dim()
+    }
+
+    fn outputs(&self) -> usize {
+        self.config.outputs()
     }
 
     fn device(&self) -> Device {
@@ -113,7 +123,7 @@ pub(crate) fn flat_tensor(values: Vec<f64>, device: &Device) -> Tensor<1> {
     matrix_to_tensor(&DMatrix::from_vec(1, n, values), device).reshape([n])
 }
 
-/// The outputs of any [`FlatParamModel`] on host inputs (`N × n_0` → `N × 1`), after checking
+/// The outputs of any [`FlatParamModel`] on host inputs (`N × n_0` → `N × n_L`), after checking
 /// their shape and finiteness.
 pub fn predict_flat<M: FlatParamModel>(
     model: &M,
@@ -122,7 +132,7 @@ pub fn predict_flat<M: FlatParamModel>(
     check_inputs(model, x)?;
     let xt = matrix_to_tensor(x, &model.device());
     let f = model.forward_with(&model.parameters(), &xt, Surrogate::True);
-    Ok(tensor_to_matrix(f.reshape([x.nrows(), 1])))
+    Ok(tensor_to_matrix(f))
 }
 
 /// Inputs for `model`: n_0 columns, and [`check_data`].
@@ -151,7 +161,8 @@ pub fn check_data<M: FlatParamModel>(
 }
 
 /// Trains any [`FlatParamModel`] by full-batch GD / SGL with burn's autodiff, with the loss, the
-/// learning rule and the report of [`crate::train()`]: L = 1/(2d) Σ_i (f(x_i) − y_i)².
+/// learning rule and the report of [`crate::train()`]: L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² over the
+/// d points and the n_L = [`FlatParamModel::outputs`] outputs (`data.y` is d × n_L).
 ///
 /// `hook(t, model)` is called before step t for every t in `record_at` (t = steps: after the last
 /// step). A non-finite loss stops training with [`ModelError::NonFiniteLoss`].
@@ -175,28 +186,11 @@ pub fn train_flat_reporting<M: FlatParamModel>(
     progress: Option<crate::train::driver::Progress>,
 ) -> Result<TrainReport, ModelError> {
     config.validate()?;
-    if data.x.ncols() != model.input_dim()
-        || data.y.ncols() != 1
-        || data.x.nrows() != data.y.nrows()
-    {
-        return Err(ModelError::ShapeMismatch {
-            what: "training data (inputs | targets)".into(),
-            expected: format!("N x {} | N x 1", model.input_dim()),
-            got: format!(
-                "{} x {} | {} x {}",
-                data.x.nrows(),
-                data.x.ncols(),
-                data.y.nrows(),
-                data.y.ncols()
-            ),
-        });
-    }
-    check_data(model, &data.x, "inputs")?;
-    check_data(model, &data.y, "targets")?;
+    check_train_set(model, data)?;
     let device = model.device();
     let mut stepper = FlatStepper {
         x: matrix_to_tensor(&data.x, &device),
-        y: matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]),
+        y: matrix_to_tensor(&data.y, &device),
         model,
         backward: config.rule.backward_derivative(),
         lr: config.lr,
@@ -215,11 +209,39 @@ pub fn train_flat_reporting<M: FlatParamModel>(
     })
 }
 
+/// Training data for `model`: d × n_0 inputs, d × n_L targets, both finite in its precision.
+fn check_train_set<M: FlatParamModel>(model: &M, data: &TrainSet) -> Result<(), ModelError> {
+    if data.x.ncols() != model.input_dim()
+        || data.y.ncols() != model.outputs()
+        || data.x.nrows() != data.y.nrows()
+    {
+        return Err(ModelError::ShapeMismatch {
+            what: "training data (inputs | targets)".into(),
+            expected: format!(
+                "N x {} | N x {} (the network's {} inputs | {} outputs)",
+                model.input_dim(),
+                model.outputs(),
+                model.input_dim(),
+                model.outputs()
+            ),
+            got: format!(
+                "{} x {} | {} x {}",
+                data.x.nrows(),
+                data.x.ncols(),
+                data.y.nrows(),
+                data.y.ncols()
+            ),
+        });
+    }
+    check_data(model, &data.x, "inputs")?;
+    check_data(model, &data.y, "targets")
+}
+
 /// [`train_flat`]'s engine (burn's autodiff on flat parameters) as a [`Stepper`].
 struct FlatStepper<'a, M> {
     model: &'a mut M,
     x: Tensor<2>,
-    y: Tensor<1>,
+    y: Tensor<2>,
     backward: Surrogate,
     lr: f64,
 }
@@ -257,16 +279,16 @@ impl<M: FlatParamModel> Stepper for FlatStepper<'_, M> {
     }
 }
 
-/// L = 1/(2d) Σ (f − y)² and, when `with_grads`, ∇L for every parameter tensor (inner backend;
+/// L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² ([`crate::train::driver::loss`]) and, when `with_grads`, ∇L for every parameter tensor (inner backend;
 /// zeros for parameters the output does not depend on), with `backward` in the backward pass.
 fn loss_and_gradients<M: FlatParamModel>(
     model: &M,
     x: &Tensor<2>,
-    y: &Tensor<1>,
+    y: &Tensor<2>,
     backward: Surrogate,
     with_grads: bool,
 ) -> (f64, Vec<Tensor<1>>) {
-    let [d] = y.dims();
+    let [d, _] = y.dims();
     let leaves: Vec<Tensor<1>> = model
         .parameters()
         .into_iter()
@@ -297,11 +319,10 @@ pub fn flat_gradients<M: FlatParamModel>(
     data: &TrainSet,
     rule: LearningRule,
 ) -> Result<(f64, Vec<Vec<f64>>), ModelError> {
-    check_data(model, &data.x, "inputs")?;
-    check_data(model, &data.y, "targets")?;
+    check_train_set(model, data)?;
     let device = model.device();
     let x = matrix_to_tensor(&data.x, &device);
-    let y: Tensor<1> = matrix_to_tensor(&data.y, &device).reshape([data.x.nrows()]);
+    let y = matrix_to_tensor(&data.y, &device);
     let (value, grads) = loss_and_gradients(model, &x, &y, rule.backward_derivative(), true);
     let host = grads
         .into_iter()
@@ -334,13 +355,13 @@ impl FlatParamModel for Mlp {
         }
     }
 
-    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+    fn forward_with(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2> {
         let f = self
             .0
             .with_layers(self.layers_from(params))
             .forward(x, backward);
-        let [_, n, _] = f.dims();
-        f.reshape([n])
+        let [_, n, out] = f.dims();
+        f.reshape([n, out])
     }
 
     fn activation(&self) -> Activation {
@@ -349,6 +370,10 @@ impl FlatParamModel for Mlp {
 
     fn input_dim(&self) -> usize {
         self.0.config().input_dim()
+    }
+
+    fn outputs(&self) -> usize {
+        *self.0.config().widths.last().expect("validated widths")
     }
 
     fn device(&self) -> Device {

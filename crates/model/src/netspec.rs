@@ -6,7 +6,7 @@
 //! Act(φ):       h ↦ φ(h)                          (through the surrogate op; any shape)
 //! Residual(F):  h ↦ h + F(h)                      (F a list of layers that keeps the shape)
 //! Conv, Flatten, GlobalAveragePool                (images [H, W, C], signals [L, C]: crate::conv)
-//! f(x) = κ · (layers)(x)                          (the last layer is Dense{1})
+//! f(x) = κ · (layers)(x)                          (the last layer is Dense{n_L}: n_L outputs)
 //! ```
 //!
 //! The input is `input_dim = n` (a flat vector) or `input_shape = [H, W, C]` / `[L, C]`; a CSV row
@@ -152,6 +152,15 @@ impl NetSpec {
         self.input().len()
     }
 
+    /// The output width n_L: the width of the final Dense (1 for a description without one,
+    /// which [`NetSpec::validate`] rejects).
+    pub fn outputs(&self) -> usize {
+        match self.layers.last() {
+            Some(Layer::Dense { width }) => *width,
+            _ => 1,
+        }
+    }
+
     /// The input shape as positions × channels.
     pub fn input(&self) -> Shape {
         Shape::from_dims(&self.input_shape)
@@ -196,14 +205,14 @@ impl NetSpec {
     /// Checks the scales, the shapes (input `[n]`, `[L, C]` or `[H, W, C]` without zeros; every
     /// Dense ≥ 1 on a flat input; every conv with ≥ 1 channels and a filter that fits its input;
     /// flatten / global-average-pool on a spatial input; every residual branch ends at the shape
-    /// it starts with; a scalar output from a final Dense) and that the parameters fit into
+    /// it starts with; the outputs from a final Dense{n_L ≥ 1}) and that the parameters fit into
     /// memory. A network without an Act layer is linear (its kernels do not depend on g1, g2).
     pub fn validate(&self) -> Result<(), ModelError> {
         check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
         let bad = |got: String| ModelError::ShapeMismatch {
             what: "network layers".into(),
             expected: "a valid network (input_dim ≥ 1 or input_shape [L, C] / [H, W, C]; Dense \
-                       on flat inputs; a final Dense{1})"
+                       on flat inputs; a final Dense)"
                 .into(),
             got,
         };
@@ -217,7 +226,7 @@ impl NetSpec {
                 self.input_shape
             )));
         }
-        if !matches!(self.layers.last(), Some(Layer::Dense { width: 1 })) {
+        if !matches!(self.layers.last(), Some(Layer::Dense { .. })) {
             return Err(bad(format!("last layer {:?}", self.layers.last())));
         }
         let mut lengths = Vec::new();
@@ -483,12 +492,11 @@ fn apply<'a>(
 }
 
 impl Architecture for NetSpec {
-    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
-        let [d, _] = x.dims();
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2> {
         let input = self.input();
         let h = conv::from_rows(x.clone(), &input);
         let f = apply(self, &self.layers, h, input, &mut params.iter(), backward);
-        f.mul_scalar(self.kappa).reshape([d])
+        f.mul_scalar(self.kappa)
     }
 
     fn activation(&self) -> Activation {
@@ -497,5 +505,9 @@ impl Architecture for NetSpec {
 
     fn input_dim(&self) -> usize {
         NetSpec::input_dim(self)
+    }
+
+    fn outputs(&self) -> usize {
+        NetSpec::outputs(self)
     }
 }

@@ -122,8 +122,12 @@ impl ResidualNet {
 
 impl Architecture for ResidualConfig {
     /// The forward of [`NetSpec::residual`] of these hyper-parameters.
-    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2> {
         NetSpec::residual(self).forward(params, x, backward)
+    }
+
+    fn outputs(&self) -> usize {
+        1
     }
 
     fn activation(&self) -> Activation {

@@ -188,10 +188,9 @@ impl Snn {
 }
 
 impl Architecture for SnnConfig {
-    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<1> {
+    fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2> {
         let c = self;
         let (n, n0) = (c.width, c.input_dim);
-        let [d, _] = x.dims();
         let w_in = params[0].clone().reshape([n, n0]);
         let w_rec = params[1].clone().reshape([n, n]);
         let b = params[2].clone().reshape([1, n]);
@@ -218,8 +217,11 @@ impl Architecture for SnnConfig {
             count = count + s.clone();
         }
         let rate = count.div_scalar(c.time_steps as f64);
-        let f = dense(rate, w_out, b_out, s_hid, c.sigma_b);
-        f.reshape([d])
+        dense(rate, w_out, b_out, s_hid, c.sigma_b)
+    }
+
+    fn outputs(&self) -> usize {
+        1
     }
 
     fn activation(&self) -> Activation {

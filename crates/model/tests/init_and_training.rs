@@ -800,3 +800,70 @@ fn ten_outputs_train_alike_on_every_engine() {
         train(&mut ens, &task, &cfg, &[], |_, _| Ok(())).unwrap();
     }
 }
+
+/// A 3-output MLP written as a NetSpec and trained by `train_flat` (autodiff on flat parameters,
+/// the path of CNNs and every other description) equals the batched ensemble's autodiff engine
+/// from the same parameters (f32: 1e-4 relative in the parameters, the outputs and the loss after
+/// 30 steps; sign nets only 30 steps, so no unit within f32 rounding of 0 flips between the two).
+#[test]
+fn multi_output_mlp_through_train_flat_equals_the_batched_autodiff_engine() {
+    use sgntk_model::{predict_flat, train_flat, Engine, FlatParamModel, Mlp, NetSpec};
+    let device = BackendKind::Flex.device().unwrap();
+    let circle = circle_task();
+    // Three targets per point: the paper's, and two other smooth functions of the point.
+    let y = DMatrix::from_fn(circle.x.nrows(), 3, |i, j| match j {
+        0 => circle.y[(i, 0)],
+        1 => circle.x[(i, 0)] * circle.x[(i, 1)],
+        _ => circle.x[(i, 1)] - 0.3,
+    });
+    let task = TrainSet { x: circle.x, y };
+    for (act, rule, steps) in [
+        ("erf:2", LearningRule::Gd, 100),
+        (
+            "sign",
+            LearningRule::Sgl(Surrogate::ErfPrime { a: 1.0 }),
+            30,
+        ),
+    ] {
+        let config = MlpConfig::new(vec![2, 24, 16, 3], act.parse().unwrap());
+        let cfg = TrainConfig {
+            rule,
+            lr: 0.1,
+            steps,
+            engine: Engine::Autodiff,
+        };
+        let mut ens = Ensemble::init(&config, 1, 9, &device).unwrap();
+        let mut net = NetSpec::mlp(&config).init(0, 0, &device).unwrap();
+        assert_eq!(net.outputs(), 3);
+        net.set_parameters(Mlp(ens.clone()).parameters());
+        let ra = train(&mut ens, &task, &cfg, &[], |_, _| Ok(())).unwrap();
+        let rb = train_flat(&mut net, &task, &cfg, &[], |_, _| Ok(())).unwrap();
+        let flat: Vec<f64> = net
+            .parameters()
+            .into_iter()
+            .flat_map(|t| t.into_data().iter::<f64>().collect::<Vec<_>>())
+            .collect();
+        let batched: Vec<f64> = Mlp(ens.clone())
+            .parameters()
+            .into_iter()
+            .flat_map(|t| t.into_data().iter::<f64>().collect::<Vec<_>>())
+            .collect();
+        let scale = batched.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let d = flat
+            .iter()
+            .zip(&batched)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(d < 1e-4 * scale, "{act}: parameters differ by {d:e}");
+        let (fa, fb) = (
+            ens.predict(&task.x).unwrap().remove(0),
+            predict_flat(&net, &task.x).unwrap(),
+        );
+        assert_eq!(fb.shape(), (task.x.nrows(), 3));
+        assert!(
+            (&fa - &fb).abs().max() < 1e-4 * fa.abs().max(),
+            "{act}: outputs"
+        );
+        assert!((ra.loss[steps] - rb.loss[steps]).abs() <= 1e-4 * ra.loss[steps]);
+        assert!(rb.loss[steps] < 0.9 * rb.loss[0], "{act}: {:?}", rb.loss);
+    }
+}

@@ -136,15 +136,16 @@ fn malformed_specs_are_one_line_errors() {
             Layer::Dense { width: 9 },
         ]),
     );
-    let mut vector_out = ok.clone();
-    *vector_out.layers.last_mut().unwrap() = Layer::Dense { width: 3 };
+    // n_L outputs come from a final Dense{n_L}; a description must end in one.
+    let mut act_out = ok.clone();
+    act_out.layers.push(Layer::Act(Activation::Relu));
     let negative = NetSpec {
         sigma_b: -1.0,
         ..ok.clone()
     };
     for (bad, says) in [
         (widening, "residual branch from shape [8] to [9]"),
-        (vector_out, "last layer"),
+        (act_out, "last layer"),
         (negative, "sigma_b = -1"),
     ] {
         let e = bad.init(0, 0, &device).unwrap_err();

@@ -1,5 +1,6 @@
 //! The generic empirical kernel: per-sample (quasi-)Jacobians through burn's autodiff, for any
-//! model with a scalar output that applies its nonlinearities through sgntk's surrogate op.
+//! model with a scalar output (n_L = 1; more outputs are an error) that applies its
+//! nonlinearities through sgntk's surrogate op.
 //!
 //! J_{φ,g}(x) = ∂f(x)/∂θ with g in the op's backward pass; Î(x, x') = J_{φ,g1}(x) · J_{φ,g2}(x')ᵀ.
 //! Memory: the rows of J(X1) plus one row of J(X2) at a time.
@@ -16,6 +17,10 @@ fn row_tensor(x: &DMatrix<f64>, i: usize, device: &Device) -> Tensor<2> {
 }
 
 fn check_inputs(model: &impl FlatParamModel, x: &DMatrix<f64>) -> Result<(), EmpiricalError> {
+    // The kernel is defined for one output: Î of n_L outputs is n_L × n_L blocks, not a sum.
+    if model.outputs() != 1 {
+        return Err(EmpiricalError::NotScalarOutput(model.outputs()));
+    }
     sgntk_model::flat::check_inputs(model, x)?;
     // The Jacobian rows of `x`: one f64 per point and parameter.
     let params: u64 = model.parameters().iter().map(|p| p.dims()[0] as u64).sum();
