@@ -211,11 +211,15 @@ const SMOOTH_TOL: f64 = 1e-8;
 /// square of that.
 ///
 /// `f` and `g` map a slice of arguments to their values in place (one row of nodes at a time,
-/// so that they can run in SIMD lanes).
+/// so that they can run in SIMD lanes). With `symmetric` — f and g both even or both odd, so
+/// that f(−u) g(−v) = f(u) g(v) — the nodes (z1, z2) and (−z1, −z2) have the same term: the
+/// rows z1 > 0 count twice and the rows z1 < 0 are not evaluated (the same nodes and sum, to
+/// rounding, at half the cost).
 pub fn expect_2d_smooth(
     l11: f64,
     l12: f64,
     l22: f64,
+    symmetric: bool,
     f: impl Fn(&mut [f64]),
     g: impl Fn(&mut [f64]),
 ) -> Option<f64> {
@@ -248,11 +252,14 @@ pub fn expect_2d_smooth(
             density[(kmax + k) as usize] = norm * (-0.5 * z * z).exp();
             fs[(kmax + k) as usize] = c11 * z;
         }
-        f(&mut fs[..nodes]);
+        // the rows z1 = kh evaluated: k ≥ 0 when symmetric
+        let first_row = if symmetric { 0 } else { -kmax };
+        f(&mut fs[(kmax + first_row) as usize..nodes]);
         let (mut total, mut size) = (0.0, 0.0);
-        for k in -kmax..=kmax {
+        for k in first_row..=kmax {
             let z1 = k as f64 * h;
-            let fu = fs[(kmax + k) as usize] * density[(kmax + k) as usize];
+            let weight = if symmetric && k != 0 { 2.0 } else { 1.0 };
+            let fu = weight * fs[(kmax + k) as usize] * density[(kmax + k) as usize];
             if fu == 0.0 {
                 continue;
             }
