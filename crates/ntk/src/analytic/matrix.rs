@@ -286,13 +286,15 @@ fn fold_matrices_mirrored(
         r.par_iter().map(|r| net.variance_trace(r)).collect()
     };
     let t1 = traces(&r1)?;
+    let other;
     let t2 = if same_points {
-        t1.clone()
+        &t1
     } else {
-        traces(&r2)?
+        other = traces(&r2)?;
+        &other
     };
     // the second points' variances before each map, point after point (a block's are a slice)
-    let columns = Network::variance_columns(&t2);
+    let columns = Network::variance_columns(t2);
     let per_point: Vec<usize> = columns
         .iter()
         .map(|c| c.len().checked_div(r2.len()).unwrap_or(0))
