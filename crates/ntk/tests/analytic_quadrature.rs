@@ -302,11 +302,18 @@ fn smooth_trapezoid_matches_the_adaptive_quadrature() {
     let mut worst = WorstError::default();
     for (i, f) in fns.iter().enumerate() {
         for g in &fns[i..] {
-            for &(l11, l12, l22) in &covs {
+            // the half disk where f(−u) g(−v) = f(u) g(v), and the whole disk always
+            let symmetric = f.parity().is_some() && f.parity() == g.parity();
+            for (&(l11, l12, l22), half) in covs
+                .iter()
+                .flat_map(|c| [(c, false), (c, true)])
+                .filter(|&(_, half)| symmetric || !half)
+            {
                 let got = sgntk_ntk::expect_2d_smooth(
                     l11,
                     l12,
                     l22,
+                    half,
                     |u| f.eval_in_place(u),
                     |v| g.eval_in_place(v),
                 )
@@ -322,7 +329,9 @@ fn smooth_trapezoid_matches_the_adaptive_quadrature() {
                 worst.record(
                     err,
                     1e-10,
-                    format_args!("{f:?} × {g:?} at ({l11}, {l12}, {l22}): {got} vs {want}"),
+                    format_args!(
+                        "{f:?} × {g:?} at ({l11}, {l12}, {l22}), half disk {half}: {got} vs {want}"
+                    ),
                 );
             }
         }
@@ -330,15 +339,56 @@ fn smooth_trapezoid_matches_the_adaptive_quadrature() {
     worst.report("trapezoid vs adaptive");
     // beyond 512 nodes per dimension it gives up (the Auto path then uses the adaptive rule)
     let tanh = |z: &mut [f64]| z.iter_mut().for_each(|v| *v = v.tanh());
-    assert!(sgntk_ntk::expect_2d_smooth(1e6, 0.0, 1e6, tanh, tanh).is_none());
+    assert!(sgntk_ntk::expect_2d_smooth(1e6, 0.0, 1e6, false, tanh, tanh).is_none());
+}
+
+/// The parities the half-disk trapezoid rule relies on: f(−z) = f(z) (even) or −f(z) (odd) for
+/// every function that has one, at points from 1e-3 to 30, to 1e-13 relative or 1e-15 absolute
+/// (all are O(1) at 0): the sigmoid surrogate 4 s(kz)(1 − s(kz)) rounds differently at ±z (3e-15
+/// relative at z = ±3; at +30, 1 − s(30) cancels: 4e-16 absolute); the others are exact.
+#[test]
+fn scalar_function_parities_hold() {
+    let mut fns = vec![
+        ScalarFn::activation(Activation::Tanh),
+        ScalarFn::derivative(Activation::Tanh, Surrogate::True),
+        ScalarFn::activation(Activation::Erf { m: 2.0 }),
+        ScalarFn::derivative(Activation::Erf { m: 2.0 }, Surrogate::True),
+        ScalarFn::activation(Activation::Identity),
+        ScalarFn::activation(Activation::Step),
+    ];
+    fns.extend(
+        Surrogate::FAMILIES
+            .iter()
+            .map(|&g| ScalarFn::derivative(Activation::Tanh, g)),
+    );
+    let mut checked = 0;
+    for f in &fns {
+        let Some(even) = f.parity() else {
+            continue;
+        };
+        checked += 1;
+        for z in [1e-3, 0.1, 0.5, 0.99, 1.0, 1.7, 3.0, 30.0] {
+            let (a, b) = (f.eval(-z), f.eval(z));
+            let b = if even { b } else { -b };
+            assert!(
+                (a - b).abs() <= 1e-13 * b.abs() + 1e-15,
+                "{f:?} at ±{z}: {a} {b}"
+            );
+        }
+    }
+    // step = ½ + ½ sign has no parity; every other one has
+    assert_eq!(checked, fns.len() - 1);
 }
 
 /// Issue 30 (item 1): a kernel matrix, evaluated in blocks of pairs, equals the same entries
 /// computed one pair at a time (blocks of one) bit for bit — closed forms in SIMD lanes (erf,
-/// ReLU, sign with its singular diagonal) and quadrature (tanh).
+/// ReLU, sign with its singular diagonal) and quadrature (tanh). The columns are the rows in
+/// another order, so that the matrix is not mirrored from its upper triangle (that is
+/// `symmetric_kernels_mirror_the_upper_triangle` in analytic/matrix.rs).
 #[test]
 fn blocks_equal_single_pairs_bitwise() {
     let x = sgntk_model::data::circle_points(&[0.1, 0.7, -2.0, 0.1, 3.0]);
+    let y = sgntk_model::data::circle_points(&[3.0, 0.1, -2.0, 0.7, 0.1]);
     let erf_prime = Surrogate::ErfPrime { a: 1.0 };
     for (act, kind) in [
         (Activation::Erf { m: 1.0 }, KernelKind::Ntk),
@@ -349,11 +399,11 @@ fn blocks_equal_single_pairs_bitwise() {
         (Activation::Tanh, KernelKind::Nngp),
     ] {
         let spec = KernelSpec::paper(act, erf_prime);
-        let k = kernel_matrix(&spec, kind, &x, &x).unwrap();
+        let k = kernel_matrix(&spec, kind, &x, &y).unwrap();
         for i in 0..x.nrows() {
-            for j in 0..x.nrows() {
+            for j in 0..y.nrows() {
                 let xi: Vec<f64> = x.row(i).iter().copied().collect();
-                let xj: Vec<f64> = x.row(j).iter().copied().collect();
+                let xj: Vec<f64> = y.row(j).iter().copied().collect();
                 let one = sgntk_ntk::kernel_pair(&spec, kind, &xi, &xj).unwrap();
                 assert_eq!(
                     k[(i, j)].to_bits(),

@@ -277,6 +277,16 @@ fn kernel_progress_reports_an_estimate_and_every_entry() {
         assert_eq!(count.calls.load(Ordering::SeqCst), calls, "{activation}");
         assert_eq!(count.finished.load(Ordering::SeqCst), 1);
     }
+    // a symmetric kernel of one set against itself: the upper triangle is computed (one block
+    // per row, 11 rows) and every mirrored entry still counts
+    let count = Arc::new(Count::default());
+    sgntk_ntk::set_progress(Some(count.clone()));
+    let spec = KernelSpec::paper(Activation::Erf { m: 2.0 }, triangle);
+    kernel_matrix(&spec, KernelKind::Ntk, &x2, &x2).unwrap();
+    sgntk_ntk::set_progress(None);
+    assert_eq!(count.entries.load(Ordering::SeqCst), 121);
+    assert_eq!(count.done.load(Ordering::SeqCst), 121);
+    assert_eq!(count.calls.load(Ordering::SeqCst), 11);
     // without an observer nothing is reported (another thread's observer does not see it)
     let count = Arc::new(Count::default());
     sgntk_ntk::set_progress(Some(count.clone()));

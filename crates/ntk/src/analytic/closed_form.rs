@@ -213,6 +213,29 @@ impl ScalarFn {
         }
     }
 
+    /// `Some(true)` for an even f (f(−z) = f(z)), `Some(false)` for an odd one (f(−z) = −f(z)),
+    /// `None` where neither holds (or for constants with c0 ≠ 0 and c1 ≠ 0).
+    pub fn parity(&self) -> Option<bool> {
+        match *self {
+            ScalarFn::ErfAffine { c0, c1, .. } => match (c0 == 0.0, c1 == 0.0) {
+                (_, true) => Some(true),
+                (true, false) => Some(false),
+                (false, false) => None,
+            },
+            ScalarFn::Bump { .. } | ScalarFn::Const { .. } => Some(true),
+            ScalarFn::Linear { .. } => Some(false),
+            ScalarFn::Relu => None,
+            // tanh is odd, tanh' even
+            ScalarFn::Activation {
+                activation: Activation::Tanh,
+                derivative,
+            } => Some(derivative),
+            ScalarFn::Activation { .. } => None,
+            // every surrogate is a function of |z| (docs/MATH.md §2)
+            ScalarFn::Surrogate(_) => Some(true),
+        }
+    }
+
     /// Points where f is not smooth (for splitting 1-D quadrature).
     pub fn kinks(&self) -> Vec<f64> {
         match self {
@@ -322,10 +345,20 @@ pub fn pair_expectations(
             Some((form, true)) => form.eval_block([l22, l12, l11], out),
             // smooth integrands: the trapezoid rule with error control (≥ 100× faster); kinked
             // ones, and smooth ones it does not resolve, the nested adaptive rule
-            None if f.kinks().is_empty() && g.kinks().is_empty() => each(out, &|a, b, c| {
-                expect_2d_smooth(a, b, c, |u| f.eval_in_place(u), |v| g.eval_in_place(v))
+            None if f.kinks().is_empty() && g.kinks().is_empty() => {
+                let symmetric = f.parity().is_some() && f.parity() == g.parity();
+                each(out, &|a, b, c| {
+                    expect_2d_smooth(
+                        a,
+                        b,
+                        c,
+                        symmetric,
+                        |u| f.eval_in_place(u),
+                        |v| g.eval_in_place(v),
+                    )
                     .unwrap_or_else(|| adaptive(a, b, c))
-            }),
+                })
+            }
             None => each(out, &adaptive),
         },
     }

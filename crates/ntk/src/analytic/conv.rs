@@ -146,7 +146,7 @@ fn source(axes: &[(usize, usize, usize, usize)], padding: Padding, p: usize, q: 
 }
 
 impl LayerMap for Conv {
-    fn pair(&self, _: &[f64], _: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, _: &[f64], _: &[f64], s: PairState) -> Result<PairState, KernelError> {
         let (w2, b2) = (self.sigma_w * self.sigma_w, self.sigma_b * self.sigma_b);
         let f = self.filter_size as f64;
         let n = self.out_positions;
@@ -179,6 +179,11 @@ impl LayerMap for Conv {
     fn ends_layer(&self) -> bool {
         true
     }
+
+    /// The sum over filter taps pairs the taps of p with those of p' alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
 }
 
 /// The flatten readout: the means over positions of the same-position Σ and I.
@@ -186,7 +191,7 @@ impl LayerMap for Conv {
 pub struct Flatten;
 
 impl LayerMap for Flatten {
-    fn pair(&self, _: &[f64], _: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, _: &[f64], _: &[f64], s: PairState) -> Result<PairState, KernelError> {
         let (k12, ntk) = (0..s.count()).map(|b| s.flattened(b)).unzip();
         Ok(PairState {
             pairs: s.pairs,
@@ -199,6 +204,10 @@ impl LayerMap for Flatten {
     fn out_positions(&self, _: usize) -> usize {
         1
     }
+
+    fn symmetric(&self) -> bool {
+        true
+    }
 }
 
 /// The global-average-pool readout: the means over all position pairs of Σ and I.
@@ -206,7 +215,7 @@ impl LayerMap for Flatten {
 pub struct GlobalAveragePool;
 
 impl LayerMap for GlobalAveragePool {
-    fn pair(&self, _: &[f64], _: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, _: &[f64], _: &[f64], s: PairState) -> Result<PairState, KernelError> {
         if s.pairs != Pairs::All {
             return Err(KernelError::Unsupported(
                 "global average pooling needs every position pair (Pairs::All)".into(),
@@ -230,6 +239,10 @@ impl LayerMap for GlobalAveragePool {
     }
 
     fn needs_all_pairs(&self) -> bool {
+        true
+    }
+
+    fn symmetric(&self) -> bool {
         true
     }
 }

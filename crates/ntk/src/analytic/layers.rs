@@ -146,11 +146,12 @@ pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
 /// the same-position values of the map applied to the pair (x, x)
 /// ([`Network::variance_trace`]), so they are computed once per point.
 pub trait LayerMap: Send + Sync + std::fmt::Debug {
-    /// The new states from the block `s`; `d1[b·P + p] = Σ(x_b, x_b)[p, p]` and
+    /// The new states from the block `s` (taken by value: maps that keep the shape of the
+    /// state update it in place); `d1[b·P + p] = Σ(x_b, x_b)[p, p]` and
     /// `d2[b·P + p] = Σ(x'_b, x'_b)[p, p]` at the map's input (P values per pair; `s` holds P
     /// or P² values per pair as its `pairs` says). Each pair's state is computed as it would
     /// be alone (a block of one gives the same bits).
-    fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError>;
+    fn pair(&self, d1: &[f64], d2: &[f64], s: PairState) -> Result<PairState, KernelError>;
     /// Positions at the output for `positions` at the input (a convolution may shrink them,
     /// a readout makes them 1).
     fn out_positions(&self, positions: usize) -> usize {
@@ -171,6 +172,13 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     /// step' = δ — where (u, v) ~ N(0, Λ) is degenerate), so that the kernel is ±∞ by
     /// definition, not by overflow. Maps with no such point keep the default `false`.
     fn singular(&self, _d1: &[f64], _d2: &[f64], _s: &PairState) -> bool {
+        false
+    }
+    /// True when the map is symmetric: it sends the state of (x', x) to the transpose of the
+    /// state of (x, x') (same positions: the same values) for every pair, so that a kernel
+    /// matrix of one set of points against itself is symmetric and its lower triangle can be
+    /// mirrored from the upper one. The default `false` is always safe.
+    fn symmetric(&self) -> bool {
         false
     }
 }
@@ -202,15 +210,13 @@ fn variances(s: &PairState, d1: &[f64], d2: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (l11, l22)
 }
 
-/// `f(k12, ntk)` entry by entry: the state of a map that acts on every position pair alike.
-fn entrywise(s: &PairState, f: impl Fn(f64, f64) -> (f64, f64)) -> PairState {
-    let (k12, ntk) = s.k12.iter().zip(&s.ntk).map(|(&k, &i)| f(k, i)).unzip();
-    PairState {
-        pairs: s.pairs,
-        entries: s.entries,
-        k12,
-        ntk,
+/// `(k12, ntk) ← f(k12, ntk)` entry by entry, in place: a map that acts on every position pair
+/// alike.
+fn entrywise(mut s: PairState, f: impl Fn(f64, f64) -> (f64, f64)) -> PairState {
+    for (k, i) in s.k12.iter_mut().zip(s.ntk.iter_mut()) {
+        (*k, *i) = f(*k, *i);
     }
+    s
 }
 
 /// Dense layer h' = κ · (σw/√n W a + σb b) (NTK parameterization) with an output multiplier κ
@@ -249,7 +255,7 @@ impl Dense {
 }
 
 impl LayerMap for Dense {
-    fn pair(&self, _: &[f64], _: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, _: &[f64], _: &[f64], s: PairState) -> Result<PairState, KernelError> {
         let k2 = self.kappa * self.kappa;
         Ok(entrywise(s, |k12, ntk| {
             let p12 = self.pre(k12);
@@ -261,6 +267,10 @@ impl LayerMap for Dense {
     }
 
     fn ends_layer(&self) -> bool {
+        true
+    }
+
+    fn symmetric(&self) -> bool {
         true
     }
 }
@@ -337,49 +347,56 @@ impl Nonlinearity {
         })
     }
 
-    /// E[f(u) g(v)] at every entry of a block whose covariances are `l11`, `l12`, `l22`.
-    fn expect(
+    /// `out[n]` = E[f(u) g(v)] at every entry n of a block whose covariances are `l11`, `l12`,
+    /// `l22`.
+    fn expect_into(
         &self,
         f: &ScalarFn,
         g: &ScalarFn,
-        l11: &[f64],
-        l12: &[f64],
-        l22: &[f64],
-    ) -> Vec<f64> {
-        let mut out = vec![0.0; l12.len()];
-        pair_expectations(f, g, [l11, l12, l22], self.method, &self.rule, &mut out);
+        [l11, l12, l22]: [&[f64]; 3],
+        out: &mut [f64],
+    ) {
+        pair_expectations(f, g, [l11, l12, l22], self.method, &self.rule, out);
+    }
+
+    /// E[f(u) g(v)] at every entry of a block whose covariances are `l11`, `l12`, `l22`.
+    fn expect(&self, f: &ScalarFn, g: &ScalarFn, l: [&[f64]; 3]) -> Vec<f64> {
+        let mut out = vec![0.0; l[1].len()];
+        self.expect_into(f, g, l, &mut out);
         out
     }
 }
 
 impl LayerMap for Nonlinearity {
-    fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, d1: &[f64], d2: &[f64], mut s: PairState) -> Result<PairState, KernelError> {
         // same positions: the variances are already entry by entry
         let gathered;
         let (l11, l22) = match s.pairs {
             Pairs::Same => (d1, d2),
             Pairs::All => {
-                gathered = variances(s, d1, d2);
+                gathered = variances(&s, d1, d2);
                 (&gathered.0[..], &gathered.1[..])
             }
         };
-        let k12 = self.expect(&self.phi, &self.phi, l11, &s.k12, l22);
-        let ntk = match &self.derivs {
+        // one buffer: first E[g1 g2] (multiplied into I in place), then E[φ φ] (the new Σ)
+        let mut e = vec![0.0; s.k12.len()];
+        match &self.derivs {
             Some((g1, g2)) => {
-                let mut e = self.expect(g1, g2, l11, &s.k12, l22);
-                for (e, &ntk) in e.iter_mut().zip(&s.ntk) {
-                    *e = mul_inf_safe(ntk, *e);
+                self.expect_into(g1, g2, [l11, &s.k12, l22], &mut e);
+                for (ntk, &e) in s.ntk.iter_mut().zip(&e) {
+                    *ntk = mul_inf_safe(*ntk, e);
                 }
-                e
             }
-            None => vec![0.0; s.k12.len()],
-        };
-        Ok(PairState {
-            pairs: s.pairs,
-            entries: s.entries,
-            k12,
-            ntk,
-        })
+            None => s.ntk.fill(0.0),
+        }
+        self.expect_into(&self.phi, &self.phi, [l11, &s.k12, l22], &mut e);
+        s.k12 = e;
+        Ok(s)
+    }
+
+    /// Symmetric when g1 = g2 (E[φ(u) φ(v)] and E[g(u) g(v)] are symmetric in (u, v)).
+    fn symmetric(&self) -> bool {
+        self.derivs.is_none_or(|(g1, g2)| g1 == g2)
     }
 
     /// Singular where E[g1(u) g2(v)] is infinite at some position pair with a δ among
@@ -393,7 +410,7 @@ impl LayerMap for Nonlinearity {
             return false;
         }
         let (l11, l22) = variances(s, d1, d2);
-        self.expect(g1, g2, &l11, &s.k12, &l22)
+        self.expect(g1, g2, [&l11, &s.k12, &l22])
             .iter()
             .any(|e| e.is_infinite())
     }
@@ -424,27 +441,28 @@ impl Residual {
 }
 
 impl LayerMap for Residual {
-    fn pair(&self, d1: &[f64], d2: &[f64], s: &PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, d1: &[f64], d2: &[f64], mut s: PairState) -> Result<PairState, KernelError> {
         // The branch's own variance traces: same positions close under its maps (no readout).
         let (t1, t2) = (
-            self_trace(&self.inner, d1, s)?,
-            self_trace(&self.inner, d2, s)?,
+            self_trace(&self.inner, d1, &s)?,
+            self_trace(&self.inner, d2, &s)?,
         );
         let mut branch = s.clone();
         for (i, m) in self.inner.iter().enumerate() {
-            branch = m.pair(&t1[i], &t2[i], &branch)?;
+            branch = m.pair(&t1[i], &t2[i], branch)?;
         }
-        let add = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + y).collect();
-        Ok(PairState {
-            pairs: s.pairs,
-            entries: s.entries,
-            k12: add(&s.k12, &branch.k12),
-            ntk: add(&s.ntk, &branch.ntk),
-        })
+        let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut s.k12, &branch.k12);
+        add(&mut s.ntk, &branch.ntk);
+        Ok(s)
     }
 
     fn ends_layer(&self) -> bool {
         true
+    }
+
+    fn symmetric(&self) -> bool {
+        self.inner.iter().all(|m| m.symmetric())
     }
 
     fn singular(&self, d1: &[f64], d2: &[f64], s: &PairState) -> bool {
@@ -459,7 +477,7 @@ impl LayerMap for Residual {
             if m.singular(&t1[i], &t2[i], &branch) {
                 return true;
             }
-            match m.pair(&t1[i], &t2[i], &branch) {
+            match m.pair(&t1[i], &t2[i], branch) {
                 Ok(next) => branch = next,
                 Err(_) => return false,
             }
@@ -486,7 +504,7 @@ fn self_trace(
     };
     for m in maps {
         let last = out.last().expect("nonempty");
-        s = m.pair(last, last, &s)?;
+        s = m.pair(last, last, s)?;
         out.push(s.k12.clone());
     }
     Ok(out)
@@ -614,7 +632,7 @@ impl Network {
         let mut out = vec![s.diagonal()];
         for layer in &self.layers {
             let d = out.last().expect("nonempty");
-            s = layer.pair(d, d, &s)?;
+            s = layer.pair(d, d, s)?;
             out.push(s.diagonal());
         }
         Ok(out)
@@ -625,13 +643,13 @@ impl Network {
     pub fn fold_with(
         &self,
         s0: PairState,
-        trace1: &[Vec<f64>],
-        trace2: &[Vec<f64>],
+        trace1: &[impl AsRef<[f64]>],
+        trace2: &[impl AsRef<[f64]>],
         mut record: impl FnMut(usize, &PairState),
     ) -> Result<PairState, KernelError> {
         let mut s = s0;
         for (i, layer) in self.layers.iter().enumerate() {
-            s = layer.pair(&trace1[i], &trace2[i], &s)?;
+            s = layer.pair(trace1[i].as_ref(), trace2[i].as_ref(), s)?;
             if layer.ends_layer() {
                 record(i, &s);
             }
@@ -659,7 +677,7 @@ impl Network {
             if layer.singular(&trace1[i], &trace2[i], &s) {
                 return true;
             }
-            match layer.pair(&trace1[i], &trace2[i], &s) {
+            match layer.pair(&trace1[i], &trace2[i], s) {
                 Ok(next) => s = next,
                 Err(_) => return false,
             }
@@ -667,47 +685,62 @@ impl Network {
         false
     }
 
+    /// The variance traces of several points ([`Network::variance_trace`] of each), laid out
+    /// for [`Network::fold_block`]: vector m holds every point's variances before map m, point
+    /// after point, so that a block of consecutive points is a slice of it.
+    pub fn variance_columns(traces: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+        let maps = traces.first().map_or(0, Vec::len);
+        (0..maps)
+            .map(|m| traces.iter().flat_map(|t| t[m].iter().copied()).collect())
+            .collect()
+    }
+
     /// The output states of the block of pairs (x, y_b), b = 0, 1, …, from the variance traces
-    /// `tx` of x and `ty_b` of y_b ([`Network::variance_trace`]); `record(i, block)` after each
-    /// map that ends a layer.
-    pub fn fold_block<'a>(
+    /// `tx` of x ([`Network::variance_trace`]) and `ty` of the y_b (`ty[m]`: the y_b's
+    /// variances before map m, one point after the other, as [`Network::variance_columns`]
+    /// lays them out); `record(i, block)` after each map that ends a layer.
+    pub fn fold_block(
         &self,
         x: &[f64],
         tx: &[Vec<f64>],
-        ys: impl Iterator<Item = (&'a [f64], &'a [Vec<f64>])>,
+        ys: &[&[f64]],
+        ty: &[&[f64]],
         record: impl FnMut(usize, &PairState),
     ) -> Result<PairState, KernelError> {
-        let ys: Vec<_> = ys.collect();
         let count = ys.len();
         let mut s0 = PairState::empty(
             self.pairs,
             entries(self.pairs, self.input.positions()),
             count,
         );
-        for (y, _) in &ys {
+        for y in ys {
             s0.push_inputs(x, y, &self.input);
         }
         let d1: Vec<Vec<f64>> = tx.iter().map(|d| d.repeat(count)).collect();
-        let d2: Vec<Vec<f64>> = (0..tx.len())
-            .map(|m| ys.iter().flat_map(|(_, t)| t[m].iter().copied()).collect())
-            .collect();
-        self.fold_with(s0, &d1, &d2, record)
+        self.fold_with(s0, &d1, ty, record)
     }
 
     /// The output state for a pair of inputs (a block of one).
     pub fn pair(&self, x: &[f64], y: &[f64]) -> Result<PairState, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
-        self.fold_block(x, &t1, std::iter::once((y, &t2[..])), |_, _| {})
+        let t2: Vec<&[f64]> = t2.iter().map(|t| &t[..]).collect();
+        self.fold_block(x, &t1, &[y], &t2, |_, _| {})
     }
 
     /// The states after each map that ends a layer (dense layers 1 … L of an MLP) for a pair of
     /// inputs.
     pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Result<Vec<PairState>, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
+        let t2: Vec<&[f64]> = t2.iter().map(|t| &t[..]).collect();
         let mut out = Vec::new();
-        self.fold_block(x, &t1, std::iter::once((y, &t2[..])), |_, s| {
-            out.push(s.clone())
-        })?;
+        self.fold_block(x, &t1, &[y], &t2, |_, s| out.push(s.clone()))?;
         Ok(out)
+    }
+
+    /// True when every map is [`LayerMap::symmetric`]: the kernel matrix of a set of points
+    /// against itself is then symmetric (to rounding) — the NNGP always, the NTK and every
+    /// generalized kernel with g1 = g2, never the SG-NTK (g1 ≠ g2).
+    pub fn symmetric(&self) -> bool {
+        self.layers.iter().all(|m| m.symmetric())
     }
 }

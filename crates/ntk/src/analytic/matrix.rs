@@ -65,16 +65,16 @@ pub(super) fn check_kernel_values(
     m: &DMatrix<f64>,
     singular: impl Fn(usize, usize) -> bool,
 ) -> Result<(), KernelError> {
-    let rows = m.nrows();
-    for (k, &value) in m.iter().enumerate() {
-        let (row, col) = (k % rows, k / rows);
-        if value.is_nan() || (value.is_infinite() && !singular(row, col)) {
-            return Err(KernelError::Overflow {
-                what,
-                row,
-                col,
-                value,
-            });
+    for (col, column) in m.column_iter().enumerate() {
+        for (row, &value) in column.iter().enumerate() {
+            if value.is_nan() || (value.is_infinite() && !singular(row, col)) {
+                return Err(KernelError::Overflow {
+                    what,
+                    row,
+                    col,
+                    value,
+                });
+            }
         }
     }
     Ok(())
@@ -119,16 +119,28 @@ const BLOCK_VALUES: u64 = 1 << 16;
 
 /// Runs `block(i, js)` — the `outputs` values of the entries (i, j), j ∈ js, as
 /// `[outputs][js.len()]` — for every row i and every block of at most `width` columns, the
-/// blocks in parallel (rayon); returns row-major values per recorded output. With a
+/// blocks in parallel (rayon); returns the `outputs` matrices, column-major. With `mirror` (a
+/// symmetric kernel of one set of points against itself, n1 = n2) only the blocks of the upper
+/// triangle j ≥ i are computed and each value is written to (i, j) and (j, i). With a
 /// [`KernelProgress`] observer, three entries are timed first (as blocks of one) for its
-/// estimate, and the finished entries are reported block by block (one by one where an entry
-/// takes more than a millisecond).
-fn fill<F>(n1: usize, n2: usize, outputs: usize, mut width: usize, block: F) -> Vec<Vec<f64>>
+/// estimate, and the finished matrix entries are reported block by block (a mirrored value
+/// counts twice off the diagonal; one by one where an entry takes more than a millisecond).
+fn fill<F>(
+    n1: usize,
+    n2: usize,
+    outputs: usize,
+    mut width: usize,
+    mirror: bool,
+    block: F,
+) -> Vec<Vec<f64>>
 where
     F: Fn(usize, std::ops::Range<usize>) -> Vec<Vec<f64>> + Sync,
 {
     use rayon::prelude::*;
+    let mirror = mirror && n1 == n2;
     let observer = progress().filter(|_| n1 > 0 && n2 > 0);
+    // the columns of row i that are computed
+    let first = |i: usize| if mirror { i } else { 0 };
     if let Some(p) = &observer {
         // the median time of three entries spread over the matrix (a diagonal entry x = x' can
         // be much cheaper than the others)
@@ -142,24 +154,30 @@ where
             .collect();
         times.sort_by(f64::total_cmp);
         let entries = (n1 as u64).saturating_mul(n2 as u64);
+        let computed = (0..n1).map(|i| (n2 - first(i)) as u64).sum::<u64>();
         let blocks = (n1 * n2.div_ceil(width.max(1))).max(1);
         let threads = rayon::current_num_threads().clamp(1, blocks) as f64;
-        p.start(entries, times[1] * entries as f64 / threads);
+        p.start(entries, times[1] * computed as f64 / threads);
         if times[1] > 1e-3 {
             width = 1;
         }
     }
     let width = width.max(1);
-    let per_row = n2.div_ceil(width);
-    let blocks: Vec<Vec<Vec<f64>>> = (0..n1 * per_row)
-        .into_par_iter()
-        .map(|k| {
-            let (i, c) = (k / per_row, k % per_row);
-            let js = c * width..((c + 1) * width).min(n2);
-            let count = js.len() as u64;
-            let values = block(i, js);
+    let blocks: Vec<(usize, std::ops::Range<usize>)> = (0..n1)
+        .flat_map(|i| {
+            (first(i)..n2)
+                .step_by(width)
+                .map(move |j| (i, j..(j + width).min(n2)))
+        })
+        .collect();
+    let values: Vec<Vec<Vec<f64>>> = blocks
+        .par_iter()
+        .map(|(i, js)| {
+            let values = block(*i, js.clone());
             if let Some(p) = &observer {
-                p.advance(count);
+                let count = js.len() as u64;
+                let diagonal = u64::from(mirror && js.contains(i));
+                p.advance(if mirror { 2 * count - diagonal } else { count });
             }
             values
         })
@@ -167,10 +185,15 @@ where
     if let Some(p) = &observer {
         p.finish();
     }
-    let mut out = vec![Vec::with_capacity(n1 * n2); outputs];
-    for values in blocks {
-        for (k, part) in values.into_iter().enumerate() {
-            out[k].extend(part);
+    let mut out = vec![vec![0.0; n1 * n2]; outputs];
+    for ((i, js), values) in blocks.iter().zip(values) {
+        for (m, part) in out.iter_mut().zip(values) {
+            for (j, v) in js.clone().zip(part) {
+                m[j * n1 + i] = v;
+                if mirror {
+                    m[i * n1 + j] = v;
+                }
+            }
         }
     }
     out
@@ -195,7 +218,27 @@ fn fold_matrices(
     x2: &DMatrix<f64>,
     all_layers: bool,
 ) -> Result<Vec<DMatrix<f64>>, KernelError> {
+    fold_matrices_mirrored(net, kind, x1, x2, all_layers, true)
+}
+
+/// [`fold_matrices`]; with `mirror`, a kernel of one set of points against itself (`x2` equal
+/// to `x1` bit for bit) whose maps are all symmetric ([`Network::symmetric`]; not the
+/// SG-NTK's) computes the upper triangle and mirrors it.
+fn fold_matrices_mirrored(
+    net: &Network,
+    kind: KernelKind,
+    x1: &DMatrix<f64>,
+    x2: &DMatrix<f64>,
+    all_layers: bool,
+    mirror: bool,
+) -> Result<Vec<DMatrix<f64>>, KernelError> {
     check_inputs(x1, x2)?;
+    let same_points = x1.shape() == x2.shape()
+        && x1
+            .iter()
+            .zip(x2.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+    let mirror = mirror && same_points && net.symmetric();
     if x1.ncols() != net.input().len() {
         return Err(KernelError::Shape(format!(
             "inputs have {} columns, the network's input shape {} has {} values",
@@ -206,8 +249,7 @@ fn fold_matrices(
     }
     // Before allocating: the per-point variance traces, the block states of every thread (two
     // position-pair vectors in and out, the branch of a residual block and the variances beside
-    // them) and the output matrices (built three times over: per block, assembled, as
-    // matrices).
+    // them) and the output matrices (built twice over: per block, and assembled as matrices).
     let (n1, n2) = (x1.nrows() as u64, x2.nrows() as u64);
     sgntk_model::check_memory(
         "the variance traces",
@@ -235,7 +277,7 @@ fn fold_matrices(
         &[
             ("matrices", outputs as u64),
             ("entries", n1.saturating_mul(n2)),
-            ("bytes", 24),
+            ("bytes", 16),
         ],
     )?;
     let (r1, r2) = (rows(x1), rows(x2));
@@ -243,23 +285,37 @@ fn fold_matrices(
         use rayon::prelude::*;
         r.par_iter().map(|r| net.variance_trace(r)).collect()
     };
-    let (t1, t2) = (traces(&r1)?, traces(&r2)?);
+    let t1 = traces(&r1)?;
+    let other;
+    let t2 = if same_points {
+        &t1
+    } else {
+        other = traces(&r2)?;
+        &other
+    };
+    // the second points' variances before each map, point after point (a block's are a slice)
+    let columns = Network::variance_columns(t2);
+    let per_point: Vec<usize> = columns
+        .iter()
+        .map(|c| c.len().checked_div(r2.len()).unwrap_or(0))
+        .collect();
     let failure = std::sync::Mutex::new(None);
-    let data = fill(r1.len(), r2.len(), outputs, width, |i, js| {
+    let data = fill(r1.len(), r2.len(), outputs, width, mirror, |i, js| {
         let count = js.len();
         let mut vals = vec![Vec::new(); outputs];
         let mut l = 0;
-        let last = net.fold_block(
-            &r1[i],
-            &t1[i],
-            js.map(|j| (&r2[j][..], &t2[j][..])),
-            |_, s| {
-                if all_layers {
-                    vals[l] = (0..count).map(|b| value(kind, s, b)).collect();
-                }
-                l += 1;
-            },
-        );
+        let ys: Vec<&[f64]> = js.clone().map(|j| &r2[j][..]).collect();
+        let ty: Vec<&[f64]> = columns
+            .iter()
+            .zip(&per_point)
+            .map(|(c, &p)| &c[js.start * p..js.end * p])
+            .collect();
+        let last = net.fold_block(&r1[i], &t1[i], &ys, &ty, |_, s| {
+            if all_layers {
+                vals[l] = (0..count).map(|b| value(kind, s, b)).collect();
+            }
+            l += 1;
+        });
         match last {
             Ok(last) if !all_layers => {
                 vals[0] = (0..count).map(|b| value(kind, &last, b)).collect()
@@ -277,7 +333,7 @@ fn fold_matrices(
     }
     let mats: Vec<DMatrix<f64>> = data
         .into_iter()
-        .map(|d| DMatrix::from_row_slice(r1.len(), r2.len(), &d))
+        .map(|d| DMatrix::from_vec(r1.len(), r2.len(), d))
         .collect();
     // The map after which each output is taken: every layer's last map, or the network's last.
     let ends: Vec<usize> = if all_layers {
@@ -350,4 +406,99 @@ pub fn kernel_pair<'a>(
     let x1 = DMatrix::from_row_slice(1, x.len(), x);
     let x2 = DMatrix::from_row_slice(1, y.len(), y);
     Ok(kernel_matrix(spec, kind, &x1, &x2)?[(0, 0)])
+}
+
+#[cfg(test)]
+mod tests {
+    use sgntk_model::{Activation, Layer, NetSpec, Padding, Surrogate};
+
+    use super::*;
+    use crate::analytic::{KernelSpec, Kernels, Method};
+
+    /// Points of dimension `d` (deterministic), with a repeated point (an off-diagonal x = x').
+    fn points(n: usize, d: usize) -> DMatrix<f64> {
+        let mut x = DMatrix::from_fn(n, d, |i, j| ((1 + i * d + j) as f64 * 0.7).sin());
+        let first = x.row(0).into_owned();
+        x.set_row(n - 1, &first);
+        x
+    }
+
+    /// The mirrored matrices (upper triangle computed) against the full computation, for every
+    /// layer: equal bit for bit where the arithmetic of (x, x') and (x', x) is the same, else
+    /// within `tol` relative (the sign NTK's +∞ diagonal equal); returns whether it mirrored.
+    fn check_mirror(net: &Network, kind: KernelKind, x: &DMatrix<f64>, tol: f64) -> bool {
+        let full = fold_matrices_mirrored(net, kind, x, x, true, false).unwrap();
+        let mirrored = fold_matrices_mirrored(net, kind, x, x, true, true).unwrap();
+        for (f, m) in full.iter().zip(&mirrored) {
+            for (u, v) in m.iter().zip(f.iter()) {
+                assert!(
+                    u == v || (u - v).abs() <= tol * v.abs(),
+                    "{kind:?}: mirrored {u} vs full {v}"
+                );
+            }
+            if net.symmetric() {
+                assert_eq!(m, &m.transpose(), "{kind:?}: mirrored, so symmetric");
+            }
+        }
+        net.symmetric()
+    }
+
+    #[test]
+    fn symmetric_kernels_mirror_the_upper_triangle() {
+        let g = Surrogate::ErfPrime { a: 1.0 };
+        let x = points(7, 3);
+        // closed forms: the arithmetic of (x, x') and (x', x) differs at most in the order of a
+        // sum (the Gaussian density's det + s Λ22 + t Λ11), so 1e-15 relative (a few ulp)
+        for act in [
+            Activation::Erf { m: 1.0 },
+            Activation::Relu,
+            Activation::Sign,
+        ] {
+            let spec = KernelSpec::paper(act, g);
+            for kind in [KernelKind::Nngp, KernelKind::Ntk] {
+                let net = spec.network(kind, 3).unwrap();
+                assert!(check_mirror(&net, kind, &x, 1e-15), "{act} {kind:?}");
+            }
+            // the SG-NTK (g1 ≠ g2: φ' against erf' with a = 2) is not mirrored (with a = 1 and
+            // erf:1, g1 = g2 and it is the NTK)
+            let spec = KernelSpec::paper(act, Surrogate::ErfPrime { a: 2.0 });
+            let net = spec.network(KernelKind::SgNtk, 3).unwrap();
+            assert!(!check_mirror(&net, KernelKind::SgNtk, &x, 0.0), "{act}");
+        }
+        // tanh: the trapezoid rule on the swapped covariance uses other nodes; both within its
+        // error control, 1e-12 relative
+        let tanh = KernelSpec::paper(Activation::Tanh, g);
+        let x3 = points(4, 2);
+        let net = tanh.network(KernelKind::Ntk, 2).unwrap();
+        assert!(check_mirror(&net, KernelKind::Ntk, &x3, 1e-12));
+        // convolutional networks, same positions (flatten) and all pairs (global average pool)
+        for readout in [Layer::Flatten, Layer::GlobalAveragePool] {
+            let spec = NetSpec {
+                input_shape: vec![4, 2],
+                layers: vec![
+                    Layer::Conv {
+                        channels: 3,
+                        filter: vec![3],
+                        padding: Padding::Same,
+                    },
+                    Layer::Act(Activation::Erf { m: 2.0 }),
+                    readout,
+                    Layer::Dense { width: 1 },
+                ],
+                sigma_w: 1.2,
+                sigma_b: 0.3,
+                kappa: 0.7,
+            };
+            let kernels = Kernels::Spec {
+                spec: &spec,
+                surrogate: g,
+                method: Method::Auto,
+            };
+            let x = points(5, 8);
+            for kind in [KernelKind::Nngp, KernelKind::Ntk] {
+                let net = kernels.network(kind, 8).unwrap();
+                assert!(check_mirror(&net, kind, &x, 1e-15), "{kind:?}");
+            }
+        }
+    }
 }
