@@ -114,7 +114,8 @@ def test_divergence_is_a_floating_point_error():
 
 def test_bad_toml():
     raises(ValueError, sgntk.Net.from_toml, "input_dim = 2\nlayers = []\n", match="the TOML text")
-    raises(ValueError, sgntk.Net.from_toml, "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\nlayers = [{ dense = { width = 3 } }]\n", match="final Dense")
+    # a description must end in its readout Dense{n_L} (any n_L ≥ 1)
+    raises(ValueError, sgntk.Net.from_toml, "input_dim = 2\nsigma_w = 1.0\nsigma_b = 0.1\nkappa = 1.0\nlayers = [{ dense = { width = 3 } }, { act = \"sign\" }]\n", match="final Dense")
     with pytest.raises(FileNotFoundError):
         sgntk.Net.from_toml("/no/such/net.toml")
 
