@@ -54,13 +54,7 @@ pub fn expect_2d(
     l22: f64,
     f: impl Fn(f64, f64) -> f64,
 ) -> f64 {
-    let (c11, c21, c22) = if l11 > 0.0 {
-        let c11 = l11.sqrt();
-        let c21 = l12 / c11;
-        (c11, c21, (l22 - c21 * c21).max(0.0).sqrt())
-    } else {
-        (0.0, 0.0, l22.max(0.0).sqrt())
-    };
+    let (c11, c21, c22) = cholesky(l11, l12, l22);
     let mut total = 0.0;
     for (&ti, &wi) in rule.nodes.iter().zip(&rule.weights) {
         let u = SQRT_2 * c11 * ti;
@@ -230,13 +224,7 @@ pub fn expect_2d_smooth(
     f: impl Fn(&mut [f64]),
     g: impl Fn(&mut [f64]),
 ) -> Option<f64> {
-    let (c11, c21, c22) = if l11 > 0.0 {
-        let c11 = l11.sqrt();
-        let c21 = l12 / c11;
-        (c11, c21, (l22 - c21 * c21).max(0.0).sqrt())
-    } else {
-        (0.0, 0.0, l22.max(0.0).sqrt())
-    };
+    let (c11, c21, c22) = cholesky(l11, l12, l22);
     let scale = l11.max(l22).max(0.0).sqrt();
     let mut h = if scale > 0.0 {
         (FIRST_STEP / scale).min(MAX_STEP)
@@ -318,6 +306,19 @@ pub fn expect_2d_smooth(
         last = next;
     }
     None
+}
+
+/// The Cholesky factor (c11, c21, c22) of the 2×2 covariance [[Λ11, Λ12], [Λ12, Λ22]]
+/// (lower triangular, C Cᵀ = Λ; a degenerate Λ11 = 0 gives the first column 0, a rounding-negative
+/// Schur complement is clamped to 0).
+fn cholesky(l11: f64, l12: f64, l22: f64) -> (f64, f64, f64) {
+    if l11 > 0.0 {
+        let c11 = l11.sqrt();
+        let c21 = l12 / c11;
+        (c11, c21, (l22 - c21 * c21).max(0.0).sqrt())
+    } else {
+        (0.0, 0.0, l22.max(0.0).sqrt())
+    }
 }
 
 #[cfg(test)]
