@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sgntk::experiments::figures::{
-    CnnSummary, DigitsSummary, KappaSummary, MseSummary, RegressionSummary, SlicesSummary,
+    Arch, CnnSummary, DigitsSummary, KappaSummary, MseSummary, RegressionSummary, SlicesSummary,
     SnnSummary, TargetSummary, WidthSummary,
 };
 use sgntk::experiments::io::parse_csv;
@@ -317,7 +317,7 @@ const TINY: &str = "
 [fig3b]\nwidths = [16, 64]\nnets = 16\nsteps = 1000\nchunk = 8
 [b2]\nwidths = [64]\nnets = 8\nsteps = 600\nchunk = 4
 [snn]\nwidths = [16, 128]\nnets = 4\nsteps = 100\ngrid = 24
-[digits]\ntrain_points = 30\ntest_points = 40\nwidths = [16, 64]\nnets = [2, 3]\nsteps = 20\nlr = 0.5\nerf_width = 16\nerf_nets = 2
+[digits]\ntrain_points = 30\ntest_points = 40\nwidths = [16, 64]\nnets = [2, 3]\nsteps = 20\nlr = 0.5\nerf_width = 16\nerf_nets = 2\ncnn_channels = [2]\ncnn_nets = [2]
 [cnn]\nms = [2.0]\nchannels = [4, 32]\nnets = 4\nsteps = 10\ngrid = 12
 [kappa]\nkappas = [1.0, 0.2]\nwidths = [16, 32]\nextra = [{ kappa = 0.2, widths = [48], nets = 3 }]\nnets = 4\nsteps = 200\nrecord_every = 100\ntimes = [100, 200]\nbootstrap = 20\nchunk = 2
 ";
@@ -381,13 +381,13 @@ fn every_figure_at_a_tiny_scale() {
     // see fig3a_networks_are_distributed_as_the_sgntk_gp for the real check).
     let s: RegressionSummary = summary(&out, "fig3a");
     let w = &s.widths[0];
-    assert!((0.0..=1.0).contains(&w.coverage), "{w:?}");
-    assert!((0.0..=1.0).contains(&w.mean_inside_band), "{w:?}");
+    assert!((0.0..=1.0).contains(&w.stats.coverage), "{w:?}");
+    assert!((0.0..=1.0).contains(&w.stats.mean_inside_band), "{w:?}");
     for v in [
-        w.std_ratio,
-        w.mean_z_rms,
-        w.mean_z_rms_vs_sigma_regression,
-        w.sampling_floor,
+        w.stats.std_ratio,
+        w.stats.mean_z_rms,
+        w.stats.mean_z_rms_vs_sigma_regression,
+        w.stats.sampling_floor,
     ] {
         assert!(v > 0.0, "{w:?}");
     }
@@ -429,8 +429,11 @@ fn every_figure_at_a_tiny_scale() {
         );
     }
     for c in &k.cells {
-        assert!((0.0..=1.0).contains(&c.summary.coverage), "{c:?}");
-        assert!(c.summary.std_ratio > 0.0 && c.se.coverage > 0.0, "{c:?}");
+        assert!((0.0..=1.0).contains(&c.summary.stats.coverage), "{c:?}");
+        assert!(
+            c.summary.stats.std_ratio > 0.0 && c.se.coverage > 0.0,
+            "{c:?}"
+        );
         assert!(c.summary.final_train_loss.is_some(), "{c:?}");
     }
     let o = sgntk_line("stats {}", &[&out.join("kappa.csv")]);
@@ -456,9 +459,15 @@ fn every_figure_at_a_tiny_scale() {
         assert!(fit.mean_mse[1] < fit.mean_mse[0], "{fit:?}");
         assert!(fit.fit_over_nets.unwrap().slope < 0.0, "{fit:?}");
     }
-    // The digits: 2 surrogates × 2 widths + 2 erf_m ensembles, every number a fraction or > 0.
+    // The digits: 2 surrogates × (2 MLP widths + 1 CNN) + 2 erf_m ensembles, every number a
+    // fraction or > 0.
     let d: DigitsSummary = summary(&out, "digits");
-    assert_eq!((d.kernels.len(), d.ensembles.len()), (4, 6));
+    assert_eq!((d.kernels.len(), d.ensembles.len()), (6, 8));
+    let cnns = d.ensembles.iter().filter(|e| e.family.arch == Arch::Cnn);
+    assert_eq!(
+        cnns.map(|e| (e.width, e.nets)).collect::<Vec<_>>(),
+        [(2, 2); 2]
+    );
     for e in &d.ensembles {
         for v in [e.accuracy.mean, e.agreement.mean, e.stats.coverage] {
             assert!((0.0..=1.0).contains(&v), "{e:?}");
@@ -471,41 +480,60 @@ fn every_figure_at_a_tiny_scale() {
     }
 }
 
-/// `figure digits` at a small size: SGL ensembles of sign MLPs (σ̃ = erf') on 50 training and 200
-/// test images after 100 steps of η = 2, against their SG-NTK GP (10 outputs). What the study
-/// (docs/BEYOND.md) finds, and what this asserts, with the reference of N = 8 samples of the GP
-/// itself over 20 replicates (mean ± sd; sd ≈ 0.009 for std_ratio, ≈ 0.02 for mean_z_rms):
-/// - narrow networks (n = 32) are under-dispersed: std_ratio (measured 0.33) lies more than 10
-///   reference sd below the GP samples' (0.95);
+/// `figure digits` at a small size: SGL ensembles of sign MLPs and sign CNNs (σ̃ = erf') on 50
+/// training and 200 test images after 100 steps of η = 2, against their SG-NTK GPs (10 outputs).
+/// What the study (docs/BEYOND.md) finds, and what this asserts, with the reference of N = 8
+/// samples of the GP itself over 20 replicates (mean ± sd; sd ≈ 0.009 for std_ratio, ≈ 0.02 for
+/// mean_z_rms):
+/// - narrow networks (MLP n = 32, CNN C = 4) are under-dispersed: std_ratio (measured 0.33 and
+///   0.66) lies more than 10 reference sd below the GP samples' (0.95);
 /// - the spread grows towards the GP's with width: std_ratio at n = 256 (measured 0.80) exceeds
 ///   n = 32's by more than 0.3 (> 20 sd); the networks stay inside the GP's band (coverage ≥ 0.93,
 ///   measured 0.98, the GP's own 0.954);
+/// - CNNs with C = 32 channels spread as their GP says: std_ratio within 4 reference sd of the
+///   GP samples' (measured 0.935 against 0.952 ± 0.008, 2.1 sd), coverage ≥ 0.93 (0.960);
 /// - the ensemble mean is as close to the GP mean as sampling error allows: mean_z_rms (measured
-///   0.39 and 0.83) at most the GP samples' mean + 3 sd (≈ 1.06);
-/// - single networks' test accuracy approaches that of single GP samples with width (measured
+///   0.39, 0.83, 0.74, 0.97) at most the GP samples' mean + 3 sd (≈ 1.06);
+/// - single MLPs' test accuracy approaches that of single GP samples with width (measured
 ///   0.43 at n = 32, 0.27 at n = 256, GP samples 0.22).
 #[test]
-fn digits_sign_networks_approach_their_sgntk_gp_with_width() {
-    let settings = "[digits]\ntrain_points = 50\ntest_points = 200\nwidths = [32, 256]\nnets = [8, 8]\nsteps = 100\nsurrogates = [\"erf-prime:1\"]\nerf_ms = []\nchunk = 4\n";
+fn digits_sign_mlps_and_cnns_approach_their_sgntk_gp_with_width() {
+    let settings = "[digits]\ntrain_points = 50\ntest_points = 200\nwidths = [32, 256]\nnets = [8, 8]\nsteps = 100\nsurrogates = [\"erf-prime:1\"]\nerf_ms = []\ncnn_channels = [4, 32]\ncnn_nets = [8, 8]\nchunk = 4\n";
     let dir = scratch("digits-stats");
     let cfg = write(&dir, "c.toml", settings);
     let out = dir.join("out");
     let o = sgntk_line("figure digits --config {} --out {} --seed 3", &[&cfg, &out]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let d: DigitsSummary = summary(&out, "digits");
-    let (narrow, wide) = (&d.ensembles[0], &d.ensembles[1]);
+    let [narrow, wide, narrow_cnn, wide_cnn] = &d.ensembles[..] else {
+        panic!("four ensembles: {d:?}")
+    };
     assert_eq!((narrow.width, wide.width, wide.nets), (32, 256, 8));
-    let r = &narrow.gp_reference;
-    assert!(
-        narrow.stats.std_ratio < r.std_ratio.mean - 10.0 * r.std_ratio.std,
-        "{narrow:?}"
+    assert_eq!(
+        (narrow_cnn.width, wide_cnn.width, wide_cnn.nets),
+        (4, 32, 8)
     );
+    assert_eq!(wide_cnn.family.arch, Arch::Cnn);
+    for e in [narrow, narrow_cnn] {
+        let r = &e.gp_reference;
+        assert!(
+            e.stats.std_ratio < r.std_ratio.mean - 10.0 * r.std_ratio.std,
+            "{e:?}"
+        );
+    }
     assert!(
         wide.stats.std_ratio > narrow.stats.std_ratio + 0.3,
         "{wide:?}"
     );
-    assert!(wide.stats.coverage >= 0.93, "{wide:?}");
-    for e in [narrow, wide] {
+    let r = &wide_cnn.gp_reference.std_ratio;
+    assert!(
+        (wide_cnn.stats.std_ratio - r.mean).abs() < 4.0 * r.std,
+        "{wide_cnn:?}"
+    );
+    for e in [wide, wide_cnn] {
+        assert!(e.stats.coverage >= 0.93, "{e:?}");
+    }
+    for e in [narrow, wide, narrow_cnn, wide_cnn] {
         let z = &e.gp_reference.mean_z_rms;
         assert!(e.stats.mean_z_rms <= z.mean + 3.0 * z.std, "{e:?}");
     }
@@ -625,15 +653,15 @@ fn kappa_below_one_agrees_better_with_width() {
     assert_eq!((narrow.summary.width, wide.summary.width), (16, 64));
     let margin = |a: f64, b: f64, sa: f64, sb: f64| (b - a) / (sa * sa + sb * sb).sqrt();
     let coverage = margin(
-        narrow.summary.coverage,
-        wide.summary.coverage,
+        narrow.summary.stats.coverage,
+        wide.summary.stats.coverage,
         narrow.se.coverage,
         wide.se.coverage,
     );
     assert!(coverage > 4.0, "coverage rose by {coverage} SE: {k:?}");
     let std_ratio = margin(
-        wide.summary.std_ratio,
-        narrow.summary.std_ratio,
+        wide.summary.stats.std_ratio,
+        narrow.summary.stats.std_ratio,
         wide.se.std_ratio,
         narrow.se.std_ratio,
     );

@@ -493,7 +493,7 @@ impl SnnFigure {
     }
 }
 
-/// `sgntk figure digits`: sign MLPs trained by SGL on the handwritten digits
+/// `sgntk figure digits`: sign MLPs and sign CNNs trained by SGL on the handwritten digits
 /// (`sgntk_model::data::digits`, 10 outputs) against their SG-NTK GP, the Σ regression, and erf_m
 /// networks trained by GD against their NTK GP, all after the same `steps` steps of `lr`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -522,11 +522,45 @@ pub struct DigitsFigure {
     pub erf_width: usize,
     /// Networks per m.
     pub erf_nets: usize,
+    /// Channel counts C of the sign CNNs ([`DigitsFigure::cnn_spec`]); empty: no CNNs.
+    #[serde(default)]
+    pub cnn_channels: Vec<usize>,
+    /// Networks per channel count (one number per entry of `cnn_channels`).
+    #[serde(default)]
+    pub cnn_nets: Vec<usize>,
     /// Networks trained together (and saved together for resuming).
     pub chunk: usize,
 }
 
 impl DigitsFigure {
+    /// The sign CNN with C channels on the 8 × 8 digit images (NHWC, one input channel):
+    /// conv(C, 3 × 3, same) → φ → conv(C, 3 × 3, same) → φ → flatten → dense(10), with the
+    /// figure's σw, σb (as many weight layers as the depth-3 MLPs).
+    pub fn cnn_spec(&self, phi: Activation, channels: usize) -> NetSpec {
+        let side = (sgntk_model::data::DIGITS_PIXELS as f64).sqrt() as usize;
+        let conv = || Layer::Conv {
+            channels,
+            filter: vec![3, 3],
+            padding: Padding::Same,
+        };
+        NetSpec {
+            input_shape: vec![side, side, 1],
+            layers: vec![
+                conv(),
+                Layer::Act(phi),
+                conv(),
+                Layer::Act(phi),
+                Layer::Flatten,
+                Layer::Dense {
+                    width: sgntk_model::data::DIGITS_CLASSES,
+                },
+            ],
+            sigma_w: self.training.sigma_w,
+            sigma_b: self.training.sigma_b,
+            kappa: 1.0,
+        }
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
         check_ensemble(&self.widths, 1, self.chunk)?;
@@ -535,6 +569,15 @@ impl DigitsFigure {
                 "nets must give one count ≥ 2 per width ({} widths), got {:?}",
                 self.widths.len(),
                 self.nets
+            ));
+        }
+        if self.cnn_nets.len() != self.cnn_channels.len()
+            || self.cnn_nets.iter().any(|&n| n < 2)
+            || self.cnn_channels.contains(&0)
+        {
+            return Err(format!(
+                "cnn_nets must give one count ≥ 2 per entry of cnn_channels (each ≥ 1), got {:?} and {:?}",
+                self.cnn_nets, self.cnn_channels
             ));
         }
         if self.surrogates.is_empty() {
@@ -577,9 +620,15 @@ impl DigitsFigure {
             )
             .map_err(|e| format!("width {width}, depth = {}: {e}", self.training.depth))?;
         }
+        for &channels in &self.cnn_channels {
+            self.cnn_spec(Activation::Sign, channels)
+                .validate()
+                .map_err(|e| format!("cnn_channels {channels}: {e}"))?;
+        }
         let nets = self
             .nets
             .iter()
+            .chain(&self.cnn_nets)
             .chain(&[self.erf_nets])
             .max()
             .copied()
@@ -768,12 +817,16 @@ fn regression_figure(
     }
 }
 
-/// `figure digits`: the quick preset runs in under 3 minutes on 2 cores; the paper preset is
+/// `figure digits`: the quick preset runs in under 3 minutes on 2 cores (27 s); the paper preset is
 /// sized to about 40 minutes on one thread (docs/BEYOND.md has the measured times).
 fn digits_figure(preset: Preset) -> DigitsFigure {
     let (train_points, test_points, widths, nets, steps, erf_width, erf_nets) = match preset {
-        Preset::Paper => (300, 1000, vec![100, 500, 2000], vec![16, 8, 2], 250, 500, 4),
+        Preset::Paper => (300, 1000, vec![100, 500, 2000], vec![16, 8, 4], 250, 500, 4),
         Preset::Quick => (100, 300, vec![64, 256, 1024], vec![8, 8, 4], 150, 256, 4),
+    };
+    let (cnn_channels, cnn_nets) = match preset {
+        Preset::Paper => (vec![8, 32, 64], vec![8, 4, 4]),
+        Preset::Quick => (vec![4, 16], vec![4, 2]),
     };
     DigitsFigure {
         train_points,
@@ -795,6 +848,8 @@ fn digits_figure(preset: Preset) -> DigitsFigure {
         erf_ms: vec![2.0, 5.0],
         erf_width,
         erf_nets,
+        cnn_channels,
+        cnn_nets,
         chunk: 1,
     }
 }

@@ -7,6 +7,13 @@
 //! per output), with the Σ (NNGP) regression, and with erf_m networks trained by gradient descent
 //! against their NTK GP.
 //!
+//! Sign CNNs (`cnn_channels`, [`crate::settings::DigitsFigure::cnn_spec`]: two 3 × 3 "same"
+//! convolutions with C channels, sign after each, flatten, dense(10)) are trained the same way,
+//! one network at a time through burn's autodiff ([`train_flat`]), and compared with the SG-NTK
+//! GP of the CNN at infinitely many channels (the convolutional kernel maps of
+//! `sgntk_ntk::analytic::conv`, docs/MATH.md §5 over positions) — the first comparison of SGL
+//! CNNs with their SG-NTK.
+//!
 //! Per ensemble: test accuracy (argmax over the 10 outputs) and MSE (mean over images and outputs
 //! of (f − y)²) of every network and of the ensemble mean; agreement (the fraction of test
 //! images where a network's class is the GP mean's); and Fig. 3a's distribution statistics
@@ -17,8 +24,11 @@ use std::ops::Range;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use sgntk_model::data::{argmax_rows, digits, DIGITS_CLASSES, DIGITS_PIXELS};
-use sgntk_model::{Activation, LearningRule, MlpConfig, Surrogate, TrainConfig, TrainSet};
-use sgntk_ntk::{gp_predict, GpPrediction, KernelKind, KernelSpec, TrainTime};
+use sgntk_model::{
+    train_flat_reporting, Activation, FlatNet, LearningRule, MlpConfig, ModelError, NetSpec,
+    Surrogate, TrainConfig, TrainSet,
+};
+use sgntk_ntk::{gp_predict, GpPrediction, KernelKind, KernelSpec, Kernels, Method, TrainTime};
 
 use super::kernels::mean_curve;
 use super::plots::{line, BLACK, GREY, PALETTE};
@@ -41,10 +51,25 @@ impl Figure for Digits {
     }
 }
 
-/// A family of networks: sign networks trained by SGL with a surrogate, or erf_m networks
+/// The architecture of a family: the MLP 64 → n → … → n → 10 or the CNN of
+/// [`crate::settings::DigitsFigure::cnn_spec`] (its size: the width n or the channels C).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Dense layers of width n.
+    #[default]
+    Mlp,
+    /// Two convolutions with C channels, flatten, dense(10).
+    Cnn,
+}
+
+/// A family of networks: sign MLPs or CNNs trained by SGL with a surrogate, or erf_m MLPs
 /// trained by gradient descent.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Family {
+    /// MLP or CNN.
+    #[serde(default)]
+    pub arch: Arch,
     /// φ.
     pub activation: Activation,
     /// σ̃ of the backward pass (`true`: gradient descent).
@@ -52,11 +77,15 @@ pub struct Family {
 }
 
 impl Family {
-    /// `sign, SGL erf-prime:1` or `erf:2, GD`.
+    /// `sign, SGL erf-prime:1`, `sign CNN, SGL erf-prime:1` or `erf:2, GD`.
     pub fn label(&self) -> String {
+        let net = match self.arch {
+            Arch::Mlp => self.activation.to_string(),
+            Arch::Cnn => format!("{} CNN", self.activation),
+        };
         match self.surrogate {
-            Surrogate::True => format!("{}, GD", self.activation),
-            s => format!("{}, SGL {s}", self.activation),
+            Surrogate::True => format!("{net}, GD"),
+            s => format!("{net}, SGL {s}"),
         }
     }
 }
@@ -120,7 +149,7 @@ pub const GP_SAMPLES: usize = 64;
 pub struct EnsembleSummary {
     /// The family.
     pub family: Family,
-    /// Hidden width n.
+    /// Hidden width n (MLPs) or channels C (CNNs).
     pub width: usize,
     /// Networks N.
     pub nets: usize,
@@ -181,7 +210,8 @@ struct FamilyKernels {
     sigma: GpPrediction,
 }
 
-/// The trained networks of one family and width: each network's outputs on the test images,
+/// The trained networks of one family and width (channels for CNNs): each network's outputs on
+/// the test images,
 /// flattened row by row (image i, output j at i·10 + j).
 struct Trained {
     family: usize,
@@ -229,6 +259,45 @@ fn config(s: &DigitsFigure, width: usize, activation: Activation) -> MlpConfig {
     }
 }
 
+/// Multiply–adds of one forward pass on one image: the parameters of an MLP, Σ over layers of
+/// positions × weights for the CNN (for balancing shards and chunks).
+fn forward_cost(s: &DigitsFigure, family: Family, width: usize) -> f64 {
+    match family.arch {
+        Arch::Mlp => training_cost(&config(s, width, family.activation).widths, 1, 1),
+        Arch::Cnn => {
+            let positions = DIGITS_PIXELS as f64;
+            let c = width as f64;
+            positions * (9.0 * c + 9.0 * c * c) + positions * c * DIGITS_CLASSES as f64
+        }
+    }
+}
+
+/// Trains the networks `init(k)`, k ∈ `range`, one after another (burn's autodiff) with `tc`
+/// and returns their test outputs and mean final training loss.
+fn train_one_by_one(
+    init: impl Fn(usize) -> Result<FlatNet<NetSpec>, ModelError>,
+    tc: &TrainConfig,
+    range: Range<usize>,
+    data: &TrainSet,
+    x_test: &DMatrix<f64>,
+    pb: &indicatif::ProgressBar,
+) -> Result<ChunkOutputs, ExpError> {
+    let (mut outputs, mut loss) = (Vec::new(), 0.0);
+    let members = range.len() as f64;
+    for k in range {
+        let mut net = init(k)?;
+        let mut progress = crate::progress::observer(pb, || false);
+        let report =
+            train_flat_reporting(&mut net, data, tc, &[], |_, _| Ok(()), Some(&mut progress))?;
+        loss += report.loss.last().expect("steps + 1 losses") / members;
+        outputs.push(flat(&net.predict(x_test)?));
+    }
+    Ok(ChunkOutputs {
+        outputs,
+        final_loss: loss,
+    })
+}
+
 fn compute(s: &DigitsFigure, run: &FigureRun) -> Result<Option<DigitsData>, ExpError> {
     s.validate().map_err(ExpError::Usage)?;
     let opts = run.opts;
@@ -237,15 +306,19 @@ fn compute(s: &DigitsFigure, run: &FigureRun) -> Result<Option<DigitsData>, ExpE
     let (train, test) = all
         .split(s.train_points, s.test_points, s.data_seed)
         .map_err(ExpError::Usage)?;
-    let mut families: Vec<Family> = s
-        .surrogates
-        .iter()
-        .map(|&surrogate| Family {
+    let sign = |arch| {
+        s.surrogates.iter().map(move |&surrogate| Family {
+            arch,
             activation: Activation::Sign,
             surrogate,
         })
-        .collect();
+    };
+    let mut families: Vec<Family> = sign(Arch::Mlp).collect();
+    if !s.cnn_channels.is_empty() {
+        families.extend(sign(Arch::Cnn));
+    }
     families.extend(s.erf_ms.iter().map(|&m| Family {
+        arch: Arch::Mlp,
         activation: Activation::Erf { m },
         surrogate: Surrogate::True,
     }));
@@ -257,11 +330,12 @@ fn compute(s: &DigitsFigure, run: &FigureRun) -> Result<Option<DigitsData>, ExpE
     // the groups of (family, width, networks) trained
     let mut groups: Vec<(usize, usize, usize)> = Vec::new();
     for (f, family) in families.iter().enumerate() {
-        if family.surrogate == Surrogate::True {
-            groups.push((f, s.erf_width, s.erf_nets));
-        } else {
-            groups.extend(s.widths.iter().zip(&s.nets).map(|(&w, &n)| (f, w, n)));
-        }
+        let (sizes, nets) = match (family.arch, family.surrogate) {
+            (Arch::Mlp, Surrogate::True) => (&[s.erf_width][..], &[s.erf_nets][..]),
+            (Arch::Mlp, _) => (&s.widths[..], &s.nets[..]),
+            (Arch::Cnn, _) => (&s.cnn_channels[..], &s.cnn_nets[..]),
+        };
+        groups.extend(sizes.iter().zip(nets).map(|(&w, &n)| (f, w, n)));
     }
     let data = TrainSet {
         x: train.x.clone(),
@@ -291,21 +365,27 @@ fn compute(s: &DigitsFigure, run: &FigureRun) -> Result<Option<DigitsData>, ExpE
                 members: (range.start, range.end),
             },
             expect: (range.len(), values),
-            cost: training_cost(
-                &config(s, *width, families[*f].activation).widths,
-                range.len(),
-                s.steps,
-            ) * s.train_points as f64,
-            steps: s.steps as u64,
+            cost: forward_cost(s, families[*f], *width)
+                * (range.len() * s.steps * s.train_points) as f64,
+            // CNNs train one network after another, each reporting its steps
+            steps: match families[*f].arch {
+                Arch::Mlp => s.steps,
+                Arch::Cnn => s.steps * range.len(),
+            } as u64,
         })
         .collect();
     let chunks_out = run.run_chunks(&jobs, &pb, |i| {
         let (f, width, range) = parts[i].clone();
         let family = families[f];
-        let cfg = config(s, width, family.activation);
-        let mut ens = chunk_ensemble(&cfg, opts.seed, range, &device)?;
         let rule = LearningRule::with_backward(family.surrogate);
         let tc = TrainConfig::new(rule, s.training.lr, s.steps);
+        if family.arch == Arch::Cnn {
+            let spec = s.cnn_spec(family.activation, width);
+            let init = |k| spec.init(opts.seed, k, &device);
+            return train_one_by_one(init, &tc, range, &data, &test.x, &pb);
+        }
+        let cfg = config(s, width, family.activation);
+        let mut ens = chunk_ensemble(&cfg, opts.seed, range, &device)?;
         let report = train_with_progress(&mut ens, &data, &tc, &pb)?;
         let outputs = ens
             .predict(&test.x)?
@@ -343,11 +423,20 @@ fn compute(s: &DigitsFigure, run: &FigureRun) -> Result<Option<DigitsData>, ExpE
     let kernels = families
         .iter()
         .map(|&family| {
-            let spec = KernelSpec::from_mlp(&config(s, 1, family.activation), family.surrogate);
+            let mlp = KernelSpec::from_mlp(&config(s, 1, family.activation), family.surrogate);
+            let cnn = s.cnn_spec(family.activation, 1);
+            let spec = match family.arch {
+                Arch::Mlp => Kernels::Mlp(&mlp),
+                Arch::Cnn => Kernels::Spec {
+                    spec: &cnn,
+                    surrogate: family.surrogate,
+                    method: Method::Auto,
+                },
+            };
             let kind = driving_kernel(family.surrogate);
-            let gp = gp_predict(&spec, kind, &train.x, &train.y, &test.x, time)?;
+            let gp = gp_predict(spec, kind, &train.x, &train.y, &test.x, time)?;
             let sigma = gp_predict(
-                &spec,
+                spec,
                 KernelKind::Nngp,
                 &train.x,
                 &train.y,
@@ -599,27 +688,52 @@ fn write(d: &DigitsData, run: &FigureRun) -> Result<Written, ExpError> {
     run.write(&table, &figure(d, &summary), &summary)
 }
 
-/// Four panels against the hidden width (log axis): test accuracy (networks as dots, ensemble
-/// means as lines, the GP and Σ regression as horizontal lines), agreement with the GP mean's
-/// class, coverage of the GP's ±2σ band with std_ratio, and mean_z_rms vs the GP and the Σ
-/// regression.
+/// Four panels per architecture (a row of MLPs, then a row of CNNs when there are any) against
+/// the hidden width or the channels (log axis): test accuracy (networks as dots, ensemble means
+/// as lines, the GP and Σ regression as horizontal lines), agreement with the GP mean's class,
+/// coverage of the GP's ±2σ band with std_ratio, and mean_z_rms vs the GP and the Σ regression.
 fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
     let s = &d.settings;
-    let mut xs: Vec<f64> = s.widths.iter().map(|&w| w as f64).collect();
-    if !s.erf_ms.is_empty() {
+    let mut all = arch_panels(d, summary, Arch::Mlp);
+    if !s.cnn_channels.is_empty() {
+        all.extend(arch_panels(d, summary, Arch::Cnn));
+    }
+    let title = format!(
+        "digits: {} training / {} test images, t = {} steps of η = {}",
+        s.train_points, s.test_points, s.steps, s.training.lr
+    );
+    let rows = all.len() / 2;
+    plot::Figure::new(Some(title), (rows, 2), (760, 520), all)
+}
+
+/// The four panels of the families of one architecture.
+fn arch_panels(d: &DigitsData, summary: &DigitsSummary, arch: Arch) -> Vec<Panel> {
+    let s = &d.settings;
+    let mut xs: Vec<f64> = match arch {
+        Arch::Mlp => s.widths.iter().map(|&w| w as f64).collect(),
+        Arch::Cnn => s.cnn_channels.iter().map(|&c| c as f64).collect(),
+    };
+    if arch == Arch::Mlp && !s.erf_ms.is_empty() {
         xs.push(s.erf_width as f64);
     }
     let (lo, hi) = xs
         .iter()
         .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
     let span = [lo / 1.3, hi * 1.3];
+    let (x_label, prefix) = match arch {
+        Arch::Mlp => ("hidden width n", "MLPs"),
+        Arch::Cnn => ("channels C", "sign CNNs"),
+    };
     let log_panel = |title: &str, y: &str| {
-        let mut p = Panel::new(title, "hidden width n", y);
+        let mut p = Panel::new(format!("{prefix}: {title}"), x_label, y);
         p.x.scale = Scale::Log10;
         p.legend = Some(LegendPos::LowerRight);
         p
     };
-    let mut acc = log_panel("test accuracy", "accuracy (argmax of 10 outputs)");
+    let mut acc = log_panel(
+        "test accuracy (dots: single networks)",
+        "accuracy (argmax of 10 outputs)",
+    );
     let mut agree = log_panel(
         "agreement with the GP mean's class",
         "fraction of test images",
@@ -633,8 +747,14 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
         "mean_z_rms (1: sampling error)",
     );
     zs.y.scale = Scale::Log10;
-    for (f, k) in summary.kernels.iter().enumerate() {
-        let color = PALETTE[f % PALETTE.len()];
+    let families = summary
+        .kernels
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.family.arch == arch);
+    // one color per family, the same surrogate in the same color in every row
+    for (color, (f, k)) in PALETTE.iter().cycle().zip(families) {
+        let color = *color;
         let label = k.family.label();
         let ens: Vec<&EnsembleSummary> = summary
             .ensembles
@@ -657,54 +777,31 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
         let dots = |x: &[f64], y: &[f64]| Series::line(None, x, y, color, 0.45).mark(Mark::Dots(3));
         acc.series.push(dots(&nx, &ny));
         agree.series.push(dots(&ax, &ay));
-        let means: Vec<f64> = ens.iter().map(|e| e.ensemble_mean.accuracy).collect();
-        let kind = if k.family.surrogate == Surrogate::True {
-            "NTK"
+        // a line over the widths, crosses for one width
+        let (solid, dashed) = if widths.len() > 1 {
+            (Mark::Line(2), Mark::Dashed(2))
         } else {
-            "SG-NTK"
+            (Mark::Crosses(6), Mark::Dots(5))
         };
-        if widths.len() > 1 {
-            acc.series.push(line(
-                &format!("{label}: ensemble mean"),
-                &widths,
-                &means,
-                color,
-                Mark::Line(2),
-            ));
-        } else {
-            acc.series.push(line(
-                &format!("{label}: ensemble mean"),
-                &widths,
-                &means,
-                color,
-                Mark::Crosses(6),
-            ));
-        }
+        let unlabelled =
+            |x: &[f64], y: &[f64], mark| Series::line(None, x, y, color, 1.0).mark(mark);
+        let means: Vec<f64> = ens.iter().map(|e| e.ensemble_mean.accuracy).collect();
+        acc.series.push(line(&label, &widths, &means, color, solid));
         let flat_line = |v: f64| [v, v];
-        let samples = k.gp_samples.mean;
-        acc.series.push(line(
-            &format!("{label}: {kind} GP samples"),
+        acc.series.push(unlabelled(
             &span,
-            &flat_line(samples),
-            color,
+            &flat_line(k.gp_samples.mean),
             Mark::Line(1),
         ));
-        acc.series.push(line(
-            &format!("{label}: {kind} GP mean"),
+        acc.series.push(unlabelled(
             &span,
             &flat_line(k.gp.accuracy),
-            color,
             Mark::Dashed(2),
         ));
         let agree_mean: Vec<f64> = ens.iter().map(|e| e.agreement.mean).collect();
-        let mark = if widths.len() > 1 {
-            Mark::Line(2)
-        } else {
-            Mark::Crosses(6)
-        };
         agree
             .series
-            .push(line(&label, &widths, &agree_mean, color, mark));
+            .push(line(&label, &widths, &agree_mean, color, solid));
         let coverage: Vec<f64> = ens.iter().map(|e| e.stats.coverage).collect();
         // std_ratio over that of N samples of the GP (whose median sample std lies below σ for
         // small N): 1 when the networks spread as the GP says
@@ -712,50 +809,23 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
             .iter()
             .map(|e| e.stats.std_ratio / e.gp_reference.std_ratio.mean)
             .collect();
-        cover.series.push(line(
-            &format!("{label}: coverage"),
-            &widths,
-            &coverage,
-            color,
-            mark,
-        ));
-        let dashed = if widths.len() > 1 {
-            Mark::Dashed(2)
-        } else {
-            Mark::Dots(5)
-        };
-        cover.series.push(line(
-            &format!("{label}: std ratio ÷ GP samples'"),
-            &widths,
-            &ratio,
-            color,
-            dashed,
-        ));
+        cover
+            .series
+            .push(line(&label, &widths, &coverage, color, solid));
+        cover.series.push(unlabelled(&widths, &ratio, dashed));
         let z: Vec<f64> = ens.iter().map(|e| e.stats.mean_z_rms).collect();
         let zs_sigma: Vec<f64> = ens
             .iter()
             .map(|e| e.stats.mean_z_rms_vs_sigma_regression)
             .collect();
-        zs.series.push(line(
-            &format!("{label}: vs {kind} GP"),
-            &widths,
-            &z,
-            color,
-            mark,
-        ));
-        zs.series.push(line(
-            &format!("{label}: vs Σ regression"),
-            &widths,
-            &zs_sigma,
-            color,
-            dashed,
-        ));
+        zs.series.push(line(&label, &widths, &z, color, solid));
+        zs.series.push(unlabelled(&widths, &zs_sigma, dashed));
     }
     // the Σ regression of the sign networks (it does not depend on the surrogate)
     if let Some(k) = summary
         .kernels
         .iter()
-        .find(|k| k.family.activation == Activation::Sign)
+        .find(|k| k.family.activation == Activation::Sign && k.family.arch == arch)
     {
         let v = k.sigma_regression.accuracy;
         acc.series.push(line(
@@ -766,26 +836,28 @@ fn figure(d: &DigitsData, summary: &DigitsSummary) -> plot::Figure {
             Mark::Dashed(1),
         ));
     }
-    cover.series.push(line(
-        "0.95 and 1",
-        &span,
-        &[0.95, 0.95],
-        BLACK,
-        Mark::Dashed(1),
-    ));
+    // the meaning of the line styles, once per panel
+    let at = [span[0]];
+    let key = |label: &str, y: f64, mark| line(label, &at, &[y], BLACK, mark);
+    acc.series.extend([
+        key("solid: ensemble mean", 0.5, Mark::Line(2)),
+        key("dashed: (SG-)NTK GP mean", 0.5, Mark::Dashed(2)),
+        key("thin: single GP samples", 0.5, Mark::Line(1)),
+    ]);
+    cover.series.extend([
+        key("solid: coverage (0.95: GP's)", 1.0, Mark::Line(2)),
+        key("dashed: std ratio ÷ GP samples'", 1.0, Mark::Dashed(2)),
+    ]);
+    zs.series.extend([
+        key("solid: vs (SG-)NTK GP", 1.0, Mark::Line(2)),
+        key("dashed: vs Σ regression", 1.0, Mark::Dashed(2)),
+    ]);
+    for (y, p) in [(0.95, &mut cover), (1.0, &mut zs)] {
+        p.series
+            .push(Series::line(None, &span, &[y, y], BLACK, 1.0).mark(Mark::Dashed(1)));
+    }
     cover
         .series
         .push(Series::line(None, &span, &[1.0, 1.0], BLACK, 1.0).mark(Mark::Dashed(1)));
-    zs.series.push(line(
-        "1 (sampling error)",
-        &span,
-        &[1.0, 1.0],
-        BLACK,
-        Mark::Dashed(1),
-    ));
-    let title = format!(
-        "digits: {} training / {} test images, t = {} steps of η = {}",
-        s.train_points, s.test_points, s.steps, s.training.lr
-    );
-    plot::Figure::new(Some(title), (2, 2), (760, 520), vec![acc, agree, cover, zs])
+    vec![acc, agree, cover, zs]
 }

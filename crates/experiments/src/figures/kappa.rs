@@ -312,7 +312,7 @@ fn write(s: &KappaFigure, data: &[KappaTime], run: &FigureRun) -> Result<Written
 
 /// The agreement criterion of issue 31: coverage ≥ 0.9 and std_ratio within [0.8, 1.2].
 fn agrees(w: &WidthSummary) -> bool {
-    w.coverage >= 0.9 && (0.8..=1.2).contains(&w.std_ratio)
+    w.stats.coverage >= 0.9 && (0.8..=1.2).contains(&w.stats.std_ratio)
 }
 
 /// Coverage, std_ratio and mean_z_rms vs n (at the longest time) and vs t (at the largest width),
@@ -330,21 +330,21 @@ fn plot(s: &KappaFigure, cells: &[KappaCell]) -> plot::Figure {
         (
             "coverage of the GP's ±2σ band",
             "coverage",
-            |c| (c.summary.coverage, c.se.coverage),
+            |c| (c.summary.stats.coverage, c.se.coverage),
             0.95,
             false,
         ),
         (
             "ensemble std / GP std (median)",
             "std_ratio",
-            |c| (c.summary.std_ratio, c.se.std_ratio),
+            |c| (c.summary.stats.std_ratio, c.se.std_ratio),
             1.0,
             false,
         ),
         (
             "ensemble mean − GP mean in sampling errors",
             "mean_z_rms",
-            |c| (c.summary.mean_z_rms, c.se.mean_z_rms),
+            |c| (c.summary.stats.mean_z_rms, c.se.mean_z_rms),
             1.0,
             true,
         ),

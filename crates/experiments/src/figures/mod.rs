@@ -35,7 +35,9 @@ use crate::settings::{Preset, Settings, Training};
 use crate::shard::Shard;
 
 pub use cnn::{AnalyticAtZero, ChannelSlope, CnnCellSummary, CnnKernels, CnnSummary};
-pub use digits::{Digits, DigitsSummary, EnsembleSummary, Family, KernelScores, Score, Spread};
+pub use digits::{
+    Arch, Digits, DigitsSummary, EnsembleSummary, Family, KernelScores, Score, Spread,
+};
 pub use kappa::{KappaAgreement, KappaCell, KappaStudy, KappaSummary};
 pub(crate) use kernels::mean_curve;
 pub use kernels::{
@@ -108,7 +110,7 @@ pub static REGISTRY: [Registered; 12] = [
     Registered { stem: "figb2", table: "b2", figure: &Regression { settings: |s| &s.b2, means_only: false }, title: "Sign networks with last-layer scale κ vs the SG-NTK GP" },
     Registered { stem: "kappa", table: "kappa", figure: &KappaStudy, title: "Sign networks over last-layer scale κ, width and training time vs the SG-NTK GP (the App. A claim)" },
     Registered { stem: "snn", table: "snn", figure: &SnnKernels, title: "Empirical SG-NTK of a LIF spiking network at init and after SGL through time" },
-    Registered { stem: "digits", table: "digits", figure: &Digits, title: "Sign MLPs trained by SGL on handwritten digits vs their SG-NTK GP" },
+    Registered { stem: "digits", table: "digits", figure: &Digits, title: "Sign MLPs and CNNs trained by SGL on handwritten digits vs their SG-NTK GP" },
     Registered { stem: "cnn", table: "cnn", figure: &CnnKernels, title: "Empirical SG-NTK of erf_m CNNs (t = 0 and after SGL) vs the analytic SG-NTK, MSE vs channels" },
 ];
 

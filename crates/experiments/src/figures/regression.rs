@@ -299,23 +299,9 @@ pub struct WidthSummary {
     pub nets: usize,
     /// Grid points used (not training points).
     pub grid_points: usize,
-    /// Fraction of (network, grid point) pairs inside GP mean ± 2 std.
-    pub coverage: f64,
-    /// Median over grid points of ensemble std / GP std.
-    pub std_ratio: f64,
-    /// RMS over grid points of (ensemble mean − GP mean) / (GP std / √N).
-    pub mean_z_rms: f64,
-    /// RMS over grid points of (ensemble mean − Σ regression) / (GP std / √N).
-    pub mean_z_rms_vs_sigma_regression: f64,
-    /// RMS over grid points of ensemble mean − GP mean.
-    pub rms_mean_vs_gp_mean: f64,
-    /// RMS over grid points of ensemble mean − Σ regression.
-    pub rms_mean_vs_sigma_regression: f64,
-    /// RMS over grid points of GP std / √N: the sampling floor of both RMS values above.
-    pub sampling_floor: f64,
-    /// Fraction of grid points where the ensemble MEAN lies inside GP mean ± 2 std (a weak check:
-    /// ~1 for any ensemble whose mean is roughly right; kept for comparison with earlier runs).
-    pub mean_inside_band: f64,
+    /// The statistics over those grid points.
+    #[serde(flatten)]
+    pub stats: DistributionStats,
     /// Mean training loss after training (absent where unknown: a summary recomputed from a CSV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_train_loss: Option<f64>,
@@ -455,14 +441,7 @@ pub fn summarize(d: &Comparison, w: &WidthResult) -> WidthSummary {
         width: w.width,
         nets: w.outputs.len(),
         grid_points: idx.len(),
-        coverage: s.coverage,
-        std_ratio: s.std_ratio,
-        mean_z_rms: s.mean_z_rms,
-        mean_z_rms_vs_sigma_regression: s.mean_z_rms_vs_sigma_regression,
-        rms_mean_vs_gp_mean: s.rms_mean_vs_gp_mean,
-        rms_mean_vs_sigma_regression: s.rms_mean_vs_sigma_regression,
-        sampling_floor: s.sampling_floor,
-        mean_inside_band: s.mean_inside_band,
+        stats: s,
         final_train_loss: w.final_loss,
     }
 }
@@ -512,10 +491,10 @@ pub fn bootstrap_errors(
         (ss / (v.len().max(2) - 1) as f64).sqrt()
     };
     SummaryErrors {
-        coverage: sd(|s| s.coverage),
-        std_ratio: sd(|s| s.std_ratio),
-        mean_z_rms: sd(|s| s.mean_z_rms),
-        mean_z_rms_vs_sigma_regression: sd(|s| s.mean_z_rms_vs_sigma_regression),
+        coverage: sd(|s| s.stats.coverage),
+        std_ratio: sd(|s| s.stats.std_ratio),
+        mean_z_rms: sd(|s| s.stats.mean_z_rms),
+        mean_z_rms_vs_sigma_regression: sd(|s| s.stats.mean_z_rms_vs_sigma_regression),
     }
 }
 

@@ -114,7 +114,7 @@ pub enum KernelError {
     #[error("shape mismatch: {0}")]
     Shape(String),
     /// The symmetrized K(X, X) has a non-positive (or numerically zero) smallest eigenvalue.
-    #[error("K(X, X) is not positive definite: smallest eigenvalue of the symmetrized matrix is {min_eigenvalue:e} (largest {max_eigenvalue:e})")]
+    #[error("K(X, X) is not positive definite: smallest eigenvalue of the symmetrized matrix is {min_eigenvalue:e} (largest {max_eigenvalue:e}); repeated training points (or, for some kernels, points on one ray) make it singular: remove duplicates")]
     NotPositiveDefinite {
         /// Smallest eigenvalue of (K + Kᵀ)/2.
         min_eigenvalue: f64,
