@@ -67,10 +67,8 @@ impl PairState {
     /// Appends the input state of the pair (x, y) ([`PairState::from_inputs`]).
     pub fn push_inputs(&mut self, x: &[f64], y: &[f64], shape: &Shape) {
         let (p, c) = (shape.positions(), shape.channels);
-        let dot = |i: usize, j: usize| {
-            let (a, b) = (&x[i * c..(i + 1) * c], &y[j * c..(j + 1) * c]);
-            a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>() / c as f64
-        };
+        let dot =
+            |i: usize, j: usize| dot(&x[i * c..(i + 1) * c], &y[j * c..(j + 1) * c]) / c as f64;
         match self.pairs {
             Pairs::Same => self.k12.extend((0..p).map(|i| dot(i, i))),
             Pairs::All => self.k12.extend((0..p * p).map(|k| dot(k / p, k % p))),
@@ -93,6 +91,9 @@ impl PairState {
     /// positions of the same-position Σ and I (the values themselves when flat).
     pub fn flattened(&self, b: usize) -> (f64, f64) {
         let e = self.entries;
+        if e == 1 {
+            return (self.k12[b], self.ntk[b]);
+        }
         let mean = |v: &[f64]| {
             let pair = &v[b * e..(b + 1) * e];
             match self.pairs {
@@ -105,6 +106,11 @@ impl PairState {
         };
         (mean(&self.k12), mean(&self.ntk))
     }
+}
+
+/// Σ_k a_k b_k, summed in order.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(u, v)| u * v).sum()
 }
 
 /// Values per pair for `positions` positions held as `pairs`.
@@ -257,12 +263,17 @@ impl Dense {
 impl LayerMap for Dense {
     fn pair(&self, _: &[f64], _: &[f64], s: PairState) -> Result<PairState, KernelError> {
         let k2 = self.kappa * self.kappa;
+        let w2 = self.sigma_w * self.sigma_w;
+        if w2 != 0.0 && w2.is_finite() {
+            // σw² · I needs no 0 · ∞ guard: the same values, in a loop the compiler vectorizes
+            return Ok(entrywise(s, |k12, ntk| {
+                let p12 = self.pre(k12);
+                (k2 * p12, k2 * (p12 + w2 * ntk))
+            }));
+        }
         Ok(entrywise(s, |k12, ntk| {
             let p12 = self.pre(k12);
-            (
-                k2 * p12,
-                k2 * (p12 + mul_inf_safe(self.sigma_w * self.sigma_w, ntk)),
-            )
+            (k2 * p12, k2 * (p12 + mul_inf_safe(w2, ntk)))
         }))
     }
 
@@ -713,8 +724,15 @@ impl Network {
             entries(self.pairs, self.input.positions()),
             count,
         );
-        for y in ys {
-            s0.push_inputs(x, y, &self.input);
+        if self.input.is_flat() {
+            // one value per pair, ⟨x, y⟩ / n0 (as push_inputs computes it)
+            let n0 = x.len() as f64;
+            s0.k12.extend(ys.iter().map(|y| dot(x, y) / n0));
+            s0.ntk.resize(count, 0.0);
+        } else {
+            for y in ys {
+                s0.push_inputs(x, y, &self.input);
+            }
         }
         let d1: Vec<Vec<f64>> = tx.iter().map(|d| d.repeat(count)).collect();
         self.fold_with(s0, &d1, ty, record)

@@ -65,6 +65,9 @@ pub(super) fn check_kernel_values(
     m: &DMatrix<f64>,
     singular: impl Fn(usize, usize) -> bool,
 ) -> Result<(), KernelError> {
+    if m.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
     for (col, column) in m.column_iter().enumerate() {
         for (row, &value) in column.iter().enumerate() {
             if value.is_nan() || (value.is_infinite() && !singular(row, col)) {
@@ -209,6 +212,15 @@ fn value(kind: KernelKind, s: &PairState, b: usize) -> f64 {
     }
 }
 
+/// [`value`] of every pair of an output state (a flat state's values as they are).
+fn values(kind: KernelKind, s: &PairState) -> Vec<f64> {
+    match (s.entries, kind) {
+        (1, KernelKind::Nngp) => s.k12.clone(),
+        (1, _) => s.ntk.clone(),
+        _ => (0..s.count()).map(|b| value(kind, s, b)).collect(),
+    }
+}
+
 /// The fold of `net` over every pair of rows: the output kernel, or (`all_layers`) the kernel
 /// after every map that ends a layer.
 fn fold_matrices(
@@ -312,14 +324,12 @@ fn fold_matrices_mirrored(
             .collect();
         let last = net.fold_block(&r1[i], &t1[i], &ys, &ty, |_, s| {
             if all_layers {
-                vals[l] = (0..count).map(|b| value(kind, s, b)).collect();
+                vals[l] = values(kind, s);
             }
             l += 1;
         });
         match last {
-            Ok(last) if !all_layers => {
-                vals[0] = (0..count).map(|b| value(kind, &last, b)).collect()
-            }
+            Ok(last) if !all_layers => vals[0] = values(kind, &last),
             Ok(_) => {}
             Err(e) => {
                 failure.lock().expect("no panics").get_or_insert(e);
