@@ -57,7 +57,8 @@ pub use op::surrogate_activation;
 pub use residual::{ResidualConfig, ResidualNet};
 pub use snn::{Snn, SnnConfig, SnnParams};
 pub use spec_ensemble::{
-    train_flat_ensemble, train_spec_ensemble, EnsembleReport, SpecEnsemble,
+    member_batches, train_flat_ensemble, train_flat_networks, train_spec_ensemble, EnsembleReport,
+    SpecEnsemble,
 };
 pub use train::{
     gradients, train, train_continuing, train_reporting, Engine, Progress, TrainConfig,

@@ -20,9 +20,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Surrogate;
 use crate::error::ModelError;
-use crate::flat::{check_train_shapes, residuals, train_stacked, FlatNet, Stacked};
+use crate::conv::Shape;
+use crate::flat::{
+    check_train_shapes, residuals, train_stacked, FlatNet, FlatParamModel, Stacked,
+};
 use crate::mlp::{matrix_to_tensor, tensor_to_matrix, BYTES_PER_PARAMETER};
-use crate::netspec::NetSpec;
+use crate::netspec::{Layer, NetSpec};
 use crate::train::driver::{loss, Progress, TrainConfig, TrainSet};
 
 /// Networks `members` of one [`NetSpec`] with their parameters stacked along a leading member
@@ -86,6 +89,33 @@ impl SpecEnsemble {
             first: members.start,
             params,
             device: device.clone(),
+        })
+    }
+
+    /// The ensemble of given networks of one spec, in order (member j is network j).
+    pub fn from_members(nets: &[FlatNet<NetSpec>]) -> Result<Self, ModelError> {
+        let Some(first) = nets.first() else {
+            return Err(ModelError::EmptyEnsemble);
+        };
+        if let Some(j) = nets.iter().position(|n| n.config() != first.config()) {
+            return Err(ModelError::ShapeMismatch {
+                what: format!("network {j} of an ensemble"),
+                expected: "the description of network 0".into(),
+                got: "another description".into(),
+            });
+        }
+        let per_net: Vec<Vec<Tensor<1>>> = nets.iter().map(|n| n.parameters()).collect();
+        let params = (0..per_net[0].len())
+            .map(|i| {
+                let rows = per_net.iter().map(|p| p[i].clone().unsqueeze()).collect();
+                Tensor::cat(rows, 0)
+            })
+            .collect();
+        Ok(SpecEnsemble {
+            spec: first.config().clone(),
+            first: 0,
+            params,
+            device: first.device(),
         })
     }
 
@@ -222,9 +252,49 @@ pub fn train_spec_ensemble(
     })
 }
 
+/// Bytes a batched training step holds per hidden value of one member at one point: the forward
+/// values autodiff keeps, their gradients, and a convolution's member-major ⇄ channel-major
+/// copies, in f64 (an upper estimate for [`member_batches`]).
+const BYTES_PER_HIDDEN_VALUE: u64 = 32;
+
+/// The number of hidden values one member computes per input point: the input and every layer's
+/// output (a residual branch's layers and its sum included).
+fn hidden_values(layers: &[Layer], mut shape: Shape) -> u64 {
+    let mut total = 0u64;
+    for layer in layers {
+        if let Layer::Residual(inner) = layer {
+            total = total.saturating_add(hidden_values(inner, shape.clone()));
+        }
+        shape = layer.output_shape(&shape).expect("validated");
+        total = total.saturating_add(shape.len() as u64);
+    }
+    total
+}
+
+/// `members` split into consecutive batches that are trained one after the other, each as one
+/// [`SpecEnsemble`]: as many members per batch as fit into a quarter of the available memory
+/// ([`crate::limits::available_memory`]) at an estimated 32 bytes per hidden value per member
+/// and training point (at least one member per batch). `spec` must be valid.
+pub fn member_batches(spec: &NetSpec, points: usize, members: Range<usize>) -> Vec<Range<usize>> {
+    let input = spec.input();
+    let per_member = hidden_values(&spec.layers, input.clone())
+        .saturating_add(input.len() as u64)
+        .saturating_mul(points.max(1) as u64)
+        .saturating_mul(BYTES_PER_HIDDEN_VALUE);
+    let budget = crate::limits::available_memory() / 4;
+    let size = (budget / per_member.max(1)).clamp(1, members.len().max(1) as u64) as usize;
+    members
+        .clone()
+        .step_by(size)
+        .map(|start| start..(start + size).min(members.end))
+        .collect()
+}
+
 /// Networks `members` of `spec` seeded with `seed` ([`NetSpec::init`]`(seed, k)` for network
-/// k), trained on `data` with `config` as one batched ensemble ([`train_spec_ensemble`]), and
-/// returned one network per member, in order, with the report.
+/// k), trained on `data` with `config` as batched ensembles ([`train_spec_ensemble`]) in the
+/// batches of [`member_batches`], and returned one network per member, in order, with the report
+/// (the mean loss over all members; each member's first and last loss). `progress` sees the steps
+/// of batch i as i · steps + t (a bar of steps × batches fits).
 pub fn train_flat_ensemble(
     spec: &NetSpec,
     seed: u64,
@@ -234,7 +304,73 @@ pub fn train_flat_ensemble(
     device: &Device,
     progress: Option<Progress>,
 ) -> Result<(Vec<FlatNet<NetSpec>>, EnsembleReport), ModelError> {
-    let mut ensemble = SpecEnsemble::init(spec, seed, members, device)?;
-    let report = train_spec_ensemble(&mut ensemble, data, config, &[], |_, _| Ok(()), progress)?;
-    Ok((ensemble.split(), report))
+    spec.validate()?;
+    if members.is_empty() {
+        return Err(ModelError::EmptyEnsemble);
+    }
+    let batches = member_batches(spec, data.x.nrows(), members);
+    train_batches(
+        batches,
+        |range| SpecEnsemble::init(spec, seed, range, device),
+        data,
+        config,
+        progress,
+    )
+}
+
+/// [`train_flat_ensemble`] of given networks of one spec (e.g. loaded from a file), in order.
+pub fn train_flat_networks(
+    nets: Vec<FlatNet<NetSpec>>,
+    data: &TrainSet,
+    config: &TrainConfig,
+    progress: Option<Progress>,
+) -> Result<(Vec<FlatNet<NetSpec>>, EnsembleReport), ModelError> {
+    let Some(first) = nets.first() else {
+        return Err(ModelError::EmptyEnsemble);
+    };
+    let batches = member_batches(first.config(), data.x.nrows(), 0..nets.len());
+    train_batches(
+        batches,
+        |range| SpecEnsemble::from_members(&nets[range]),
+        data,
+        config,
+        progress,
+    )
+}
+
+/// Trains the members of each batch (made by `make`) as one ensemble, one batch after the other.
+fn train_batches(
+    batches: Vec<Range<usize>>,
+    mut make: impl FnMut(Range<usize>) -> Result<SpecEnsemble, ModelError>,
+    data: &TrainSet,
+    config: &TrainConfig,
+    mut progress: Option<Progress>,
+) -> Result<(Vec<FlatNet<NetSpec>>, EnsembleReport), ModelError> {
+    let total: usize = batches.iter().map(|b| b.len()).sum();
+    let mut nets = Vec::with_capacity(total);
+    let mut report = EnsembleReport {
+        loss: vec![0.0; config.steps.saturating_add(1)],
+        member_loss: Vec::with_capacity(total),
+    };
+    let observed = progress.is_some();
+    for (i, batch) in batches.into_iter().enumerate() {
+        let mut ensemble = make(batch)?;
+        let offset = i.saturating_mul(config.steps);
+        let mut shifted = |t: usize, loss: f64| match progress.as_mut() {
+            Some(outer) => outer(offset + t, loss),
+            None => Ok(()),
+        };
+        let observer: Option<Progress> = match observed {
+            true => Some(&mut shifted),
+            false => None,
+        };
+        let part = train_spec_ensemble(&mut ensemble, data, config, &[], |_, _| Ok(()), observer)?;
+        let weight = ensemble.members() as f64 / total as f64;
+        for (mean, l) in report.loss.iter_mut().zip(&part.loss) {
+            *mean += l * weight;
+        }
+        report.member_loss.extend(part.member_loss);
+        nets.extend(ensemble.split());
+    }
+    Ok((nets, report))
 }
