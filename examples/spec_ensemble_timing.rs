@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use sgntk::model::nalgebra::DMatrix;
 use sgntk::model::{
-    data, train, train_flat, train_flat_ensemble, Activation, BackendKind, Engine, Ensemble,
-    Layer, LearningRule, MlpConfig, NetSpec, Padding, ResidualConfig, TrainConfig, TrainSet,
+    data, train, train_flat, train_flat_ensemble, Activation, BackendKind, Engine, Ensemble, Layer,
+    LearningRule, MlpConfig, NetSpec, Padding, ResidualConfig, TrainConfig, TrainSet,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -107,7 +107,10 @@ fn compare(
     let (trained, _) = train_flat_ensemble(spec, 0, 0..nets, set, config, device, None)?;
     let batched = row(&format!("{name}, batched ensemble"), t, config.steps);
     let diff = (trained[nets - 1].predict(&set.x)? - last).amax();
-    println!("  {name}: batched / one at a time = {:.3}; last network's outputs differ by {diff:.1e}", batched / one);
+    println!(
+        "  {name}: batched / one at a time = {:.3}; last network's outputs differ by {diff:.1e}",
+        batched / one
+    );
     Ok(())
 }
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use sgntk_model::fused::EngineState;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_continuing, train_flat_ensemble, train_flat_networks, Activation, Engine, Ensemble, MlpConfig,
-    NetSpec, Surrogate, TrainConfig, TrainSet,
+    predict_flat, train_continuing, train_flat_ensemble, train_flat_networks, Activation, Engine,
+    Ensemble, MlpConfig, NetSpec, Surrogate, TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
 use sgntk_ntk::{
@@ -847,7 +847,15 @@ fn train_each(
             seed,
             count,
             device,
-        } => train_flat_ensemble(spec, seed, 0..count, data, config, device, Some(&mut progress))?,
+        } => train_flat_ensemble(
+            spec,
+            seed,
+            0..count,
+            data,
+            config,
+            device,
+            Some(&mut progress),
+        )?,
         FlatStart::Loaded(nets) => train_flat_networks(nets, data, config, Some(&mut progress))?,
     };
     pb.finish_and_clear();

@@ -514,8 +514,15 @@ fn train_each(
     let pb = monitor.bar(steps, "training steps");
     let stop = &mut monitor.stop;
     let mut progress = crate::progress::observer(&pb, stop);
-    let (trained, report) =
-        train_flat_ensemble(spec, seed, 0..nets, data, config, device, Some(&mut progress))?;
+    let (trained, report) = train_flat_ensemble(
+        spec,
+        seed,
+        0..nets,
+        data,
+        config,
+        device,
+        Some(&mut progress),
+    )?;
     pb.finish_and_clear();
     let outputs = trained
         .iter()

@@ -208,8 +208,12 @@ pub(crate) trait Stacked {
     /// The (autodiff) device of the parameters.
     fn stacked_device(&self) -> Device;
     /// Outputs `[M, N, n_L]` for inputs `x: [N, n_0]`, built from `params`.
-    fn forward_stacked(&self, params: &[Tensor<2>], x: &Tensor<2>, backward: Surrogate)
-        -> Tensor<3>;
+    fn forward_stacked(
+        &self,
+        params: &[Tensor<2>],
+        x: &Tensor<2>,
+        backward: Surrogate,
+    ) -> Tensor<3>;
 }
 
 impl<M: FlatParamModel> Stacked for M {
@@ -218,7 +222,10 @@ impl<M: FlatParamModel> Stacked for M {
     }
 
     fn stacked(&self) -> Vec<Tensor<2>> {
-        self.parameters().into_iter().map(Tensor::unsqueeze).collect()
+        self.parameters()
+            .into_iter()
+            .map(Tensor::unsqueeze)
+            .collect()
     }
 
     fn stacked_device(&self) -> Device {

@@ -19,11 +19,9 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Surrogate;
-use crate::error::ModelError;
 use crate::conv::Shape;
-use crate::flat::{
-    check_train_shapes, residuals, train_stacked, FlatNet, FlatParamModel, Stacked,
-};
+use crate::error::ModelError;
+use crate::flat::{check_train_shapes, residuals, train_stacked, FlatNet, FlatParamModel, Stacked};
 use crate::mlp::{matrix_to_tensor, tensor_to_matrix, BYTES_PER_PARAMETER};
 use crate::netspec::{Layer, NetSpec};
 use crate::train::driver::{loss, Progress, TrainConfig, TrainSet};

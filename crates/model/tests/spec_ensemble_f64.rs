@@ -16,9 +16,9 @@ use common::finite_differences::f64_flex_autodiff;
 use burn::tensor::Device;
 use nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_flat, train_flat_ensemble, train_spec_ensemble, Activation,
-    FlatParamModel, Layer, LearningRule, ModelError, NetSpec, Padding, ResidualConfig,
-    SpecEnsemble, TrainConfig, TrainSet,
+    predict_flat, train_flat, train_flat_ensemble, train_spec_ensemble, Activation, FlatParamModel,
+    Layer, LearningRule, ModelError, NetSpec, Padding, ResidualConfig, SpecEnsemble, TrainConfig,
+    TrainSet,
 };
 
 /// The f64 flex device, configured once for the whole test binary.
@@ -77,7 +77,11 @@ fn batched_equals_one_at_a_time(
     let curve_err = worst(report.loss.iter().copied(), mean);
     assert!(curve_err < 1e-10, "mean loss curve off by {curve_err:e}");
     // Training moved the networks (the comparison is not between two untrained copies).
-    assert!(report.loss[config.steps] < 0.99 * report.loss[0], "{:?}", report.loss);
+    assert!(
+        report.loss[config.steps] < 0.99 * report.loss[0],
+        "{:?}",
+        report.loss
+    );
 }
 
 fn circle_task() -> (TrainSet, DMatrix<f64>) {
@@ -144,7 +148,14 @@ fn cnn_ensemble_equals_networks_trained_one_at_a_time() {
     let (data, test) = image_task();
     let rule = LearningRule::Sgl("erf-prime:1".parse().unwrap());
     let config = TrainConfig::new(rule, 0.05, 20);
-    batched_equals_one_at_a_time(&cnn(Activation::Erf { m: 2.0 }), 3, 1..4, &data, &test, &config);
+    batched_equals_one_at_a_time(
+        &cnn(Activation::Erf { m: 2.0 }),
+        3,
+        1..4,
+        &data,
+        &test,
+        &config,
+    );
 }
 
 #[test]
