@@ -7,8 +7,8 @@ use std::path::Path;
 use sgntk_model::fused::EngineState;
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_continuing, train_flat_reporting, Activation, Engine, Ensemble, MlpConfig,
-    NetSpec, Surrogate, TrainConfig, TrainSet,
+    predict_flat, train_continuing, train_flat_ensemble, train_flat_networks, Activation, Engine,
+    Ensemble, MlpConfig, NetSpec, Surrogate, TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, ensemble_mean, jacobian_kernel};
 use sgntk_ntk::{
@@ -647,16 +647,19 @@ pub fn train(a: &TrainArgs) -> Result<(), ExpError> {
         }
         Start::Fresh(Finite::Flat(spec), nets) => {
             check_flat_engine(a.engine)?;
-            let init = |k: usize| spec.init(seed, k, &device);
-            let run = train_each(nets, init, keep, &config, &data, &x)?;
+            let start = FlatStart::Fresh {
+                spec: &spec,
+                seed,
+                count: nets,
+                device: &device,
+            };
+            let run = train_each(start, keep, &config, &data, &x)?;
             (spec, run)
         }
         Start::Loaded(spec, Networks::Flat(nets), _) => {
             check_flat_engine(a.engine)?;
-            let n = nets.len();
-            let mut nets = nets.into_iter();
-            let next = |_| nets.next().ok_or(sgntk_model::ModelError::EmptyEnsemble);
-            (spec, train_each(n, next, keep, &config, &data, &x)?)
+            let run = train_each(FlatStart::Loaded(nets), keep, &config, &data, &x)?;
+            (spec, run)
         }
     };
     let Run {
@@ -787,16 +790,35 @@ fn train_batched(
     })
 }
 
-/// Trains `count` networks of any NetSpec one after the other (autodiff, [`sgntk_model::train_flat`]), network
-/// k from `net(k)`; the trained networks are kept when `keep` (see [`Run`]).
+/// The networks of a NetSpec to train: networks `0..count` of `spec` drawn from `seed`, or
+/// given networks (loaded from a file).
+enum FlatStart<'a> {
+    Fresh {
+        spec: &'a NetSpec,
+        seed: u64,
+        count: usize,
+        device: &'a sgntk_model::burn::tensor::Device,
+    },
+    Loaded(Vec<sgntk_model::FlatNet<NetSpec>>),
+}
+
+/// Trains networks of any NetSpec as batched ensembles (autodiff, all members of a batch in one
+/// computation: [`sgntk_model::train_flat_ensemble`], [`sgntk_model::train_flat_networks`]); the
+/// trained networks are kept when `keep` (see [`Run`]).
 fn train_each(
-    count: usize,
-    mut net: impl FnMut(usize) -> Result<sgntk_model::FlatNet<NetSpec>, sgntk_model::ModelError>,
+    start: FlatStart,
     keep: bool,
     config: &TrainConfig,
     data: &TrainSet,
     x: &DMatrix<f64>,
 ) -> Result<Run, ExpError> {
+    let (spec, count) = match &start {
+        FlatStart::Fresh { spec, count, .. } => ((*spec).clone(), *count),
+        FlatStart::Loaded(nets) => match nets.first() {
+            Some(net) => (net.config().clone(), nets.len()),
+            None => return Err(sgntk_model::ModelError::EmptyEnsemble.into()),
+        },
+    };
     sgntk_model::check_memory(
         "the networks' outputs",
         &[
@@ -807,41 +829,46 @@ fn train_each(
         ],
     )
     .map_err(sgntk_model::ModelError::from)?;
-    let steps = config.steps as u64;
-    let pb = crate::progress::bar((count as u64).saturating_mul(steps), "training steps");
-    let mut outputs = Vec::new();
-    let mut kept = Vec::new();
-    let mut mean_loss = vec![0.0; config.steps + 1];
-    for k in 0..count {
-        let mut net = net(k)?;
-        if k == 0 {
-            // The test points must fit the networks' precision too, before any training.
+    // The test points must fit the networks' precision too, before any training.
+    match &start {
+        FlatStart::Fresh { seed, device, .. } => {
+            let net = spec.init(*seed, 0, device)?;
             sgntk_model::flat::check_data(&net, x, "test points")?;
         }
-        let mut progress = crate::progress::observer(&pb, || false);
-        let report = train_flat_reporting(
-            &mut net,
+        FlatStart::Loaded(nets) => sgntk_model::flat::check_data(&nets[0], x, "test points")?,
+    }
+    let batches = sgntk_model::member_batches(&spec, data.x.nrows(), 0..count).len();
+    let steps = (config.steps as u64).saturating_mul(batches as u64);
+    let pb = crate::progress::bar(steps, "training steps");
+    let mut progress = crate::progress::observer(&pb, || false);
+    let (nets, report) = match start {
+        FlatStart::Fresh {
+            spec,
+            seed,
+            count,
+            device,
+        } => train_flat_ensemble(
+            spec,
+            seed,
+            0..count,
             data,
             config,
-            &[],
-            |_, _| Ok(()),
+            device,
             Some(&mut progress),
-        )?;
-        for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
-            *m += l / count as f64;
-        }
-        outputs.push(predict_flat(&net, x)?);
-        if keep {
-            kept.push(net);
-        }
-    }
+        )?,
+        FlatStart::Loaded(nets) => train_flat_networks(nets, data, config, Some(&mut progress))?,
+    };
     pb.finish_and_clear();
+    let outputs = nets
+        .iter()
+        .map(|net| predict_flat(net, x))
+        .collect::<Result<Vec<_>, _>>()?;
     let (table, _) = interleave(&outputs, x.nrows());
     Ok(Run {
         state: None,
-        networks: keep.then_some(Networks::Flat(kept)),
+        networks: keep.then_some(Networks::Flat(nets)),
         engine: Engine::Autodiff,
-        loss: mean_loss,
+        loss: report.loss,
         table,
     })
 }

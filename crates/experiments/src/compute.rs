@@ -12,7 +12,7 @@
 
 use sgntk_model::nalgebra::DMatrix;
 use sgntk_model::{
-    predict_flat, train_flat_reporting, train_reporting, Activation, BackendKind, DerivativePair,
+    predict_flat, train_flat_ensemble, train_reporting, Activation, BackendKind, DerivativePair,
     Ensemble, MlpConfig, ModelError, NetSpec, Surrogate, TrainConfig, TrainSet,
 };
 use sgntk_ntk::empirical::{empirical_kernel, jacobian_kernel};
@@ -434,8 +434,8 @@ pub struct Trained {
 }
 
 /// Trains `nets` networks drawn with `seed` on `data` as `config` says and evaluates them on
-/// `x` (`sgntk train`): MLPs as one batched ensemble, other networks one after the other by
-/// autodiff.
+/// `x` (`sgntk train`): MLPs as one batched ensemble on the MLP engines, other networks as
+/// batched ensembles by autodiff.
 #[allow(clippy::too_many_arguments)]
 pub fn train_networks(
     net: &Network,
@@ -483,8 +483,9 @@ pub fn train_networks(
     Ok(trained)
 }
 
-/// Trains `nets` networks of `spec` one after the other (autodiff): their outputs on `x` and the
-/// mean loss over networks before each step.
+/// Trains `nets` networks of `spec` as batched ensembles (autodiff, all members of a batch in one
+/// computation: [`train_flat_ensemble`]): their outputs on `x` and the mean loss over networks
+/// before each step.
 #[allow(clippy::too_many_arguments)]
 fn train_each(
     spec: &NetSpec,
@@ -506,34 +507,29 @@ fn train_each(
         ],
     )
     .map_err(ModelError::from)?;
-    let steps = config.steps as u64;
-    let pb = monitor.bar((nets as u64).saturating_mul(steps), "training steps");
-    let mut outputs = Vec::new();
-    let mut mean_loss = vec![0.0; config.steps + 1];
-    for k in 0..nets {
-        let mut net = spec.init(seed, k, device)?;
-        if k == 0 {
-            // The test points must fit the networks' precision too, before any training.
-            sgntk_model::flat::check_data(&net, x, "test points")?;
-        }
-        let stop = &mut monitor.stop;
-        let mut progress = crate::progress::observer(&pb, stop);
-        let report = train_flat_reporting(
-            &mut net,
-            data,
-            config,
-            &[],
-            |_, _| Ok(()),
-            Some(&mut progress),
-        )?;
-        for (m, l) in mean_loss.iter_mut().zip(&report.loss) {
-            *m += l / nets as f64;
-        }
-        outputs.push(predict_flat(&net, x)?);
-    }
+    // The test points must fit the networks' precision too, before any training.
+    sgntk_model::flat::check_data(&spec.init(seed, 0, device)?, x, "test points")?;
+    let batches = sgntk_model::member_batches(spec, data.x.nrows(), 0..nets).len();
+    let steps = (config.steps as u64).saturating_mul(batches as u64);
+    let pb = monitor.bar(steps, "training steps");
+    let stop = &mut monitor.stop;
+    let mut progress = crate::progress::observer(&pb, stop);
+    let (trained, report) = train_flat_ensemble(
+        spec,
+        seed,
+        0..nets,
+        data,
+        config,
+        device,
+        Some(&mut progress),
+    )?;
     pb.finish_and_clear();
+    let outputs = trained
+        .iter()
+        .map(|net| predict_flat(net, x))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Trained {
         outputs,
-        loss: mean_loss,
+        loss: report.loss,
     })
 }

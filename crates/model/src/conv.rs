@@ -1,9 +1,11 @@
 //! Convolutional layers of a [`crate::NetSpec`]: the shape of a layer's input (positions ×
 //! channels), the padding rule, and the finite forward on burn tensors.
 //!
-//! A layer input is `[H, W, C]` (2-D), `[L, C]` (1-D) or `[n]` (flat). Hidden states are stored
-//! as `[d, C·positions]` tensors in channel-major order (burn's NCHW flattened), so a convolution
-//! is a reshape, `burn::tensor::module::conv1d`/`conv2d`, and a reshape back. Inputs (CSV rows)
+//! A layer input is `[H, W, C]` (2-D), `[L, C]` (1-D) or `[n]` (flat). Hidden states of an
+//! ensemble of M members (M = 1 for one network) are stored as `[M, d, C·positions]` tensors in
+//! channel-major order (burn's NCHW flattened per member), so a convolution is a reshape to
+//! `[d, M·C, positions]`, one grouped `burn::tensor::module::conv1d`/`conv2d` with the members as
+//! its M groups, and a reshape back. Inputs (CSV rows)
 //! and the output of `flatten` are row-major (h, w, c) — the NHWC layout of JAX and
 //! neural-tangents (docs/MATH.md §1 for the NTK parameterization):
 //!
@@ -125,8 +127,8 @@ impl fmt::Display for Shape {
     }
 }
 
-/// Input rows `[d, positions·C]` in (h, w, c) order → the hidden layout `[d, C·positions]`
-/// (channel-major). Flat inputs are returned unchanged.
+/// Input rows `[d, positions·C]` in (h, w, c) order → one member's hidden layout
+/// `[d, C·positions]` (channel-major). Flat inputs are returned unchanged.
 pub(crate) fn from_rows(x: Tensor<2>, shape: &Shape) -> Tensor<2> {
     if shape.is_flat() {
         return x;
@@ -136,19 +138,19 @@ pub(crate) fn from_rows(x: Tensor<2>, shape: &Shape) -> Tensor<2> {
     x.reshape([d, p, c]).swap_dims(1, 2).reshape([d, n])
 }
 
-/// The hidden layout `[d, C·positions]` → rows `[d, positions·C]` in (h, w, c) order
-/// (`flatten`).
-pub(crate) fn to_rows(h: Tensor<2>, shape: &Shape) -> Tensor<2> {
-    let [d, n] = h.dims();
+/// The hidden layout `[M, d, C·positions]` of M members → rows `[M, d, positions·C]` in
+/// (h, w, c) order (`flatten`).
+pub(crate) fn to_rows(h: Tensor<3>, shape: &Shape) -> Tensor<3> {
+    let [m, d, n] = h.dims();
     let (p, c) = (shape.positions(), shape.channels);
-    h.reshape([d, c, p]).swap_dims(1, 2).reshape([d, n])
+    h.reshape([m, d, c, p]).swap_dims(2, 3).reshape([m, d, n])
 }
 
-/// Mean over positions: `[d, C·positions]` → `[d, C]`.
-pub(crate) fn global_average_pool(h: Tensor<2>, shape: &Shape) -> Tensor<2> {
-    let [d, _] = h.dims();
+/// Mean over positions: `[M, d, C·positions]` → `[M, d, C]`.
+pub(crate) fn global_average_pool(h: Tensor<3>, shape: &Shape) -> Tensor<3> {
+    let [m, d, _] = h.dims();
     let (p, c) = (shape.positions(), shape.channels);
-    h.reshape([d, c, p]).mean_dim(2).reshape([d, c])
+    h.reshape([m, d, c, p]).mean_dim(3).reshape([m, d, c])
 }
 
 /// `x` wrapped around by `(before, after)` along `dim` (both ≤ the size of `dim`).
@@ -165,26 +167,28 @@ fn wrap<const D: usize>(x: Tensor<D>, dim: usize, before: usize, after: usize) -
     Tensor::cat(parts, dim)
 }
 
-/// One convolution on the hidden layout: `h: [d, C·positions]` of shape `input` → `[d,
-/// C'·positions']` with `w: [C'·C·F]` (W[c', c, q] row-major) and `b: [C']`, scaled as in the
-/// module docs. `filter` has one entry per spatial axis (1 or 2 axes); the shape was validated.
+/// One convolution of M members on the hidden layout: `h: [M, d, C·positions]` of shape `input`
+/// → `[M, d, C'·positions']` with `w: [M, C'·C·F]` (member k's W[c', c, q] row-major in row k)
+/// and `b: [M, C']`, scaled as in the module docs. The members are the groups of one grouped
+/// convolution (groups = M: member k's C input channels feed only its C' outputs through its own
+/// filters). `filter` has one entry per spatial axis (1 or 2 axes); the shape was validated.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv(
-    h: Tensor<2>,
+    h: Tensor<3>,
     input: &Shape,
     channels: usize,
     filter: &[usize],
     padding: Padding,
-    w: Tensor<1>,
-    b: Tensor<1>,
+    w: Tensor<2>,
+    b: Tensor<2>,
     sigma_w: f64,
     sigma_b: f64,
-) -> Tensor<2> {
-    let [d, _] = h.dims();
+) -> Tensor<3> {
+    let [m, d, _] = h.dims();
     let c = input.channels;
     let fan_in = (c * filter.iter().product::<usize>()) as f64;
     let w = w.mul_scalar(sigma_w / fan_in.sqrt());
-    let b = Some(b.mul_scalar(sigma_b));
+    let b = Some(b.mul_scalar(sigma_b).reshape([m * channels]));
     let pads: Vec<(usize, usize, usize)> = input
         .spatial
         .iter()
@@ -203,31 +207,34 @@ pub(crate) fn conv(
             (0, 0)
         }
     };
-    match *input.spatial.as_slice() {
+    // [M, d, C·P] → [d, M·C, P]: the members' channels side by side, member-major.
+    let h = h.swap_dims(0, 1);
+    let y = match *input.spatial.as_slice() {
         [l] => {
-            let mut x = h.reshape([d, c, l]);
+            let mut x = h.reshape([d, m * c, l]);
             if wrapped {
                 x = wrap(x, 2, pads[0].0, pads[0].1);
             }
-            let w = w.reshape([channels, c, filter[0]]);
-            let options = ConvOptions::new_with_padding([1], [conv_pad(0)], [1], 1);
+            let w = w.reshape([m * channels, c, filter[0]]);
+            let options = ConvOptions::new_with_padding([1], [conv_pad(0)], [1], m);
             let y = conv1d(x, w, b, options);
-            let [_, co, lo] = y.dims();
-            y.reshape([d, co * lo])
+            let [_, _, lo] = y.dims();
+            y.reshape([d, m, channels * lo])
         }
         [hh, ww] => {
-            let mut x = h.reshape([d, c, hh, ww]);
+            let mut x = h.reshape([d, m * c, hh, ww]);
             if wrapped {
                 x = wrap(x, 2, pads[0].0, pads[0].1);
                 x = wrap(x, 3, pads[1].0, pads[1].1);
             }
-            let w = w.reshape([channels, c, filter[0], filter[1]]);
+            let w = w.reshape([m * channels, c, filter[0], filter[1]]);
             let options =
-                ConvOptions::new_with_padding([1, 1], [conv_pad(0), conv_pad(1)], [1, 1], 1);
+                ConvOptions::new_with_padding([1, 1], [conv_pad(0), conv_pad(1)], [1, 1], m);
             let y = conv2d(x, w, b, options);
-            let [_, co, ho, wo] = y.dims();
-            y.reshape([d, co * ho * wo])
+            let [_, _, ho, wo] = y.dims();
+            y.reshape([d, m, channels * ho * wo])
         }
         _ => unreachable!("validated: 1 or 2 spatial axes"),
-    }
+    };
+    y.swap_dims(0, 1)
 }

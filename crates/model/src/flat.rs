@@ -187,7 +187,79 @@ pub fn train_flat_reporting<M: FlatParamModel>(
 ) -> Result<TrainReport, ModelError> {
     config.validate()?;
     check_train_set(model, data)?;
-    let device = model.device();
+    let loss = train_stacked(model, data, config, record_at, hook, progress)?;
+    Ok(TrainReport {
+        loss,
+        ..TrainReport::default()
+    })
+}
+
+/// What the autodiff stepper trains: M members with their flat parameters stacked, `[M, len_i]`
+/// (row k: member k's i-th flat parameter tensor), and their outputs `[M, d, n_L]` on the same d
+/// inputs. A [`FlatParamModel`] is one member (M = 1); `crate::SpecEnsemble` is M networks of a
+/// [`crate::NetSpec`] in one batched computation.
+pub(crate) trait Stacked {
+    /// The number of members M.
+    fn members(&self) -> usize;
+    /// The stacked parameters `[M, len_i]`.
+    fn stacked(&self) -> Vec<Tensor<2>>;
+    /// Replaces the stacked parameters (same shapes as [`Stacked::stacked`]).
+    fn set_stacked(&mut self, params: Vec<Tensor<2>>);
+    /// The (autodiff) device of the parameters.
+    fn stacked_device(&self) -> Device;
+    /// Outputs `[M, N, n_L]` for inputs `x: [N, n_0]`, built from `params`.
+    fn forward_stacked(
+        &self,
+        params: &[Tensor<2>],
+        x: &Tensor<2>,
+        backward: Surrogate,
+    ) -> Tensor<3>;
+}
+
+impl<M: FlatParamModel> Stacked for M {
+    fn members(&self) -> usize {
+        1
+    }
+
+    fn stacked(&self) -> Vec<Tensor<2>> {
+        self.parameters()
+            .into_iter()
+            .map(Tensor::unsqueeze)
+            .collect()
+    }
+
+    fn stacked_device(&self) -> Device {
+        self.device()
+    }
+
+    fn set_stacked(&mut self, params: Vec<Tensor<2>>) {
+        let flat = params.into_iter().map(|p| p.reshape([-1])).collect();
+        self.set_parameters(flat);
+    }
+
+    fn forward_stacked(
+        &self,
+        params: &[Tensor<2>],
+        x: &Tensor<2>,
+        backward: Surrogate,
+    ) -> Tensor<3> {
+        let flat: Vec<Tensor<1>> = params.iter().map(|p| p.clone().reshape([-1])).collect();
+        self.forward_with(&flat, x, backward).unsqueeze()
+    }
+}
+
+/// The autodiff training loop of [`train_flat`] for any [`Stacked`] model on checked data and a
+/// validated `config`: the mean loss over members before each step and after the last
+/// ([`run_steps`]).
+pub(crate) fn train_stacked<S: Stacked>(
+    model: &mut S,
+    data: &TrainSet,
+    config: &TrainConfig,
+    record_at: &[usize],
+    hook: impl FnMut(usize, &S) -> Result<(), ModelError>,
+    progress: Option<crate::train::driver::Progress>,
+) -> Result<Vec<f64>, ModelError> {
+    let device = model.stacked_device();
     let mut stepper = FlatStepper {
         x: matrix_to_tensor(&data.x, &device),
         y: matrix_to_tensor(&data.y, &device),
@@ -195,34 +267,34 @@ pub fn train_flat_reporting<M: FlatParamModel>(
         backward: config.rule.backward_derivative(),
         lr: config.lr,
     };
-    let loss = run_steps(
+    run_steps(
         &mut stepper,
         config.steps,
         config.lr,
         record_at,
         hook,
         progress,
-    )?;
-    Ok(TrainReport {
-        loss,
-        ..TrainReport::default()
-    })
+    )
 }
 
 /// Training data for `model`: d × n_0 inputs, d × n_L targets, both finite in its precision.
 fn check_train_set<M: FlatParamModel>(model: &M, data: &TrainSet) -> Result<(), ModelError> {
-    if data.x.ncols() != model.input_dim()
-        || data.y.ncols() != model.outputs()
-        || data.x.nrows() != data.y.nrows()
-    {
+    check_train_shapes(model.input_dim(), model.outputs(), data)?;
+    check_data(model, &data.x, "inputs")?;
+    check_data(model, &data.y, "targets")
+}
+
+/// d × `inputs` inputs and d × `outputs` targets.
+pub(crate) fn check_train_shapes(
+    inputs: usize,
+    outputs: usize,
+    data: &TrainSet,
+) -> Result<(), ModelError> {
+    if data.x.ncols() != inputs || data.y.ncols() != outputs || data.x.nrows() != data.y.nrows() {
         return Err(ModelError::ShapeMismatch {
             what: "training data (inputs | targets)".into(),
             expected: format!(
-                "N x {} | N x {} (the network's {} inputs | {} outputs)",
-                model.input_dim(),
-                model.outputs(),
-                model.input_dim(),
-                model.outputs()
+                "N x {inputs} | N x {outputs} (the network's {inputs} inputs | {outputs} outputs)"
             ),
             got: format!(
                 "{} x {} | {} x {}",
@@ -233,21 +305,20 @@ fn check_train_set<M: FlatParamModel>(model: &M, data: &TrainSet) -> Result<(), 
             ),
         });
     }
-    check_data(model, &data.x, "inputs")?;
-    check_data(model, &data.y, "targets")
+    Ok(())
 }
 
 /// [`train_flat`]'s engine (burn's autodiff on flat parameters) as a [`Stepper`].
-struct FlatStepper<'a, M> {
-    model: &'a mut M,
+struct FlatStepper<'a, S> {
+    model: &'a mut S,
     x: Tensor<2>,
     y: Tensor<2>,
     backward: Surrogate,
     lr: f64,
 }
 
-impl<M: FlatParamModel> Stepper for FlatStepper<'_, M> {
-    type Model = M;
+impl<S: Stacked> Stepper for FlatStepper<'_, S> {
+    type Model = S;
 
     fn steps(&mut self, from: usize, to: usize) -> Vec<f64> {
         let mut losses = Vec::with_capacity(to - from);
@@ -260,12 +331,12 @@ impl<M: FlatParamModel> Stepper for FlatStepper<'_, M> {
             }
             let updated = self
                 .model
-                .parameters()
+                .stacked()
                 .into_iter()
                 .zip(grads)
                 .map(|(p, g)| Tensor::from_inner(p.inner() - g.mul_scalar(self.lr)))
                 .collect();
-            self.model.set_parameters(updated);
+            self.model.set_stacked(updated);
         }
         losses
     }
@@ -274,30 +345,43 @@ impl<M: FlatParamModel> Stepper for FlatStepper<'_, M> {
         loss_and_gradients(self.model, &self.x, &self.y, self.backward, false).0
     }
 
-    fn model(&mut self, _step: usize) -> Result<&M, ModelError> {
+    fn model(&mut self, _step: usize) -> Result<&S, ModelError> {
         Ok(self.model)
     }
 }
 
-/// L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² ([`crate::train::driver::loss`]) and, when `with_grads`, ∇L for every parameter tensor (inner backend;
-/// zeros for parameters the output does not depend on), with `backward` in the backward pass.
-fn loss_and_gradients<M: FlatParamModel>(
-    model: &M,
+/// The residuals r = f − y `[M, d, n_L]` of every member of `model` with parameters `params`.
+pub(crate) fn residuals<S: Stacked>(
+    model: &S,
+    params: &[Tensor<2>],
+    x: &Tensor<2>,
+    y: &Tensor<2>,
+    backward: Surrogate,
+) -> Tensor<3> {
+    model.forward_stacked(params, x, backward) - y.clone().unsqueeze_dim::<3>(0)
+}
+
+/// The mean over members of L = 1/(2d) Σ_i ‖f(x_i) − y_i‖² ([`crate::train::driver::loss`]) and,
+/// when `with_grads`, ∇ of the sum over members Σ_k L_k for every stacked parameter tensor (inner
+/// backend; zeros for parameters the output does not depend on): row k is ∇L_k of member k's
+/// parameters, as member k's loss is the only term that depends on them. `backward` is used in
+/// the backward pass.
+fn loss_and_gradients<S: Stacked>(
+    model: &S,
     x: &Tensor<2>,
     y: &Tensor<2>,
     backward: Surrogate,
     with_grads: bool,
-) -> (f64, Vec<Tensor<1>>) {
+) -> (f64, Vec<Tensor<2>>) {
     let [d, _] = y.dims();
-    let leaves: Vec<Tensor<1>> = model
-        .parameters()
+    let leaves: Vec<Tensor<2>> = model
+        .stacked()
         .into_iter()
         .map(|p| Tensor::from_inner(p.inner()).require_grad())
         .collect();
-    let f = model.forward_with(&leaves, x, backward);
-    let r = f - y.clone();
+    let r = residuals(model, &leaves, x, y, backward);
     let loss = crate::train::driver::loss::of_residual(r, d);
-    let value: f64 = loss.clone().inner().into_scalar::<f64>();
+    let value = loss.clone().inner().into_scalar::<f64>() / model.members() as f64;
     if !with_grads || !value.is_finite() {
         return (value, Vec::new());
     }

@@ -36,6 +36,7 @@ pub mod netspec;
 pub mod op;
 pub mod residual;
 pub mod snn;
+pub mod spec_ensemble;
 pub mod train;
 
 pub use activation::{Activation, Elementwise, Surrogate};
@@ -55,6 +56,10 @@ pub use netspec::{Layer, NetSpec};
 pub use op::surrogate_activation;
 pub use residual::{ResidualConfig, ResidualNet};
 pub use snn::{Snn, SnnConfig, SnnParams};
+pub use spec_ensemble::{
+    member_batches, train_flat_ensemble, train_flat_networks, train_spec_ensemble, EnsembleReport,
+    SpecEnsemble,
+};
 pub use train::{
     gradients, train, train_continuing, train_reporting, Engine, Progress, TrainConfig,
     TrainReport, TrainSet,

@@ -262,18 +262,49 @@ impl NetSpec {
         device: &Device,
     ) -> Result<FlatNet<NetSpec>, ModelError> {
         self.validate()?;
+        let params = self
+            .draw(seed, k)
+            .into_iter()
+            .map(|v| flat_tensor(v, device))
+            .collect();
+        Ok(FlatNet::new(self.clone(), params, device))
+    }
+
+    /// The host values of member `k`'s parameters (validated spec): [`NetSpec::init`]'s draws,
+    /// which every ensemble of this spec uses ([`crate::SpecEnsemble::init`]).
+    pub(crate) fn draw(&self, seed: u64, k: usize) -> Vec<Vec<f64>> {
         let mut lengths = Vec::new();
         trace(&self.layers, self.input(), &mut lengths).expect("validated");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(k as u64);
-        let params = lengths
+        lengths
             .into_iter()
             .map(|len| {
-                let v = (0..len as usize).map(|_| StandardNormal.sample(&mut rng));
-                flat_tensor(v.collect(), device)
+                (0..len as usize)
+                    .map(|_| StandardNormal.sample(&mut rng))
+                    .collect()
             })
-            .collect();
-        Ok(FlatNet::new(self.clone(), params, device))
+            .collect()
+    }
+
+    /// The outputs `[M, N, n_L]` of M members on the same inputs `x: [N, n_0]` (rows in (h, w, c)
+    /// order), from stacked parameters `params[i]: [M, len_i]` (row k: member k's i-th flat
+    /// parameter tensor), with `backward` as every φ's backward derivative: one batched
+    /// computation (batched matmuls, grouped convolutions). One network is M = 1
+    /// ([`Architecture::forward`]).
+    pub fn forward_members(
+        &self,
+        params: &[Tensor<2>],
+        x: &Tensor<2>,
+        backward: Surrogate,
+    ) -> Tensor<3> {
+        let members = params.first().map_or(1, |p| p.dims()[0]);
+        let input = self.input();
+        let h = conv::from_rows(x.clone(), &input);
+        let [d, n] = h.dims();
+        let h = h.unsqueeze_dim::<3>(0).expand([members, d, n]);
+        let f = apply(self, &self.layers, h, input, &mut params.iter(), backward);
+        f.mul_scalar(self.kappa)
     }
 }
 
@@ -424,17 +455,18 @@ fn trace(layers: &[Layer], mut shape: Shape, lengths: &mut Vec<u64>) -> Result<S
     Ok(shape)
 }
 
-/// `layers` applied to `h` (shape `shape`, in the hidden layout of [`crate::conv`]), reading
-/// parameters from `params` in order.
+/// `layers` applied to the hidden states `h: [M, d, ·]` of M members (shape `shape`, in the
+/// hidden layout of [`crate::conv`]), reading stacked parameters `[M, len]` from `params` in
+/// order.
 fn apply<'a>(
     spec: &NetSpec,
     layers: &[Layer],
-    mut h: Tensor<2>,
+    mut h: Tensor<3>,
     mut shape: Shape,
-    params: &mut impl Iterator<Item = &'a Tensor<1>>,
+    params: &mut impl Iterator<Item = &'a Tensor<2>>,
     backward: Surrogate,
-) -> Tensor<2> {
-    fn take<'a>(params: &mut impl Iterator<Item = &'a Tensor<1>>) -> Tensor<1> {
+) -> Tensor<3> {
+    fn take<'a>(params: &mut impl Iterator<Item = &'a Tensor<2>>) -> Tensor<2> {
         params
             .next()
             .expect("one W and one b per Dense and Conv")
@@ -444,8 +476,10 @@ fn apply<'a>(
         match layer {
             Layer::Dense { width: out } => {
                 let width = shape.channels;
-                let w = take(params).reshape([*out, width]);
-                let b = take(params).reshape([1, *out]);
+                let (w, b) = (take(params), take(params));
+                let m = w.dims()[0];
+                let w = w.reshape([m, *out, width]);
+                let b = b.reshape([m, 1, *out]);
                 h = dense(h, w, b, spec.sigma_w / (width as f64).sqrt(), spec.sigma_b);
                 shape = Shape::flat(*out);
             }
@@ -492,11 +526,12 @@ fn apply<'a>(
 }
 
 impl Architecture for NetSpec {
+    /// [`NetSpec::forward_members`] of one member.
     fn forward(&self, params: &[Tensor<1>], x: &Tensor<2>, backward: Surrogate) -> Tensor<2> {
-        let input = self.input();
-        let h = conv::from_rows(x.clone(), &input);
-        let f = apply(self, &self.layers, h, input, &mut params.iter(), backward);
-        f.mul_scalar(self.kappa)
+        let stacked: Vec<Tensor<2>> = params.iter().map(|p| p.clone().unsqueeze()).collect();
+        let f = self.forward_members(&stacked, x, backward);
+        let [_, d, out] = f.dims();
+        f.reshape([d, out])
     }
 
     fn activation(&self) -> Activation {

@@ -430,3 +430,46 @@ fn a_file_gives_input_dim_or_input_shape() {
         .to_string();
     assert!(e.contains("missing input_dim"), "{e}");
 }
+
+/// A CNN ensemble of 3 networks trained for 5 GD steps as one batched computation (grouped
+/// convolutions with 3 groups) equals the same networks trained one at a time, on both CPU
+/// backends in f32: outputs to 1e-4 relative (f32 rounding of sums in another order; the f64
+/// comparison to 1e-10 is `tests/spec_ensemble_f64.rs`).
+#[test]
+fn batched_cnn_ensemble_equals_one_at_a_time_on_both_cpu_backends() {
+    let spec = spec(
+        &[4, 4, 2],
+        vec![
+            conv(3, &[3, 3], Padding::Same),
+            Layer::Act(Activation::Tanh),
+            conv(2, &[2, 2], Padding::Circular),
+            Layer::Act(Activation::Tanh),
+            Layer::GlobalAveragePool,
+            Layer::Dense { width: 2 },
+        ],
+        1.2,
+        0.1,
+    );
+    let x = DMatrix::from_fn(4, 32, |i, j| ((i * 5 + j * 3) % 11) as f64 / 5.0 - 1.0);
+    let y = DMatrix::from_fn(4, 2, |i, j| ((i + 3 * j) % 5) as f64 / 3.0 - 0.6);
+    let set = sgntk_model::TrainSet { x: x.clone(), y };
+    let config = sgntk_model::TrainConfig::new(sgntk_model::LearningRule::Gd, 0.3, 5);
+    for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+        let device = backend.device().unwrap();
+        let (nets, report) =
+            sgntk_model::train_flat_ensemble(&spec, 2, 1..4, &set, &config, &device, None).unwrap();
+        for (j, k) in (1..4).enumerate() {
+            let mut one = spec.init(2, k, &device).unwrap();
+            let alone =
+                sgntk_model::train_flat(&mut one, &set, &config, &[], |_, _| Ok(())).unwrap();
+            let (a, b) = (nets[j].predict(&x).unwrap(), one.predict(&x).unwrap());
+            let err = (a - &b).amax() / b.amax();
+            assert!(
+                err < 1e-4,
+                "{backend:?} network {k}: outputs off by {err:e}"
+            );
+            let loss = (report.member_loss[j].1 - alone.loss[5]).abs() / alone.loss[5];
+            assert!(loss < 1e-4, "{backend:?} network {k}: loss off by {loss:e}");
+        }
+    }
+}
