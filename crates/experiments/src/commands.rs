@@ -884,6 +884,7 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
                 f.title()
             );
         }
+        println!("paper: the paper's figures (1, 2, 3a, 3b, b1–b4); all: every figure");
         return Ok(());
     }
     let figures = parse_figures(&args.which)?;

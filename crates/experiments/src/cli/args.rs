@@ -494,7 +494,8 @@ pub struct TrainArgs {
 /// `sgntk figure`.
 #[derive(Debug, Args)]
 pub struct FigureArgs {
-    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn, cnn (see `sgntk figure list`) or all.
+    /// Figure: 1, 2, 3a, 3b, b1, b2, b3, b4, snn, cnn, digits, kappa (see `sgntk figure list`),
+    /// `paper` (the paper's figures: 1, 2, 3a, 3b, B.1–B.4) or `all`.
     pub which: String,
     /// Scale: quick (minutes on a laptop) or paper (the paper's settings).
     #[arg(
@@ -652,11 +653,33 @@ fn parse_time(s: &str) -> Result<Time, String> {
     }
 }
 
-/// Parses `figure`'s argument: one figure or `all`.
+/// Parses `figure`'s argument: one figure, `paper` or `all`.
 pub fn parse_figures(which: &str) -> Result<Vec<FigureId>, ExpError> {
     if which.trim().eq_ignore_ascii_case("all") {
         Ok(FigureId::all().collect())
+    } else if which.trim().eq_ignore_ascii_case("paper") {
+        Ok(FigureId::paper().collect())
     } else {
         Ok(vec![which.parse::<FigureId>().map_err(ExpError::Usage)?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_names_the_papers_figures_and_all_every_figure() {
+        let stems = |w: &str| -> Vec<&str> {
+            let figures = parse_figures(w).unwrap();
+            figures.iter().map(|f| f.stem()).collect()
+        };
+        assert_eq!(
+            stems(" Paper "),
+            ["figb1", "fig1", "fig2", "figb3", "figb4", "fig3a", "fig3b", "figb2"]
+        );
+        assert_eq!(stems("all").len(), crate::figures::REGISTRY.len());
+        assert_eq!(stems("3a"), ["fig3a"]);
+        assert!(parse_figures("papers").is_err());
     }
 }

@@ -124,6 +124,12 @@ impl FigureId {
         REGISTRY.iter().map(FigureId)
     }
 
+    /// The paper's figures (1, 2, 3a, 3b, B.1–B.4: the stems `fig…`), in the order `figure all`
+    /// runs them; `sgntk figure paper` reproduces the paper without the studies beyond it.
+    pub fn paper() -> impl Iterator<Item = FigureId> {
+        Self::all().filter(|f| f.stem().starts_with("fig"))
+    }
+
     /// What the figure computes.
     pub fn figure(self) -> &'static dyn Figure {
         self.0.figure
