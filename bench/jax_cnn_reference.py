@@ -13,21 +13,11 @@ f32. Prints ms per ensemble step (every network one step).
 """
 import argparse
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 
-
-@jax.custom_jvp
-def sign_sg(z):
-    return jnp.sign(z)
-
-
-@sign_sg.defjvp
-def _sign_sg_jvp(primals, tangents):
-    (z,), (dz,) = primals, tangents
-    return jnp.sign(z), 2.0 / math.sqrt(math.pi) * jnp.exp(-z * z) * dz
+from jax_common import paper_angles_and_target, seconds_per_ensemble_step, sgl_step, sign_sg
 
 
 CHANNELS, SIDE = 16, 8
@@ -58,22 +48,10 @@ def forward(params, x):
     return (a @ w3 / math.sqrt(a.shape[-1]) + 0.1 * b3)[:, 0]
 
 
-def loss(params, x, y):
-    r = forward(params, x) - y
-    return 0.5 * jnp.mean(r * r)
-
-
-def step(params, x, y):
-    g = jax.grad(loss)(params, x, y)
-    return jax.tree_util.tree_map(lambda p, q: p - 0.1 * q, params, g)
-
-
 def data():
-    a = jnp.linspace(-math.pi, math.pi, 15, endpoint=False) + 0.1
+    a, y = paper_angles_and_target()
     u = jax.random.normal(jax.random.PRNGKey(1), (2, SIDE * SIDE))
     x = (jnp.sin(a)[:, None] * u[0] + jnp.cos(a)[:, None] * u[1]).reshape(15, SIDE, SIDE, 1)
-    s, c = jnp.sin(a), jnp.cos(a)
-    y = 4 * s * c**2 - 0.8 * s**3 + 1.2 * c**2 - 0.8 * s**2 * c
     return x, y
 
 
@@ -84,15 +62,7 @@ def main():
     a = p.parse_args()
     x, y = data()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
-    keys = jax.random.split(jax.random.PRNGKey(0), a.nets)
-    params = jax.vmap(init)(keys)
-    train = jax.jit(jax.vmap(step, in_axes=(0, None, None)))
-    params = jax.block_until_ready(train(params, x, y))  # compile + warm-up
-    t = time.perf_counter()
-    for _ in range(a.steps):
-        params = train(params, x, y)
-    jax.block_until_ready(params)
-    s = (time.perf_counter() - t) / a.steps
+    s = seconds_per_ensemble_step(init, sgl_step(forward), x, y, a.nets, a.steps)
     print(f"CNN, JAX jit + vmap (E={a.nets}) {1e3 * s:10.2f} ms/step")
 
 

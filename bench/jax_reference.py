@@ -13,21 +13,11 @@ first layer's backward vector).
 """
 import argparse
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 
-
-@jax.custom_jvp
-def sign_sg(z):
-    return jnp.sign(z)
-
-
-@sign_sg.defjvp
-def _sign_sg_jvp(primals, tangents):
-    (z,), (dz,) = primals, tangents
-    return jnp.sign(z), 2.0 / math.sqrt(math.pi) * jnp.exp(-z * z) * dz
+from jax_common import paper_angles_and_target, seconds_per_ensemble_step, sgl_step, sign_sg
 
 
 def init(key, width):
@@ -48,22 +38,9 @@ def forward(params, x):
     return a[:, 0]
 
 
-def loss(params, x, y):
-    r = forward(params, x) - y
-    return 0.5 * jnp.mean(r * r)
-
-
-def step(params, x, y):
-    g = jax.grad(loss)(params, x, y)
-    return jax.tree_util.tree_map(lambda p, q: p - 0.1 * q, params, g)
-
-
 def data():
-    a = jnp.linspace(-math.pi, math.pi, 15, endpoint=False) + 0.1
-    x = jnp.stack([jnp.sin(a), jnp.cos(a)], axis=1)
-    x0, x1 = x[:, 0], x[:, 1]
-    y = 4 * x0 * x1**2 - 0.8 * x0**3 + 1.2 * x1**2 - 0.8 * x0**2 * x1
-    return x, y
+    a, y = paper_angles_and_target()
+    return jnp.stack([jnp.sin(a), jnp.cos(a)], axis=1), y
 
 
 def flops(width, d, e):
@@ -85,15 +62,8 @@ def main():
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
     for width in map(int, a.widths.split(",")):
         for e in map(int, a.nets.split(",")):
-            keys = jax.random.split(jax.random.PRNGKey(0), e)
-            params = jax.vmap(lambda k: init(k, width))(keys)
-            train = jax.jit(jax.vmap(step, in_axes=(0, None, None)))
-            params = jax.block_until_ready(train(params, x, y))  # compile + warm-up
-            t = time.perf_counter()
-            for _ in range(a.steps):
-                params = train(params, x, y)
-            jax.block_until_ready(params)
-            s = (time.perf_counter() - t) / a.steps
+            s = seconds_per_ensemble_step(lambda k: init(k, width), sgl_step(forward), x, y,
+                                          e, a.steps)
             print(f"train step SGL (sign, erf') n={width:<5} E={e:<4} {1e3 * s:10.3f} ms "
                   f"{flops(width, 15, e) / s / 1e9:8.1f} GFLOP/s")
 
