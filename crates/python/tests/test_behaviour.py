@@ -99,8 +99,15 @@ CHILD = textwrap.dedent(
 )
 
 
+def interactive_child(script, **kwargs):
+    """`python -c script` with SIGINT handled as in a terminal: a shell that starts a job in the
+    background (a CI runner, `cmd &`) makes it ignore SIGINT, and its children inherit that."""
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    return subprocess.Popen([sys.executable, "-c", script], preexec_fn=restore, text=True, **kwargs)
+
+
 def test_ctrl_c_interrupts_a_long_train_within_a_second():
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(progress=False)], stdout=subprocess.PIPE, text=True)
+    child = interactive_child(CHILD.format(progress=False), stdout=subprocess.PIPE)
     try:
         assert child.stdout.readline().strip() == "training"
         time.sleep(1.0)  # well into training
@@ -122,7 +129,7 @@ def run_on_a_terminal(progress):
 
     script = CHILD.format(progress=progress).replace("10**8", "300")
     leader, follower = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=follower, text=True)
+    child = interactive_child(script, stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
     drawn = b""
     while True:
