@@ -261,10 +261,10 @@ fn kernel_progress_reports_an_estimate_and_every_entry() {
     }
     let x1 = circle(&[0.1, 0.5, 0.9]);
     let x2 = circle(&(0..11).map(|i| 0.3 * i as f64).collect::<Vec<_>>());
-    // tanh with the triangle surrogate: adaptive quadrature, milliseconds per entry; erf:
-    // closed forms, microseconds
+    // tanh with the triangle surrogate: adaptive quadrature, milliseconds per entry (reported
+    // one by one); erf: closed forms, microseconds (one block per column, 11 columns)
     let triangle: Surrogate = "triangle:1".parse().unwrap();
-    for (activation, calls) in [(Activation::Tanh, 33), (Activation::Erf { m: 2.0 }, 3)] {
+    for (activation, calls) in [(Activation::Tanh, 33), (Activation::Erf { m: 2.0 }, 11)] {
         let count = Arc::new(Count::default());
         sgntk_ntk::set_progress(Some(count.clone()));
         let spec = KernelSpec::paper(activation, triangle);
@@ -277,8 +277,8 @@ fn kernel_progress_reports_an_estimate_and_every_entry() {
         assert_eq!(count.calls.load(Ordering::SeqCst), calls, "{activation}");
         assert_eq!(count.finished.load(Ordering::SeqCst), 1);
     }
-    // a symmetric kernel of one set against itself: the upper triangle is computed (one block
-    // per row, 11 rows) and every mirrored entry still counts
+    // a symmetric kernel of one set against itself: one triangle is computed (one block per
+    // column, 11 columns) and every mirrored entry still counts
     let count = Arc::new(Count::default());
     sgntk_ntk::set_progress(Some(count.clone()));
     let spec = KernelSpec::paper(Activation::Erf { m: 2.0 }, triangle);

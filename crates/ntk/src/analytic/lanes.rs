@@ -116,16 +116,19 @@ fn high_part(s: f64) -> f64 {
     f64::from_bits(s.to_bits() & 0xffff_ffff_0000_0000)
 }
 
-/// arcsin(x) for x ∈ [−1, 1] (< 1 ulp; NaN outside), branch-free.
+/// arcsin(x) for x ∈ [−1, 1] (< 1 ulp; NaN outside), branch-free. The branches share one
+/// evaluation of R, at the argument of the branch that is taken (the values are those of the
+/// branches computed separately, bit for bit).
 #[inline(always)]
 pub fn asin(x: f64) -> f64 {
     let ax = x.abs();
+    let is_small = ax < 0.5;
     // |x| < 0.5: x + x R(x²) (= x for |x| < 2^−26, where x R(x²) is below half an ulp)
-    let small = x + x * comp_r(x * x);
     // 0.5 ≤ |x| ≤ 1: π/2 − 2 asin(√z), z = (1 − |x|)/2
     let z = (1.0 - ax) * 0.5;
+    let r = comp_r(if is_small { x * x } else { z });
+    let small = x + x * r;
     let s = z.sqrt();
-    let r = comp_r(z);
     let near_one = PIO2_HI - (2.0 * (s + s * r) - PIO2_LO);
     let f = high_part(s);
     let c = (z - f * f) / (s + f);
@@ -136,32 +139,38 @@ pub fn asin(x: f64) -> f64 {
         middle
     };
     let large = if ax > 1.0 { f64::NAN } else { large };
-    if ax < 0.5 {
+    if is_small {
         small
     } else {
         large.copysign(x)
     }
 }
 
-/// arccos(x) for x ∈ [−1, 1] (< 1 ulp; NaN outside), branch-free.
+/// arccos(x) for x ∈ [−1, 1] (< 1 ulp; NaN outside), branch-free, with one evaluation of R and
+/// one square root shared by the branches as in [`asin`].
 #[inline(always)]
 pub fn acos(x: f64) -> f64 {
+    let is_small = x.abs() < 0.5;
+    // x ≤ −0.5: z = (1 + x)/2; x ≥ 0.5: z = (1 − x)/2; s = √z
+    let z = if x < 0.0 {
+        (1.0 + x) * 0.5
+    } else {
+        (1.0 - x) * 0.5
+    };
+    let s = z.sqrt();
+    let r = comp_r(if is_small { x * x } else { z });
     // |x| < 0.5: π/2 − (x − (pio2_lo − x R(x²)))
-    let small = PIO2_HI - (x - (PIO2_LO - x * comp_r(x * x)));
-    // x ≤ −0.5: 2 (π/2 − (s + R(z) s − pio2_lo)), z = (1 + x)/2
-    let zn = (1.0 + x) * 0.5;
-    let sn = zn.sqrt();
-    let negative = 2.0 * (PIO2_HI - (sn + (comp_r(zn) * sn - PIO2_LO)));
-    // x ≥ 0.5: 2 (f + c + R(z) s), z = (1 − x)/2, f + c = √z
-    let zp = (1.0 - x) * 0.5;
-    let sp = zp.sqrt();
-    let f = high_part(sp);
-    let c = (zp - f * f) / (sp + f);
-    let positive = 2.0 * (f + (comp_r(zp) * sp + c));
+    let small = PIO2_HI - (x - (PIO2_LO - x * r));
+    // x ≤ −0.5: 2 (π/2 − (s + R(z) s − pio2_lo))
+    let negative = 2.0 * (PIO2_HI - (s + (r * s - PIO2_LO)));
+    // x ≥ 0.5: 2 (f + c + R(z) s), f + c = √z
+    let f = high_part(s);
+    let c = (z - f * f) / (s + f);
+    let positive = 2.0 * (f + (r * s + c));
     let positive = if x == 1.0 { 0.0 } else { positive };
     let large = if x < 0.0 { negative } else { positive };
     let large = if x.abs() > 1.0 { f64::NAN } else { large };
-    if x.abs() < 0.5 {
+    if is_small {
         small
     } else {
         large

@@ -265,11 +265,15 @@ impl LayerMap for Dense {
         let k2 = self.kappa * self.kappa;
         let w2 = self.sigma_w * self.sigma_w;
         if w2 != 0.0 && w2.is_finite() {
-            // σw² · I needs no 0 · ∞ guard: the same values, in a loop the compiler vectorizes
-            return Ok(entrywise(s, |k12, ntk| {
-                let p12 = self.pre(k12);
-                (k2 * p12, k2 * (p12 + w2 * ntk))
-            }));
+            // σw² · I needs no 0 · ∞ guard: the same values, in two loops that vectorize
+            let mut s = s;
+            for (ntk, &k12) in s.ntk.iter_mut().zip(&s.k12) {
+                *ntk = k2 * (self.pre(k12) + w2 * *ntk);
+            }
+            for k12 in s.k12.iter_mut() {
+                *k12 = k2 * self.pre(*k12);
+            }
+            return Ok(s);
         }
         Ok(entrywise(s, |k12, ntk| {
             let p12 = self.pre(k12);
@@ -378,6 +382,11 @@ impl Nonlinearity {
     }
 }
 
+thread_local! {
+    /// A spare buffer of [`Nonlinearity`]'s maps on this thread (no allocation per block).
+    static SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl LayerMap for Nonlinearity {
     fn pair(&self, d1: &[f64], d2: &[f64], mut s: PairState) -> Result<PairState, KernelError> {
         // same positions: the variances are already entry by entry
@@ -389,8 +398,11 @@ impl LayerMap for Nonlinearity {
                 (&gathered.0[..], &gathered.1[..])
             }
         };
-        // one buffer: first E[g1 g2] (multiplied into I in place), then E[φ φ] (the new Σ)
-        let mut e = vec![0.0; s.k12.len()];
+        // one buffer: first E[g1 g2] (multiplied into I in place), then E[φ φ] (the new Σ); the
+        // old Σ's buffer is kept for the thread's next block
+        let mut e = SCRATCH.with(|b| b.take());
+        e.clear();
+        e.resize(s.k12.len(), 0.0);
         match &self.derivs {
             Some((g1, g2)) => {
                 self.expect_into(g1, g2, [l11, &s.k12, l22], &mut e);
@@ -401,7 +413,8 @@ impl LayerMap for Nonlinearity {
             None => s.ntk.fill(0.0),
         }
         self.expect_into(&self.phi, &self.phi, [l11, &s.k12, l22], &mut e);
-        s.k12 = e;
+        let old = std::mem::replace(&mut s.k12, e);
+        SCRATCH.with(|b| b.replace(old));
         Ok(s)
     }
 
@@ -519,6 +532,72 @@ fn self_trace(
         out.push(s.k12.clone());
     }
     Ok(out)
+}
+
+/// One side of a block of pairs for [`Network::fold_block`]: the same point in every pair, or
+/// one point per pair.
+#[derive(Clone, Copy, Debug)]
+pub enum Side<'a> {
+    /// One point: its input row and its variance trace ([`Network::variance_trace`]).
+    Fixed {
+        /// The input row.
+        x: &'a [f64],
+        /// Its same-position variances before each map.
+        trace: &'a [Vec<f64>],
+    },
+    /// Point b of pair b: the input rows, and before each map m the points' variances one
+    /// point after the other (`columns[m]`, a slice of [`Network::variance_columns`]).
+    Each {
+        /// The input rows.
+        xs: &'a [Vec<f64>],
+        /// The variances before each map.
+        columns: &'a [&'a [f64]],
+    },
+}
+
+impl<'a> Side<'a> {
+    /// The same point in every pair.
+    pub fn fixed(x: &'a [f64], trace: &'a [Vec<f64>]) -> Self {
+        Side::Fixed { x, trace }
+    }
+
+    fn point(&self, b: usize) -> &'a [f64] {
+        match *self {
+            Side::Fixed { x, .. } => x,
+            Side::Each { xs, .. } => &xs[b],
+        }
+    }
+
+    /// The variances before each map for `count` pairs (a fixed point's repeated into the
+    /// buffers of `pool`).
+    fn variances<'b>(&self, count: usize, pool: &'b mut Vec<Vec<f64>>) -> Vec<&'b [f64]>
+    where
+        'a: 'b,
+    {
+        match *self {
+            Side::Fixed { trace, .. } => {
+                pool.resize_with(trace.len(), Vec::new);
+                for (buffer, d) in pool.iter_mut().zip(trace) {
+                    // d, doubled until it is there `count` times (as `repeat` does)
+                    buffer.clear();
+                    buffer.extend_from_slice(d);
+                    let len = count * d.len();
+                    while buffer.len() < len {
+                        buffer.extend_from_within(..buffer.len().min(len - buffer.len()));
+                    }
+                    buffer.truncate(len);
+                }
+                pool.iter().map(|b| &b[..]).collect()
+            }
+            Side::Each { columns, .. } => columns.to_vec(),
+        }
+    }
+}
+
+thread_local! {
+    /// The buffers of [`Side::variances`] on this thread (for both sides of a block).
+    static REPEATED: std::cell::Cell<(Vec<Vec<f64>>, Vec<Vec<f64>>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// A stack of layer maps on inputs of one shape; the kernel is their fold.
@@ -706,52 +785,70 @@ impl Network {
             .collect()
     }
 
-    /// The output states of the block of pairs (x, y_b), b = 0, 1, …, from the variance traces
-    /// `tx` of x ([`Network::variance_trace`]) and `ty` of the y_b (`ty[m]`: the y_b's
-    /// variances before map m, one point after the other, as [`Network::variance_columns`]
-    /// lays them out); `record(i, block)` after each map that ends a layer.
+    /// The output states of a block of pairs (x_b, y_b), b = 0, 1, …: each side is one point for
+    /// every pair or one point per pair ([`Side`]); `record(i, block)` after each map that ends
+    /// a layer. Every pair's state is computed as it would be alone, whichever side is fixed.
     pub fn fold_block(
         &self,
-        x: &[f64],
-        tx: &[Vec<f64>],
-        ys: &[&[f64]],
-        ty: &[&[f64]],
+        first: Side<'_>,
+        second: Side<'_>,
         record: impl FnMut(usize, &PairState),
     ) -> Result<PairState, KernelError> {
-        let count = ys.len();
+        let count = match (&first, &second) {
+            (Side::Each { xs, .. }, _) | (_, Side::Each { xs, .. }) => xs.len(),
+            _ => 1,
+        };
         let mut s0 = PairState::empty(
             self.pairs,
             entries(self.pairs, self.input.positions()),
             count,
         );
         if self.input.is_flat() {
-            // one value per pair, ⟨x, y⟩ / n0 (as push_inputs computes it)
-            let n0 = x.len() as f64;
-            s0.k12.extend(ys.iter().map(|y| dot(x, y) / n0));
-            s0.ntk.resize(count, 0.0);
+            // one value per pair, ⟨x, y⟩ / n0 (as push_inputs computes it; the quotients in a
+            // loop of their own, which vectorizes)
+            match (first, second) {
+                (Side::Fixed { x, .. }, Side::Each { xs: ys, .. })
+                | (Side::Each { xs: ys, .. }, Side::Fixed { x, .. }) => {
+                    s0.k12.extend(ys.iter().map(|y| dot(x, y)))
+                }
+                _ => s0
+                    .k12
+                    .extend((0..count).map(|b| dot(first.point(b), second.point(b)))),
+            }
+            let n0 = self.input.len() as f64;
+            s0.k12.iter_mut().for_each(|v| *v /= n0);
         } else {
-            for y in ys {
-                s0.push_inputs(x, y, &self.input);
+            for b in 0..count {
+                s0.push_inputs(first.point(b), second.point(b), &self.input);
             }
         }
-        let d1: Vec<Vec<f64>> = tx.iter().map(|d| d.repeat(count)).collect();
-        self.fold_with(s0, &d1, ty, record)
+        s0.ntk.resize(s0.k12.len(), 0.0);
+        // the fixed sides' variances repeated for every pair, in this thread's buffers
+        let mut pools = REPEATED.with(|p| p.take());
+        let result = {
+            let (pool1, pool2) = (&mut pools.0, &mut pools.1);
+            let d1 = first.variances(count, pool1);
+            let d2 = second.variances(count, pool2);
+            self.fold_with(s0, &d1, &d2, record)
+        };
+        REPEATED.with(|p| p.set(pools));
+        result
     }
 
     /// The output state for a pair of inputs (a block of one).
     pub fn pair(&self, x: &[f64], y: &[f64]) -> Result<PairState, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
-        let t2: Vec<&[f64]> = t2.iter().map(|t| &t[..]).collect();
-        self.fold_block(x, &t1, &[y], &t2, |_, _| {})
+        self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), |_, _| {})
     }
 
     /// The states after each map that ends a layer (dense layers 1 … L of an MLP) for a pair of
     /// inputs.
     pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Result<Vec<PairState>, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
-        let t2: Vec<&[f64]> = t2.iter().map(|t| &t[..]).collect();
         let mut out = Vec::new();
-        self.fold_block(x, &t1, &[y], &t2, |_, s| out.push(s.clone()))?;
+        self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), |_, s| {
+            out.push(s.clone())
+        })?;
         Ok(out)
     }
 

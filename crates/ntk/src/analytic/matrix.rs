@@ -3,7 +3,7 @@
 use sgntk_model::nalgebra::DMatrix;
 
 use super::compose::Kernels;
-use super::layers::{Network, PairState};
+use super::layers::{Network, PairState, Side};
 use super::spec::KernelKind;
 #[cfg(doc)]
 use super::spec::KernelSpec;
@@ -63,24 +63,39 @@ pub(super) fn check_finite(what: &'static str, m: &DMatrix<f64>) -> Result<(), K
 pub(super) fn check_kernel_values(
     what: &'static str,
     m: &DMatrix<f64>,
-    singular: impl Fn(usize, usize) -> bool,
+    singular: impl Fn(usize, usize) -> bool + Sync,
 ) -> Result<(), KernelError> {
-    if m.iter().all(|v| v.is_finite()) {
-        return Ok(());
-    }
-    for (col, column) in m.column_iter().enumerate() {
-        for (row, &value) in column.iter().enumerate() {
-            if value.is_nan() || (value.is_infinite() && !singular(row, col)) {
-                return Err(KernelError::Overflow {
-                    what,
-                    row,
-                    col,
-                    value,
-                });
+    use rayon::prelude::*;
+    let rows = m.nrows();
+    // in parallel, the first offending entry column by column (infinite entries are few: the
+    // singular ones are on the diagonal or at antipodal points)
+    const CHUNK: usize = 1 << 16;
+    let first = m
+        .as_slice()
+        .par_chunks(CHUNK)
+        .enumerate()
+        .filter_map(|(c, chunk)| {
+            if chunk.iter().all(|v| v.is_finite()) {
+                return None;
             }
-        }
+            let bad = |(k, value): (usize, &f64)| {
+                value.is_nan() || (value.is_infinite() && !singular(k % rows, k / rows))
+            };
+            (c * CHUNK..)
+                .zip(chunk)
+                .position(bad)
+                .map(|p| c * CHUNK + p)
+        })
+        .min();
+    match first {
+        Some(k) => Err(KernelError::Overflow {
+            what,
+            row: k % rows,
+            col: k / rows,
+            value: m[k],
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Observer of long kernel computations, set per thread with [`set_progress`] (e.g. by a command
@@ -116,18 +131,19 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
 
 /// The most pairs in one block of the fold (an MLP's blocks; a convolutional network's hold
 /// at most [`BLOCK_VALUES`] position-pair values).
-const BLOCK_PAIRS: usize = 256;
+const BLOCK_PAIRS: usize = 1024;
 /// The most position-pair values of one block's state.
 const BLOCK_VALUES: u64 = 1 << 16;
 
-/// Runs `block(i, js)` — the `outputs` values of the entries (i, j), j ∈ js, as
-/// `[outputs][js.len()]` — for every row i and every block of at most `width` columns, the
-/// blocks in parallel (rayon); returns the `outputs` matrices, column-major. With `mirror` (a
-/// symmetric kernel of one set of points against itself, n1 = n2) only the blocks of the upper
-/// triangle j ≥ i are computed and each value is written to (i, j) and (j, i). With a
-/// [`KernelProgress`] observer, three entries are timed first (as blocks of one) for its
-/// estimate, and the finished matrix entries are reported block by block (a mirrored value
-/// counts twice off the diagonal; one by one where an entry takes more than a millisecond).
+/// Runs `block(j, rows, column)` for every column j of the `outputs` kernel matrices and every
+/// block of at most `width` of its rows, the columns in parallel (rayon): the block writes the
+/// values of the entries (i, j), i ∈ rows, of matrix m to `column[m · n1 + i]`. Returns the
+/// matrices column after column, `[n2][outputs][n1]` (for one output: the column-major
+/// matrix). With `mirror` (a symmetric kernel of one set of points against itself, n1 = n2)
+/// only the rows i ≥ j are computed and then copied to (j, i). With a [`KernelProgress`]
+/// observer, three entries are timed first (as blocks of one) for its estimate, and the
+/// finished matrix entries are reported block by block (a mirrored value counts twice off the
+/// diagonal; one by one where an entry takes more than a millisecond).
 fn fill<F>(
     n1: usize,
     n2: usize,
@@ -135,72 +151,100 @@ fn fill<F>(
     mut width: usize,
     mirror: bool,
     block: F,
-) -> Vec<Vec<f64>>
+) -> Vec<f64>
 where
-    F: Fn(usize, std::ops::Range<usize>) -> Vec<Vec<f64>> + Sync,
+    F: Fn(usize, std::ops::Range<usize>, &mut [f64]) + Sync,
 {
     use rayon::prelude::*;
     let mirror = mirror && n1 == n2;
-    let observer = progress().filter(|_| n1 > 0 && n2 > 0);
-    // the columns of row i that are computed
-    let first = |i: usize| if mirror { i } else { 0 };
+    let stride = outputs * n1;
+    let mut out = vec![0.0; stride * n2];
+    if stride == 0 || n2 == 0 {
+        return out;
+    }
+    let observer = progress();
+    // the rows of column j that are computed
+    let first = |j: usize| if mirror { j } else { 0 };
     if let Some(p) = &observer {
         // the median time of three entries spread over the matrix (a diagonal entry x = x' can
         // be much cheaper than the others)
-        let mut times: Vec<f64> = [(0, n2 / 2), (n1 / 2, n2 - 1), (n1 - 1, 0)]
+        let mut scratch = vec![0.0; stride];
+        let mut times: Vec<f64> = [(n1 - 1, n2 / 2), (n1 / 2, n2 - 1), (n1 - 1, 0)]
             .iter()
             .map(|&(i, j)| {
                 let start = std::time::Instant::now();
-                block(i, j..j + 1);
+                block(j, i..i + 1, &mut scratch);
                 start.elapsed().as_secs_f64()
             })
             .collect();
         times.sort_by(f64::total_cmp);
         let entries = (n1 as u64).saturating_mul(n2 as u64);
-        let computed = (0..n1).map(|i| (n2 - first(i)) as u64).sum::<u64>();
-        let blocks = (n1 * n2.div_ceil(width.max(1))).max(1);
-        let threads = rayon::current_num_threads().clamp(1, blocks) as f64;
+        let computed = (0..n2).map(|j| (n1 - first(j)) as u64).sum::<u64>();
+        let threads = rayon::current_num_threads().clamp(1, n2) as f64;
         p.start(entries, times[1] * computed as f64 / threads);
         if times[1] > 1e-3 {
             width = 1;
         }
     }
     let width = width.max(1);
-    let blocks: Vec<(usize, std::ops::Range<usize>)> = (0..n1)
-        .flat_map(|i| {
-            (first(i)..n2)
-                .step_by(width)
-                .map(move |j| (i, j..(j + width).min(n2)))
-        })
-        .collect();
-    let values: Vec<Vec<Vec<f64>>> = blocks
-        .par_iter()
-        .map(|(i, js)| {
-            let values = block(*i, js.clone());
-            if let Some(p) = &observer {
-                let count = js.len() as u64;
-                let diagonal = u64::from(mirror && js.contains(i));
-                p.advance(if mirror { 2 * count - diagonal } else { count });
+    out.par_chunks_mut(stride)
+        .enumerate()
+        .for_each(|(j, column)| {
+            for start in (first(j)..n1).step_by(width) {
+                let rows = start..(start + width).min(n1);
+                block(j, rows.clone(), column);
+                if let Some(p) = &observer {
+                    let count = rows.len() as u64;
+                    let diagonal = u64::from(mirror && rows.contains(&j));
+                    p.advance(if mirror { 2 * count - diagonal } else { count });
+                }
             }
-            values
-        })
-        .collect();
+        });
     if let Some(p) = &observer {
         p.finish();
     }
-    let mut out = vec![vec![0.0; n1 * n2]; outputs];
-    for ((i, js), values) in blocks.iter().zip(values) {
-        for (m, part) in out.iter_mut().zip(values) {
-            for (j, v) in js.clone().zip(part) {
-                m[j * n1 + i] = v;
-                if mirror {
-                    m[i * n1 + j] = v;
-                }
-            }
-        }
+    if mirror {
+        mirror_lower(&mut out, n1, outputs);
     }
     out
 }
+
+/// Copies the lower triangle of each of the `outputs` n × n matrices of `out` (laid out as
+/// [`fill`] returns them) to the upper one: (j, i) ← (i, j) for i > j. In parallel over bands of
+/// [`TILE`] rows j, tile by tile so that the strided writes stay in cache.
+fn mirror_lower(out: &mut [f64], n: usize, outputs: usize) {
+    use rayon::prelude::*;
+    let stride = outputs * n;
+    let base = SharedOut(out.as_mut_ptr(), out.len());
+    (0..n.div_ceil(TILE)).into_par_iter().for_each(|band| {
+        let base = &base;
+        let rows = band * TILE..((band + 1) * TILE).min(n);
+        for m in 0..outputs {
+            for it in (rows.start..n).step_by(TILE) {
+                for j in rows.clone() {
+                    for i in it.max(j + 1)..(it + TILE).min(n) {
+                        let (from, to) = (j * stride + m * n + i, i * stride + m * n + j);
+                        assert!(from < base.1 && to < base.1);
+                        // SAFETY: both indices are in bounds (checked above). This band writes
+                        // only the entries (j, i) of its own rows j above the diagonal (i > j),
+                        // which no other band writes, and reads only entries (i, j) below the
+                        // diagonal, which no band writes: no two threads touch one element
+                        // unless both only read it.
+                        unsafe { *base.0.add(to) = *base.0.add(from) };
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Rows of a band of [`mirror_lower`].
+const TILE: usize = 64;
+
+/// The output buffer of [`mirror_lower`], shared by its bands (pointer and length).
+struct SharedOut(*mut f64, usize);
+// SAFETY: the bands of `mirror_lower` write disjoint elements (see there).
+unsafe impl Sync for SharedOut {}
 
 /// The kernel value of pair `b` of an output state: Σ for the NNGP, I otherwise (a spatial
 /// state — a layer before the readout in [`kernel_layers`] — through its flatten readout).
@@ -212,12 +256,16 @@ fn value(kind: KernelKind, s: &PairState, b: usize) -> f64 {
     }
 }
 
-/// [`value`] of every pair of an output state (a flat state's values as they are).
-fn values(kind: KernelKind, s: &PairState) -> Vec<f64> {
+/// Writes [`value`] of every pair of an output state to `out` (a flat state's values as they
+/// are).
+fn write_values(kind: KernelKind, s: &PairState, out: &mut [f64]) {
     match (s.entries, kind) {
-        (1, KernelKind::Nngp) => s.k12.clone(),
-        (1, _) => s.ntk.clone(),
-        _ => (0..s.count()).map(|b| value(kind, s, b)).collect(),
+        (1, KernelKind::Nngp) => out.copy_from_slice(&s.k12),
+        (1, _) => out.copy_from_slice(&s.ntk),
+        _ => out
+            .iter_mut()
+            .enumerate()
+            .for_each(|(b, o)| *o = value(kind, s, b)),
     }
 }
 
@@ -305,46 +353,61 @@ fn fold_matrices_mirrored(
         other = traces(&r2)?;
         &other
     };
-    // the second points' variances before each map, point after point (a block's are a slice)
-    let columns = Network::variance_columns(t2);
-    let per_point: Vec<usize> = columns
+    // the first points' variances before each map, point after point (a block's are a slice;
+    // a block varies the first point, or with `mirror` the second, of the same points)
+    let columns1 = Network::variance_columns(&t1);
+    let per_point: Vec<usize> = columns1
         .iter()
-        .map(|c| c.len().checked_div(r2.len()).unwrap_or(0))
+        .map(|c| c.len().checked_div(r1.len()).unwrap_or(0))
         .collect();
     let failure = std::sync::Mutex::new(None);
-    let data = fill(r1.len(), r2.len(), outputs, width, mirror, |i, js| {
-        let count = js.len();
-        let mut vals = vec![Vec::new(); outputs];
-        let mut l = 0;
-        let ys: Vec<&[f64]> = js.clone().map(|j| &r2[j][..]).collect();
-        let ty: Vec<&[f64]> = columns
+    let (n1, n2) = (r1.len(), r2.len());
+    let data = fill(n1, n2, outputs, width, mirror, |j, rows, column| {
+        let xs = &r1[rows.clone()];
+        let slices: Vec<&[f64]> = columns1
             .iter()
             .zip(&per_point)
-            .map(|(c, &p)| &c[js.start * p..js.end * p])
+            .map(|(c, &p)| &c[rows.start * p..rows.end * p])
             .collect();
-        let last = net.fold_block(&r1[i], &t1[i], &ys, &ty, |_, s| {
+        let each = Side::Each {
+            xs,
+            columns: &slices,
+        };
+        // mirrored: the pairs (x_j, x_i), i ≥ j, as the upper triangle's row j (the same
+        // arithmetic as K(x_j, x_i)); else (x1_i, x2_j)
+        let (first, second) = if mirror {
+            (Side::fixed(&r1[j], &t1[j]), each)
+        } else {
+            (each, Side::fixed(&r2[j], &t2[j]))
+        };
+        let mut l = 0;
+        let mut put = |s: &PairState, l: usize| {
+            write_values(kind, s, &mut column[l * n1 + rows.start..l * n1 + rows.end])
+        };
+        let last = net.fold_block(first, second, |_, s| {
             if all_layers {
-                vals[l] = values(kind, s);
+                put(s, l);
             }
             l += 1;
         });
         match last {
-            Ok(last) if !all_layers => vals[0] = values(kind, &last),
+            Ok(last) if !all_layers => put(&last, 0),
             Ok(_) => {}
             Err(e) => {
                 failure.lock().expect("no panics").get_or_insert(e);
-                vals = vec![vec![0.0; count]; outputs];
             }
         }
-        vals
     });
     if let Some(e) = failure.into_inner().expect("no panics") {
         return Err(e);
     }
-    let mats: Vec<DMatrix<f64>> = data
-        .into_iter()
-        .map(|d| DMatrix::from_vec(r1.len(), r2.len(), d))
-        .collect();
+    let mats: Vec<DMatrix<f64>> = if outputs == 1 {
+        vec![DMatrix::from_vec(n1, n2, data)]
+    } else {
+        (0..outputs)
+            .map(|m| DMatrix::from_fn(n1, n2, |i, j| data[j * outputs * n1 + m * n1 + i]))
+            .collect()
+    };
     // The map after which each output is taken: every layer's last map, or the network's last.
     let ends: Vec<usize> = if all_layers {
         (0..net.layers().len())

@@ -43,7 +43,7 @@ pub mod spec;
 pub use closed_form::{pair_expectation, pair_expectations, ScalarFn};
 pub use compose::{spec_network, Kernels};
 pub use conv::{Conv, Flatten, GlobalAveragePool};
-pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Pairs, Residual};
+pub use layers::{Dense, LayerMap, Network, Nonlinearity, PairState, Pairs, Residual, Side};
 pub use matrix::{
     kernel_layers, kernel_matrix, kernel_pair, network_kernel_matrix, set_progress, KernelProgress,
 };
