@@ -198,6 +198,7 @@ impl LayerMap for Flatten {
             entries: 1,
             k12,
             ntk,
+            swapped: Vec::new(),
         })
     }
 
@@ -231,6 +232,7 @@ impl LayerMap for GlobalAveragePool {
             entries: 1,
             k12: mean(&s.k12),
             ntk: mean(&s.ntk),
+            swapped: Vec::new(),
         })
     }
 

@@ -42,6 +42,9 @@ pub struct PairState {
     pub k12: Vec<f64>,
     /// I(x, x') at the position pairs (0 before the first layer), pair after pair.
     pub ntk: Vec<f64>,
+    /// I(x', x), the kernel of the pairs in the other order, where a fold computes both orders
+    /// from one Σ (Σ is symmetric; [`LayerMap::swaps`]); empty otherwise.
+    pub swapped: Vec<f64>,
 }
 
 impl PairState {
@@ -61,6 +64,7 @@ impl PairState {
             entries,
             k12: Vec::with_capacity(entries * capacity),
             ntk: Vec::with_capacity(entries * capacity),
+            swapped: Vec::new(),
         }
     }
 
@@ -108,7 +112,7 @@ impl PairState {
     }
 }
 
-/// Σ_k a_k b_k, summed in order.
+/// Σ_k a_k b_k, summed in order from −0.0 (as `Sum` does).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(u, v)| u * v).sum()
 }
@@ -180,6 +184,13 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     fn singular(&self, _d1: &[f64], _d2: &[f64], _s: &PairState) -> bool {
         false
     }
+    /// True when the map also carries [`PairState::swapped`] — I of the pairs in the other order,
+    /// I(x', x) — and its Σ' is symmetric in the pair, so that a kernel of one set of points
+    /// against itself computes both triangles of an asymmetric kernel (the SG-NTK) from one Σ.
+    /// Flat same-position maps only; the default `false` is always safe.
+    fn swaps(&self) -> bool {
+        false
+    }
     /// True when the map is symmetric: it sends the state of (x', x) to the transpose of the
     /// state of (x, x') (same positions: the same values) for every pair, so that a kernel
     /// matrix of one set of points against itself is symmetric and its lower triangle can be
@@ -214,15 +225,6 @@ fn variances(s: &PairState, d1: &[f64], d2: &[f64]) -> (Vec<f64>, Vec<f64>) {
         }
     }
     (l11, l22)
-}
-
-/// `(k12, ntk) ← f(k12, ntk)` entry by entry, in place: a map that acts on every position pair
-/// alike.
-fn entrywise(mut s: PairState, f: impl Fn(f64, f64) -> (f64, f64)) -> PairState {
-    for (k, i) in s.k12.iter_mut().zip(s.ntk.iter_mut()) {
-        (*k, *i) = f(*k, *i);
-    }
-    s
 }
 
 /// Dense layer h' = κ · (σw/√n W a + σb b) (NTK parameterization) with an output multiplier κ
@@ -261,27 +263,35 @@ impl Dense {
 }
 
 impl LayerMap for Dense {
-    fn pair(&self, _: &[f64], _: &[f64], s: PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, _: &[f64], _: &[f64], mut s: PairState) -> Result<PairState, KernelError> {
         let k2 = self.kappa * self.kappa;
         let w2 = self.sigma_w * self.sigma_w;
-        if w2 != 0.0 && w2.is_finite() {
-            // σw² · I needs no 0 · ∞ guard: the same values, in two loops that vectorize
-            let mut s = s;
-            for (ntk, &k12) in s.ntk.iter_mut().zip(&s.k12) {
-                *ntk = k2 * (self.pre(k12) + w2 * *ntk);
+        let PairState {
+            k12, ntk, swapped, ..
+        } = &mut s;
+        for i in [ntk, swapped] {
+            if w2 != 0.0 && w2.is_finite() {
+                // σw² · I needs no 0 · ∞ guard: the same values, in a loop that vectorizes
+                for (v, &k) in i.iter_mut().zip(k12.iter()) {
+                    *v = k2 * (self.pre(k) + w2 * *v);
+                }
+            } else {
+                for (v, &k) in i.iter_mut().zip(k12.iter()) {
+                    *v = k2 * (self.pre(k) + mul_inf_safe(w2, *v));
+                }
             }
-            for k12 in s.k12.iter_mut() {
-                *k12 = k2 * self.pre(*k12);
-            }
-            return Ok(s);
         }
-        Ok(entrywise(s, |k12, ntk| {
-            let p12 = self.pre(k12);
-            (k2 * p12, k2 * (p12 + mul_inf_safe(w2, ntk)))
-        }))
+        for k in k12.iter_mut() {
+            *k = k2 * self.pre(*k);
+        }
+        Ok(s)
     }
 
     fn ends_layer(&self) -> bool {
+        true
+    }
+
+    fn swaps(&self) -> bool {
         true
     }
 
@@ -401,7 +411,7 @@ impl LayerMap for Nonlinearity {
         // one buffer: first E[g1 g2] (multiplied into I in place), then E[φ φ] (the new Σ); the
         // old Σ's buffer is kept for the thread's next block
         let mut e = SCRATCH.with(|b| b.take());
-        e.clear();
+        // every entry is written below: old values may stay
         e.resize(s.k12.len(), 0.0);
         match &self.derivs {
             Some((g1, g2)) => {
@@ -409,13 +419,28 @@ impl LayerMap for Nonlinearity {
                 for (ntk, &e) in s.ntk.iter_mut().zip(&e) {
                     *ntk = mul_inf_safe(*ntk, e);
                 }
+                if !s.swapped.is_empty() {
+                    // the pairs (x', x): the covariance with its variances swapped
+                    self.expect_into(g1, g2, [l22, &s.k12, l11], &mut e);
+                    for (ntk, &e) in s.swapped.iter_mut().zip(&e) {
+                        *ntk = mul_inf_safe(*ntk, e);
+                    }
+                }
             }
-            None => s.ntk.fill(0.0),
+            None => {
+                s.ntk.fill(0.0);
+                s.swapped.fill(0.0);
+            }
         }
         self.expect_into(&self.phi, &self.phi, [l11, &s.k12, l22], &mut e);
         let old = std::mem::replace(&mut s.k12, e);
         SCRATCH.with(|b| b.replace(old));
         Ok(s)
+    }
+
+    /// Σ' = E[φ(u) φ(v)] is symmetric in (u, v).
+    fn swaps(&self) -> bool {
+        true
     }
 
     /// Symmetric when g1 = g2 (E[φ(u) φ(v)] and E[g(u) g(v)] are symmetric in (u, v)).
@@ -478,11 +503,16 @@ impl LayerMap for Residual {
         let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         add(&mut s.k12, &branch.k12);
         add(&mut s.ntk, &branch.ntk);
+        add(&mut s.swapped, &branch.swapped);
         Ok(s)
     }
 
     fn ends_layer(&self) -> bool {
         true
+    }
+
+    fn swaps(&self) -> bool {
+        self.inner.iter().all(|m| m.swaps())
     }
 
     fn symmetric(&self) -> bool {
@@ -525,6 +555,7 @@ fn self_trace(
         entries: d.len().checked_div(s.count()).unwrap_or(0),
         k12: d.to_vec(),
         ntk: vec![0.0; d.len()],
+        swapped: Vec::new(),
     };
     for m in maps {
         let last = out.last().expect("nonempty");
@@ -545,11 +576,12 @@ pub enum Side<'a> {
         /// Its same-position variances before each map.
         trace: &'a [Vec<f64>],
     },
-    /// Point b of pair b: the input rows, and before each map m the points' variances one
-    /// point after the other (`columns[m]`, a slice of [`Network::variance_columns`]).
+    /// Point b of pair b: the input rows one after the other, and before each map m the
+    /// points' variances one point after the other (`columns[m]`, a slice of
+    /// [`Network::variance_columns`]).
     Each {
-        /// The input rows.
-        xs: &'a [Vec<f64>],
+        /// The input rows, row after row.
+        xs: &'a [f64],
         /// The variances before each map.
         columns: &'a [&'a [f64]],
     },
@@ -561,10 +593,11 @@ impl<'a> Side<'a> {
         Side::Fixed { x, trace }
     }
 
-    fn point(&self, b: usize) -> &'a [f64] {
+    /// The input of pair b (rows of `len` values).
+    fn point(&self, b: usize, len: usize) -> &'a [f64] {
         match *self {
             Side::Fixed { x, .. } => x,
-            Side::Each { xs, .. } => &xs[b],
+            Side::Each { xs, .. } => &xs[b * len..(b + 1) * len],
         }
     }
 
@@ -594,9 +627,12 @@ impl<'a> Side<'a> {
     }
 }
 
+/// Buffers of the variances before each map, one per map.
+type Traces = Vec<Vec<f64>>;
+
 thread_local! {
     /// The buffers of [`Side::variances`] on this thread (for both sides of a block).
-    static REPEATED: std::cell::Cell<(Vec<Vec<f64>>, Vec<Vec<f64>>)> =
+    static REPEATED: std::cell::Cell<(Traces, Traces)> =
         const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
@@ -788,14 +824,21 @@ impl Network {
     /// The output states of a block of pairs (x_b, y_b), b = 0, 1, …: each side is one point for
     /// every pair or one point per pair ([`Side`]); `record(i, block)` after each map that ends
     /// a layer. Every pair's state is computed as it would be alone, whichever side is fixed.
+    ///
+    /// With `both` (only for a network that [`Network::swaps`]) the states also carry
+    /// [`PairState::swapped`], the kernel of the pairs (y_b, x_b).
     pub fn fold_block(
         &self,
         first: Side<'_>,
         second: Side<'_>,
+        both: bool,
         record: impl FnMut(usize, &PairState),
     ) -> Result<PairState, KernelError> {
+        let len = self.input.len();
         let count = match (&first, &second) {
-            (Side::Each { xs, .. }, _) | (_, Side::Each { xs, .. }) => xs.len(),
+            (Side::Each { xs, .. }, _) | (_, Side::Each { xs, .. }) => {
+                xs.len().checked_div(len).unwrap_or(0)
+            }
             _ => 1,
         };
         let mut s0 = PairState::empty(
@@ -809,20 +852,33 @@ impl Network {
             match (first, second) {
                 (Side::Fixed { x, .. }, Side::Each { xs: ys, .. })
                 | (Side::Each { xs: ys, .. }, Side::Fixed { x, .. }) => {
-                    s0.k12.extend(ys.iter().map(|y| dot(x, y)))
+                    if len <= 8 {
+                        // the pairs in lanes, each sum in `dot`'s order (from −0.0, k = 0, 1, …)
+                        s0.k12.resize(count, -0.0);
+                        for (k, &xk) in x.iter().enumerate() {
+                            for (v, y) in s0.k12.iter_mut().zip(ys.chunks_exact(len)) {
+                                *v += xk * y[k];
+                            }
+                        }
+                    } else {
+                        s0.k12.extend(ys.chunks_exact(len).map(|y| dot(x, y)))
+                    }
                 }
                 _ => s0
                     .k12
-                    .extend((0..count).map(|b| dot(first.point(b), second.point(b)))),
+                    .extend((0..count).map(|b| dot(first.point(b, len), second.point(b, len)))),
             }
-            let n0 = self.input.len() as f64;
+            let n0 = len as f64;
             s0.k12.iter_mut().for_each(|v| *v /= n0);
         } else {
             for b in 0..count {
-                s0.push_inputs(first.point(b), second.point(b), &self.input);
+                s0.push_inputs(first.point(b, len), second.point(b, len), &self.input);
             }
         }
         s0.ntk.resize(s0.k12.len(), 0.0);
+        if both {
+            s0.swapped.resize(s0.k12.len(), 0.0);
+        }
         // the fixed sides' variances repeated for every pair, in this thread's buffers
         let mut pools = REPEATED.with(|p| p.take());
         let result = {
@@ -838,7 +894,7 @@ impl Network {
     /// The output state for a pair of inputs (a block of one).
     pub fn pair(&self, x: &[f64], y: &[f64]) -> Result<PairState, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
-        self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), |_, _| {})
+        self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), false, |_, _| {})
     }
 
     /// The states after each map that ends a layer (dense layers 1 … L of an MLP) for a pair of
@@ -846,10 +902,16 @@ impl Network {
     pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Result<Vec<PairState>, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
         let mut out = Vec::new();
-        self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), |_, s| {
+        self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), false, |_, s| {
             out.push(s.clone())
         })?;
         Ok(out)
+    }
+
+    /// True when the fold can carry both orders of its pairs ([`LayerMap::swaps`]): a flat
+    /// input, same positions and every map swapping.
+    pub fn swaps(&self) -> bool {
+        self.input.is_flat() && self.pairs == Pairs::Same && self.layers.iter().all(|m| m.swaps())
     }
 
     /// True when every map is [`LayerMap::symmetric`]: the kernel matrix of a set of points

@@ -135,45 +135,63 @@ const BLOCK_PAIRS: usize = 1024;
 /// The most position-pair values of one block's state.
 const BLOCK_VALUES: u64 = 1 << 16;
 
-/// Runs `block(j, rows, column)` for every column j of the `outputs` kernel matrices and every
-/// block of at most `width` of its rows, the columns in parallel (rayon): the block writes the
-/// values of the entries (i, j), i ∈ rows, of matrix m to `column[m · n1 + i]`. Returns the
-/// matrices column after column, `[n2][outputs][n1]` (for one output: the column-major
-/// matrix). With `mirror` (a symmetric kernel of one set of points against itself, n1 = n2)
-/// only the rows i ≥ j are computed and then copied to (j, i). With a [`KernelProgress`]
-/// observer, three entries are timed first (as blocks of one) for its estimate, and the
-/// finished matrix entries are reported block by block (a mirrored value counts twice off the
-/// diagonal; one by one where an entry takes more than a millisecond).
+/// Which entries of a kernel matrix the fold computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Triangle {
+    /// Every entry (i, j): the pairs (x1_i, x2_j).
+    Full,
+    /// A symmetric kernel of one set of points against itself: the pairs (x_j, x_i), i ≥ j,
+    /// copied to both (i, j) and (j, i).
+    Mirror,
+    /// An asymmetric kernel of one set of points against itself whose fold [`Network::swaps`]:
+    /// the pairs (x_j, x_i), i ≥ j, give (j, i) and, in the other order, (i, j).
+    Both,
+}
+
+/// The values of a block of entries of column j handed to [`fill`] as `(m, start, lower,
+/// upper)`: for matrix `m`, `lower[k]` is entry (start + k, j) and, in a triangle, `upper[k]`
+/// entry (j, start + k) (ignored on the diagonal).
+type Sink<'s> = dyn FnMut(usize, usize, &[f64], &[f64]) + 's;
+
+/// Runs `block(j, rows, sink)` for every column j of the `outputs` kernel matrices and every
+/// block of at most `width` of its rows, the columns in parallel (rayon); the block hands its
+/// values to `sink` ([`Sink`]). Returns the matrices column after column, `[n2][outputs][n1]`
+/// (for one output: the column-major matrix). With [`Triangle::Mirror`] or [`Triangle::Both`]
+/// (n1 = n2) only the rows i ≥ j are visited, and column j's task writes both (i, j) and
+/// (j, i) (the mirrored value, or the other order's). With a [`KernelProgress`] observer,
+/// three entries are timed first (as blocks of one) for its estimate, and the finished matrix
+/// entries are reported block by block (a block of a triangle counts twice off the diagonal;
+/// one by one where an entry takes more than a millisecond).
 fn fill<F>(
     n1: usize,
     n2: usize,
     outputs: usize,
     mut width: usize,
-    mirror: bool,
+    triangle: Triangle,
     block: F,
 ) -> Vec<f64>
 where
-    F: Fn(usize, std::ops::Range<usize>, &mut [f64]) + Sync,
+    F: Fn(usize, std::ops::Range<usize>, &mut Sink<'_>) + Sync,
 {
     use rayon::prelude::*;
-    let mirror = mirror && n1 == n2;
+    let triangle = if n1 == n2 { triangle } else { Triangle::Full };
+    let half = triangle != Triangle::Full;
     let stride = outputs * n1;
     let mut out = vec![0.0; stride * n2];
     if stride == 0 || n2 == 0 {
         return out;
     }
     let observer = progress();
-    // the rows of column j that are computed
-    let first = |j: usize| if mirror { j } else { 0 };
+    // the rows of column j that are visited
+    let first = |j: usize| if half { j } else { 0 };
     if let Some(p) = &observer {
         // the median time of three entries spread over the matrix (a diagonal entry x = x' can
         // be much cheaper than the others)
-        let mut scratch = vec![0.0; stride];
         let mut times: Vec<f64> = [(n1 - 1, n2 / 2), (n1 / 2, n2 - 1), (n1 - 1, 0)]
             .iter()
             .map(|&(i, j)| {
                 let start = std::time::Instant::now();
-                block(j, i..i + 1, &mut scratch);
+                block(j, i..i + 1, &mut |_, _, _, _| {});
                 start.elapsed().as_secs_f64()
             })
             .collect();
@@ -187,63 +205,58 @@ where
         }
     }
     let width = width.max(1);
-    out.par_chunks_mut(stride)
-        .enumerate()
-        .for_each(|(j, column)| {
-            for start in (first(j)..n1).step_by(width) {
-                let rows = start..(start + width).min(n1);
-                block(j, rows.clone(), column);
-                if let Some(p) = &observer {
-                    let count = rows.len() as u64;
-                    let diagonal = u64::from(mirror && rows.contains(&j));
-                    p.advance(if mirror { 2 * count - diagonal } else { count });
-                }
+    let visit = |j: usize, sink: &mut Sink<'_>| {
+        for start in (first(j)..n1).step_by(width) {
+            let rows = start..(start + width).min(n1);
+            block(j, rows.clone(), sink);
+            if let Some(p) = &observer {
+                let count = rows.len() as u64;
+                let diagonal = u64::from(half && rows.contains(&j));
+                p.advance(if half { 2 * count - diagonal } else { count });
             }
+        }
+    };
+    if half {
+        let len = out.len();
+        let base = SharedOut(out.as_mut_ptr());
+        (0..n2).into_par_iter().for_each(|j| {
+            let base = &base;
+            visit(j, &mut |m, start, lower, upper| {
+                assert!(start >= j && start + lower.len() <= n1 && upper.len() == lower.len());
+                assert!(m < outputs && (n1 - 1) * stride + m * n1 + n1 <= len);
+                for (k, (&low, &up)) in lower.iter().zip(upper).enumerate() {
+                    let i = start + k;
+                    // SAFETY: in bounds (i < n1 = n2, m < outputs: checked above). Column j's
+                    // task writes only (i, j) with i ≥ j and (j, i) with i > j of each matrix:
+                    // an element (a, b) is written by task b when a ≥ b and by task a when
+                    // a < b, by no other, and no task reads the output.
+                    unsafe {
+                        *base.0.add(j * stride + m * n1 + i) = low;
+                        if i > j {
+                            *base.0.add(i * stride + m * n1 + j) = up;
+                        }
+                    }
+                }
+            });
         });
+    } else {
+        out.par_chunks_mut(stride)
+            .enumerate()
+            .for_each(|(j, column)| {
+                visit(j, &mut |m, start, lower, _| {
+                    column[m * n1 + start..m * n1 + start + lower.len()].copy_from_slice(lower)
+                })
+            });
+    }
     if let Some(p) = &observer {
         p.finish();
-    }
-    if mirror {
-        mirror_lower(&mut out, n1, outputs);
     }
     out
 }
 
-/// Copies the lower triangle of each of the `outputs` n × n matrices of `out` (laid out as
-/// [`fill`] returns them) to the upper one: (j, i) ← (i, j) for i > j. In parallel over bands of
-/// [`TILE`] rows j, tile by tile so that the strided writes stay in cache.
-fn mirror_lower(out: &mut [f64], n: usize, outputs: usize) {
-    use rayon::prelude::*;
-    let stride = outputs * n;
-    let base = SharedOut(out.as_mut_ptr(), out.len());
-    (0..n.div_ceil(TILE)).into_par_iter().for_each(|band| {
-        let base = &base;
-        let rows = band * TILE..((band + 1) * TILE).min(n);
-        for m in 0..outputs {
-            for it in (rows.start..n).step_by(TILE) {
-                for j in rows.clone() {
-                    for i in it.max(j + 1)..(it + TILE).min(n) {
-                        let (from, to) = (j * stride + m * n + i, i * stride + m * n + j);
-                        assert!(from < base.1 && to < base.1);
-                        // SAFETY: both indices are in bounds (checked above). This band writes
-                        // only the entries (j, i) of its own rows j above the diagonal (i > j),
-                        // which no other band writes, and reads only entries (i, j) below the
-                        // diagonal, which no band writes: no two threads touch one element
-                        // unless both only read it.
-                        unsafe { *base.0.add(to) = *base.0.add(from) };
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// Rows of a band of [`mirror_lower`].
-const TILE: usize = 64;
-
-/// The output buffer of [`mirror_lower`], shared by its bands (pointer and length).
-struct SharedOut(*mut f64, usize);
-// SAFETY: the bands of `mirror_lower` write disjoint elements (see there).
+/// The output buffer of [`fill`], shared by the tasks of a triangle.
+struct SharedOut(*mut f64);
+// SAFETY: the tasks of `fill` write disjoint elements (see there).
 unsafe impl Sync for SharedOut {}
 
 /// The kernel value of pair `b` of an output state: Σ for the NNGP, I otherwise (a spatial
@@ -253,19 +266,6 @@ fn value(kind: KernelKind, s: &PairState, b: usize) -> f64 {
     match kind {
         KernelKind::Nngp => k12,
         _ => ntk,
-    }
-}
-
-/// Writes [`value`] of every pair of an output state to `out` (a flat state's values as they
-/// are).
-fn write_values(kind: KernelKind, s: &PairState, out: &mut [f64]) {
-    match (s.entries, kind) {
-        (1, KernelKind::Nngp) => out.copy_from_slice(&s.k12),
-        (1, _) => out.copy_from_slice(&s.ntk),
-        _ => out
-            .iter_mut()
-            .enumerate()
-            .for_each(|(b, o)| *o = value(kind, s, b)),
     }
 }
 
@@ -282,8 +282,10 @@ fn fold_matrices(
 }
 
 /// [`fold_matrices`]; with `mirror`, a kernel of one set of points against itself (`x2` equal
-/// to `x1` bit for bit) whose maps are all symmetric ([`Network::symmetric`]; not the
-/// SG-NTK's) computes the upper triangle and mirrors it.
+/// to `x1` bit for bit) visits the pairs of one triangle: whose maps are all symmetric
+/// ([`Network::symmetric`]; not the SG-NTK's) it mirrors the values ([`Triangle::Mirror`]), an
+/// asymmetric fold that [`Network::swaps`] computes both orders from one Σ
+/// ([`Triangle::Both`]).
 fn fold_matrices_mirrored(
     net: &Network,
     kind: KernelKind,
@@ -298,7 +300,12 @@ fn fold_matrices_mirrored(
             .iter()
             .zip(x2.iter())
             .all(|(a, b)| a.to_bits() == b.to_bits());
-    let mirror = mirror && same_points && net.symmetric();
+    let triangle = match (mirror && same_points, net.symmetric(), net.swaps()) {
+        (false, _, _) => Triangle::Full,
+        (true, true, _) => Triangle::Mirror,
+        (true, false, true) => Triangle::Both,
+        (true, false, false) => Triangle::Full,
+    };
     if x1.ncols() != net.input().len() {
         return Err(KernelError::Shape(format!(
             "inputs have {} columns, the network's input shape {} has {} values",
@@ -354,16 +361,20 @@ fn fold_matrices_mirrored(
         &other
     };
     // the first points' variances before each map, point after point (a block's are a slice;
-    // a block varies the first point, or with `mirror` the second, of the same points)
+    // a block varies the first point, or in a triangle the second, of the same points)
     let columns1 = Network::variance_columns(&t1);
+    // the first points, row after row
+    let d = x1.ncols();
+    let points1: Vec<f64> = r1.concat();
     let per_point: Vec<usize> = columns1
         .iter()
         .map(|c| c.len().checked_div(r1.len()).unwrap_or(0))
         .collect();
     let failure = std::sync::Mutex::new(None);
+    let nonfinite = std::sync::atomic::AtomicBool::new(false);
     let (n1, n2) = (r1.len(), r2.len());
-    let data = fill(n1, n2, outputs, width, mirror, |j, rows, column| {
-        let xs = &r1[rows.clone()];
+    let data = fill(n1, n2, outputs, width, triangle, |j, rows, sink| {
+        let xs = &points1[rows.start * d..rows.end * d];
         let slices: Vec<&[f64]> = columns1
             .iter()
             .zip(&per_point)
@@ -373,18 +384,42 @@ fn fold_matrices_mirrored(
             xs,
             columns: &slices,
         };
-        // mirrored: the pairs (x_j, x_i), i ≥ j, as the upper triangle's row j (the same
-        // arithmetic as K(x_j, x_i)); else (x1_i, x2_j)
-        let (first, second) = if mirror {
-            (Side::fixed(&r1[j], &t1[j]), each)
-        } else {
+        // a triangle: the pairs (x_j, x_i), i ≥ j (the arithmetic of K(x_j, x_i)); else
+        // (x1_i, x2_j)
+        let both = triangle == Triangle::Both;
+        let (first, second) = if triangle == Triangle::Full {
             (each, Side::fixed(&r2[j], &t2[j]))
+        } else {
+            (Side::fixed(&r1[j], &t1[j]), each)
         };
         let mut l = 0;
         let mut put = |s: &PairState, l: usize| {
-            write_values(kind, s, &mut column[l * n1 + rows.start..l * n1 + rows.end])
+            // flat states' values as they are, else through the readout
+            let spatial;
+            let values = match (s.entries, kind) {
+                (1, KernelKind::Nngp) => &s.k12[..],
+                (1, _) => &s.ntk[..],
+                _ => {
+                    spatial = (0..s.count())
+                        .map(|b| value(kind, s, b))
+                        .collect::<Vec<_>>();
+                    &spatial[..]
+                }
+            };
+            // the finiteness check of the values while they are in cache
+            if !values.iter().all(|v| v.is_finite())
+                || (both && !s.swapped.iter().all(|v| v.is_finite()))
+            {
+                nonfinite.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            match triangle {
+                Triangle::Full => sink(l, rows.start, values, &[]),
+                Triangle::Mirror => sink(l, rows.start, values, values),
+                // (i, j) from the pairs in the other order, (j, i) from these (flat states)
+                Triangle::Both => sink(l, rows.start, &s.swapped, values),
+            }
         };
-        let last = net.fold_block(first, second, |_, s| {
+        let last = net.fold_block(first, second, both, |_, s| {
             if all_layers {
                 put(s, l);
             }
@@ -416,6 +451,10 @@ fn fold_matrices_mirrored(
     } else {
         vec![net.layers().len().saturating_sub(1)]
     };
+    // every block checked its values: only a matrix with an infinite or NaN value is searched
+    if !nonfinite.into_inner() {
+        return Ok(mats);
+    }
     for (m, &last) in mats.iter().zip(&ends) {
         check_kernel_values("kernel output", m, |i, j| {
             net.singular_until(net.input_state(&r1[i], &r2[j]), &t1[i], &t2[j], last)
@@ -483,7 +522,7 @@ pub fn kernel_pair<'a>(
 
 #[cfg(test)]
 mod tests {
-    use sgntk_model::{Activation, Layer, NetSpec, Padding, Surrogate};
+    use sgntk_model::{Activation, Layer, NetSpec, Padding, ResidualConfig, Surrogate};
 
     use super::*;
     use crate::analytic::{KernelSpec, Kernels, Method};
@@ -496,9 +535,10 @@ mod tests {
         x
     }
 
-    /// The mirrored matrices (upper triangle computed) against the full computation, for every
-    /// layer: equal bit for bit where the arithmetic of (x, x') and (x', x) is the same, else
-    /// within `tol` relative (the sign NTK's +∞ diagonal equal); returns whether it mirrored.
+    /// The matrices from one triangle's pairs (mirrored, or both orders) against the full
+    /// computation, for every layer: equal bit for bit where the arithmetic of (x, x') and
+    /// (x', x) is the same, else within `tol` relative (the sign NTK's +∞ diagonal equal);
+    /// returns whether it mirrored.
     fn check_mirror(net: &Network, kind: KernelKind, x: &DMatrix<f64>, tol: f64) -> bool {
         let full = fold_matrices_mirrored(net, kind, x, x, true, false).unwrap();
         let mirrored = fold_matrices_mirrored(net, kind, x, x, true, true).unwrap();
@@ -533,17 +573,35 @@ mod tests {
                 assert!(check_mirror(&net, kind, &x, 1e-15), "{act} {kind:?}");
             }
             // the SG-NTK (g1 ≠ g2: φ' against erf' with a = 2) is not mirrored (with a = 1 and
-            // erf:1, g1 = g2 and it is the NTK)
+            // erf:1, g1 = g2 and it is the NTK): one triangle's pairs give both orders from
+            // one Σ, whose closed forms for φ = erf, ReLU, sign are symmetric bit for bit, so
+            // the whole matrix is the full computation's bit for bit
             let spec = KernelSpec::paper(act, Surrogate::ErfPrime { a: 2.0 });
             let net = spec.network(KernelKind::SgNtk, 3).unwrap();
+            assert!(net.swaps(), "{act}");
+            assert!(!check_mirror(&net, KernelKind::SgNtk, &x, 0.0), "{act}");
+            // the same through residual blocks, all layers
+            let mut config = ResidualConfig::new(8, 2, act);
+            config.input_dim = 3;
+            let net = crate::analytic::residual_network(
+                &config,
+                KernelKind::SgNtk,
+                Surrogate::ErfPrime { a: 2.0 },
+                Method::Auto,
+            )
+            .unwrap();
+            assert!(net.swaps(), "{act}");
             assert!(!check_mirror(&net, KernelKind::SgNtk, &x, 0.0), "{act}");
         }
         // tanh: the trapezoid rule on the swapped covariance uses other nodes; both within its
-        // error control, 1e-12 relative
+        // error control, 1e-12 relative (the NTK mirrored, the SG-NTK in both orders)
         let tanh = KernelSpec::paper(Activation::Tanh, g);
         let x3 = points(4, 2);
         let net = tanh.network(KernelKind::Ntk, 2).unwrap();
         assert!(check_mirror(&net, KernelKind::Ntk, &x3, 1e-12));
+        let tanh = KernelSpec::paper(Activation::Tanh, Surrogate::ErfPrime { a: 2.0 });
+        let net = tanh.network(KernelKind::SgNtk, 2).unwrap();
+        assert!(!check_mirror(&net, KernelKind::SgNtk, &x3, 1e-12));
         // convolutional networks, same positions (flatten) and all pairs (global average pool)
         for readout in [Layer::Flatten, Layer::GlobalAveragePool] {
             let spec = NetSpec {
