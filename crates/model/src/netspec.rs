@@ -102,9 +102,23 @@ struct NetSpecFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     input_shape: Option<Vec<usize>>,
     layers: Vec<Layer>,
+    /// σw, by default 1 (the command line's default).
+    #[serde(default = "one")]
     sigma_w: f64,
+    /// σb, by default 0.1 (the command line's default).
+    #[serde(default = "tenth")]
     sigma_b: f64,
+    /// κ, by default 1 (the command line's default: the plain network).
+    #[serde(default = "one")]
     kappa: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn tenth() -> f64 {
+    0.1
 }
 
 impl TryFrom<NetSpecFile> for NetSpec {

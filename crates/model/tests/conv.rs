@@ -429,6 +429,15 @@ fn a_file_gives_input_dim_or_input_shape() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing input_dim"), "{e}");
+    // scales left out take the command line's defaults σw = 1, σb = 0.1, κ = 1
+    let bare: NetSpec =
+        serde_json::from_str(r#"{"input_dim": 2, "layers": [{"dense": {"width": 1}}]}"#).unwrap();
+    assert_eq!((bare.sigma_w, bare.sigma_b, bare.kappa), (1.0, 0.1, 1.0));
+    let some: NetSpec = serde_json::from_str(
+        r#"{"input_dim": 2, "kappa": 0.5, "sigma_b": 0.0, "layers": [{"dense": {"width": 1}}]}"#,
+    )
+    .unwrap();
+    assert_eq!((some.sigma_w, some.sigma_b, some.kappa), (1.0, 0.0, 0.5));
 }
 
 /// A CNN ensemble of 3 networks trained for 5 GD steps as one batched computation (grouped
