@@ -724,7 +724,8 @@ fn net_files_describe_any_network() {
     }
 
     // A residual file: the analytic SG-NTK of the library's spec in full precision, and the
-    // trained networks of `NetSpec::init` + `train_flat`.
+    // trained networks of `NetSpec::init` + `train_flat` (trained on the lowrank engine as an MLP
+    // with skip connections: equal to f32 rounding, 1e-4 of the outputs' scale).
     let rf = write(&dir, "res.toml", RESIDUAL_NET);
     let spec: NetSpec = toml::from_str(RESIDUAL_NET).unwrap();
     let k = stdout_matrix(&sgntk_line(
@@ -759,7 +760,9 @@ fn net_files_describe_any_network() {
         let report = train_flat(&mut net, &data, &config, &[], |_, _| Ok(())).unwrap();
         assert!(report.loss[30] < report.loss[0], "{:?}", report.loss);
         let f = predict_flat(&net, &points()).unwrap();
-        assert_eq!(outputs.column(net_k), f.column(0), "network {net_k}");
+        let scale = f.column(0).abs().max();
+        let d = (outputs.column(net_k) - f.column(0)).abs().max();
+        assert!(d < 1e-4 * scale, "network {net_k}: outputs differ by {d:e}");
     }
 
     // Misuse is one line with status 2.

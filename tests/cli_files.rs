@@ -381,8 +381,13 @@ fn empirical_kernel_of_loaded_networks_equals_the_networks_in_memory() {
         &[&file, &xf, &yf, &kf],
     ));
     assert_eq!(bits(&raw_npy(&kf)), bits(&in_memory));
-    // A residual network (flat parameters, per-sample Jacobians).
-    let spec = NetSpec::residual(&ResidualConfig::new(10, 1, "erf:2".parse().unwrap()));
+    // A residual network that is not an MLP with skips (its branch is [dense, act]): flat
+    // parameters, per-sample Jacobians.
+    let mut spec = NetSpec::residual(&ResidualConfig::new(10, 1, "erf:2".parse().unwrap()));
+    spec.layers[1] = sgntk::model::Layer::Residual(vec![
+        sgntk::model::Layer::Dense { width: 10 },
+        sgntk::model::Layer::Act("erf:2".parse().unwrap()),
+    ]);
     let mut nets = Vec::new();
     for k in 0..2 {
         let mut net = spec.init(3, k, &device).unwrap();
@@ -406,7 +411,7 @@ fn empirical_kernel_of_loaded_networks_equals_the_networks_in_memory() {
     let bytes = networks::to_bytes(&spec, &training, &Networks::Flat(nets), None).unwrap();
     let saved = networks::from_bytes(&bytes, "mem", &device).unwrap();
     let Networks::Flat(loaded) = &saved.networks else {
-        panic!("a residual network loads as flat networks")
+        panic!("a residual network of another form loads as flat networks")
     };
     let loaded_params: Vec<Vec<f64>> = loaded[1]
         .parameters()

@@ -195,7 +195,7 @@ fn absurd_sizes_are_one_line_errors() {
         let o = train("gd", steps, [&t, &x, &out], extra);
         assert_fails(&o, &["memory here"]);
     }
-    // Any network from a file (here a residual one, trained one network at a time).
+    // Any network from a file (here a residual one).
     let res = write(
         &dir,
         "res.toml",

@@ -744,8 +744,8 @@ fn check_flat_engine(engine: Engine) -> Result<(), ExpError> {
     match engine {
         Engine::Auto | Engine::Autodiff => Ok(()),
         other => Err(ExpError::Usage(format!(
-            "--engine {other:?} trains MLPs only; this network trains with autodiff (--engine \
-             auto or autodiff)"
+            "--engine {other:?} trains MLPs (and residual MLPs of [act, dense] blocks) only; \
+             this network trains with autodiff (--engine auto or autodiff)"
         ))),
     }
 }

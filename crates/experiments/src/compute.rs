@@ -52,7 +52,8 @@ pub enum Network {
 
 /// The finite networks of a computation.
 pub enum Finite {
-    /// An MLP (from the flags, or a description that is one): the batched engines.
+    /// An MLP (from the flags, or a description that is one, residual MLPs of dense blocks
+    /// included: `MlpConfig::try_from`): the batched engines.
     Batched(MlpConfig),
     /// Any other network: [`NetSpec::init`] and autodiff training per network.
     Flat(NetSpec),
@@ -434,8 +435,9 @@ pub struct Trained {
 }
 
 /// Trains `nets` networks drawn with `seed` on `data` as `config` says and evaluates them on
-/// `x` (`sgntk train`): MLPs as one batched ensemble on the MLP engines, other networks as
-/// batched ensembles by autodiff.
+/// `x` (`sgntk train`): MLPs (residual MLPs of dense blocks included: MLPs with skip
+/// connections) as one batched ensemble on the MLP engines, other networks as batched ensembles
+/// by autodiff.
 #[allow(clippy::too_many_arguments)]
 pub fn train_networks(
     net: &Network,

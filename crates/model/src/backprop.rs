@@ -2,12 +2,14 @@
 //!
 //! Layer l = 0 … L−1 (weight layer l + 1 of docs/MATH.md §1) maps its input A_l (A_0 = X) to
 //! H_l = s_w^l · A_l W_lᵀ + s_b^l · b_l, with (s_w^l, s_b^l) = [`MlpConfig::layer_scales`]
-//! (σw/√n_l and σb, times κ on the last layer); A_{l+1} = φ(H_l), and f = H_{L−1}.
+//! (σw/√n_l and σb, times κ on the last layer); A_{l+1} = φ(H_l), and f = H_{L−1}. A skip
+//! layer l ([`MlpConfig::skips`], 1 ≤ l < L − 1: a residual block) adds its input's
+//! pre-activation, H_l = s_w^l · A_l W_lᵀ + s_b^l · b_l + H_{l−1}.
 //! The backward vectors (docs/MATH.md §4) are δ_{L−1} = seed and
 //!
 //! ```text
 //! t_l     = s_w^l · δ_l W_l                 (the pull-back, with W_l before any update)
-//! δ_{l−1} = t_l ⊙ g(H_{l−1})
+//! δ_{l−1} = t_l ⊙ g(H_{l−1})  [+ δ_l if layer l skips]
 //! ∇W_l = s_w^l · δ_lᵀ A_l,   ∇b_l = s_b^l · Σ_points δ_l
 //! ```
 //!
@@ -33,16 +35,23 @@ pub trait LayerProducts {
     type Delta;
     /// Number of weight layers L.
     fn depth(&self) -> usize;
-    /// H_l from the stored input A_l.
+    /// Whether layer l adds H_{l−1} (a skip connection; never for l = 0 or l = L − 1).
+    fn skip(&self, l: usize) -> bool;
+    /// H_l = s_w^l · A_l W_lᵀ + s_b^l · b_l from the stored input A_l.
     fn dense(&mut self, l: usize);
+    /// H_l ← H_{l−1} + H_l for a skip layer l (after [`LayerProducts::dense`]).
+    fn skip_forward(&mut self, l: usize);
     /// A_{l+1} = φ(H_l) (l < L − 1); an engine may keep g(H_l) here for [`LayerProducts::gate`].
     fn activate(&mut self, l: usize);
     /// Takes δ_l (to record it, or to apply its gradient ∇W_l, ∇b_l as a GD/SGL update) and with
     /// `pull_back` returns t_l = s_w^l · δ_l W_l computed with W_l before any update (`None`
-    /// without).
+    /// without). For a skip layer l the engine keeps δ_l for [`LayerProducts::skip_backward`].
     fn through(&mut self, l: usize, delta: Self::Delta, pull_back: bool) -> Option<Self::Delta>;
     /// δ_l = t ⊙ g(H_l) for a hidden layer l < L − 1.
     fn gate(&mut self, l: usize, t: Self::Delta) -> Self::Delta;
+    /// δ_{l−1} = `gated` + δ_l for a skip layer l (`gated` = t_l ⊙ g(H_{l−1}) from
+    /// [`LayerProducts::gate`], δ_l as kept by [`LayerProducts::through`]).
+    fn skip_backward(&mut self, l: usize, gated: Self::Delta) -> Self::Delta;
 }
 
 /// The forward pass: H_0, A_1, H_1, …, H_{L−1}.
@@ -51,6 +60,9 @@ pub fn forward<N: LayerProducts>(net: &mut N) {
     let depth = net.depth();
     for l in 0..depth {
         net.dense(l);
+        if net.skip(l) {
+            net.skip_forward(l);
+        }
         if l + 1 < depth {
             net.activate(l);
         }
@@ -68,6 +80,9 @@ pub fn backward<N: LayerProducts>(net: &mut N, seed: N::Delta) {
             return;
         };
         delta = net.gate(l - 1, t);
+        if net.skip(l) {
+            delta = net.skip_backward(l, delta);
+        }
     }
 }
 
@@ -111,6 +126,10 @@ impl LayerProducts for TensorProducts<'_> {
         self.ensemble.config().depth()
     }
 
+    fn skip(&self, l: usize) -> bool {
+        self.ensemble.config().skip(l)
+    }
+
     fn dense(&mut self, l: usize) {
         let (sw, sb) = self.ensemble.config().layer_scales(l);
         let b = self.ensemble.layers()[l].bias.clone().inner();
@@ -122,6 +141,12 @@ impl LayerProducts for TensorProducts<'_> {
             sb,
         );
         self.cache.pre.push(h);
+    }
+
+    fn skip_forward(&mut self, l: usize) {
+        let h = self.cache.pre.pop().expect("H_l was just pushed");
+        let skipped = self.cache.pre[l - 1].clone();
+        self.cache.pre.push(skipped + h);
     }
 
     fn activate(&mut self, l: usize) {
@@ -140,6 +165,11 @@ impl LayerProducts for TensorProducts<'_> {
     fn gate(&mut self, l: usize, t: Tensor<3>) -> Tensor<3> {
         let phi = self.ensemble.config().activation;
         t * apply_surrogate(self.cache.pre[l].clone(), phi, self.g)
+    }
+
+    fn skip_backward(&mut self, _l: usize, gated: Tensor<3>) -> Tensor<3> {
+        // δ_l is the last one recorded by `through`.
+        gated + self.deltas.last().expect("through recorded δ_l").clone()
     }
 }
 

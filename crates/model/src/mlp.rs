@@ -10,6 +10,11 @@
 //! (docs/MATH.md §1, Sec. C.2.1): the last layer is κ · (σw/√n_{L−1} · W^L a^{L−1} + σb · b^L) in every
 //! forward pass, so every gradient carries one factor κ. [`MlpConfig::layer_scales`] is the one
 //! place where these factors are defined.
+//!
+//! A hidden-to-hidden layer may carry a skip connection ([`MlpConfig::skips`]): its
+//! pre-activation adds the previous one, h^{l+1} = h^l + σw/√n_l · W^{l+1} φ(h^l) + σb · b^{l+1}
+//! (n_{l+1} = n_l). An MLP whose layers 2 … B+1 skip is the residual MLP of
+//! [`crate::ResidualConfig`] with B blocks (`NetSpec::residual`), so the MLP engines train it.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use nalgebra::{DMatrix, DVector};
@@ -36,6 +41,11 @@ pub struct MlpConfig {
     /// Last-layer scale κ (> 0): the network computes g = κ f (an output multiplier, not a change
     /// of the initial values).
     pub kappa: f64,
+    /// The weight layers l (0-based, increasing, 1 ≤ l < L − 1, n_{l+1} = n_l) with a skip
+    /// connection: H_l = s_w · A_l W_lᵀ + s_b · b_l + H_{l−1} (a residual block, see the module
+    /// docs). Empty (the default, and what files without the field load as): a plain MLP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skips: Vec<usize>,
 }
 
 impl MlpConfig {
@@ -47,7 +57,14 @@ impl MlpConfig {
             sigma_b: 0.1,
             activation,
             kappa: 1.0,
+            skips: Vec::new(),
         }
+    }
+
+    /// Whether weight layer `l` (0-based) adds the previous layer's pre-activation
+    /// ([`MlpConfig::skips`]).
+    pub fn skip(&self, l: usize) -> bool {
+        self.skips.binary_search(&l).is_ok()
     }
 
     /// The paper's architecture: 2 → n → n → 1 (two hidden layers of width n).
@@ -114,6 +131,20 @@ impl MlpConfig {
             &[("parameters", params), ("bytes each", BYTES_PER_PARAMETER)],
         )?;
         check_scales(self.sigma_w, self.sigma_b, self.kappa)?;
+        let depth = self.depth();
+        let hidden = |&l: &usize| l >= 1 && l + 1 < depth && self.widths[l] == self.widths[l + 1];
+        if !(self.skips.iter().all(hidden) && self.skips.windows(2).all(|p| p[0] < p[1])) {
+            return Err(ModelError::ShapeMismatch {
+                what: "skip connections".into(),
+                expected: format!(
+                    "increasing hidden-to-hidden layers 1 … {} of equal input and output \
+                     width (widths {:?})",
+                    depth.saturating_sub(2),
+                    self.widths
+                ),
+                got: format!("layers {:?}", self.skips),
+            });
+        }
         if let Activation::Erf { m } = self.activation {
             if !(m.is_finite() && m > 0.0) {
                 return Err(crate::error::SpecError::NonPositiveParameter {
@@ -168,8 +199,23 @@ pub type HostParams = Vec<HostLayer>;
 /// Draws member `k` of an ensemble seeded with `seed`: all W, b ~ N(0, 1) (κ is not part of the
 /// draw: it scales the output, see [`MlpConfig::layer_scales`]).
 ///
-/// The draw depends only on (seed, k): ChaCha8 seeded with `seed`, on stream `k`.
+/// The draw depends only on (seed, k): ChaCha8 seeded with `seed`, on stream `k`. A plain MLP
+/// draws each W column by column, then b (the order of every result published so far); an MLP
+/// with skip connections draws as its network description does (member k of
+/// [`crate::NetSpec::init`] of [`crate::NetSpec::mlp`], each W row by row), so a residual MLP
+/// has the same networks on every engine.
 pub fn init_member(config: &MlpConfig, seed: u64, k: usize) -> HostParams {
+    if !config.skips.is_empty() {
+        let draws = crate::NetSpec::mlp(config).draw(seed, k);
+        return draws
+            .chunks_exact(2)
+            .zip(config.widths.windows(2))
+            .map(|(wb, w)| HostLayer {
+                weight: DMatrix::from_row_slice(w[1], w[0], &wb[0]),
+                bias: DVector::from_column_slice(&wb[1]),
+            })
+            .collect();
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(k as u64);
     let mut normal = move || -> f64 { StandardNormal.sample(&mut rng) };
@@ -558,13 +604,21 @@ impl Ensemble {
         let mut a: Tensor<3> = x.clone().unsqueeze_dim::<3>(0).expand([e, d, n0]);
         let depth = self.layers.len();
         let mut out = None;
+        // H_{l−1}, kept only when layer l skips (so a plain MLP's tensors are not shared).
+        let mut previous: Option<Tensor<3>> = None;
         for (l, layer) in self.layers.iter().enumerate() {
             let (sw, sb) = self.config.layer_scales(l);
             let b = layer.bias.clone().unsqueeze_dim::<3>(1);
-            let h = dense(a, layer.weight.clone(), b, sw, sb);
+            let mut h = dense(a, layer.weight.clone(), b, sw, sb);
+            if let Some(skipped) = previous.take() {
+                h = skipped + h;
+            }
             if l + 1 == depth {
                 out = Some(h);
                 break;
+            }
+            if self.config.skip(l + 1) {
+                previous = Some(h.clone());
             }
             a = surrogate_activation(h, self.config.activation, backward);
         }

@@ -198,14 +198,20 @@ impl NetSpec {
         }
     }
 
-    /// The MLP of `config`: Dense → (Act → Dense)^{L−1}, scalar output.
+    /// The MLP of `config`: Dense{n_1} → (Act(φ) → Dense{n_{l+1}})^{L−1}, each pair of a skip
+    /// layer l ([`MlpConfig::skips`]) as Residual([Act(φ), Dense{n_{l+1}}]) (so the residual MLP
+    /// of [`NetSpec::residual`] is the MLP with skips 1 … B).
     pub fn mlp(config: &MlpConfig) -> Self {
         let mut layers = vec![Layer::Dense {
             width: config.widths[1],
         }];
-        for &width in &config.widths[2..] {
-            layers.push(Layer::Act(config.activation));
-            layers.push(Layer::Dense { width });
+        for (l, &width) in config.widths.iter().enumerate().skip(2) {
+            let pair = [Layer::Act(config.activation), Layer::Dense { width }];
+            if config.skip(l - 1) {
+                layers.push(Layer::Residual(pair.to_vec()));
+            } else {
+                layers.extend(pair);
+            }
         }
         NetSpec {
             input_shape: vec![config.widths[0]],
@@ -325,13 +331,17 @@ impl NetSpec {
 impl TryFrom<&NetSpec> for MlpConfig {
     type Error = ModelError;
 
-    /// The MLP a spec describes, if it is one: Dense{n_1} → (Act(φ) → Dense{n_l})^{L−1} with one
-    /// φ (the inverse of [`NetSpec::mlp`]), so the batched engines can train it.
+    /// The MLP a spec describes, if it is one: Dense{n_1}, then steps Act(φ) → Dense{n} or
+    /// Residual([Act(φ), Dense{n}]) (a skip layer, n the width it starts from) with one φ (the
+    /// inverse of [`NetSpec::mlp`]; the residual MLP of [`NetSpec::residual`] is one), so the
+    /// batched engines can train it.
     fn try_from(spec: &NetSpec) -> Result<MlpConfig, ModelError> {
         spec.validate()?;
         let not_mlp = || ModelError::ShapeMismatch {
             what: "network layers".into(),
-            expected: "an MLP: dense, then (act, dense) pairs with one activation".into(),
+            expected: "an MLP: dense, then (act, dense) pairs or residual [act, dense] blocks \
+                       with one activation"
+                .into(),
             got: outline(&spec.layers),
         };
         if spec.input_shape.len() != 1 {
@@ -339,28 +349,49 @@ impl TryFrom<&NetSpec> for MlpConfig {
         }
         let mut widths = vec![spec.input_dim()];
         let mut activation = None;
+        let mut skips = Vec::new();
         let mut layers = spec.layers.iter();
         match layers.next() {
             Some(Layer::Dense { width }) => widths.push(*width),
             _ => return Err(not_mlp()),
         }
+        // One step: the act and dense of a pair (its layer index is widths.len() − 1).
+        let mut step = |phi: &Activation, width: usize, widths: &mut Vec<usize>| {
+            if activation.is_some_and(|a| a != *phi) {
+                return false;
+            }
+            activation = Some(*phi);
+            widths.push(width);
+            true
+        };
         while let Some(layer) = layers.next() {
-            match (layer, layers.next()) {
-                (Layer::Act(phi), Some(Layer::Dense { width }))
-                    if activation.is_none_or(|a| a == *phi) =>
-                {
-                    activation = Some(*phi);
-                    widths.push(*width);
-                }
-                _ => return Err(not_mlp()),
+            let ok = match layer {
+                Layer::Residual(block) => match block.as_slice() {
+                    [Layer::Act(phi), Layer::Dense { width }] => {
+                        skips.push(widths.len() - 1);
+                        step(phi, *width, &mut widths)
+                    }
+                    _ => false,
+                },
+                Layer::Act(phi) => match layers.next() {
+                    Some(Layer::Dense { width }) => step(phi, *width, &mut widths),
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !ok {
+                return Err(not_mlp());
             }
         }
+        // The skips are hidden-to-hidden layers of equal widths: the spec's last layer is a Dense
+        // and its residual branches keep their width (validated).
         Ok(MlpConfig {
             widths,
             sigma_w: spec.sigma_w,
             sigma_b: spec.sigma_b,
             activation: activation.unwrap_or(Activation::Identity),
             kappa: spec.kappa,
+            skips,
         })
     }
 }

@@ -12,7 +12,10 @@
 //! goes through the surrogate op, so SGL uses σ̃ in each block's branch while the skip path passes
 //! gradients unchanged. With B = 0 this is the MLP 2 → n → 1 of [`crate::MlpConfig`] (tested). Its
 //! infinite-width kernels: `sgntk_ntk::analytic::residual_network`. Draws and forward are those of
-//! [`NetSpec::residual`], the one description of this network.
+//! [`NetSpec::residual`], the one description of this network. It is also the MLP
+//! n_0 → n → … → n → 1 whose hidden-to-hidden layers 1 … B skip (`MlpConfig::try_from` of that
+//! description, [`crate::MlpConfig::skips`]), so ensembles of it train on the MLP engines
+//! (fused, lowrank, explicit, autodiff) with the same draws.
 
 use burn::tensor::{Device, Tensor};
 use nalgebra::DVector;

@@ -213,14 +213,52 @@ fn an_mlp_spec_converts_back_to_its_config() {
     assert_eq!(MlpConfig::try_from(&NetSpec::mlp(&config)).unwrap(), config);
     let linear = MlpConfig::new(vec![2, 1], Activation::Identity);
     assert_eq!(MlpConfig::try_from(&NetSpec::mlp(&linear)).unwrap(), linear);
-    let residual = NetSpec::residual(&ResidualConfig::new(8, 1, Activation::Sign));
+    // A residual MLP is an MLP with skip connections; a residual branch of another form is not.
+    let mut residual = NetSpec::residual(&ResidualConfig::new(8, 1, Activation::Sign));
+    let with_skips = MlpConfig::try_from(&residual).unwrap();
+    assert_eq!(with_skips.skips, vec![1]);
+    assert_eq!(NetSpec::mlp(&with_skips), residual);
+    residual.layers[1] = Layer::Residual(vec![Layer::Dense { width: 8 }]);
     let e = MlpConfig::try_from(&residual).unwrap_err().to_string();
-    assert!(e.contains("residual [act sign, dense 8]"), "{e}");
+    assert!(e.contains("residual [dense 8]"), "{e}");
     let mut mixed = NetSpec::mlp(&config);
     mixed.layers[3] = Layer::Act(Activation::Relu);
     let e = MlpConfig::try_from(&mixed).unwrap_err().to_string();
     assert!(e.contains("act tanh, dense 5, act relu"), "{e}");
     assert!(!e.contains('\n'), "{e}");
+}
+
+/// A residual MLP on the batched engines (an MLP with skip connections) has the empirical
+/// kernels of its description: the structured kernel of the δ-recursion with skips equals the
+/// per-sample Jacobian kernel of `NetSpec::init`'s networks (f32: 1e-4 relative), for the NTK
+/// and the SG-NTK.
+#[test]
+fn a_residual_mlps_structured_kernel_is_its_descriptions_jacobian_kernel() {
+    use sgntk_model::DerivativePair;
+    use sgntk_ntk::empirical::{empirical_kernel, jacobian_kernel};
+    let device = BackendKind::Flex.device().unwrap();
+    let spec = NetSpec {
+        kappa: 0.7,
+        ..NetSpec::residual(&ResidualConfig::new(16, 2, Activation::Erf { m: 2.0 }))
+    };
+    let config = MlpConfig::try_from(&spec).unwrap();
+    let ens = Ensemble::init(&config, 2, 4, &device).unwrap();
+    let x = points();
+    let y = data::circle_points(&[0.2, 1.0, -2.0]);
+    for pair in [
+        DerivativePair::NTK,
+        DerivativePair::sg_ntk(Surrogate::FastSigmoid { k: 2.0 }),
+    ] {
+        let structured = empirical_kernel(&ens, &x, &y, pair).unwrap();
+        for (k, got) in structured.iter().enumerate() {
+            let net = spec.init(4, k, &device).unwrap();
+            let want = jacobian_kernel(&net, &x, &y, pair).unwrap();
+            assert!(
+                max_rel(got, &want) < 1e-4,
+                "{pair:?} network {k}: {got} vs {want}"
+            );
+        }
+    }
 }
 
 /// Maps built for one kernel refuse to give another (they used to return the kernel they were

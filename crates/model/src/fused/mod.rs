@@ -1,4 +1,6 @@
-//! The fused CPU training engine for MLP ensembles ([`crate::Engine::Fused`]).
+//! The fused CPU training engine for MLP ensembles ([`crate::Engine::Fused`]), skip connections
+//! ([`crate::MlpConfig::skips`], residual MLPs of dense blocks) included: the skip adds H_{l−1}
+//! after the layer's own product (carried or not) and δ_l to the gated pull-back.
 //!
 //! Each member is trained on the host in f32 with the explicit δ-recursion of
 //! [`crate::backprop`] (no tape), its training points held as lanes of 16-wide vectors

@@ -34,6 +34,8 @@ pub struct Shape {
     pub points: usize,
     /// ⌈d / 16⌉ groups of 16 points.
     pub panels: usize,
+    /// Whether weight layer l adds H_{l−1} ([`MlpConfig::skips`]).
+    pub skips: Vec<bool>,
 }
 
 impl Shape {
@@ -45,6 +47,7 @@ impl Shape {
             strides: config.widths[..depth].iter().map(|&n| padded(n)).collect(),
             points,
             panels: points.div_ceil(LANES),
+            skips: (0..depth).map(|l| config.skip(l)).collect(),
         }
     }
 
@@ -220,6 +223,8 @@ pub struct Work {
     t: Vec<Lane>,
     tt: Vec<f32>,
     delta: Vec<Lane>,
+    /// δ_l of a skip layer, from [`LayerProducts::through`] to [`LayerProducts::skip_backward`].
+    kept: Vec<Lane>,
     scaled: Vec<Lane>,
     /// Carried pre-activations of each layer (see [`Plan`]); empty where not carried.
     memo: Vec<Memo>,
@@ -281,6 +286,7 @@ impl Work {
             t: Vec::new(),
             tt: Vec::new(),
             delta: Vec::new(),
+            kept: Vec::new(),
             scaled: Vec::new(),
             memo: vec![Memo::default(); depth],
             stats: PlanStats::default(),
@@ -500,6 +506,21 @@ impl<S: Simd16, const R: usize> LayerProducts for LaneProducts<'_, S, R> {
     }
 
     #[inline(always)]
+    fn skip(&self, l: usize) -> bool {
+        self.shape.skips[l]
+    }
+
+    /// H_l ← H_{l−1} + H_l lane by lane, after the layer's own product (carried or not: the
+    /// plan's U = W A never holds the skip).
+    #[inline(always)]
+    fn skip_forward(&mut self, l: usize) {
+        let (before, rest) = self.work.pre.split_at_mut(l);
+        for (h, skipped) in rest[0].iter_mut().zip(&before[l - 1]) {
+            *h = skipped.zip(*h, |a, b| a + b);
+        }
+    }
+
+    #[inline(always)]
     fn dense(&mut self, l: usize) {
         let (shape, plan, net, work) = (self.shape, self.plan, &*self.net, &mut *self.work);
         let (s, s_b) = self.rule.scales[l];
@@ -620,8 +641,12 @@ impl<S: Simd16, const R: usize> LayerProducts for LaneProducts<'_, S, R> {
                 net, l, plan, panels, n_out, stride, scaled, a, at, cols, da, stats,
             );
         }
-        // δ's buffer is the next gate's output.
-        work.delta = delta;
+        // δ's buffer is the next gate's output; a skip layer keeps δ_l for `skip_backward` and
+        // hands the kept buffer on instead.
+        work.delta = match shape.skips[l] {
+            true => std::mem::replace(&mut work.kept, delta),
+            false => delta,
+        };
         pull_back.then(|| std::mem::take(&mut work.t))
     }
 
@@ -640,6 +665,16 @@ impl<S: Simd16, const R: usize> LayerProducts for LaneProducts<'_, S, R> {
         }
         work.t = t;
         delta
+    }
+
+    /// δ_{l−1} = gated + δ_l on the n_l = n_{l+1} rows of each panel (padding lanes are zero in
+    /// both).
+    #[inline(always)]
+    fn skip_backward(&mut self, _l: usize, mut gated: Vec<Lane>) -> Vec<Lane> {
+        for (d, kept) in gated.iter_mut().zip(&self.work.kept) {
+            *d = d.zip(*kept, |a, b| a + b);
+        }
+        gated
     }
 }
 

@@ -178,6 +178,7 @@ impl KernelSpec {
             sigma_b: self.sigma_b,
             activation: self.activation,
             kappa: self.kappa,
+            skips: Vec::new(),
         }))
     }
 }
