@@ -1,5 +1,7 @@
 //! Initialization statistics, determinism across backends, and training on the circle task.
 
+mod common;
+
 use std::f64::consts::PI;
 
 use nalgebra::DMatrix;
@@ -8,12 +10,9 @@ use sgntk_model::{
     TrainConfig, TrainSet,
 };
 
+/// The 15 circle points of the default data seed, with the paper's targets.
 fn circle_task() -> TrainSet {
-    let x = data::circle_points(&data::uniform_angles(15, data::DEFAULT_DATA_SEED));
-    TrainSet {
-        y: data::targets(&x),
-        x,
-    }
+    common::circle_task(15, data::DEFAULT_DATA_SEED)
 }
 
 /// NNGP Σ^L(x, x) of an erf_m MLP (docs/MATH.md §5, Cor. D.2), σw = 1, σb = 0.1.

@@ -3,6 +3,8 @@
 //! autodiff engines train it; they must give the networks that burn's autodiff of the
 //! description (`train_flat_ensemble`) gives, from the same initial parameters.
 
+mod common;
+
 use nalgebra::DMatrix;
 use sgntk_model::fused::{train_fused, Isa, Plan};
 use sgntk_model::{
@@ -10,12 +12,9 @@ use sgntk_model::{
     Layer, LearningRule, MlpConfig, NetSpec, ResidualConfig, Surrogate, TrainConfig, TrainSet,
 };
 
+/// The 15 circle points of the default data seed, with the paper's targets.
 fn circle_task() -> TrainSet {
-    let x = data::circle_points(&data::uniform_angles(15, data::DEFAULT_DATA_SEED));
-    TrainSet {
-        y: data::targets(&x),
-        x,
-    }
+    common::circle_task(15, data::DEFAULT_DATA_SEED)
 }
 
 /// Every parameter of every member, flat, in the description's order (W row-major, then b).

@@ -1,17 +1,16 @@
 //! The LIF spiking network: reduction to a one-hidden-layer step MLP, and SGL through time.
 
+mod common;
+
 use sgntk_model::nalgebra::{DMatrix, DVector};
 use sgntk_model::{
     data, flat_gradients, gradients, train_flat, Activation, BackendKind, Ensemble, HostLayer,
     LearningRule, MlpConfig, Snn, SnnConfig, SnnParams, Surrogate, TrainConfig, TrainSet,
 };
 
+/// The 15 circle points of the default data seed, with the paper's targets.
 fn circle_task() -> TrainSet {
-    let x = data::circle_points(&data::uniform_angles(15, data::DEFAULT_DATA_SEED));
-    TrainSet {
-        y: data::targets(&x),
-        x,
-    }
+    common::circle_task(15, data::DEFAULT_DATA_SEED)
 }
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
