@@ -219,25 +219,42 @@ where
     if half {
         let len = out.len();
         let base = SharedOut(out.as_mut_ptr());
-        (0..n2).into_par_iter().for_each(|j| {
+        // bands of BAND columns: the upper-triangle values (j, i) of a band's columns are kept
+        // and written BAND at a time, contiguous in column i (one cache line, not BAND)
+        (0..n2.div_ceil(BAND)).into_par_iter().for_each(|band| {
             let base = &base;
-            visit(j, &mut |m, start, lower, upper| {
-                assert!(start >= j && start + lower.len() <= n1 && upper.len() == lower.len());
-                assert!(m < outputs && (n1 - 1) * stride + m * n1 + n1 <= len);
-                for (k, (&low, &up)) in lower.iter().zip(upper).enumerate() {
-                    let i = start + k;
-                    // SAFETY: in bounds (i < n1 = n2, m < outputs: checked above). Column j's
-                    // task writes only (i, j) with i ≥ j and (j, i) with i > j of each matrix:
-                    // an element (a, b) is written by task b when a ≥ b and by task a when
-                    // a < b, by no other, and no task reads the output.
+            let cols = band * BAND..((band + 1) * BAND).min(n2);
+            let mut kept = vec![0.0; cols.len() * stride];
+            for j in cols.clone() {
+                let row = &mut kept[(j - cols.start) * stride..(j - cols.start + 1) * stride];
+                visit(j, &mut |m, start, lower, upper| {
+                    let end = start + lower.len();
+                    assert!(start >= j && end <= n1 && upper.len() == lower.len());
+                    assert!(m < outputs && j * stride + m * n1 + end <= len);
+                    // SAFETY: in bounds (checked above); see the band's writes below.
                     unsafe {
-                        *base.0.add(j * stride + m * n1 + i) = low;
-                        if i > j {
-                            *base.0.add(i * stride + m * n1 + j) = up;
-                        }
+                        std::ptr::copy_nonoverlapping(
+                            lower.as_ptr(),
+                            base.0.add(j * stride + m * n1 + start),
+                            lower.len(),
+                        );
+                    }
+                    row[m * n1 + start..m * n1 + end].copy_from_slice(upper);
+                });
+            }
+            for m in 0..outputs {
+                for i in cols.start + 1..n1 {
+                    for j in cols.start..cols.end.min(i) {
+                        let at = i * stride + m * n1 + j;
+                        assert!(at < len);
+                        // SAFETY: in bounds (checked). The band's task writes only (i, j) with
+                        // i ≥ j and (j, i) with i > j for its columns j: an element (a, b) is
+                        // written by the band of b when a ≥ b and by the band of a when a < b,
+                        // by no other, and no task reads the output.
+                        unsafe { *base.0.add(at) = kept[(j - cols.start) * stride + m * n1 + i] };
                     }
                 }
-            });
+            }
         });
     } else {
         out.par_chunks_mut(stride)
@@ -253,6 +270,9 @@ where
     }
     out
 }
+
+/// Columns of one task of a triangle in [`fill`] (8 f64 fill a cache line).
+const BAND: usize = 8;
 
 /// The output buffer of [`fill`], shared by the tasks of a triangle.
 struct SharedOut(*mut f64);
