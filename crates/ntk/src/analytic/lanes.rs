@@ -57,6 +57,41 @@ impl<F: Lanes3> WithSimd for Map3<'_, F> {
     }
 }
 
+/// A small closure is a [`Lanes1`] (inlined like any other).
+impl<F: Fn(f64) -> f64> Lanes1 for F {
+    #[inline(always)]
+    fn eval(&self, z: f64) -> f64 {
+        self(z)
+    }
+}
+
+/// `v[n] = f(v[n], b[n])` for every n, vectorized like [`map3`] (for small closures: the
+/// products and sums of the layer maps).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn map2(v: &mut [f64], b: &[f64], f: impl Fn(f64, f64) -> f64) {
+    assert!(v.len() == b.len());
+    AutoArch::new().dispatch(Map2 { v, b, f });
+}
+
+struct Map2<'a, F> {
+    v: &'a mut [f64],
+    b: &'a [f64],
+    f: F,
+}
+
+impl<F: Fn(f64, f64) -> f64> WithSimd for Map2<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self) {
+        for (x, &y) in self.v.iter_mut().zip(self.b) {
+            *x = (self.f)(*x, y);
+        }
+    }
+}
+
 /// `v[n] = f(v[n])` for every n, vectorized like [`map3`].
 pub fn map1(v: &mut [f64], f: impl Lanes1) {
     AutoArch::new().dispatch(Map1 { v, f });

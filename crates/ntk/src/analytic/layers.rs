@@ -12,6 +12,7 @@ use std::sync::Arc;
 use sgntk_model::{Activation, DerivativePair, Shape, Surrogate};
 
 use super::closed_form::{pair_expectations, ScalarFn};
+use super::lanes::{map1, map2};
 use super::quadrature::GaussHermiteRule;
 use super::spec::Method;
 use super::KernelError;
@@ -141,6 +142,7 @@ pub(super) fn same_positions(pairs: Pairs, entries: usize, v: &[f64]) -> Vec<f64
 
 /// `a · b` with 0 · ∞ = 0 (a zero factor always wins: a vanishing derivative kernel switches the
 /// earlier layers off even where I^l = +∞).
+#[inline(always)]
 pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
     if a == 0.0 || b == 0.0 {
         0.0
@@ -270,20 +272,19 @@ impl LayerMap for Dense {
             k12, ntk, swapped, ..
         } = &mut s;
         for i in [ntk, swapped] {
+            if i.is_empty() {
+                continue;
+            }
             if w2 != 0.0 && w2.is_finite() {
-                // σw² · I needs no 0 · ∞ guard: the same values, in a loop that vectorizes
-                for (v, &k) in i.iter_mut().zip(k12.iter()) {
-                    *v = k2 * (self.pre(k) + w2 * *v);
-                }
+                // σw² · I needs no 0 · ∞ guard: the same values, in SIMD lanes
+                map2(i, k12, |v, k| k2 * (self.pre(k) + w2 * v));
             } else {
                 for (v, &k) in i.iter_mut().zip(k12.iter()) {
                     *v = k2 * (self.pre(k) + mul_inf_safe(w2, *v));
                 }
             }
         }
-        for k in k12.iter_mut() {
-            *k = k2 * self.pre(*k);
-        }
+        map1(k12, |k| k2 * self.pre(k));
         Ok(s)
     }
 
@@ -416,15 +417,11 @@ impl LayerMap for Nonlinearity {
         match &self.derivs {
             Some((g1, g2)) => {
                 self.expect_into(g1, g2, [l11, &s.k12, l22], &mut e);
-                for (ntk, &e) in s.ntk.iter_mut().zip(&e) {
-                    *ntk = mul_inf_safe(*ntk, e);
-                }
+                map2(&mut s.ntk, &e, mul_inf_safe);
                 if !s.swapped.is_empty() {
                     // the pairs (x', x): the covariance with its variances swapped
                     self.expect_into(g1, g2, [l22, &s.k12, l11], &mut e);
-                    for (ntk, &e) in s.swapped.iter_mut().zip(&e) {
-                        *ntk = mul_inf_safe(*ntk, e);
-                    }
+                    map2(&mut s.swapped, &e, mul_inf_safe);
                 }
             }
             None => {

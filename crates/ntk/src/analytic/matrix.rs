@@ -155,13 +155,19 @@ type Sink<'s> = dyn FnMut(usize, usize, &[f64], &[f64]) + 's;
 
 /// Runs `block(j, rows, sink)` for every column j of the `outputs` kernel matrices and every
 /// block of at most `width` of its rows, the columns in parallel (rayon); the block hands its
-/// values to `sink` ([`Sink`]). Returns the matrices column after column, `[n2][outputs][n1]`
-/// (for one output: the column-major matrix). With [`Triangle::Mirror`] or [`Triangle::Both`]
-/// (n1 = n2) only the rows i ≥ j are visited, and column j's task writes both (i, j) and
-/// (j, i) (the mirrored value, or the other order's). With a [`KernelProgress`] observer,
-/// three entries are timed first (as blocks of one) for its estimate, and the finished matrix
-/// entries are reported block by block (a block of a triangle counts twice off the diagonal;
-/// one by one where an entry takes more than a millisecond).
+/// values to `sink` ([`Sink`]), once per output. Returns the matrices column after column,
+/// `[n2][outputs][n1]` (for one output: the column-major matrix), or `None` when a block did
+/// not hand its values (after a failure it reports itself). With [`Triangle::Mirror`] or
+/// [`Triangle::Both`] (n1 = n2) only the rows i ≥ j are visited, and column j's task writes
+/// both (i, j) and (j, i) (the mirrored value, or the other order's). With a
+/// [`KernelProgress`] observer, three entries are timed first (as blocks of one) for its
+/// estimate, and the finished matrix entries are reported block by block (a block of a
+/// triangle counts twice off the diagonal; one by one where an entry takes more than a
+/// millisecond).
+///
+/// The output is not initialized before the blocks write it (that would be a serial pass over
+/// the whole matrix): every entry is written exactly once, which the count of written values
+/// confirms before the vector takes them.
 fn fill<F>(
     n1: usize,
     n2: usize,
@@ -169,17 +175,19 @@ fn fill<F>(
     mut width: usize,
     triangle: Triangle,
     block: F,
-) -> Vec<f64>
+) -> Option<Vec<f64>>
 where
     F: Fn(usize, std::ops::Range<usize>, &mut Sink<'_>) + Sync,
 {
     use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let triangle = if n1 == n2 { triangle } else { Triangle::Full };
     let half = triangle != Triangle::Full;
     let stride = outputs * n1;
-    let mut out = vec![0.0; stride * n2];
-    if stride == 0 || n2 == 0 {
-        return out;
+    let len = stride * n2;
+    let mut out: Vec<f64> = Vec::with_capacity(len);
+    if len == 0 {
+        return Some(out);
     }
     let observer = progress();
     // the rows of column j that are visited
@@ -216,30 +224,36 @@ where
             }
         }
     };
+    let base = SharedOut(out.as_mut_ptr());
+    let written = AtomicUsize::new(0);
+    // column j's values (i, j), i from `start`, of output m
+    let write_lower = |j: usize, m: usize, start: usize, lower: &[f64]| {
+        let end = start + lower.len();
+        assert!(start >= first(j) && end <= n1 && m < outputs);
+        // SAFETY: in the allocation (checked above); only column j's task writes these
+        // entries (see the band's writes below for the other triangle).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                lower.as_ptr(),
+                base.at(j * stride + m * n1 + start),
+                lower.len(),
+            );
+        }
+    };
     if half {
-        let len = out.len();
-        let base = SharedOut(out.as_mut_ptr());
         // bands of BAND columns: the upper-triangle values (j, i) of a band's columns are kept
         // and written BAND at a time, contiguous in column i (one cache line, not BAND)
         (0..n2.div_ceil(BAND)).into_par_iter().for_each(|band| {
-            let base = &base;
             let cols = band * BAND..((band + 1) * BAND).min(n2);
             let mut kept = vec![0.0; cols.len() * stride];
+            let mut count = 0;
             for j in cols.clone() {
                 let row = &mut kept[(j - cols.start) * stride..(j - cols.start + 1) * stride];
                 visit(j, &mut |m, start, lower, upper| {
-                    let end = start + lower.len();
-                    assert!(start >= j && end <= n1 && upper.len() == lower.len());
-                    assert!(m < outputs && j * stride + m * n1 + end <= len);
-                    // SAFETY: in bounds (checked above); see the band's writes below.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            lower.as_ptr(),
-                            base.0.add(j * stride + m * n1 + start),
-                            lower.len(),
-                        );
-                    }
-                    row[m * n1 + start..m * n1 + end].copy_from_slice(upper);
+                    assert!(upper.len() == lower.len());
+                    write_lower(j, m, start, lower);
+                    count += lower.len();
+                    row[m * n1 + start..m * n1 + start + upper.len()].copy_from_slice(upper);
                 });
             }
             for m in 0..outputs {
@@ -247,28 +261,37 @@ where
                     for j in cols.start..cols.end.min(i) {
                         let at = i * stride + m * n1 + j;
                         assert!(at < len);
-                        // SAFETY: in bounds (checked). The band's task writes only (i, j) with
-                        // i ≥ j and (j, i) with i > j for its columns j: an element (a, b) is
-                        // written by the band of b when a ≥ b and by the band of a when a < b,
-                        // by no other, and no task reads the output.
-                        unsafe { *base.0.add(at) = kept[(j - cols.start) * stride + m * n1 + i] };
+                        // SAFETY: in the allocation (checked). The band's task writes only
+                        // (i, j) with i ≥ j and (j, i) with i > j for its columns j: an element
+                        // (a, b) is written by the band of b when a ≥ b and by the band of a
+                        // when a < b, by no other, and no task reads the output.
+                        unsafe { *base.at(at) = kept[(j - cols.start) * stride + m * n1 + i] };
+                        count += 1;
                     }
                 }
             }
+            written.fetch_add(count, Ordering::Relaxed);
         });
     } else {
-        out.par_chunks_mut(stride)
-            .enumerate()
-            .for_each(|(j, column)| {
-                visit(j, &mut |m, start, lower, _| {
-                    column[m * n1 + start..m * n1 + start + lower.len()].copy_from_slice(lower)
-                })
+        (0..n2).into_par_iter().for_each(|j| {
+            let mut count = 0;
+            visit(j, &mut |m, start, lower, _| {
+                write_lower(j, m, start, lower);
+                count += lower.len();
             });
+            written.fetch_add(count, Ordering::Relaxed);
+        });
     }
     if let Some(p) = &observer {
         p.finish();
     }
-    out
+    if written.into_inner() != len {
+        return None;
+    }
+    // SAFETY: every one of the `len` entries was written (each exactly once: the tasks write
+    // disjoint entries and the count of written values is `len`).
+    unsafe { out.set_len(len) };
+    Some(out)
 }
 
 /// Columns of one task of a triangle in [`fill`] (8 f64 fill a cache line).
@@ -278,6 +301,13 @@ const BAND: usize = 8;
 struct SharedOut(*mut f64);
 // SAFETY: the tasks of `fill` write disjoint elements (see there).
 unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The address of element `k` (in the allocation: the caller's check).
+    fn at(&self, k: usize) -> *mut f64 {
+        self.0.wrapping_add(k)
+    }
+}
 
 /// The kernel value of pair `b` of an output state: Σ for the NNGP, I otherwise (a spatial
 /// state — a layer before the readout in [`kernel_layers`] — through its flatten readout).
@@ -338,7 +368,12 @@ fn fold_matrices_mirrored(
     // position-pair vectors in and out, the branch of a residual block and the variances beside
     // them) and the output matrices (built twice over: per block, and assembled as matrices).
     let (n1, n2) = (x1.nrows() as u64, x2.nrows() as u64);
-    sgntk_model::check_memory(
+    // the machine's memory read once for the three checks
+    let limit = sgntk_model::limits::available_memory();
+    let check = |what: &str, factors: &[(&str, u64)]| {
+        sgntk_model::limits::check_memory_within(what, factors, limit)
+    };
+    check(
         "the variance traces",
         &[
             ("points", n1 + n2),
@@ -347,7 +382,7 @@ fn fold_matrices_mirrored(
         ],
     )?;
     let width = (BLOCK_VALUES / net.state_len().max(1)).clamp(1, BLOCK_PAIRS as u64) as usize;
-    sgntk_model::check_memory(
+    check(
         "the kernel states of every thread",
         &[
             ("threads", rayon::current_num_threads() as u64),
@@ -359,7 +394,7 @@ fn fold_matrices_mirrored(
     )?;
     let layers = net.layers().iter().filter(|m| m.ends_layer()).count();
     let outputs = if all_layers { layers } else { 1 };
-    sgntk_model::check_memory(
+    check(
         "the kernel matrices",
         &[
             ("matrices", outputs as u64),
@@ -456,6 +491,7 @@ fn fold_matrices_mirrored(
     if let Some(e) = failure.into_inner().expect("no panics") {
         return Err(e);
     }
+    let data = data.expect("every block without a failure hands its values");
     let mats: Vec<DMatrix<f64>> = if outputs == 1 {
         vec![DMatrix::from_vec(n1, n2, data)]
     } else {
