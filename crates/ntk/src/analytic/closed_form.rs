@@ -24,7 +24,7 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use sgntk_model::{Activation, Surrogate};
 
-use super::lanes::{acos, asin, map1, map3, Lane, Lanes1, Lanes3};
+use super::lanes::{acos, asin, asin_acos, map1, map3, map3_pair, Lane, Lanes1, Lanes3, Lanes3Pair};
 use super::quadrature::{
     expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
 };
@@ -361,6 +361,53 @@ pub fn pair_expectations(
             }
             None => each(out, &adaptive),
         },
+    }
+}
+
+/// `out_f[n] = E[f(u) f(v)]` and `out_g[n] = E[g1(u) g2(v)]` on one block of covariances
+/// (a nonlinearity's Σ' and derivative kernel): [`pair_expectations`] of both, except where the
+/// two closed forms share their work — ReLU with its step derivative (the arc-cosine kernel and
+/// the arcsine kernel of one cosine, [`ReluWithStep`]) — which runs as one pass with the same
+/// values, bit for bit.
+pub fn pair_expectations_with_derivative(
+    f: &ScalarFn,
+    [g1, g2]: [&ScalarFn; 2],
+    l: [&[f64]; 3],
+    method: Method,
+    rule: &GaussHermiteRule,
+    out_f: &mut [f64],
+    out_g: &mut [f64],
+) {
+    if method == Method::Auto {
+        if let (Some((Closed::ReluRelu, _)), Some((Closed::ErfErf(p), _))) =
+            (Closed::of(f, f), Closed::of(g1, g2))
+        {
+            if p[2] == 0.0 && p[5] == 0.0 {
+                return map3_pair(l, out_f, out_g, ReluWithStep(p));
+            }
+        }
+    }
+    pair_expectations(g1, g2, l, method, rule, out_g);
+    pair_expectations(f, f, l, method, rule, out_f);
+}
+
+/// The arc-cosine kernel [`relu_relu`] and the sign/step kernel [`erf_erf`] (s = t = 0, its
+/// coefficients here) of the same covariance: both take the cosine Λ12/√(Λ11Λ22) (√((Λ11 + 0)
+/// (Λ22 + 0)) is √(Λ11Λ22), or both vanish) and its arcsine and arccosine share their work
+/// ([`asin_acos`]).
+struct ReluWithStep([f64; 6]);
+
+impl Lanes3Pair for ReluWithStep {
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64) -> (f64, f64) {
+        let [c0, c1, _, d0, d1, _] = self.0;
+        let n = (l11 * l22).sqrt();
+        let cos = (l12 / n).clamp(-1.0, 1.0);
+        let (arcsin, theta) = asin_acos(cos);
+        let v = n / (2.0 * PI) * ((1.0 - cos * cos).max(0.0).sqrt() + (PI - theta) * cos);
+        let relu = if n == 0.0 { 0.0 } else { v };
+        let odd = if n > 0.0 { 2.0 / PI * arcsin } else { 0.0 };
+        (relu, c0 * d0 + c1 * d1 * odd)
     }
 }
 

@@ -22,6 +22,13 @@ pub trait Lanes3 {
     fn eval(&self, a: f64, b: f64, c: f64) -> f64;
 }
 
+/// Two functions of the same three lanes evaluated together (sharing their work), inlined into
+/// the dispatched loop of [`map3_pair`] (see [`Lanes3`]).
+pub trait Lanes3Pair {
+    /// The two values at (a, b, c).
+    fn eval(&self, a: f64, b: f64, c: f64) -> (f64, f64);
+}
+
 /// A function of one lane, inlined into the dispatched loop of [`map1`] (see [`Lanes3`]).
 pub trait Lanes1 {
     /// The value at z.
@@ -53,6 +60,57 @@ impl<F: Lanes3> WithSimd for Map3<'_, F> {
         let Map3 { a, b, c, out, f } = self;
         for (((o, &x), &y), &z) in out.iter_mut().zip(a).zip(b).zip(c) {
             *o = f.eval(x, y, z);
+        }
+    }
+}
+
+/// `(out1[n], out2[n]) = f(a[n], b[n], c[n])` for every n, vectorized like [`map3`].
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn map3_pair(
+    [a, b, c]: [&[f64]; 3],
+    out1: &mut [f64],
+    out2: &mut [f64],
+    f: impl Lanes3Pair,
+) {
+    let n = out1.len();
+    assert!(a.len() == n && b.len() == n && c.len() == n && out2.len() == n);
+    AutoArch::new().dispatch(Map3Pair {
+        a,
+        b,
+        c,
+        out1,
+        out2,
+        f,
+    });
+}
+
+struct Map3Pair<'a, F> {
+    a: &'a [f64],
+    b: &'a [f64],
+    c: &'a [f64],
+    out1: &'a mut [f64],
+    out2: &'a mut [f64],
+    f: F,
+}
+
+impl<F: Lanes3Pair> WithSimd for Map3Pair<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self) {
+        let Map3Pair {
+            a,
+            b,
+            c,
+            out1,
+            out2,
+            f,
+        } = self;
+        for ((((o1, o2), &x), &y), &z) in out1.iter_mut().zip(out2.iter_mut()).zip(a).zip(b).zip(c)
+        {
+            (*o1, *o2) = f.eval(x, y, z);
         }
     }
 }
@@ -212,6 +270,46 @@ pub fn acos(x: f64) -> f64 {
     }
 }
 
+/// (arcsin x, arccos x) at once, sharing their rational approximation and square root: the
+/// values of [`asin`] and [`acos`], bit for bit (for x < 0, acos's 1 + x is asin's 1 − |x|).
+#[inline(always)]
+pub fn asin_acos(x: f64) -> (f64, f64) {
+    let ax = x.abs();
+    let is_small = ax < 0.5;
+    let z = (1.0 - ax) * 0.5;
+    let r = comp_r(if is_small { x * x } else { z });
+    let s = z.sqrt();
+    let f = high_part(s);
+    let c = (z - f * f) / (s + f);
+    let out_of_range = ax > 1.0;
+    // arcsin, as in `asin`
+    let near_one = PIO2_HI - (2.0 * (s + s * r) - PIO2_LO);
+    let middle = 0.5 * PIO2_HI - (2.0 * s * r - (PIO2_LO - 2.0 * c) - (0.5 * PIO2_HI - 2.0 * f));
+    let large = if ax >= f64::from_bits(0x3fef_3333_0000_0000) {
+        near_one
+    } else {
+        middle
+    };
+    let large = if out_of_range { f64::NAN } else { large };
+    let arcsin = if is_small {
+        x + x * r
+    } else {
+        large.copysign(x)
+    };
+    // arccos, as in `acos`
+    let negative = 2.0 * (PIO2_HI - (s + (r * s - PIO2_LO)));
+    let positive = 2.0 * (f + (r * s + c));
+    let positive = if x == 1.0 { 0.0 } else { positive };
+    let large = if x < 0.0 { negative } else { positive };
+    let large = if out_of_range { f64::NAN } else { large };
+    let arccos = if is_small {
+        PIO2_HI - (x - (PIO2_LO - x * r))
+    } else {
+        large
+    };
+    (arcsin, arccos)
+}
+
 // FreeBSD's e_exp.c: ln 2 = LN2HI + LN2LO, and the remez polynomial of exp on [−ln2/2, ln2/2]
 const LN2HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
 const LN2LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
@@ -355,6 +453,11 @@ mod tests {
             assert!(ulps(acos(x), x.acos()) <= 1, "acos({x:e})");
         }
         assert!(asin(1.5).is_nan() && acos(-1.5).is_nan() && asin(f64::NAN).is_nan());
+        for x in xs.iter().copied().chain([1.5, -1.5, f64::NAN]) {
+            let (s, c) = asin_acos(x);
+            assert_eq!(s.to_bits(), asin(x).to_bits(), "asin_acos({x:e})");
+            assert_eq!(c.to_bits(), acos(x).to_bits(), "asin_acos({x:e})");
+        }
     }
 
     /// The vector tanh is within 4 ulp of the standard library's on a dense grid (both

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sgntk_model::{Activation, DerivativePair, Shape, Surrogate};
 
-use super::closed_form::{pair_expectations, ScalarFn};
+use super::closed_form::{pair_expectations, pair_expectations_with_derivative, ScalarFn};
 use super::lanes::{map1, map2};
 use super::quadrature::GaussHermiteRule;
 use super::spec::Method;
@@ -394,8 +394,9 @@ impl Nonlinearity {
 }
 
 thread_local! {
-    /// A spare buffer of [`Nonlinearity`]'s maps on this thread (no allocation per block).
-    static SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+    /// Two spare buffers of [`Nonlinearity`]'s maps on this thread (no allocation per block).
+    static SCRATCH: std::cell::Cell<(Vec<f64>, Vec<f64>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 impl LayerMap for Nonlinearity {
@@ -409,14 +410,24 @@ impl LayerMap for Nonlinearity {
                 (&gathered.0[..], &gathered.1[..])
             }
         };
-        // one buffer: first E[g1 g2] (multiplied into I in place), then E[φ φ] (the new Σ); the
-        // old Σ's buffer is kept for the thread's next block
-        let mut e = SCRATCH.with(|b| b.take());
+        // E[g1 g2] (multiplied into I in place) and E[φ φ] (the new Σ) in two buffers of this
+        // thread; the old Σ's buffer is kept for the thread's next block
+        let (mut e, mut phi) = SCRATCH.with(|b| b.take());
         // every entry is written below: old values may stay
         e.resize(s.k12.len(), 0.0);
+        phi.resize(s.k12.len(), 0.0);
+        let l = [l11, &s.k12[..], l22];
         match &self.derivs {
             Some((g1, g2)) => {
-                self.expect_into(g1, g2, [l11, &s.k12, l22], &mut e);
+                pair_expectations_with_derivative(
+                    &self.phi,
+                    [g1, g2],
+                    l,
+                    self.method,
+                    &self.rule,
+                    &mut phi,
+                    &mut e,
+                );
                 map2(&mut s.ntk, &e, mul_inf_safe);
                 if !s.swapped.is_empty() {
                     // the pairs (x', x): the covariance with its variances swapped
@@ -427,11 +438,11 @@ impl LayerMap for Nonlinearity {
             None => {
                 s.ntk.fill(0.0);
                 s.swapped.fill(0.0);
+                self.expect_into(&self.phi, &self.phi, l, &mut phi);
             }
         }
-        self.expect_into(&self.phi, &self.phi, [l11, &s.k12, l22], &mut e);
-        let old = std::mem::replace(&mut s.k12, e);
-        SCRATCH.with(|b| b.replace(old));
+        let old = std::mem::replace(&mut s.k12, phi);
+        SCRATCH.with(|b| b.set((e, old)));
         Ok(s)
     }
 
