@@ -169,6 +169,11 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     fn out_positions(&self, positions: usize) -> usize {
         positions
     }
+    /// False for maps that never read the variances `d1`, `d2` of [`LayerMap::pair`] (a
+    /// block's fold then need not lay them out for them).
+    fn uses_variances(&self) -> bool {
+        true
+    }
     /// True for maps that need every position pair ([`Pairs::All`]): global average pooling.
     fn needs_all_pairs(&self) -> bool {
         false
@@ -290,6 +295,10 @@ impl LayerMap for Dense {
 
     fn ends_layer(&self) -> bool {
         true
+    }
+
+    fn uses_variances(&self) -> bool {
+        false
     }
 
     fn swaps(&self) -> bool {
@@ -610,17 +619,25 @@ impl<'a> Side<'a> {
     }
 
     /// The variances before each map for `count` pairs (a fixed point's repeated into the
-    /// buffers of `pool`).
-    fn variances<'b>(&self, count: usize, pool: &'b mut Vec<Vec<f64>>) -> Vec<&'b [f64]>
+    /// buffers of `pool` before the maps that read them, `used`; empty before the others).
+    fn variances<'b>(
+        &self,
+        count: usize,
+        pool: &'b mut Vec<Vec<f64>>,
+        used: &[bool],
+    ) -> Vec<&'b [f64]>
     where
         'a: 'b,
     {
         match *self {
             Side::Fixed { trace, .. } => {
                 pool.resize_with(trace.len(), Vec::new);
-                for (buffer, d) in pool.iter_mut().zip(trace) {
-                    // d, doubled until it is there `count` times (as `repeat` does)
+                for (m, (buffer, d)) in pool.iter_mut().zip(trace).enumerate() {
                     buffer.clear();
+                    if !used.get(m).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    // d, doubled until it is there `count` times (as `repeat` does)
                     buffer.extend_from_slice(d);
                     let len = count * d.len();
                     while buffer.len() < len {
@@ -891,8 +908,9 @@ impl Network {
         let mut pools = REPEATED.with(|p| p.take());
         let result = {
             let (pool1, pool2) = (&mut pools.0, &mut pools.1);
-            let d1 = first.variances(count, pool1);
-            let d2 = second.variances(count, pool2);
+            let used: Vec<bool> = self.layers.iter().map(|m| m.uses_variances()).collect();
+            let d1 = first.variances(count, pool1, &used);
+            let d2 = second.variances(count, pool2, &used);
             self.fold_with(s0, &d1, &d2, record)
         };
         REPEATED.with(|p| p.set(pools));

@@ -258,16 +258,18 @@ where
             }
             for m in 0..outputs {
                 for i in cols.start + 1..n1 {
-                    for j in cols.start..cols.end.min(i) {
-                        let at = i * stride + m * n1 + j;
-                        assert!(at < len);
+                    // entries (i, j), j in the band and j < i: contiguous in column i
+                    let js = cols.start..cols.end.min(i);
+                    let at = i * stride + m * n1;
+                    assert!(at + js.end <= len);
+                    for j in js.clone() {
                         // SAFETY: in the allocation (checked). The band's task writes only
                         // (i, j) with i ≥ j and (j, i) with i > j for its columns j: an element
                         // (a, b) is written by the band of b when a ≥ b and by the band of a
                         // when a < b, by no other, and no task reads the output.
-                        unsafe { *base.at(at) = kept[(j - cols.start) * stride + m * n1 + i] };
-                        count += 1;
+                        unsafe { *base.at(at + j) = kept[(j - cols.start) * stride + m * n1 + i] };
                     }
+                    count += js.len();
                 }
             }
             written.fetch_add(count, Ordering::Relaxed);
