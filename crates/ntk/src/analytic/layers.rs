@@ -885,16 +885,22 @@ impl Network {
                                 *v += xk * y[k];
                             }
                         }
+                        let n0 = len as f64;
+                        map1(&mut s0.k12, |v| v / n0);
                     } else {
-                        s0.k12.extend(ys.chunks_exact(len).map(|y| dot(x, y)))
+                        s0.k12.extend(ys.chunks_exact(len).map(|y| dot(x, y)));
+                        let n0 = len as f64;
+                        map1(&mut s0.k12, |v| v / n0);
                     }
                 }
-                _ => s0
-                    .k12
-                    .extend((0..count).map(|b| dot(first.point(b, len), second.point(b, len)))),
+                _ => {
+                    s0.k12.extend(
+                        (0..count).map(|b| dot(first.point(b, len), second.point(b, len))),
+                    );
+                    let n0 = len as f64;
+                    map1(&mut s0.k12, |v| v / n0);
+                }
             }
-            let n0 = len as f64;
-            s0.k12.iter_mut().for_each(|v| *v /= n0);
         } else {
             for b in 0..count {
                 s0.push_inputs(first.point(b, len), second.point(b, len), &self.input);
