@@ -214,7 +214,10 @@ mod tests {
         let e = check_memory_within("x", &[("layers", u64::MAX), ("bytes", 2)], 1 << 40);
         assert!(e.unwrap_err().to_string().contains("2^64"));
         // small requests pass without reading the machine's memory, large ones are read
-        assert_eq!(check_memory("x", &[("a", 1 << 10), ("b", 1 << 10)]), Ok(1 << 20));
+        assert_eq!(
+            check_memory("x", &[("a", 1 << 10), ("b", 1 << 10)]),
+            Ok(1 << 20)
+        );
         assert!(check_memory("x", &[("a", 1 << 40), ("b", 1 << 40)]).is_err());
         assert!(check_memory("x", &[("a", 1 << 62), ("b", 2)]).is_err());
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");

@@ -24,7 +24,9 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use sgntk_model::{Activation, Surrogate};
 
-use super::lanes::{acos, asin, asin_acos, map1, map3, map3_pair, Lane, Lanes1, Lanes3, Lanes3Pair};
+use super::lanes::{
+    acos, asin, asin_acos, map1, map3, map3_pair, Lane, Lanes1, Lanes3, Lanes3Pair,
+};
 use super::quadrature::{
     expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
 };

@@ -68,12 +68,7 @@ impl<F: Lanes3> WithSimd for Map3<'_, F> {
 ///
 /// # Panics
 /// If the slices differ in length.
-pub fn map3_pair(
-    [a, b, c]: [&[f64]; 3],
-    out1: &mut [f64],
-    out2: &mut [f64],
-    f: impl Lanes3Pair,
-) {
+pub fn map3_pair([a, b, c]: [&[f64]; 3], out1: &mut [f64], out2: &mut [f64], f: impl Lanes3Pair) {
     let n = out1.len();
     assert!(a.len() == n && b.len() == n && c.len() == n && out2.len() == n);
     AutoArch::new().dispatch(Map3Pair {
@@ -112,6 +107,27 @@ impl<F: Lanes3Pair> WithSimd for Map3Pair<'_, F> {
         {
             (*o1, *o2) = f.eval(x, y, z);
         }
+    }
+}
+
+/// True when every value is finite (neither ±∞ nor NaN): an or-reduction over the exponent
+/// bits without an early exit, in SIMD lanes.
+pub fn all_finite(v: &[f64]) -> bool {
+    AutoArch::new().dispatch(AllFinite(v))
+}
+
+struct AllFinite<'a>(&'a [f64]);
+
+impl WithSimd for AllFinite<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self) -> bool {
+        const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+        let nonfinite = self.0.iter().fold(0u64, |any, v| {
+            any | u64::from(v.to_bits() & EXPONENT == EXPONENT)
+        });
+        nonfinite == 0
     }
 }
 
@@ -453,6 +469,25 @@ mod tests {
             assert!(ulps(acos(x), x.acos()) <= 1, "acos({x:e})");
         }
         assert!(asin(1.5).is_nan() && acos(-1.5).is_nan() && asin(f64::NAN).is_nan());
+        // all_finite at every position of a vector and remainder
+        for n in [1, 7, 8, 9, 33] {
+            let v: Vec<f64> = (0..n).map(|k| k as f64 - 3.5).collect();
+            assert!(all_finite(&v) && all_finite(&[]));
+            for k in 0..n {
+                for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -f64::NAN] {
+                    let mut w = v.clone();
+                    w[k] = bad;
+                    assert!(!all_finite(&w), "{bad} at {k} of {n}");
+                }
+            }
+        }
+        assert!(all_finite(&[
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -0.0
+        ]));
         for x in xs.iter().copied().chain([1.5, -1.5, f64::NAN]) {
             let (s, c) = asin_acos(x);
             assert_eq!(s.to_bits(), asin(x).to_bits(), "asin_acos({x:e})");

@@ -894,9 +894,8 @@ impl Network {
                     }
                 }
                 _ => {
-                    s0.k12.extend(
-                        (0..count).map(|b| dot(first.point(b, len), second.point(b, len))),
-                    );
+                    s0.k12
+                        .extend((0..count).map(|b| dot(first.point(b, len), second.point(b, len))));
                     let n0 = len as f64;
                     map1(&mut s0.k12, |v| v / n0);
                 }

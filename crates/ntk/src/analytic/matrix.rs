@@ -3,6 +3,7 @@
 use sgntk_model::nalgebra::DMatrix;
 
 use super::compose::Kernels;
+use super::lanes::all_finite;
 use super::layers::{Network, PairState, Side};
 use super::spec::KernelKind;
 #[cfg(doc)]
@@ -464,9 +465,7 @@ fn fold_matrices_mirrored(
                 }
             };
             // the finiteness check of the values while they are in cache
-            if !values.iter().all(|v| v.is_finite())
-                || (both && !s.swapped.iter().all(|v| v.is_finite()))
-            {
+            if !all_finite(values) || (both && !all_finite(&s.swapped)) {
                 nonfinite.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             match triangle {
