@@ -49,6 +49,8 @@ pub struct BenchOptions {
     pub analytic_only: bool,
     /// Points of the analytic kernel matrices (0: none).
     pub kernel_points: usize,
+    /// Timings of each closed-form analytic kernel matrix (the best is reported).
+    pub kernel_reps: usize,
 }
 
 /// One measured case.
@@ -359,8 +361,8 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
         }
     }
     // analytic kernel matrices, N × N points on the circle (--kernel-points, 1000), depth 3, σw = 1, σb = 0.1:
-    // compute only (the best of 5 after a warm-up; bench/nt_reference.py times neural-tangents'
-    // kernel_fn on the same points)
+    // compute only (the best of --kernel-reps after a warm-up; bench/nt_reference.py times
+    // neural-tangents' kernel_fn on the same points)
     let n = o.kernel_points;
     let x: DMatrix<f64> = circle_points(&test_grid(n));
     let erf_prime = Surrogate::ErfPrime { a: 1.0 };
@@ -375,7 +377,7 @@ pub fn run(o: &BenchOptions) -> Result<Vec<BenchRow>, ExpError> {
     .filter(|_| n > 0)
     {
         let spec = KernelSpec::paper(act.parse()?, erf_prime);
-        let s = best_of(5, || {
+        let s = best_of(o.kernel_reps, || {
             let _ = kernel_matrix(&spec, kind, &x, &x);
         });
         emit(BenchRow {

@@ -933,9 +933,9 @@ pub fn run_figures(args: &FigureArgs) -> Result<(), ExpError> {
 }
 
 fn bench(a: &BenchArgs) -> Result<(), ExpError> {
-    if a.widths.contains(&0) || a.nets.contains(&0) || a.steps == 0 {
+    if a.widths.contains(&0) || a.nets.contains(&0) || a.steps == 0 || a.kernel_reps == 0 {
         return Err(ExpError::Usage(
-            "--widths, --nets and --steps must be positive".into(),
+            "--widths, --nets, --steps and --kernel-reps must be positive".into(),
         ));
     }
     // Before measuring: the output file's directory is created and writable.
@@ -952,6 +952,7 @@ fn bench(a: &BenchArgs) -> Result<(), ExpError> {
         generic_width: (a.generic_width > 0).then_some(a.generic_width),
         analytic_only: a.analytic_only,
         kernel_points: a.kernel_points,
+        kernel_reps: a.kernel_reps,
     })?;
     if let Some(out) = &a.out {
         let mut t = crate::io::Table::new(&[

@@ -204,6 +204,10 @@ pub struct BenchArgs {
     /// N/100 tanh by the adaptive rule; 0: none).
     #[arg(long, default_value_t = 1000)]
     pub kernel_points: usize,
+    /// Each closed-form analytic kernel matrix is timed this many times and the best is
+    /// reported (a noisy machine needs more: compare with `bench/nt_reference.py --reps`).
+    #[arg(long, default_value_t = 5)]
+    pub kernel_reps: usize,
     /// Write the results as CSV here.
     #[arg(long)]
     pub out: Option<PathBuf>,
