@@ -599,6 +599,10 @@ pub enum Side<'a> {
     Each {
         /// The input rows, row after row.
         xs: &'a [f64],
+        /// The same inputs value by value: `by_input[k][b]` is value k of pair b's input (a
+        /// column of a column-major input matrix; flat inputs of ≤ 8 values read it in SIMD
+        /// lanes). May be empty: then `xs` is read.
+        by_input: &'a [&'a [f64]],
         /// The variances before each map.
         columns: &'a [&'a [f64]],
     },
@@ -875,9 +879,28 @@ impl Network {
             // one value per pair, ⟨x, y⟩ / n0 (as push_inputs computes it; the quotients in a
             // loop of their own, which vectorizes)
             match (first, second) {
-                (Side::Fixed { x, .. }, Side::Each { xs: ys, .. })
-                | (Side::Each { xs: ys, .. }, Side::Fixed { x, .. }) => {
-                    if len <= 8 {
+                (
+                    Side::Fixed { x, .. },
+                    Side::Each {
+                        xs: ys, by_input, ..
+                    },
+                )
+                | (
+                    Side::Each {
+                        xs: ys, by_input, ..
+                    },
+                    Side::Fixed { x, .. },
+                ) => {
+                    if len <= 8 && by_input.len() == len {
+                        // each sum in `dot`'s order (from −0.0, k = 0, 1, …), the pairs in SIMD
+                        // lanes
+                        s0.k12.resize(count, -0.0);
+                        for (&xk, y) in x.iter().zip(by_input) {
+                            map2(&mut s0.k12, y, |v, y| v + xk * y);
+                        }
+                        let n0 = len as f64;
+                        map1(&mut s0.k12, |v| v / n0);
+                    } else if len <= 8 {
                         // the pairs in lanes, each sum in `dot`'s order (from −0.0, k = 0, 1, …)
                         s0.k12.resize(count, -0.0);
                         for (k, &xk) in x.iter().enumerate() {

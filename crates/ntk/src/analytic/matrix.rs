@@ -438,8 +438,18 @@ fn fold_matrices_mirrored(
             .zip(&per_point)
             .map(|(c, &p)| &c[rows.start * p..rows.end * p])
             .collect();
+        // the block's inputs value by value: the columns of the column-major x1
+        let by_input: Vec<&[f64]> = if d <= 8 {
+            x1.as_slice()
+                .chunks_exact(n1.max(1))
+                .map(|column| &column[rows.clone()])
+                .collect()
+        } else {
+            Vec::new()
+        };
         let each = Side::Each {
             xs,
+            by_input: &by_input,
             columns: &slices,
         };
         // a triangle: the pairs (x_j, x_i), i ≥ j (the arithmetic of K(x_j, x_i)); else
