@@ -69,23 +69,28 @@ pub(super) fn check_kernel_values(
     use rayon::prelude::*;
     let rows = m.nrows();
     // in parallel, the first offending entry column by column (infinite entries are few: the
-    // singular ones are on the diagonal or at antipodal points)
+    // singular ones are on the diagonal or at antipodal points, so runs of SUB values are
+    // checked in SIMD lanes and only a run with a non-finite value is searched)
     const CHUNK: usize = 1 << 16;
+    const SUB: usize = 64;
+    let bad = |k: usize, value: f64| {
+        value.is_nan() || (value.is_infinite() && !singular(k % rows, k / rows))
+    };
     let first = m
         .as_slice()
         .par_chunks(CHUNK)
         .enumerate()
         .filter_map(|(c, chunk)| {
-            if chunk.iter().all(|v| v.is_finite()) {
-                return None;
-            }
-            let bad = |(k, value): (usize, &f64)| {
-                value.is_nan() || (value.is_infinite() && !singular(k % rows, k / rows))
-            };
-            (c * CHUNK..)
-                .zip(chunk)
-                .position(bad)
-                .map(|p| c * CHUNK + p)
+            chunk.chunks(SUB).enumerate().find_map(|(r, run)| {
+                if all_finite(run) {
+                    return None;
+                }
+                let start = c * CHUNK + r * SUB;
+                (start..)
+                    .zip(run)
+                    .position(|(k, &v)| bad(k, v))
+                    .map(|p| start + p)
+            })
         })
         .min();
     match first {
@@ -243,18 +248,22 @@ where
     };
     if half {
         // bands of BAND columns: the upper-triangle values (j, i) of a band's columns are kept
-        // and written BAND at a time, contiguous in column i (one cache line, not BAND)
+        // and written BAND at a time, contiguous in column i (one cache line, not BAND); a
+        // mirrored triangle's are its lower values, read back from the band's own columns
+        let mirror = triangle == Triangle::Mirror;
         (0..n2.div_ceil(BAND)).into_par_iter().for_each(|band| {
             let cols = band * BAND..((band + 1) * BAND).min(n2);
-            let mut kept = vec![0.0; cols.len() * stride];
+            let mut kept = vec![0.0; if mirror { 0 } else { cols.len() * stride }];
             let mut count = 0;
             for j in cols.clone() {
-                let row = &mut kept[(j - cols.start) * stride..(j - cols.start + 1) * stride];
                 visit(j, &mut |m, start, lower, upper| {
                     assert!(upper.len() == lower.len());
                     write_lower(j, m, start, lower);
                     count += lower.len();
-                    row[m * n1 + start..m * n1 + start + upper.len()].copy_from_slice(upper);
+                    if !mirror {
+                        let at = (j - cols.start) * stride + m * n1 + start;
+                        kept[at..at + upper.len()].copy_from_slice(upper);
+                    }
                 });
             }
             for m in 0..outputs {
@@ -267,8 +276,14 @@ where
                         // SAFETY: in the allocation (checked). The band's task writes only
                         // (i, j) with i ≥ j and (j, i) with i > j for its columns j: an element
                         // (a, b) is written by the band of b when a ≥ b and by the band of a
-                        // when a < b, by no other, and no task reads the output.
-                        unsafe { *base.at(at + j) = kept[(j - cols.start) * stride + m * n1 + i] };
+                        // when a < b, by no other; a task reads only (i, j), i > j, of its
+                        // own columns, which it wrote above.
+                        let value = if mirror {
+                            unsafe { *base.at(j * stride + m * n1 + i) }
+                        } else {
+                            kept[(j - cols.start) * stride + m * n1 + i]
+                        };
+                        unsafe { *base.at(at + j) = value };
                     }
                     count += js.len();
                 }
