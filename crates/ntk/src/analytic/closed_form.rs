@@ -369,7 +369,7 @@ pub fn pair_expectations(
 /// `out_f[n] = E[f(u) f(v)]` and `out_g[n] = E[g1(u) g2(v)]` on one block of covariances
 /// (a nonlinearity's Σ' and derivative kernel): [`pair_expectations`] of both, except where the
 /// two closed forms share their work — ReLU with its step derivative (the arc-cosine kernel and
-/// the arcsine kernel of one cosine, [`ReluWithStep`]) — which runs as one pass with the same
+/// the arcsine kernel of one cosine, `ReluWithStep`) — which runs as one pass with the same
 /// values, bit for bit.
 pub fn pair_expectations_with_derivative(
     f: &ScalarFn,
