@@ -600,8 +600,8 @@ pub enum Side<'a> {
         /// The input rows, row after row.
         xs: &'a [f64],
         /// The same inputs value by value: `by_input[k][b]` is value k of pair b's input (a
-        /// column of a column-major input matrix; flat inputs of ≤ 8 values read it in SIMD
-        /// lanes). May be empty: then `xs` is read.
+        /// column of a column-major input matrix), read in SIMD lanes for flat inputs. May be
+        /// empty: then `xs` is read.
         by_input: &'a [&'a [f64]],
         /// The variances before each map.
         columns: &'a [&'a [f64]],
@@ -623,12 +623,12 @@ impl<'a> Side<'a> {
     }
 
     /// The variances before each map for `count` pairs (a fixed point's repeated into the
-    /// buffers of `pool` before the maps that read them, `used`; empty before the others).
+    /// buffers of `pool` before the maps m that read them, `used(m)`; empty before the others).
     fn variances<'b>(
         &self,
         count: usize,
         pool: &'b mut Vec<Vec<f64>>,
-        used: &[bool],
+        used: impl Fn(usize) -> bool,
     ) -> Vec<&'b [f64]>
     where
         'a: 'b,
@@ -638,7 +638,7 @@ impl<'a> Side<'a> {
                 pool.resize_with(trace.len(), Vec::new);
                 for (m, (buffer, d)) in pool.iter_mut().zip(trace).enumerate() {
                     buffer.clear();
-                    if !used.get(m).copied().unwrap_or(false) {
+                    if !used(m) {
                         continue;
                     }
                     // d, doubled until it is there `count` times (as `repeat` does)
@@ -876,53 +876,25 @@ impl Network {
             count,
         );
         if self.input.is_flat() {
-            // one value per pair, ⟨x, y⟩ / n0 (as push_inputs computes it; the quotients in a
-            // loop of their own, which vectorizes)
+            // one value per pair, ⟨x, y⟩ / n0 (as push_inputs computes it: each sum in `dot`'s
+            // order, from −0.0, k = 0, 1, …), the pairs in SIMD lanes where the inputs come
+            // value by value, and the quotients in lanes
             match (first, second) {
-                (
-                    Side::Fixed { x, .. },
-                    Side::Each {
-                        xs: ys, by_input, ..
-                    },
-                )
-                | (
-                    Side::Each {
-                        xs: ys, by_input, ..
-                    },
-                    Side::Fixed { x, .. },
-                ) => {
-                    if len <= 8 && by_input.len() == len {
-                        // each sum in `dot`'s order (from −0.0, k = 0, 1, …), the pairs in SIMD
-                        // lanes
-                        s0.k12.resize(count, -0.0);
-                        for (&xk, y) in x.iter().zip(by_input) {
-                            map2(&mut s0.k12, y, |v, y| v + xk * y);
-                        }
-                        let n0 = len as f64;
-                        map1(&mut s0.k12, |v| v / n0);
-                    } else if len <= 8 {
-                        // the pairs in lanes, each sum in `dot`'s order (from −0.0, k = 0, 1, …)
-                        s0.k12.resize(count, -0.0);
-                        for (k, &xk) in x.iter().enumerate() {
-                            for (v, y) in s0.k12.iter_mut().zip(ys.chunks_exact(len)) {
-                                *v += xk * y[k];
-                            }
-                        }
-                        let n0 = len as f64;
-                        map1(&mut s0.k12, |v| v / n0);
-                    } else {
-                        s0.k12.extend(ys.chunks_exact(len).map(|y| dot(x, y)));
-                        let n0 = len as f64;
-                        map1(&mut s0.k12, |v| v / n0);
+                (Side::Fixed { x, .. }, Side::Each { by_input, .. })
+                | (Side::Each { by_input, .. }, Side::Fixed { x, .. })
+                    if by_input.len() == len =>
+                {
+                    s0.k12.resize(count, -0.0);
+                    for (&xk, y) in x.iter().zip(by_input) {
+                        map2(&mut s0.k12, y, |v, y| v + xk * y);
                     }
                 }
-                _ => {
-                    s0.k12
-                        .extend((0..count).map(|b| dot(first.point(b, len), second.point(b, len))));
-                    let n0 = len as f64;
-                    map1(&mut s0.k12, |v| v / n0);
-                }
+                _ => s0
+                    .k12
+                    .extend((0..count).map(|b| dot(first.point(b, len), second.point(b, len)))),
             }
+            let n0 = len as f64;
+            map1(&mut s0.k12, |v| v / n0);
         } else {
             for b in 0..count {
                 s0.push_inputs(first.point(b, len), second.point(b, len), &self.input);
@@ -936,9 +908,9 @@ impl Network {
         let mut pools = REPEATED.with(|p| p.take());
         let result = {
             let (pool1, pool2) = (&mut pools.0, &mut pools.1);
-            let used: Vec<bool> = self.layers.iter().map(|m| m.uses_variances()).collect();
-            let d1 = first.variances(count, pool1, &used);
-            let d2 = second.variances(count, pool2, &used);
+            let used = |m: usize| self.layers.get(m).is_some_and(|l| l.uses_variances());
+            let d1 = first.variances(count, pool1, used);
+            let d2 = second.variances(count, pool2, used);
             self.fold_with(s0, &d1, &d2, record)
         };
         REPEATED.with(|p| p.set(pools));
