@@ -299,3 +299,27 @@ fn kernel_progress_reports_an_estimate_and_every_entry() {
     sgntk_ntk::set_progress(None);
     assert_eq!(count.started.load(Ordering::SeqCst), 0);
 }
+
+/// Inputs whose x·x/n0 exceeds f64 (1e200), or whose variances' products do (1e100: x·x/n0 =
+/// 1e200, Σ11 Σ22 = 1e400): the sign NNGP, bounded, gave a finite wrong value with status 0
+/// (σb² = 0.01 where the diagonal is 1 + σb²). Now an overflow error naming the point and the
+/// map; 1e70 (x·x/n0 = 1e140) still computes, with the exact diagonal.
+#[test]
+fn inputs_whose_variance_overflows_are_an_error() {
+    let spec = KernelSpec::paper(Activation::Sign, Surrogate::ErfPrime { a: 1.0 });
+    for (huge, kind) in [1e200, 1e100]
+        .into_iter()
+        .flat_map(|v| [KernelKind::Nngp, KernelKind::Ntk, KernelKind::SgNtk].map(|k| (v, k)))
+    {
+        let huge = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, huge, huge]);
+        let e = kernel_matrix(&spec, kind, &huge, &huge).unwrap_err();
+        assert!(
+            matches!(e, KernelError::Overflow { row: 1, col: 0, .. }),
+            "{kind:?}: {e}"
+        );
+        assert!(e.to_string().contains("overflows f64"), "{e}");
+    }
+    let large = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 1e70, 1e70]);
+    let k = kernel_matrix(&spec, KernelKind::Nngp, &large, &large).unwrap();
+    assert_eq!(k[(1, 1)], 1.0 + 0.1 * 0.1, "{k}");
+}

@@ -433,6 +433,29 @@ fn fold_matrices_mirrored(
         other = traces(&r2)?;
         &other
     };
+    // a point's variances Σ^l(x, x) are finite for every kernel the theory has (the sign NTK's
+    // ±∞ are in I), and the closed forms multiply two of them (Σ11 Σ22): beyond √(f64::MAX)
+    // that product overflows, which a bounded activation would hide behind a finite, wrong
+    // value (the sign NNGP of inputs of norm 1e200 gave σb² on its diagonal)
+    let largest = f64::MAX.sqrt();
+    let sides: [(&Vec<Vec<Vec<f64>>>, &'static str); 2] = [
+        (&t1, "the variance Σ(x, x) of a first point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
+        (t2, "the variance Σ(x, x) of a second point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
+    ];
+    for (t, what) in sides {
+        for (row, trace) in t.iter().enumerate() {
+            for (col, v) in trace.iter().enumerate() {
+                if let Some(&value) = v.iter().find(|v| v.is_nan() || v.abs() > largest) {
+                    return Err(KernelError::Overflow {
+                        what,
+                        row,
+                        col,
+                        value,
+                    });
+                }
+            }
+        }
+    }
     // the first points' variances before each map, point after point (a block's are a slice;
     // a block varies the first point, or in a triangle the second, of the same points)
     let columns1 = Network::variance_columns(&t1);
