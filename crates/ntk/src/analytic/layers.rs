@@ -840,14 +840,29 @@ impl Network {
         false
     }
 
-    /// The variance traces of several points ([`Network::variance_trace`] of each), laid out
-    /// for [`Network::fold_block`]: vector m holds every point's variances before map m, point
-    /// after point, so that a block of consecutive points is a slice of it.
-    pub fn variance_columns(traces: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
-        let maps = traces.first().map_or(0, Vec::len);
-        (0..maps)
-            .map(|m| traces.iter().flat_map(|t| t[m].iter().copied()).collect())
-            .collect()
+    /// The variance traces of the points `xs` (input rows one after the other), laid out for
+    /// [`Network::fold_block`]: vector m holds every point's same-position variances before
+    /// map m (the last: after every map), point after point, so that a block of consecutive
+    /// points is a slice of it. One fold of the block of pairs (x, x): each point's values are
+    /// its [`Network::variance_trace`] bit for bit (a block computes each pair as alone).
+    pub fn variance_columns(&self, xs: &[f64]) -> Result<Vec<Vec<f64>>, KernelError> {
+        let len = self.input.len();
+        let count = xs.len().checked_div(len).unwrap_or(0);
+        let mut s = PairState::empty(
+            self.pairs,
+            entries(self.pairs, self.input.positions()),
+            count,
+        );
+        for x in xs.chunks_exact(len.max(1)).take(count) {
+            s.push_inputs(x, x, &self.input);
+        }
+        let mut out = vec![s.diagonal()];
+        for layer in &self.layers {
+            let d = out.last().expect("nonempty");
+            s = layer.pair(d, d, s)?;
+            out.push(s.diagonal());
+        }
+        Ok(out)
     }
 
     /// The output states of a block of pairs (x_b, y_b), b = 0, 1, …: each side is one point for

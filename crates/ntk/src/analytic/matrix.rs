@@ -135,6 +135,10 @@ fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
     x.row_iter().map(|r| r.iter().copied().collect()).collect()
 }
 
+/// The most points of one block of [`Network::variance_columns`] (a convolutional network's
+/// hold at most [`BLOCK_VALUES`] position-pair values).
+const TRACE_POINTS: usize = 256;
+
 /// The most pairs in one block of the fold (an MLP's blocks; a convolutional network's hold
 /// at most [`BLOCK_VALUES`] position-pair values).
 const BLOCK_PAIRS: usize = 1024;
@@ -421,16 +425,44 @@ fn fold_matrices_mirrored(
         ],
     )?;
     let (r1, r2) = (rows(x1), rows(x2));
-    let traces = |r: &[Vec<f64>]| -> Result<Vec<Vec<Vec<f64>>>, KernelError> {
+    let (points1, points2) = (r1.concat(), r2.concat());
+    let d = x1.ncols();
+    // every point's variances before each map, point after point (blocks of points in
+    // parallel, joined map by map)
+    let trace_width =
+        (BLOCK_VALUES / net.state_len().max(1)).clamp(1, TRACE_POINTS as u64) as usize;
+    let columns = |xs: &[f64]| -> Result<Vec<Vec<f64>>, KernelError> {
         use rayon::prelude::*;
-        r.par_iter().map(|r| net.variance_trace(r)).collect()
+        let parts = xs
+            .par_chunks(trace_width * d)
+            .map(|points| net.variance_columns(points))
+            .collect::<Result<Vec<_>, _>>()?;
+        let maps = parts.first().map_or(0, Vec::len);
+        Ok((0..maps)
+            .map(|m| parts.iter().flat_map(|p| p[m].iter().copied()).collect())
+            .collect())
     };
-    let t1 = traces(&r1)?;
+    // point i's trace (its variances before each map) from the columns of n points
+    let traces = |columns: &[Vec<f64>], n: usize| -> Vec<Vec<Vec<f64>>> {
+        (0..n)
+            .map(|i| {
+                columns
+                    .iter()
+                    .map(|c| {
+                        let p = c.len() / n;
+                        c[i * p..(i + 1) * p].to_vec()
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let columns1 = columns(&points1)?;
+    let t1 = traces(&columns1, r1.len());
     let other;
     let t2 = if same_points {
         &t1
     } else {
-        other = traces(&r2)?;
+        other = traces(&columns(&points2)?, r2.len());
         &other
     };
     // a point's variances Σ^l(x, x) are finite for every kernel the theory has (the sign NTK's
@@ -456,12 +488,8 @@ fn fold_matrices_mirrored(
             }
         }
     }
-    // the first points' variances before each map, point after point (a block's are a slice;
-    // a block varies the first point, or in a triangle the second, of the same points)
-    let columns1 = Network::variance_columns(&t1);
-    // the first points, row after row
-    let d = x1.ncols();
-    let points1: Vec<f64> = r1.concat();
+    // the first points' variances before each map are `columns1` (a block's are a slice; a
+    // block varies the first point, or in a triangle the second, of the same points)
     let per_point: Vec<usize> = columns1
         .iter()
         .map(|c| c.len().checked_div(r1.len()).unwrap_or(0))
