@@ -5,7 +5,9 @@
 //!
 //! - erf-type × erf-type: f = c0 + c1·erf(z/√(2s)) (erf_m: s = 1/(2m²); sign: s = 0; step = ½ + ½ sign),
 //!   E[erf(u/√(2s)) erf(v/√(2s'))] = 2/π · arcsin(Λ12 / √((Λ11 + s)(Λ22 + s'))) (Cor. D.2; the sign
-//!   limit s = 0 is the arcsine kernel).
+//!   limit s = 0 is the arcsine kernel). A nonlinearity's Σ' takes the argument as Λ12 · r1 r2 with
+//!   each point's scale r = 1/√(Λ + s) computed once per point ([`arcsine_scale`],
+//!   [`nonlinearity_step`]): a square root and a division per point instead of per pair.
 //! - bump × bump: g = w·N(z; 0, s) (erf_m' = 2·N(·; 0, 1/(2m²)), erf-prime:a = 2·N(·; 0, 1/(2a²)),
 //!   sign' = 2δ, step' = δ), E = w w' / (2π √det(Λ + diag(s, s'))) (Cor. D.1, S76, S41); +∞ when the
 //!   determinant vanishes (the singular sign NTK's diagonal).
@@ -25,7 +27,8 @@ use std::f64::consts::{FRAC_1_SQRT_2, PI};
 use sgntk_model::{Activation, Surrogate};
 
 use super::lanes::{
-    acos, asin, asin_acos, map1, map3, map3_pair, Lane, Lanes1, Lanes3, Lanes3Pair,
+    acos, asin, asin_acos, map1, map3, map3_pair, mul_inf_safe, update_state, Lane, Lanes1, Lanes3,
+    Lanes3Pair, LanesState,
 };
 use super::quadrature::{
     expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
@@ -393,10 +396,201 @@ pub fn pair_expectations_with_derivative(
     pair_expectations(f, f, l, method, rule, out_f);
 }
 
+/// The per-point scale of f's arcsine kernel E[f(u) f(v)] (erf-type f: erf_m, sign, step;
+/// Cor. D.2): r(Λ) = 1/√(Λ + s) of a point's variance Λ, so that the kernel's argument
+/// Λ12/√((Λ11 + s)(Λ22 + s)) is Λ12 · (r1 r2) — a square root and a division per point
+/// instead of per pair. `None` for other f.
+pub fn arcsine_scale(f: &ScalarFn) -> Option<impl Fn(f64) -> f64> {
+    match *f {
+        ScalarFn::ErfAffine { s, .. } => Some(move |v: f64| 1.0 / (v + s).sqrt()),
+        _ => None,
+    }
+}
+
+/// A nonlinearity's step of a block's state in one pass in SIMD lanes, where its expectations
+/// are closed forms without integrals (with [`Method::Auto`]): Σ ← E[f(u) f(v)], I ← I ·
+/// E[g1(u) g2(v)] and the swapped pairs' I ← I · E[g1(v) g2(u)] (0 · ∞ = 0), or without
+/// `derivs` (the NNGP) I ← 0. `variances` are both points' variances Λ11, Λ22 pair by pair,
+/// `scales` their [`arcsine_scale`]s (empty where not computed). The derivative kernels are
+/// the values of [`pair_expectations`] bit for bit, and so is Σ without scales; with scales, an
+/// arcsine kernel takes its argument as Λ12 (r1 r2) (within a few ulp of the quotient; `
+/// erf_erf_scaled`). Returns false, changing nothing, where a form is not one of those.
+#[allow(clippy::too_many_arguments)]
+pub fn nonlinearity_step(
+    f: &ScalarFn,
+    derivs: Option<[&ScalarFn; 2]>,
+    method: Method,
+    [l11, l22]: [&[f64]; 2],
+    scales: [&[f64]; 2],
+    k12: &mut [f64],
+    ntk: &mut [f64],
+    swapped: &mut [f64],
+) -> bool {
+    if method != Method::Auto {
+        return false;
+    }
+    let (Some(phi), g) = (Closed::of(f, f), derivs.map(|[g1, g2]| Closed::of(g1, g2))) else {
+        return false;
+    };
+    let scaled = scales.iter().all(|r| !r.is_empty() && r.len() == l11.len());
+    let points = if scaled {
+        [l11, l22, scales[0], scales[1]]
+    } else {
+        [l11, l22, l11, l22]
+    };
+    // one loop for each pair of forms (each inlined into it), the orders as selects
+    macro_rules! run {
+        ($lanes:expr) => {
+            update_state(points, k12, ntk, swapped, $lanes)
+        };
+    }
+    // φ's arcsine kernel with or without the points' scales, then the derivative kernel
+    macro_rules! with_phi {
+        ($p:expr, $make:expr) => {
+            if scaled {
+                run!($make(ErfErfScaled($p)))
+            } else {
+                run!($make(ErfErfForm($p)))
+            }
+        };
+    }
+    let (swap_phi, swap_g) = (phi.1, g.flatten().is_some_and(|g| g.1));
+    match (phi.0, g.map(|g| g.map(|g| g.0))) {
+        // ReLU with its step derivative: the pass of `pair_expectations_with_derivative`
+        (Closed::ReluRelu, Some(Some(Closed::ErfErf(p)))) if p[2] == 0.0 && p[5] == 0.0 => {
+            run!(ReluStepLanes(ReluWithStep(p)))
+        }
+        (Closed::ErfErf(p), None) => with_phi!(p, |f| NngpLanes(f, swap_phi)),
+        (Closed::ReluRelu, None) => run!(NngpLanes(ReluForm, swap_phi)),
+        (Closed::ErfErf(p), Some(Some(Closed::ErfErf(q)))) => with_phi!(p, |f| NtkLanes {
+            phi: (f, swap_phi),
+            g: (ErfErfForm(q), swap_g),
+        }),
+        (Closed::ErfErf(p), Some(Some(Closed::BumpBump(q)))) => with_phi!(p, |f| NtkLanes {
+            phi: (f, swap_phi),
+            g: (BumpBumpForm(q), swap_g),
+        }),
+        (Closed::ReluRelu, Some(Some(Closed::BumpBump(q)))) => run!(NtkLanes {
+            phi: (ReluForm, swap_phi),
+            g: (BumpBumpForm(q), swap_g),
+        }),
+        _ => return false,
+    }
+    true
+}
+
+/// A closed form in lanes at a pair's covariance and both points' scales (forms without scales
+/// ignore them).
+trait PointForm {
+    /// The value at (Λ11, Λ12, Λ22) with the scales r1, r2.
+    fn eval(&self, l11: f64, l12: f64, l22: f64, r1: f64, r2: f64) -> f64;
+}
+
+/// A closed form at the covariance and scales of a pair, or (`swap`) of the swapped pair (as
+/// [`pair_expectations`] evaluates a form found for (g, f)): the order as a select of the
+/// arguments.
+#[inline(always)]
+fn form_at(form: &impl PointForm, swap: bool, [l11, l22, r1, r2]: [f64; 4], l12: f64) -> f64 {
+    let (a, c, r, q) = if swap {
+        (l22, l11, r2, r1)
+    } else {
+        (l11, l22, r1, r2)
+    };
+    form.eval(a, l12, c, r, q)
+}
+
+/// The arcsine kernel [`erf_erf`].
+#[derive(Clone, Copy)]
+struct ErfErfForm([f64; 6]);
+
+impl PointForm for ErfErfForm {
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64, _: f64, _: f64) -> f64 {
+        erf_erf(self.0, l11, l12, l22)
+    }
+}
+
+/// The arcsine kernel with the points' scales, [`erf_erf_scaled`].
+#[derive(Clone, Copy)]
+struct ErfErfScaled([f64; 6]);
+
+impl PointForm for ErfErfScaled {
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64, r1: f64, r2: f64) -> f64 {
+        erf_erf_scaled(self.0, l11, l12, l22, r1, r2)
+    }
+}
+
+/// The Gaussian density [`bump_bump`].
+#[derive(Clone, Copy)]
+struct BumpBumpForm([f64; 4]);
+
+impl PointForm for BumpBumpForm {
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64, _: f64, _: f64) -> f64 {
+        bump_bump(self.0, l11, l12, l22)
+    }
+}
+
+/// The arc-cosine kernel [`relu_relu`].
+#[derive(Clone, Copy)]
+struct ReluForm;
+
+impl PointForm for ReluForm {
+    #[inline(always)]
+    fn eval(&self, l11: f64, l12: f64, l22: f64, _: f64, _: f64) -> f64 {
+        relu_relu(l11, l12, l22)
+    }
+}
+
+/// The NNGP's step: Σ ← E[f(u) f(v)], I ← 0.
+struct NngpLanes<F>(F, bool);
+
+impl<F: PointForm> LanesState for NngpLanes<F> {
+    #[inline(always)]
+    fn eval(&self, point: [f64; 4], k12: f64, _: f64, _: f64) -> [f64; 3] {
+        [form_at(&self.0, self.1, point, k12), 0.0, 0.0]
+    }
+}
+
+/// The step with a derivative kernel G = E[g1 g2]: Σ ← E[f(u) f(v)], I ← I · G(Λ), swapped
+/// I ← I · G(Λ with its variances swapped).
+struct NtkLanes<F, G> {
+    phi: (F, bool),
+    g: (G, bool),
+}
+
+impl<F: PointForm, G: PointForm> LanesState for NtkLanes<F, G> {
+    #[inline(always)]
+    fn eval(&self, point: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3] {
+        let (phi, g) = (&self.phi, &self.g);
+        let e = form_at(&g.0, g.1, point, k12);
+        let e_swapped = form_at(&g.0, !g.1, point, k12);
+        [
+            form_at(&phi.0, phi.1, point, k12),
+            mul_inf_safe(ntk, e),
+            mul_inf_safe(swapped, e_swapped),
+        ]
+    }
+}
+
+/// ReLU's step with its step derivative ([`ReluWithStep`] shares their work).
+struct ReluStepLanes(ReluWithStep);
+
+impl LanesState for ReluStepLanes {
+    #[inline(always)]
+    fn eval(&self, [l11, l22, ..]: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3] {
+        let (relu, e) = self.0.eval(l11, k12, l22);
+        let e_swapped = erf_erf(self.0 .0, l22, k12, l11);
+        [relu, mul_inf_safe(ntk, e), mul_inf_safe(swapped, e_swapped)]
+    }
+}
+
 /// The arc-cosine kernel [`relu_relu`] and the sign/step kernel [`erf_erf`] (s = t = 0, its
 /// coefficients here) of the same covariance: both take the cosine Λ12/√(Λ11Λ22) (√((Λ11 + 0)
 /// (Λ22 + 0)) is √(Λ11Λ22), or both vanish) and its arcsine and arccosine share their work
 /// ([`asin_acos`]).
+#[derive(Clone, Copy)]
 struct ReluWithStep([f64; 6]);
 
 impl Lanes3Pair for ReluWithStep {
@@ -580,6 +774,34 @@ fn erf_erf([c0, c1, s, d0, d1, t]: [f64; 6], l11: f64, l12: f64, l22: f64) -> f6
     c0 * d0 + c1 * d1 * odd
 }
 
+/// [`erf_erf`] with each point's scale r = 1/√(Λ + s) computed once ([`arcsine_scale`]): the
+/// arcsine's argument is Λ12 · (r1 r2) (r1 r2 = r2 r1: symmetric in the pair bit for bit). For
+/// sign and step (s = t = 0) it is exactly ±1 at x' = ±x (Λ11 = Λ22 = ±Λ12), as the quotient
+/// gives, and the odd part vanishes where a variance does (r = ∞).
+#[inline(always)]
+fn erf_erf_scaled(
+    [c0, c1, s, d0, d1, t]: [f64; 6],
+    l11: f64,
+    l12: f64,
+    l22: f64,
+    r1: f64,
+    r2: f64,
+) -> f64 {
+    let r = r1 * r2;
+    let parallel = s == 0.0 && t == 0.0 && l12.abs() == l11 && l11 == l22;
+    let cos = if parallel {
+        1.0f64.copysign(l12)
+    } else {
+        (l12 * r).clamp(-1.0, 1.0)
+    };
+    let odd = if r.is_finite() {
+        2.0 / PI * asin(cos)
+    } else {
+        0.0
+    };
+    c0 * d0 + c1 * d1 * odd
+}
+
 /// E[w N(u; 0, s) w' N(v; 0, t)] = w w' / (2π √det(Λ + diag(s, t))) (Cor. D.1, S76, S41); +∞
 /// where the determinant vanishes.
 #[inline(always)]
@@ -607,5 +829,186 @@ fn relu_relu(l11: f64, l12: f64, l22: f64) -> f64 {
         0.0
     } else {
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Covariances of pairs of points (Λ11, Λ12, Λ22), deterministic, with |Λ12| up to 0.99 of
+    /// √(Λ11Λ22), variances from 1e-3 to 1e3, and the cases the closed forms treat apart:
+    /// x' = x, x' = −x, collinear points, a zero variance.
+    fn covariances() -> Vec<[f64; 3]> {
+        let mut out: Vec<[f64; 3]> = (0..2000)
+            .map(|k| {
+                let k = k as f64;
+                let (a, c) = (
+                    10f64.powf(3.0 * (k * 0.37).sin()),
+                    10f64.powf(3.0 * (k * 0.71).cos()),
+                );
+                let cos = 0.99 * (k * 1.3).sin();
+                [a, cos * (a * c).sqrt(), c]
+            })
+            .collect();
+        for v in [0.37, 1.0, 2.5e3] {
+            out.extend([
+                [v, v, v],
+                [v, -v, v],
+                [v, 2.0 * v, 4.0 * v],
+                [0.0, 0.0, v],
+                [v, 0.0, 0.0],
+            ]);
+        }
+        out.push([0.0; 3]);
+        out
+    }
+
+    /// The arcsine kernel from the points' scales is the quotient form to a few ulp of its
+    /// argument (1e-14 of the terms' scale away from |cos| = 1, 1e-7 near it, where the
+    /// arcsine's slope is unbounded), symmetric in the pair bit for bit, exact
+    /// at x' = ±x for sign and step (1 and −1: the quotient's values), and 0 in its odd part
+    /// where a variance vanishes.
+    #[test]
+    fn scaled_arcsine_kernel_is_the_quotient_form() {
+        for act in [
+            Activation::Sign,
+            Activation::Step,
+            Activation::Erf { m: 1.0 },
+            Activation::Erf { m: 3.0 },
+        ] {
+            let f = ScalarFn::activation(act);
+            let Some((Closed::ErfErf(p), false)) = Closed::of(&f, &f) else {
+                panic!("{act}: an arcsine kernel");
+            };
+            let scale = arcsine_scale(&f).expect("erf-type");
+            for [l11, l12, l22] in covariances() {
+                let (r1, r2) = (scale(l11), scale(l22));
+                let scaled = erf_erf_scaled(p, l11, l12, l22, r1, r2);
+                let quotient = erf_erf(p, l11, l12, l22);
+                let swapped = erf_erf_scaled(p, l22, l12, l11, r2, r1);
+                assert_eq!(
+                    scaled.to_bits(),
+                    swapped.to_bits(),
+                    "{act} {l11} {l12} {l22}"
+                );
+                let exact = p[2] == 0.0 && (l12.abs() == l11 && l11 == l22 || l11 * l22 == 0.0);
+                if exact {
+                    assert_eq!(scaled, quotient, "{act} {l11} {l12} {l22}");
+                } else {
+                    let cos = l12 / ((l11 + p[2]) * (l22 + p[5])).sqrt();
+                    let tol = if cos.abs() < 0.995 { 1e-14 } else { 1e-7 };
+                    // relative to the terms' scale |c0 d0| + |c1 d1| (step's c0 d0 = 1/4 and
+                    // its odd part cancel near cos = −1)
+                    let terms = (p[0] * p[3]).abs() + (p[1] * p[4]).abs();
+                    assert!(
+                        (scaled - quotient).abs() <= tol * terms,
+                        "{act} {l11} {l12} {l22}: {scaled} vs {quotient}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The one-pass step of a nonlinearity equals the expectations of the block path: the
+    /// derivative kernels times I (and, on the swapped covariance, times the swapped I) bit for
+    /// bit, Σ bit for bit without scales and to 1e-14 with them — for sign, step, erf and ReLU,
+    /// the NNGP, the NTK and an SG-NTK (g1 ≠ g2, so the swapped order matters).
+    #[test]
+    fn nonlinearity_step_is_the_block_path() {
+        let rule = GaussHermiteRule::new(Method::Auto.degree()).unwrap();
+        let cov = covariances();
+        let [l11, l12, l22]: [Vec<f64>; 3] = [0, 1, 2].map(|i| cov.iter().map(|c| c[i]).collect());
+        let n = l12.len();
+        let ntk0: Vec<f64> = (0..n).map(|k| 1.0 + (k as f64 * 0.3).sin().abs()).collect();
+        let swapped0: Vec<f64> = (0..n).map(|k| 2.0 + (k as f64 * 0.7).cos()).collect();
+        let mut stepped = 0;
+        for act in [
+            Activation::Sign,
+            Activation::Step,
+            Activation::Erf { m: 2.0 },
+            Activation::Relu,
+        ] {
+            let f = ScalarFn::activation(act);
+            for g in [
+                None,
+                Some(Surrogate::True),
+                Some(Surrogate::ErfPrime { a: 2.0 }),
+            ] {
+                let derivs = g.map(|g| {
+                    [
+                        ScalarFn::derivative(act, Surrogate::True),
+                        ScalarFn::derivative(act, g),
+                    ]
+                });
+                let expected = |a: &[f64], c: &[f64], f: &ScalarFn, g: &ScalarFn| {
+                    let mut out = vec![0.0; n];
+                    pair_expectations(f, g, [a, &l12, c], Method::Auto, &rule, &mut out);
+                    out
+                };
+                let sigma = expected(&l11, &l22, &f, &f);
+                let scale = arcsine_scale(&f);
+                let r: [Vec<f64>; 2] = [&l11, &l22].map(|l| match &scale {
+                    Some(scale) => l.iter().map(|&v| scale(v)).collect(),
+                    None => Vec::new(),
+                });
+                for scaled in [false, true] {
+                    let (mut k12, mut ntk, mut swapped) =
+                        (l12.clone(), ntk0.clone(), swapped0.clone());
+                    let scales = if scaled {
+                        [&r[0][..], &r[1][..]]
+                    } else {
+                        [&[][..]; 2]
+                    };
+                    let ran = nonlinearity_step(
+                        &f,
+                        derivs.as_ref().map(|[g1, g2]| [g1, g2]),
+                        Method::Auto,
+                        [&l11, &l22],
+                        scales,
+                        &mut k12,
+                        &mut ntk,
+                        &mut swapped,
+                    );
+                    // ReLU with an erf' surrogate: E[step(u) erf'(v)] is an integral
+                    if !ran {
+                        assert!(
+                            act == Activation::Relu && g == Some(Surrogate::ErfPrime { a: 2.0 }),
+                            "{act} {g:?}"
+                        );
+                        continue;
+                    }
+                    stepped += 1;
+                    let (e, e_swapped) = match &derivs {
+                        Some([g1, g2]) => {
+                            (expected(&l11, &l22, g1, g2), expected(&l22, &l11, g1, g2))
+                        }
+                        None => (vec![0.0; n], vec![0.0; n]),
+                    };
+                    for b in 0..n {
+                        let at = format!("{act} {g:?} scaled {scaled} at {:?}", cov[b]);
+                        let (want_i, want_w) = if derivs.is_some() {
+                            (
+                                mul_inf_safe(ntk0[b], e[b]),
+                                mul_inf_safe(swapped0[b], e_swapped[b]),
+                            )
+                        } else {
+                            (0.0, 0.0)
+                        };
+                        assert_eq!(ntk[b].to_bits(), want_i.to_bits(), "I {at}");
+                        assert_eq!(swapped[b].to_bits(), want_w.to_bits(), "swapped I {at}");
+                        if scaled && scale.is_some() {
+                            assert!(
+                                (k12[b] - sigma[b]).abs() <= 1e-7 * sigma[b].abs().max(1e-3),
+                                "Σ {at}"
+                            );
+                        } else {
+                            assert_eq!(k12[b].to_bits(), sigma[b].to_bits(), "Σ {at}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(stepped, 2 * (3 * 3 + 2));
     }
 }

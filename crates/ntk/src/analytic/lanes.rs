@@ -110,6 +110,100 @@ impl<F: Lanes3Pair> WithSimd for Map3Pair<'_, F> {
     }
 }
 
+/// `a · b` with 0 · ∞ = 0 (a zero factor always wins: a vanishing derivative kernel switches the
+/// earlier layers off even where I^l = +∞).
+#[inline(always)]
+pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
+    if a == 0.0 || b == 0.0 {
+        0.0
+    } else {
+        a * b
+    }
+}
+
+/// One map's step of a block's state at one entry, inlined into the dispatched loop of
+/// [`update_state`] (see [`Lanes3`]).
+pub trait LanesState {
+    /// The new (Σ, I, I of the swapped pair) from both points' variances (`l11`, `l22`), their
+    /// values of [`super::LayerMap::point_values`] (`r1`, `r2`) and the old values.
+    fn eval(&self, point: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3];
+}
+
+/// `[k12[n], ntk[n], swapped[n]] = f([l11[n], l22[n], r1[n], r2[n]], k12[n], ntk[n],
+/// swapped[n])` for every n in one pass, vectorized like [`map3`]. The per-point inputs
+/// `[l11, l22, r1, r2]` are all empty (for maps that read none: f sees 0.0) or all full;
+/// `swapped` may be empty (f sees 0.0 and its third value is dropped).
+///
+/// # Panics
+/// If the slices that are not empty differ in length.
+pub fn update_state(
+    points: [&[f64]; 4],
+    k12: &mut [f64],
+    ntk: &mut [f64],
+    swapped: &mut [f64],
+    f: impl LanesState,
+) {
+    let n = k12.len();
+    assert!(ntk.len() == n && (swapped.is_empty() || swapped.len() == n));
+    assert!(points.iter().all(|p| p.is_empty()) || points.iter().all(|p| p.len() == n));
+    AutoArch::new().dispatch(UpdateState {
+        points,
+        k12,
+        ntk,
+        swapped,
+        f,
+    });
+}
+
+struct UpdateState<'a, F> {
+    points: [&'a [f64]; 4],
+    k12: &'a mut [f64],
+    ntk: &'a mut [f64],
+    swapped: &'a mut [f64],
+    f: F,
+}
+
+impl<F: LanesState> WithSimd for UpdateState<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self) {
+        let UpdateState {
+            points: [l11, l22, r1, r2],
+            k12,
+            ntk,
+            swapped,
+            f,
+        } = self;
+        let state = k12.iter_mut().zip(ntk.iter_mut());
+        let points = l11.iter().zip(l22).zip(r1.iter().zip(r2));
+        // one loop for each combination of present slices (each with f inlined)
+        match (l11.is_empty(), swapped.is_empty()) {
+            (false, false) => {
+                for (((k, i), w), ((&a, &c), (&r, &q))) in state.zip(swapped.iter_mut()).zip(points)
+                {
+                    [*k, *i, *w] = f.eval([a, c, r, q], *k, *i, *w);
+                }
+            }
+            (false, true) => {
+                for ((k, i), ((&a, &c), (&r, &q))) in state.zip(points) {
+                    [*k, *i, _] = f.eval([a, c, r, q], *k, *i, 0.0);
+                }
+            }
+            (true, false) => {
+                for ((k, i), w) in state.zip(swapped.iter_mut()) {
+                    [*k, *i, *w] = f.eval([0.0; 4], *k, *i, *w);
+                }
+            }
+            (true, true) => {
+                for (k, i) in state {
+                    [*k, *i, _] = f.eval([0.0; 4], *k, *i, 0.0);
+                }
+            }
+        }
+    }
+}
+
 /// True when every value is finite (neither ±∞ nor NaN): an or-reduction over the exponent
 /// bits without an early exit, in SIMD lanes.
 pub fn all_finite(v: &[f64]) -> bool {
@@ -533,6 +627,57 @@ mod tests {
         map1(&mut v, Tanh);
         for (a, &x) in v.iter().zip(&xs) {
             assert_eq!(a.to_bits(), tanh(x).to_bits());
+        }
+    }
+
+    /// `update_state` computes the scalar step lane by lane, to the bit, at every length and
+    /// with or without the per-point inputs and the swapped values.
+    #[test]
+    fn update_state_is_the_scalar_loop() {
+        struct F;
+        impl LanesState for F {
+            fn eval(&self, [a, c, r, q]: [f64; 4], k: f64, i: f64, w: f64) -> [f64; 3] {
+                let x = asin(k / (a + c + 4.0)) + r * q;
+                [x, mul_inf_safe(i, x), w * x - 1.0]
+            }
+        }
+        for n in [0, 1, 7, 8, 9, 100] {
+            let value = |k: usize, f: f64| (k as f64 * f).sin();
+            let points: [Vec<f64>; 4] =
+                [0.3, 0.5, 0.7, 1.1].map(|f| (0..n).map(|k| 1.0 + value(k, f)).collect());
+            for with_points in [true, false] {
+                for with_swapped in [true, false] {
+                    let mut k12: Vec<f64> = (0..n).map(|k| value(k, 0.37)).collect();
+                    let mut ntk: Vec<f64> = (0..n).map(|k| value(k, 0.91) * 3.0).collect();
+                    let mut swapped: Vec<f64> = if with_swapped {
+                        (0..n).map(|k| value(k, 0.13)).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let before = (k12.clone(), ntk.clone(), swapped.clone());
+                    let inputs = if with_points {
+                        points.each_ref().map(|p| &p[..])
+                    } else {
+                        [&[][..]; 4]
+                    };
+                    update_state(inputs, &mut k12, &mut ntk, &mut swapped, F);
+                    for b in 0..n {
+                        let point = if with_points {
+                            points.each_ref().map(|p| p[b])
+                        } else {
+                            [0.0; 4]
+                        };
+                        let w = if with_swapped { before.2[b] } else { 0.0 };
+                        let [x, i, w2] = F.eval(point, before.0[b], before.1[b], w);
+                        assert_eq!(k12[b].to_bits(), x.to_bits(), "{n} {b}");
+                        assert_eq!(ntk[b].to_bits(), i.to_bits(), "{n} {b}");
+                        if with_swapped {
+                            assert_eq!(swapped[b].to_bits(), w2.to_bits(), "{n} {b}");
+                        }
+                    }
+                    assert_eq!(swapped.len(), if with_swapped { n } else { 0 });
+                }
+            }
         }
     }
 

@@ -11,8 +11,12 @@ use std::sync::Arc;
 
 use sgntk_model::{Activation, DerivativePair, Shape, Surrogate};
 
-use super::closed_form::{pair_expectations, pair_expectations_with_derivative, ScalarFn};
-use super::lanes::{map1, map2};
+use super::closed_form::{
+    arcsine_scale, nonlinearity_step, pair_expectations, pair_expectations_with_derivative,
+    ScalarFn,
+};
+pub use super::lanes::mul_inf_safe;
+use super::lanes::{map1, map2, update_state, LanesState};
 use super::quadrature::GaussHermiteRule;
 use super::spec::Method;
 use super::KernelError;
@@ -140,17 +144,6 @@ pub(super) fn same_positions(pairs: Pairs, entries: usize, v: &[f64]) -> Vec<f64
     }
 }
 
-/// `a · b` with 0 · ∞ = 0 (a zero factor always wins: a vanishing derivative kernel switches the
-/// earlier layers off even where I^l = +∞).
-#[inline(always)]
-pub fn mul_inf_safe(a: f64, b: f64) -> f64 {
-    if a == 0.0 || b == 0.0 {
-        0.0
-    } else {
-        a * b
-    }
-}
-
 /// One layer map of the kernel recursion.
 ///
 /// A map sends a block of pair states to the next ([`LayerMap::pair`]), given both points'
@@ -168,6 +161,25 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     /// a readout makes them 1).
     fn out_positions(&self, positions: usize) -> usize {
         positions
+    }
+    /// Values the map reads beside the variances that depend on one point only, computed
+    /// once per point ([`Network::point_value_columns`]) instead of once per pair: one per
+    /// variance in `d`, a function of that variance alone (for a nonlinearity whose Σ' is an
+    /// arcsine kernel, 1/√(Σ(x, x) + s): [`super::closed_form::arcsine_scale`]). Empty (the
+    /// default) for maps without.
+    fn point_values(&self, _d: &[f64]) -> Vec<f64> {
+        Vec::new()
+    }
+    /// [`LayerMap::pair`] given both points' variances `[d1, d2]` and their
+    /// [`LayerMap::point_values`] `[v1, v2]` laid out as the variances: the same state bit for
+    /// bit (`pair` computes the values itself). The default ignores the values.
+    fn pair_with(
+        &self,
+        [d1, d2]: [&[f64]; 2],
+        _values: [&[f64]; 2],
+        s: PairState,
+    ) -> Result<PairState, KernelError> {
+        self.pair(d1, d2, s)
     }
     /// False for maps that never read the variances `d1`, `d2` of [`LayerMap::pair`] (a
     /// block's fold then need not lay them out for them).
@@ -208,7 +220,8 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
 }
 
 /// The variances (Σ(x, x)[p, p], Σ(x', x')[p', p']) of every entry of the block `s`, entry by
-/// entry: (p, p) for same positions, (p, p') = (k / P, k % P) for all pairs.
+/// entry: (p, p) for same positions, (p, p') = (k / P, k % P) for all pairs (and so any values
+/// laid out as the variances, e.g. [`LayerMap::point_values`]).
 fn variances(s: &PairState, d1: &[f64], d2: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let count = s.count();
     let p = d1.len().checked_div(count).unwrap_or(0);
@@ -264,6 +277,7 @@ impl Dense {
         }
     }
 
+    #[inline(always)]
     fn pre(&self, k: f64) -> f64 {
         self.sigma_w * self.sigma_w * k + self.sigma_b * self.sigma_b
     }
@@ -271,25 +285,17 @@ impl Dense {
 
 impl LayerMap for Dense {
     fn pair(&self, _: &[f64], _: &[f64], mut s: PairState) -> Result<PairState, KernelError> {
-        let k2 = self.kappa * self.kappa;
         let w2 = self.sigma_w * self.sigma_w;
         let PairState {
             k12, ntk, swapped, ..
         } = &mut s;
-        for i in [ntk, swapped] {
-            if i.is_empty() {
-                continue;
-            }
-            if w2 != 0.0 && w2.is_finite() {
-                // σw² · I needs no 0 · ∞ guard: the same values, in SIMD lanes
-                map2(i, k12, |v, k| k2 * (self.pre(k) + w2 * v));
-            } else {
-                for (v, &k) in i.iter_mut().zip(k12.iter()) {
-                    *v = k2 * (self.pre(k) + mul_inf_safe(w2, *v));
-                }
-            }
+        // Σ', I' and the swapped pairs' I' in one pass in SIMD lanes; σw² · I needs the 0 · ∞
+        // guard only where σw² is 0 or infinite
+        if w2 != 0.0 && w2.is_finite() {
+            update_state([&[]; 4], k12, ntk, swapped, DenseLanes::<false>(*self));
+        } else {
+            update_state([&[]; 4], k12, ntk, swapped, DenseLanes::<true>(*self));
         }
-        map1(k12, |k| k2 * self.pre(k));
         Ok(s)
     }
 
@@ -307,6 +313,26 @@ impl LayerMap for Dense {
 
     fn symmetric(&self) -> bool {
         true
+    }
+}
+
+/// [`Dense`]'s step at one entry: (Σ', I', swapped I') = κ² (P, P + σw² I, P + σw² I_swapped),
+/// P = σw² Σ + σb² (`GUARD`: σw² · I with 0 · ∞ = 0).
+struct DenseLanes<const GUARD: bool>(Dense);
+
+impl<const GUARD: bool> LanesState for DenseLanes<GUARD> {
+    #[inline(always)]
+    fn eval(&self, _: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3] {
+        let dense = &self.0;
+        let k2 = dense.kappa * dense.kappa;
+        let w2 = dense.sigma_w * dense.sigma_w;
+        let times_w2 = |v: f64| if GUARD { mul_inf_safe(w2, v) } else { w2 * v };
+        let p = dense.pre(k12);
+        [
+            k2 * p,
+            k2 * (p + times_w2(ntk)),
+            k2 * (p + times_w2(swapped)),
+        ]
     }
 }
 
@@ -409,7 +435,25 @@ thread_local! {
 }
 
 impl LayerMap for Nonlinearity {
-    fn pair(&self, d1: &[f64], d2: &[f64], mut s: PairState) -> Result<PairState, KernelError> {
+    fn pair(&self, d1: &[f64], d2: &[f64], s: PairState) -> Result<PairState, KernelError> {
+        let (v1, v2) = (self.point_values(d1), self.point_values(d2));
+        self.pair_with([d1, d2], [&v1, &v2], s)
+    }
+
+    /// The scales 1/√(Σ(x, x) + s) of an arcsine kernel Σ' (erf, sign, step) with closed forms.
+    fn point_values(&self, d: &[f64]) -> Vec<f64> {
+        match arcsine_scale(&self.phi) {
+            Some(scale) if self.method == Method::Auto => d.iter().map(|&v| scale(v)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn pair_with(
+        &self,
+        [d1, d2]: [&[f64]; 2],
+        [v1, v2]: [&[f64]; 2],
+        mut s: PairState,
+    ) -> Result<PairState, KernelError> {
         // same positions: the variances are already entry by entry
         let gathered;
         let (l11, l22) = match s.pairs {
@@ -419,6 +463,32 @@ impl LayerMap for Nonlinearity {
                 (&gathered.0[..], &gathered.1[..])
             }
         };
+        // the points' scales entry by entry, as the variances
+        let gathered_scales;
+        let scales = match s.pairs {
+            Pairs::All if !v1.is_empty() && !v2.is_empty() => {
+                gathered_scales = variances(&s, v1, v2);
+                [&gathered_scales.0[..], &gathered_scales.1[..]]
+            }
+            _ => [v1, v2],
+        };
+        // closed forms without integrals: one pass over the state in SIMD lanes
+        let derivs = self.derivs.as_ref().map(|(g1, g2)| [g1, g2]);
+        let PairState {
+            k12, ntk, swapped, ..
+        } = &mut s;
+        if nonlinearity_step(
+            &self.phi,
+            derivs,
+            self.method,
+            [l11, l22],
+            scales,
+            k12,
+            ntk,
+            swapped,
+        ) {
+            return Ok(s);
+        }
         // E[g1 g2] (multiplied into I in place) and E[φ φ] (the new Σ) in two buffers of this
         // thread; the old Σ's buffer is kept for the thread's next block
         let (mut e, mut phi) = SCRATCH.with(|b| b.take());
@@ -591,7 +661,7 @@ pub enum Side<'a> {
         /// The input row.
         x: &'a [f64],
         /// Its same-position variances before each map.
-        trace: &'a [Vec<f64>],
+        trace: &'a [&'a [f64]],
     },
     /// Point b of pair b: the input rows one after the other, and before each map m the
     /// points' variances one point after the other (`columns[m]`, a slice of
@@ -605,12 +675,16 @@ pub enum Side<'a> {
         by_input: &'a [&'a [f64]],
         /// The variances before each map.
         columns: &'a [&'a [f64]],
+        /// Each map's [`LayerMap::point_values`] of the points, point after point (slices of
+        /// [`Network::point_value_columns`]; empty for maps without, or all empty: then they
+        /// are computed pair by pair).
+        values: &'a [&'a [f64]],
     },
 }
 
 impl<'a> Side<'a> {
     /// The same point in every pair.
-    pub fn fixed(x: &'a [f64], trace: &'a [Vec<f64>]) -> Self {
+    pub fn fixed(x: &'a [f64], trace: &'a [&'a [f64]]) -> Self {
         Side::Fixed { x, trace }
     }
 
@@ -622,38 +696,53 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// The variances before each map for `count` pairs (a fixed point's repeated into the
-    /// buffers of `pool` before the maps m that read them, `used(m)`; empty before the others).
-    fn variances<'b>(
+    /// The variances and the maps' [`LayerMap::point_values`] before each map for `count`
+    /// pairs: a fixed point's repeated into the buffers of `pool` for the maps that read them
+    /// (empty for the others).
+    fn per_pair<'b>(
         &self,
         count: usize,
         pool: &'b mut Vec<Vec<f64>>,
-        used: impl Fn(usize) -> bool,
-    ) -> Vec<&'b [f64]>
+        maps: &[Box<dyn LayerMap>],
+    ) -> (Vec<&'b [f64]>, Vec<&'b [f64]>)
     where
         'a: 'b,
     {
         match *self {
             Side::Fixed { trace, .. } => {
-                pool.resize_with(trace.len(), Vec::new);
-                for (m, (buffer, d)) in pool.iter_mut().zip(trace).enumerate() {
-                    buffer.clear();
-                    if !used(m) {
-                        continue;
-                    }
-                    // d, doubled until it is there `count` times (as `repeat` does)
-                    buffer.extend_from_slice(d);
-                    let len = count * d.len();
-                    while buffer.len() < len {
-                        buffer.extend_from_within(..buffer.len().min(len - buffer.len()));
-                    }
-                    buffer.truncate(len);
+                pool.resize_with(trace.len() + maps.len(), Vec::new);
+                let (variances, values) = pool.split_at_mut(trace.len());
+                for (m, (buffer, d)) in variances.iter_mut().zip(trace).enumerate() {
+                    let used = maps.get(m).is_some_and(|l| l.uses_variances());
+                    repeat_into(buffer, if used { d } else { &[] }, count);
                 }
-                pool.iter().map(|b| &b[..]).collect()
+                for ((buffer, map), d) in values.iter_mut().zip(maps).zip(trace) {
+                    repeat_into(buffer, &map.point_values(d), count);
+                }
+                let (variances, values) = pool.split_at(trace.len());
+                (slices(variances), slices(values))
             }
-            Side::Each { columns, .. } => columns.to_vec(),
+            Side::Each {
+                columns, values, ..
+            } => (columns.to_vec(), values.to_vec()),
         }
     }
+}
+
+/// `buffer` = `d` `count` times (doubled until it is there, as `repeat` does).
+fn repeat_into(buffer: &mut Vec<f64>, d: &[f64], count: usize) {
+    buffer.clear();
+    buffer.extend_from_slice(d);
+    let len = count * d.len();
+    while buffer.len() < len {
+        buffer.extend_from_within(..buffer.len().min(len - buffer.len()));
+    }
+    buffer.truncate(len);
+}
+
+/// The vectors of `v` as slices.
+fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
+    v.iter().map(|v| &v[..]).collect()
 }
 
 /// Buffers of the variances before each map, one per map.
@@ -800,16 +889,45 @@ impl Network {
         s0: PairState,
         trace1: &[impl AsRef<[f64]>],
         trace2: &[impl AsRef<[f64]>],
+        record: impl FnMut(usize, &PairState),
+    ) -> Result<PairState, KernelError> {
+        let t1: Vec<&[f64]> = trace1.iter().map(AsRef::as_ref).collect();
+        let t2: Vec<&[f64]> = trace2.iter().map(AsRef::as_ref).collect();
+        let (v1, v2) = (self.point_value_columns(&t1), self.point_value_columns(&t2));
+        self.fold_with_values(s0, [&t1, &t2], [&v1, &v2], record)
+    }
+
+    /// [`Network::fold_with`] given also both points' [`LayerMap::point_values`] before each
+    /// map.
+    fn fold_with_values(
+        &self,
+        s0: PairState,
+        [trace1, trace2]: [&[impl AsRef<[f64]>]; 2],
+        [values1, values2]: [&[impl AsRef<[f64]>]; 2],
         mut record: impl FnMut(usize, &PairState),
     ) -> Result<PairState, KernelError> {
         let mut s = s0;
         for (i, layer) in self.layers.iter().enumerate() {
-            s = layer.pair(trace1[i].as_ref(), trace2[i].as_ref(), s)?;
+            s = layer.pair_with(
+                [trace1[i].as_ref(), trace2[i].as_ref()],
+                [values1[i].as_ref(), values2[i].as_ref()],
+                s,
+            )?;
             if layer.ends_layer() {
                 record(i, &s);
             }
         }
         Ok(s)
+    }
+
+    /// Each map's [`LayerMap::point_values`] of several points from their variance columns
+    /// ([`Network::variance_columns`]), point after point (empty for maps without).
+    pub fn point_value_columns(&self, columns: &[impl AsRef<[f64]>]) -> Vec<Vec<f64>> {
+        self.layers
+            .iter()
+            .zip(columns)
+            .map(|(m, d)| m.point_values(d.as_ref()))
+            .collect()
     }
 
     /// The input state of a pair (x, x').
@@ -823,16 +941,17 @@ impl Network {
     pub fn singular_until(
         &self,
         s0: PairState,
-        trace1: &[Vec<f64>],
-        trace2: &[Vec<f64>],
+        trace1: &[impl AsRef<[f64]>],
+        trace2: &[impl AsRef<[f64]>],
         last: usize,
     ) -> bool {
         let mut s = s0;
         for (i, layer) in self.layers.iter().enumerate().take(last + 1) {
-            if layer.singular(&trace1[i], &trace2[i], &s) {
+            let (d1, d2) = (trace1[i].as_ref(), trace2[i].as_ref());
+            if layer.singular(d1, d2, &s) {
                 return true;
             }
-            match layer.pair(&trace1[i], &trace2[i], s) {
+            match layer.pair(d1, d2, s) {
                 Ok(next) => s = next,
                 Err(_) => return false,
             }
@@ -919,14 +1038,18 @@ impl Network {
         if both {
             s0.swapped.resize(s0.k12.len(), 0.0);
         }
-        // the fixed sides' variances repeated for every pair, in this thread's buffers
+        // the fixed sides' variances and point values repeated for every pair, in this
+        // thread's buffers
         let mut pools = REPEATED.with(|p| p.take());
         let result = {
             let (pool1, pool2) = (&mut pools.0, &mut pools.1);
-            let used = |m: usize| self.layers.get(m).is_some_and(|l| l.uses_variances());
-            let d1 = first.variances(count, pool1, used);
-            let d2 = second.variances(count, pool2, used);
-            self.fold_with(s0, &d1, &d2, record)
+            let (d1, v1) = first.per_pair(count, pool1, &self.layers);
+            let (d2, v2) = second.per_pair(count, pool2, &self.layers);
+            if v1.len() == self.layers.len() && v2.len() == self.layers.len() {
+                self.fold_with_values(s0, [&d1, &d2], [&v1, &v2], record)
+            } else {
+                self.fold_with(s0, &d1, &d2, record)
+            }
         };
         REPEATED.with(|p| p.set(pools));
         result
@@ -935,6 +1058,7 @@ impl Network {
     /// The output state for a pair of inputs (a block of one).
     pub fn pair(&self, x: &[f64], y: &[f64]) -> Result<PairState, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
+        let (t1, t2) = (slices(&t1), slices(&t2));
         self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), false, |_, _| {})
     }
 
@@ -942,6 +1066,7 @@ impl Network {
     /// inputs.
     pub fn pair_layers(&self, x: &[f64], y: &[f64]) -> Result<Vec<PairState>, KernelError> {
         let (t1, t2) = (self.variance_trace(x)?, self.variance_trace(y)?);
+        let (t1, t2) = (slices(&t1), slices(&t2));
         let mut out = Vec::new();
         self.fold_block(Side::fixed(x, &t1), Side::fixed(y, &t2), false, |_, s| {
             out.push(s.clone())

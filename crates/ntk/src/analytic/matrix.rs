@@ -131,8 +131,26 @@ fn progress() -> Option<std::sync::Arc<dyn KernelProgress>> {
     PROGRESS.with(|p| p.borrow().clone())
 }
 
-fn rows(x: &DMatrix<f64>) -> Vec<Vec<f64>> {
-    x.row_iter().map(|r| r.iter().copied().collect()).collect()
+/// The rows of `x` one after the other.
+fn row_major(x: &DMatrix<f64>) -> Vec<f64> {
+    x.transpose().as_slice().to_vec()
+}
+
+/// Row i of `points` (rows of d values one after the other).
+fn row(points: &[f64], d: usize, i: usize) -> &[f64] {
+    &points[i * d..(i + 1) * d]
+}
+
+/// Point i's variances before each map, from the variance columns of n points
+/// ([`Network::variance_columns`]).
+fn trace_of(columns: &[Vec<f64>], n: usize, i: usize) -> Vec<&[f64]> {
+    columns
+        .iter()
+        .map(|c| {
+            let p = c.len() / n;
+            &c[i * p..(i + 1) * p]
+        })
+        .collect()
 }
 
 /// The most points of one block of [`Network::variance_columns`] (a convolutional network's
@@ -424,11 +442,12 @@ fn fold_matrices_mirrored(
             ("bytes", 16),
         ],
     )?;
-    let (r1, r2) = (rows(x1), rows(x2));
-    let (points1, points2) = (r1.concat(), r2.concat());
+    // the points, row after row
+    let (points1, points2) = (row_major(x1), row_major(x2));
     let d = x1.ncols();
+    let (n1, n2) = (x1.nrows(), x2.nrows());
     // every point's variances before each map, point after point (blocks of points in
-    // parallel, joined map by map)
+    // parallel, joined map by map): a block of consecutive points' are a slice
     let trace_width =
         (BLOCK_VALUES / net.state_len().max(1)).clamp(1, TRACE_POINTS as u64) as usize;
     let columns = |xs: &[f64]| -> Result<Vec<Vec<f64>>, KernelError> {
@@ -442,27 +461,12 @@ fn fold_matrices_mirrored(
             .map(|m| parts.iter().flat_map(|p| p[m].iter().copied()).collect())
             .collect())
     };
-    // point i's trace (its variances before each map) from the columns of n points
-    let traces = |columns: &[Vec<f64>], n: usize| -> Vec<Vec<Vec<f64>>> {
-        (0..n)
-            .map(|i| {
-                columns
-                    .iter()
-                    .map(|c| {
-                        let p = c.len() / n;
-                        c[i * p..(i + 1) * p].to_vec()
-                    })
-                    .collect()
-            })
-            .collect()
-    };
     let columns1 = columns(&points1)?;
-    let t1 = traces(&columns1, r1.len());
     let other;
-    let t2 = if same_points {
-        &t1
+    let columns2 = if same_points {
+        &columns1
     } else {
-        other = traces(&columns(&points2)?, r2.len());
+        other = columns(&points2)?;
         &other
     };
     // a point's variances Σ^l(x, x) are finite for every kernel the theory has (the sign NTK's
@@ -470,13 +474,13 @@ fn fold_matrices_mirrored(
     // that product overflows, which a bounded activation would hide behind a finite, wrong
     // value (the sign NNGP of inputs of norm 1e200 gave σb² on its diagonal)
     let largest = f64::MAX.sqrt();
-    let sides: [(&Vec<Vec<Vec<f64>>>, &'static str); 2] = [
-        (&t1, "the variance Σ(x, x) of a first point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
-        (t2, "the variance Σ(x, x) of a second point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
+    let sides: [(&Vec<Vec<f64>>, usize, &'static str); 2] = [
+        (&columns1, n1, "the variance Σ(x, x) of a first point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
+        (columns2, n2, "the variance Σ(x, x) of a second point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
     ];
-    for (t, what) in sides {
-        for (row, trace) in t.iter().enumerate() {
-            for (col, v) in trace.iter().enumerate() {
+    for (columns, n, what) in sides {
+        for row in 0..n {
+            for (col, v) in trace_of(columns, n, row).iter().enumerate() {
                 if let Some(&value) = v.iter().find(|v| v.is_nan() || v.abs() > largest) {
                     return Err(KernelError::Overflow {
                         what,
@@ -488,15 +492,14 @@ fn fold_matrices_mirrored(
             }
         }
     }
-    // the first points' variances before each map are `columns1` (a block's are a slice; a
-    // block varies the first point, or in a triangle the second, of the same points)
+    // the maps' values of each first point, laid out as its variances
+    let values1 = net.point_value_columns(&columns1);
     let per_point: Vec<usize> = columns1
         .iter()
-        .map(|c| c.len().checked_div(r1.len()).unwrap_or(0))
+        .map(|c| c.len().checked_div(n1).unwrap_or(0))
         .collect();
     let failure = std::sync::Mutex::new(None);
     let nonfinite = std::sync::atomic::AtomicBool::new(false);
-    let (n1, n2) = (r1.len(), r2.len());
     let data = fill(n1, n2, outputs, width, triangle, |j, rows, sink| {
         let xs = &points1[rows.start * d..rows.end * d];
         let slices: Vec<&[f64]> = columns1
@@ -513,19 +516,29 @@ fn fold_matrices_mirrored(
         } else {
             Vec::new()
         };
+        let values: Vec<&[f64]> = values1
+            .iter()
+            .zip(&per_point)
+            .map(|(c, &p)| c.get(rows.start * p..rows.end * p).unwrap_or(&[]))
+            .collect();
         let each = Side::Each {
             xs,
             by_input: &by_input,
             columns: &slices,
+            values: &values,
         };
         // a triangle: the pairs (x_j, x_i), i ≥ j (the arithmetic of K(x_j, x_i)); else
         // (x1_i, x2_j)
         let both = triangle == Triangle::Both;
-        let (first, second) = if triangle == Triangle::Full {
-            (each, Side::fixed(&r2[j], &t2[j]))
+        let (first, second);
+        let trace;
+        if triangle == Triangle::Full {
+            trace = trace_of(columns2, n2, j);
+            (first, second) = (each, Side::fixed(row(&points2, d, j), &trace));
         } else {
-            (Side::fixed(&r1[j], &t1[j]), each)
-        };
+            trace = trace_of(&columns1, n1, j);
+            (first, second) = (Side::fixed(row(&points1, d, j), &trace), each);
+        }
         let mut l = 0;
         let mut put = |s: &PairState, l: usize| {
             // flat states' values as they are, else through the readout
@@ -590,7 +603,12 @@ fn fold_matrices_mirrored(
     }
     for (m, &last) in mats.iter().zip(&ends) {
         check_kernel_values("kernel output", m, |i, j| {
-            net.singular_until(net.input_state(&r1[i], &r2[j]), &t1[i], &t2[j], last)
+            net.singular_until(
+                net.input_state(row(&points1, d, i), row(&points2, d, j)),
+                &trace_of(&columns1, n1, i),
+                &trace_of(columns2, n2, j),
+                last,
+            )
         })?;
     }
     Ok(mats)
