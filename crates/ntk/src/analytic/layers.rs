@@ -732,6 +732,11 @@ impl<'a> Side<'a> {
 /// `buffer` = `d` `count` times (doubled until it is there, as `repeat` does).
 fn repeat_into(buffer: &mut Vec<f64>, d: &[f64], count: usize) {
     buffer.clear();
+    if let [value] = d {
+        // one position: a fill (stores only)
+        buffer.resize(count, *value);
+        return;
+    }
     buffer.extend_from_slice(d);
     let len = count * d.len();
     while buffer.len() < len {

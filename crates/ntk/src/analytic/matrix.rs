@@ -448,12 +448,16 @@ fn fold_matrices_mirrored(
     let (n1, n2) = (x1.nrows(), x2.nrows());
     // every point's variances before each map, point after point (blocks of points in
     // parallel, joined map by map): a block of consecutive points' are a slice
+    // blocks of points for the traces: at most TRACE_POINTS (BLOCK_VALUES position-pair values)
+    // and at least one block per thread (maps without closed forms cost ~1 ms a point)
+    let threads = rayon::current_num_threads().max(1);
     let trace_width =
         (BLOCK_VALUES / net.state_len().max(1)).clamp(1, TRACE_POINTS as u64) as usize;
+    let trace_width = |n: usize| trace_width.min(n.div_ceil(threads)).max(1);
     let columns = |xs: &[f64]| -> Result<Vec<Vec<f64>>, KernelError> {
         use rayon::prelude::*;
         let parts = xs
-            .par_chunks(trace_width * d)
+            .par_chunks(trace_width(xs.len() / d) * d)
             .map(|points| net.variance_columns(points))
             .collect::<Result<Vec<_>, _>>()?;
         let maps = parts.first().map_or(0, Vec::len);
