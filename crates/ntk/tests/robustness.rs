@@ -305,6 +305,43 @@ fn kernel_progress_reports_an_estimate_and_every_entry() {
 /// (σb² = 0.01 where the diagonal is 1 + σb²). Now an overflow error naming the point and the
 /// map; 1e70 (x·x/n0 = 1e140) still computes, with the exact diagonal.
 #[test]
+fn inputs_whose_variance_underflows_are_an_error() {
+    // σb = 0: the sign NNGP and NTK are scale-free, so inputs scaled by 2^-200 (exactly; variances
+    // ~1e-120) give the unit inputs' kernels bit for bit. Below, the closed forms' products of
+    // two variances (det Λ) underflow — inputs of norm 1e-100 gave a sign NTK of +∞ everywhere
+    // with status 0 — and at 1e-170 the input variance itself is 0: errors naming the point and
+    // the nonlinearity's map. A zero point stays a zero point, and with σb > 0 tiny inputs are
+    // fine.
+    let mut spec = KernelSpec::paper(Activation::Sign, Surrogate::ErfPrime { a: 1.0 });
+    spec.sigma_b = 0.0;
+    let unit = DMatrix::from_row_slice(3, 2, &[0.6, 0.8, -1.0, 0.0, 0.0, 0.0]);
+    let small = &unit * 2f64.powi(-200);
+    for kind in [KernelKind::Nngp, KernelKind::Ntk, KernelKind::SgNtk] {
+        // (the SG-NTK's surrogate erf' has a scale of its own)
+        if kind != KernelKind::SgNtk {
+            let want = kernel_matrix(&spec, kind, &unit, &unit).unwrap();
+            let got = kernel_matrix(&spec, kind, &small, &small).unwrap();
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert_eq!(a.to_bits(), b.to_bits(), "{kind:?}: {a} vs {b}");
+            }
+        }
+        for tiny in [1e-100, 1e-170] {
+            let e = kernel_matrix(&spec, kind, &(&unit * tiny), &unit).unwrap_err();
+            assert!(
+                matches!(e, KernelError::Underflow { row: 0, col: 1, .. }),
+                "{kind:?} {tiny}: {e}"
+            );
+            assert!(e.to_string().contains("underflows f64"), "{e}");
+        }
+    }
+    // σb > 0: inputs of norm 1e-170 are the zero point to f64 precision (bit for bit)
+    spec.sigma_b = 0.1;
+    let k = kernel_matrix(&spec, KernelKind::Ntk, &(&unit * 1e-170), &unit).unwrap();
+    let zeros = kernel_matrix(&spec, KernelKind::Ntk, &(&unit * 0.0), &unit).unwrap();
+    assert_eq!(k, zeros);
+}
+
+#[test]
 fn inputs_whose_variance_overflows_are_an_error() {
     let spec = KernelSpec::paper(Activation::Sign, Surrogate::ErfPrime { a: 1.0 });
     for (huge, kind) in [1e200, 1e100]

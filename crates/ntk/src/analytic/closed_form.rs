@@ -28,7 +28,7 @@ use sgntk_model::{Activation, Surrogate};
 
 use super::lanes::{
     acos, asin, asin_acos, map1, map3, map3_pair, mul_inf_safe, update_state, Lane, Lanes1, Lanes3,
-    Lanes3Pair, LanesState,
+    Lanes3Pair, LanesState, Then,
 };
 use super::quadrature::{
     expect_1d, expect_2d, expect_2d_adaptive, expect_2d_smooth, GaussHermiteRule,
@@ -410,13 +410,15 @@ pub fn arcsine_scale(f: &ScalarFn) -> Option<impl Fn(f64) -> f64> {
 /// A nonlinearity's step of a block's state in one pass in SIMD lanes, where its expectations
 /// are closed forms without integrals (with [`Method::Auto`]): Σ ← E[f(u) f(v)], I ← I ·
 /// E[g1(u) g2(v)] and the swapped pairs' I ← I · E[g1(v) g2(u)] (0 · ∞ = 0), or without
-/// `derivs` (the NNGP) I ← 0. `variances` are both points' variances Λ11, Λ22 pair by pair,
+/// `derivs` (the NNGP) I ← 0, after the step `pre` (a Dense map before it, in the same pass, or
+/// [`Unchanged`](super::lanes::Unchanged)). `variances` are both points' variances Λ11, Λ22 pair by pair,
 /// `scales` their [`arcsine_scale`]s (empty where not computed). The derivative kernels are
 /// the values of [`pair_expectations`] bit for bit, and so is Σ without scales; with scales, an
 /// arcsine kernel takes its argument as Λ12 (r1 r2) (within a few ulp of the quotient; `
 /// erf_erf_scaled`). Returns false, changing nothing, where a form is not one of those.
 #[allow(clippy::too_many_arguments)]
 pub fn nonlinearity_step(
+    pre: impl LanesState + Copy,
     f: &ScalarFn,
     derivs: Option<[&ScalarFn; 2]>,
     method: Method,
@@ -441,7 +443,7 @@ pub fn nonlinearity_step(
     // one loop for each pair of forms (each inlined into it), the orders as selects
     macro_rules! run {
         ($lanes:expr) => {
-            update_state(points, k12, ntk, swapped, $lanes)
+            update_state(points, k12, ntk, swapped, Then(pre, $lanes))
         };
     }
     // φ's arcsine kernel with or without the points' scales, then the derivative kernel
@@ -961,6 +963,7 @@ mod tests {
                         [&[][..]; 2]
                     };
                     let ran = nonlinearity_step(
+                        crate::analytic::lanes::Unchanged,
                         &f,
                         derivs.as_ref().map(|[g1, g2]| [g1, g2]),
                         Method::Auto,

@@ -129,6 +129,29 @@ pub trait LanesState {
     fn eval(&self, point: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3];
 }
 
+/// The step that changes nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Unchanged;
+
+impl LanesState for Unchanged {
+    #[inline(always)]
+    fn eval(&self, _: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3] {
+        [k12, ntk, swapped]
+    }
+}
+
+/// Step `A`, then step `B` on its values (the per-point inputs are `B`'s: `A` reads none).
+#[derive(Clone, Copy, Debug)]
+pub struct Then<A, B>(pub A, pub B);
+
+impl<A: LanesState, B: LanesState> LanesState for Then<A, B> {
+    #[inline(always)]
+    fn eval(&self, point: [f64; 4], k12: f64, ntk: f64, swapped: f64) -> [f64; 3] {
+        let [k12, ntk, swapped] = self.0.eval([0.0; 4], k12, ntk, swapped);
+        self.1.eval(point, k12, ntk, swapped)
+    }
+}
+
 /// `[k12[n], ntk[n], swapped[n]] = f([l11[n], l22[n], r1[n], r2[n]], k12[n], ntk[n],
 /// swapped[n])` for every n in one pass, vectorized like [`map3`]. The per-point inputs
 /// `[l11, l22, r1, r2]` are all empty (for maps that read none: f sees 0.0) or all full;

@@ -16,7 +16,7 @@ use super::closed_form::{
     ScalarFn,
 };
 pub use super::lanes::mul_inf_safe;
-use super::lanes::{map1, map2, update_state, LanesState};
+use super::lanes::{map1, map2, update_state, LanesState, Unchanged};
 use super::quadrature::GaussHermiteRule;
 use super::spec::Method;
 use super::KernelError;
@@ -181,6 +181,23 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
     ) -> Result<PairState, KernelError> {
         self.pair(d1, d2, s)
     }
+    /// The map as a [`Dense`] map, if it is one (for [`LayerMap::pair_after`]).
+    fn dense(&self) -> Option<&Dense> {
+        None
+    }
+    /// The Dense map `pre` and then this map on the block `s` in one pass, in place, where the
+    /// map can (the state [`LayerMap::pair_with`] gives after `pre.pair`, bit for bit; the
+    /// variances and values are this map's); false, with `s` unchanged, where it cannot (the
+    /// default).
+    fn pair_after(
+        &self,
+        _pre: &Dense,
+        _variances: [&[f64]; 2],
+        _values: [&[f64]; 2],
+        _s: &mut PairState,
+    ) -> bool {
+        false
+    }
     /// False for maps that never read the variances `d1`, `d2` of [`LayerMap::pair`] (a
     /// block's fold then need not lay them out for them).
     fn uses_variances(&self) -> bool {
@@ -303,6 +320,10 @@ impl LayerMap for Dense {
         true
     }
 
+    fn dense(&self) -> Option<&Dense> {
+        Some(self)
+    }
+
     fn uses_variances(&self) -> bool {
         false
     }
@@ -318,6 +339,7 @@ impl LayerMap for Dense {
 
 /// [`Dense`]'s step at one entry: (Σ', I', swapped I') = κ² (P, P + σw² I, P + σw² I_swapped),
 /// P = σw² Σ + σb² (`GUARD`: σw² · I with 0 · ∞ = 0).
+#[derive(Clone, Copy)]
 struct DenseLanes<const GUARD: bool>(Dense);
 
 impl<const GUARD: bool> LanesState for DenseLanes<GUARD> {
@@ -408,6 +430,51 @@ impl Nonlinearity {
         })
     }
 
+    /// The step `pre` and then this map on the block `s` in one pass in SIMD lanes, where its
+    /// expectations are closed forms without integrals ([`nonlinearity_step`]; the variances
+    /// `[d1, d2]` and [`LayerMap::point_values`] `values` as in [`LayerMap::pair_with`]); false,
+    /// with `s` unchanged, where they are not.
+    fn step_in_lanes(
+        &self,
+        pre: impl LanesState + Copy,
+        [d1, d2]: [&[f64]; 2],
+        [v1, v2]: [&[f64]; 2],
+        s: &mut PairState,
+    ) -> bool {
+        // variances and scales entry by entry (gathered for all position pairs)
+        let gathered;
+        let (l11, l22) = match s.pairs {
+            Pairs::Same => (d1, d2),
+            Pairs::All => {
+                gathered = variances(s, d1, d2);
+                (&gathered.0[..], &gathered.1[..])
+            }
+        };
+        let gathered_scales;
+        let scales = match s.pairs {
+            Pairs::All if !v1.is_empty() && !v2.is_empty() => {
+                gathered_scales = variances(s, v1, v2);
+                [&gathered_scales.0[..], &gathered_scales.1[..]]
+            }
+            _ => [v1, v2],
+        };
+        let derivs = self.derivs.as_ref().map(|(g1, g2)| [g1, g2]);
+        let PairState {
+            k12, ntk, swapped, ..
+        } = s;
+        nonlinearity_step(
+            pre,
+            &self.phi,
+            derivs,
+            self.method,
+            [l11, l22],
+            scales,
+            k12,
+            ntk,
+            swapped,
+        )
+    }
+
     /// `out[n]` = E[f(u) g(v)] at every entry n of a block whose covariances are `l11`, `l12`,
     /// `l22`.
     fn expect_into(
@@ -451,9 +518,12 @@ impl LayerMap for Nonlinearity {
     fn pair_with(
         &self,
         [d1, d2]: [&[f64]; 2],
-        [v1, v2]: [&[f64]; 2],
+        values: [&[f64]; 2],
         mut s: PairState,
     ) -> Result<PairState, KernelError> {
+        if self.step_in_lanes(Unchanged, [d1, d2], values, &mut s) {
+            return Ok(s);
+        }
         // same positions: the variances are already entry by entry
         let gathered;
         let (l11, l22) = match s.pairs {
@@ -463,32 +533,6 @@ impl LayerMap for Nonlinearity {
                 (&gathered.0[..], &gathered.1[..])
             }
         };
-        // the points' scales entry by entry, as the variances
-        let gathered_scales;
-        let scales = match s.pairs {
-            Pairs::All if !v1.is_empty() && !v2.is_empty() => {
-                gathered_scales = variances(&s, v1, v2);
-                [&gathered_scales.0[..], &gathered_scales.1[..]]
-            }
-            _ => [v1, v2],
-        };
-        // closed forms without integrals: one pass over the state in SIMD lanes
-        let derivs = self.derivs.as_ref().map(|(g1, g2)| [g1, g2]);
-        let PairState {
-            k12, ntk, swapped, ..
-        } = &mut s;
-        if nonlinearity_step(
-            &self.phi,
-            derivs,
-            self.method,
-            [l11, l22],
-            scales,
-            k12,
-            ntk,
-            swapped,
-        ) {
-            return Ok(s);
-        }
         // E[g1 g2] (multiplied into I in place) and E[φ φ] (the new Σ) in two buffers of this
         // thread; the old Σ's buffer is kept for the thread's next block
         let (mut e, mut phi) = SCRATCH.with(|b| b.take());
@@ -523,6 +567,20 @@ impl LayerMap for Nonlinearity {
         let old = std::mem::replace(&mut s.k12, phi);
         SCRATCH.with(|b| b.set((e, old)));
         Ok(s)
+    }
+
+    /// Dense maps with a finite, nonzero σw (no 0 · ∞ guard) in the same pass.
+    fn pair_after(
+        &self,
+        pre: &Dense,
+        variances: [&[f64]; 2],
+        values: [&[f64]; 2],
+        s: &mut PairState,
+    ) -> bool {
+        let w2 = pre.sigma_w * pre.sigma_w;
+        w2 != 0.0
+            && w2.is_finite()
+            && self.step_in_lanes(DenseLanes::<false>(*pre), variances, values, s)
     }
 
     /// Σ' = E[φ(u) φ(v)] is symmetric in (u, v).
@@ -750,6 +808,9 @@ fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
     v.iter().map(|v| &v[..]).collect()
 }
 
+/// An observer of the states after the maps that end a layer (map index, state).
+type Record<'r> = &'r mut dyn FnMut(usize, &PairState);
+
 /// Buffers of the variances before each map, one per map.
 type Traces = Vec<Vec<f64>>;
 
@@ -894,12 +955,12 @@ impl Network {
         s0: PairState,
         trace1: &[impl AsRef<[f64]>],
         trace2: &[impl AsRef<[f64]>],
-        record: impl FnMut(usize, &PairState),
+        mut record: impl FnMut(usize, &PairState),
     ) -> Result<PairState, KernelError> {
         let t1: Vec<&[f64]> = trace1.iter().map(AsRef::as_ref).collect();
         let t2: Vec<&[f64]> = trace2.iter().map(AsRef::as_ref).collect();
         let (v1, v2) = (self.point_value_columns(&t1), self.point_value_columns(&t2));
-        self.fold_with_values(s0, [&t1, &t2], [&v1, &v2], record)
+        self.fold_with_values(s0, [&t1, &t2], [&v1, &v2], Some(&mut record))
     }
 
     /// [`Network::fold_with`] given also both points' [`LayerMap::point_values`] before each
@@ -909,18 +970,34 @@ impl Network {
         s0: PairState,
         [trace1, trace2]: [&[impl AsRef<[f64]>]; 2],
         [values1, values2]: [&[impl AsRef<[f64]>]; 2],
-        mut record: impl FnMut(usize, &PairState),
+        mut record: Option<Record<'_>>,
     ) -> Result<PairState, KernelError> {
         let mut s = s0;
-        for (i, layer) in self.layers.iter().enumerate() {
-            s = layer.pair_with(
+        let mut i = 0;
+        let at = |i: usize| {
+            (
                 [trace1[i].as_ref(), trace2[i].as_ref()],
                 [values1[i].as_ref(), values2[i].as_ref()],
-                s,
-            )?;
-            if layer.ends_layer() {
+            )
+        };
+        while i < self.layers.len() {
+            let layer = &self.layers[i];
+            // without records, a Dense map and the map after it in one pass where it can
+            if let (None, Some(dense), Some(next)) =
+                (&record, layer.dense(), self.layers.get(i + 1))
+            {
+                let (d, v) = at(i + 1);
+                if next.pair_after(dense, d, v, &mut s) {
+                    i += 2;
+                    continue;
+                }
+            }
+            let (d, v) = at(i);
+            s = layer.pair_with(d, v, s)?;
+            if let Some(record) = record.as_mut().filter(|_| layer.ends_layer()) {
                 record(i, &s);
             }
+            i += 1;
         }
         Ok(s)
     }
@@ -1000,7 +1077,28 @@ impl Network {
         first: Side<'_>,
         second: Side<'_>,
         both: bool,
-        record: impl FnMut(usize, &PairState),
+        mut record: impl FnMut(usize, &PairState),
+    ) -> Result<PairState, KernelError> {
+        self.fold_block_recording(first, second, both, Some(&mut record))
+    }
+
+    /// The output states of [`Network::fold_block`] without the layers' (a Dense map and the
+    /// map after it may then run as one pass: [`LayerMap::pair_after`]).
+    pub fn fold_block_output(
+        &self,
+        first: Side<'_>,
+        second: Side<'_>,
+        both: bool,
+    ) -> Result<PairState, KernelError> {
+        self.fold_block_recording(first, second, both, None)
+    }
+
+    fn fold_block_recording(
+        &self,
+        first: Side<'_>,
+        second: Side<'_>,
+        both: bool,
+        record: Option<Record<'_>>,
     ) -> Result<PairState, KernelError> {
         let len = self.input.len();
         let count = match (&first, &second) {
@@ -1048,13 +1146,15 @@ impl Network {
         let mut pools = REPEATED.with(|p| p.take());
         let result = {
             let (pool1, pool2) = (&mut pools.0, &mut pools.1);
-            let (d1, v1) = first.per_pair(count, pool1, &self.layers);
-            let (d2, v2) = second.per_pair(count, pool2, &self.layers);
-            if v1.len() == self.layers.len() && v2.len() == self.layers.len() {
-                self.fold_with_values(s0, [&d1, &d2], [&v1, &v2], record)
-            } else {
-                self.fold_with(s0, &d1, &d2, record)
+            let (d1, mut v1) = first.per_pair(count, pool1, &self.layers);
+            let (d2, mut v2) = second.per_pair(count, pool2, &self.layers);
+            // values not given by a side: computed pair by pair
+            let computed;
+            if v1.len() != self.layers.len() || v2.len() != self.layers.len() {
+                computed = [&d1, &d2].map(|d| self.point_value_columns(d));
+                (v1, v2) = (slices(&computed[0]), slices(&computed[1]));
             }
+            self.fold_with_values(s0, [&d1, &d2], [&v1, &v2], record)
         };
         REPEATED.with(|p| p.set(pools));
         result

@@ -141,6 +141,10 @@ fn row(points: &[f64], d: usize, i: usize) -> &[f64] {
     &points[i * d..(i + 1) * d]
 }
 
+/// One side's points for the variance checks: their variance columns, the points row after row,
+/// their number, and the names of their variances for an overflow and an underflow.
+type TraceSide<'a> = (&'a [Vec<f64>], &'a [f64], usize, [&'static str; 2]);
+
 /// Point i's variances before each map, from the variance columns of n points
 /// ([`Network::variance_columns`]).
 fn trace_of(columns: &[Vec<f64>], n: usize, i: usize) -> Vec<&[f64]> {
@@ -478,16 +482,37 @@ fn fold_matrices_mirrored(
     // that product overflows, which a bounded activation would hide behind a finite, wrong
     // value (the sign NNGP of inputs of norm 1e200 gave σb² on its diagonal)
     let largest = f64::MAX.sqrt();
-    let sides: [(&Vec<Vec<f64>>, usize, &'static str); 2] = [
-        (&columns1, n1, "the variance Σ(x, x) of a first point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
-        (columns2, n2, "the variance Σ(x, x) of a second point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)"),
+    let sides: [TraceSide<'_>; 2] = [
+        (&columns1, &points1, n1, ["the variance Σ(x, x) of a first point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)", "the variance Σ(x, x) of a first point (row: the point, column: the map before which; products of two variances must stay above f64::MIN_POSITIVE, so variances above 1.5e-154)"]),
+        (columns2, &points2, n2, ["the variance Σ(x, x) of a second point (row: the point, column: the map before which; products of two variances must stay below f64::MAX, so variances below 1.3e154: scale the inputs down)", "the variance Σ(x, x) of a second point (row: the point, column: the map before which; products of two variances must stay above f64::MIN_POSITIVE, so variances above 1.5e-154)"]),
     ];
-    for (columns, n, what) in sides {
+    // and below: the closed forms multiply two variances (det Λ = Σ11 Σ22 − Σ12²), which
+    // underflows below √(f64::MIN_POSITIVE) ≈ 1.5e-154 (with σb = 0 the sign NTK of inputs of
+    // norm 1e-100 came out +∞ everywhere, taken for its singular values, with status 0), and a
+    // variance 0 of a nonzero flat input has lost its scale altogether: both are errors where a
+    // map reads the variance (a nonlinearity). A zero point's variances are 0 legitimately (so
+    // are a conv position's whose patch is zero), and with σb > 0 a tiny input's own variance is
+    // negligible, not read.
+    let smallest = f64::MIN_POSITIVE.sqrt();
+    let underflows =
+        |v: f64, nonzero: bool| (v != 0.0 && v.abs() < smallest) || (nonzero && v == 0.0);
+    for (columns, points, n, [over, under]) in sides {
         for row in 0..n {
+            let input = &points[row * d..(row + 1) * d];
+            let nonzero = net.input().is_flat() && input.iter().any(|&x| x != 0.0);
             for (col, v) in trace_of(columns, n, row).iter().enumerate() {
                 if let Some(&value) = v.iter().find(|v| v.is_nan() || v.abs() > largest) {
                     return Err(KernelError::Overflow {
-                        what,
+                        what: over,
+                        row,
+                        col,
+                        value,
+                    });
+                }
+                let read = net.layers().get(col).is_some_and(|m| m.uses_variances());
+                if let Some(&value) = v.iter().find(|&&v| read && underflows(v, nonzero)) {
+                    return Err(KernelError::Underflow {
+                        what: under,
                         row,
                         col,
                         value,
@@ -568,12 +593,14 @@ fn fold_matrices_mirrored(
                 Triangle::Both => sink(l, rows.start, &s.swapped, values),
             }
         };
-        let last = net.fold_block(first, second, both, |_, s| {
-            if all_layers {
+        let last = if all_layers {
+            net.fold_block(first, second, both, |_, s| {
                 put(s, l);
-            }
-            l += 1;
-        });
+                l += 1;
+            })
+        } else {
+            net.fold_block_output(first, second, both)
+        };
         match last {
             Ok(last) if !all_layers => put(&last, 0),
             Ok(_) => {}
@@ -709,6 +736,50 @@ mod tests {
             }
         }
         net.symmetric()
+    }
+
+    /// The output kernel (Dense maps and the nonlinearities after them in one pass each,
+    /// [`LayerMap::pair_after`]) equals the last layer of [`kernel_layers`] (every map on its
+    /// own) bit for bit: sign, step, erf and ReLU MLPs, every kind, one set of points and two; a
+    /// Dense map with σw = 0 (its 0 · ∞ guard) is not fused.
+    #[test]
+    fn fused_passes_are_the_maps_one_by_one() {
+        let x = points(9, 3);
+        let y = points(5, 3).map(|v| 0.8 * v - 0.1);
+        let mut fused = 0;
+        for act in [
+            Activation::Sign,
+            Activation::Step,
+            Activation::Erf { m: 2.0 },
+            Activation::Relu,
+        ] {
+            for sigma_w in [1.3, 0.7] {
+                let mut spec = KernelSpec::paper(act, Surrogate::ErfPrime { a: 2.0 });
+                spec.sigma_w = sigma_w;
+                for kind in [KernelKind::Nngp, KernelKind::Ntk, KernelKind::SgNtk] {
+                    for other in [&x, &y] {
+                        let output = kernel_matrix(&spec, kind, &x, other).unwrap();
+                        let layers = kernel_layers(&spec, kind, &x, other).unwrap();
+                        let last = layers.last().unwrap();
+                        for (a, b) in output.iter().zip(last.iter()) {
+                            assert_eq!(a.to_bits(), b.to_bits(), "{act} σw {sigma_w} {kind:?}");
+                        }
+                    }
+                    let net = spec.network(kind, 3).unwrap();
+                    let dense = net.layers()[0].dense().expect("a Dense map first");
+                    let mut s = net.input_state(&[0.1, 0.2, 0.3], &[0.3, -0.1, 0.5]);
+                    let d = [0.2];
+                    fused += usize::from(net.layers()[1].pair_after(
+                        dense,
+                        [&d, &d],
+                        [&[], &[]],
+                        &mut s,
+                    ));
+                }
+            }
+        }
+        // the pass runs for closed forms in lanes with σw ≠ 0 (not ReLU's SG-NTK: an integral)
+        assert_eq!(fused, 2 * (3 * 3 + 2));
     }
 
     #[test]

@@ -107,6 +107,22 @@ pub enum KernelError {
         /// The value (±∞).
         value: f64,
     },
+    /// A variance a nonlinearity reads below 1.5e-154 = √(f64::MIN_POSITIVE), where products of
+    /// two variances underflow, or 0 for a nonzero input (its scale lost to an underflow): with
+    /// σb = 0, inputs of norm ~1e-77 and below.
+    #[error(
+        "{what} underflows f64 at ({row}, {col}): {value} for a nonzero input; scale the inputs up"
+    )]
+    Underflow {
+        /// Which variances.
+        what: &'static str,
+        /// Row (the point).
+        row: usize,
+        /// Column (the map).
+        col: usize,
+        /// The value (0, or below 1.5e-154).
+        value: f64,
+    },
     /// A (φ, g1, g2) combination the chosen method cannot evaluate.
     #[error("unsupported combination: {0}")]
     Unsupported(String),
