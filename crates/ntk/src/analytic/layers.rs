@@ -7,6 +7,7 @@
 //! positions — and global average pooling needs every pair (p, p'), cost ∝ positions²
 //! (docs/MATH.md §5; neural-tangents' `diagonal_spatial`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sgntk_model::{Activation, DerivativePair, Shape, Surrogate};
@@ -237,31 +238,27 @@ pub trait LayerMap: Send + Sync + std::fmt::Debug {
 }
 
 /// The variances (Σ(x, x)[p, p], Σ(x', x')[p', p']) of every entry of the block `s`, entry by
-/// entry: (p, p) for same positions, (p, p') = (k / P, k % P) for all pairs (and so any values
-/// laid out as the variances, e.g. [`LayerMap::point_values`]).
-fn variances(s: &PairState, d1: &[f64], d2: &[f64]) -> (Vec<f64>, Vec<f64>) {
+/// entry: (p, p) for same positions (the slices themselves), (p, p') = (k / P, k % P) for all
+/// pairs (and so any values laid out as the variances, e.g. [`LayerMap::point_values`]; empty
+/// ones stay empty).
+fn variances<'a>(s: &PairState, [d1, d2]: [&'a [f64]; 2]) -> [Cow<'a, [f64]>; 2] {
     let count = s.count();
     let p = d1.len().checked_div(count).unwrap_or(0);
+    if s.pairs == Pairs::Same || p == 0 {
+        return [Cow::Borrowed(d1), Cow::Borrowed(d2)];
+    }
     let (mut l11, mut l22) = (
         Vec::with_capacity(s.k12.len()),
         Vec::with_capacity(s.k12.len()),
     );
     for b in 0..count {
         let (a, c) = (&d1[b * p..(b + 1) * p], &d2[b * p..(b + 1) * p]);
-        match s.pairs {
-            Pairs::Same => {
-                l11.extend_from_slice(a);
-                l22.extend_from_slice(c);
-            }
-            Pairs::All => {
-                for k in 0..s.entries {
-                    l11.push(a[k / p]);
-                    l22.push(c[k % p]);
-                }
-            }
+        for k in 0..s.entries {
+            l11.push(a[k / p]);
+            l22.push(c[k % p]);
         }
     }
-    (l11, l22)
+    [Cow::Owned(l11), Cow::Owned(l22)]
 }
 
 /// Dense layer h' = κ · (σw/√n W a + σb b) (NTK parameterization) with an output multiplier κ
@@ -441,23 +438,9 @@ impl Nonlinearity {
         [v1, v2]: [&[f64]; 2],
         s: &mut PairState,
     ) -> bool {
-        // variances and scales entry by entry (gathered for all position pairs)
-        let gathered;
-        let (l11, l22) = match s.pairs {
-            Pairs::Same => (d1, d2),
-            Pairs::All => {
-                gathered = variances(s, d1, d2);
-                (&gathered.0[..], &gathered.1[..])
-            }
-        };
-        let gathered_scales;
-        let scales = match s.pairs {
-            Pairs::All if !v1.is_empty() && !v2.is_empty() => {
-                gathered_scales = variances(s, v1, v2);
-                [&gathered_scales.0[..], &gathered_scales.1[..]]
-            }
-            _ => [v1, v2],
-        };
+        // variances and scales entry by entry
+        let [l11, l22] = variances(s, [d1, d2]);
+        let [r1, r2] = variances(s, [v1, v2]);
         let derivs = self.derivs.as_ref().map(|(g1, g2)| [g1, g2]);
         let PairState {
             k12, ntk, swapped, ..
@@ -467,8 +450,8 @@ impl Nonlinearity {
             &self.phi,
             derivs,
             self.method,
-            [l11, l22],
-            scales,
+            [&l11, &l22],
+            [&r1, &r2],
             k12,
             ntk,
             swapped,
@@ -524,15 +507,8 @@ impl LayerMap for Nonlinearity {
         if self.step_in_lanes(Unchanged, [d1, d2], values, &mut s) {
             return Ok(s);
         }
-        // same positions: the variances are already entry by entry
-        let gathered;
-        let (l11, l22) = match s.pairs {
-            Pairs::Same => (d1, d2),
-            Pairs::All => {
-                gathered = variances(&s, d1, d2);
-                (&gathered.0[..], &gathered.1[..])
-            }
-        };
+        let [l11, l22] = variances(&s, [d1, d2]);
+        let (l11, l22) = (&l11[..], &l22[..]);
         // E[g1 g2] (multiplied into I in place) and E[φ φ] (the new Σ) in two buffers of this
         // thread; the old Σ's buffer is kept for the thread's next block
         let (mut e, mut phi) = SCRATCH.with(|b| b.take());
@@ -603,7 +579,7 @@ impl LayerMap for Nonlinearity {
         if !(g1.is_delta() || g2.is_delta()) {
             return false;
         }
-        let (l11, l22) = variances(s, d1, d2);
+        let [l11, l22] = variances(s, [d1, d2]);
         self.expect(g1, g2, [&l11, &s.k12, &l22])
             .iter()
             .any(|e| e.is_infinite())
